@@ -1,0 +1,190 @@
+"""Commands: what someone asks the session to do (imperative, snake_case `type`).
+
+Three sources, three unions, so an adapter can only parse what its speaker may say:
+
+- `OperatorCommand`: the console and `POST /api/commands`;
+- `VenueCommand`: a venue's own requests; the adapter fills `venue` from the
+  authenticated connection, never from the message;
+- `SystemCommand`: facts the server observes (a venue joined, left, its link changed).
+
+`Command` is all of them, for the core and the log.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class RollCallMark(str, Enum):
+    PRESENT = "present"
+    ABSENT = "absent"
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+VenueRef = Annotated[str, Field(min_length=1, max_length=64)]
+SegmentRef = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+# ---------------------------------------------------------------- operator
+
+
+class StartSession(_Command):
+    type: Literal["start_session"] = "start_session"
+
+
+class EndSession(_Command):
+    type: Literal["end_session"] = "end_session"
+
+
+class NextSegment(_Command):
+    type: Literal["next_segment"] = "next_segment"
+
+
+class PreviousSegment(_Command):
+    type: Literal["previous_segment"] = "previous_segment"
+
+
+class GotoSegment(_Command):
+    type: Literal["goto_segment"] = "goto_segment"
+    segment: SegmentRef
+
+
+class Take(_Command):
+    """Put a venue on air. `confirm` accepts a venue whose link is poor."""
+
+    type: Literal["take"] = "take"
+    venue: VenueRef
+    confirm: bool = False
+
+
+class StartRollCall(_Command):
+    type: Literal["start_roll_call"] = "start_roll_call"
+
+
+class MarkRollCall(_Command):
+    type: Literal["mark_roll_call"] = "mark_roll_call"
+    venue: VenueRef
+    status: RollCallMark
+
+
+class RetryRollCall(_Command):
+    type: Literal["retry_roll_call"] = "retry_roll_call"
+    venue: VenueRef
+
+
+class FinishRollCall(_Command):
+    type: Literal["finish_roll_call"] = "finish_roll_call"
+
+
+class NextAward(_Command):
+    type: Literal["next_award"] = "next_award"
+
+
+class GrantFloor(_Command):
+    """Give the floor to a venue that raised its hand: it goes on air."""
+
+    type: Literal["grant_floor"] = "grant_floor"
+    venue: VenueRef
+    confirm: bool = False
+
+
+class DismissHand(_Command):
+    type: Literal["dismiss_hand"] = "dismiss_hand"
+    venue: VenueRef
+
+
+class MuteVenue(_Command):
+    type: Literal["mute_venue"] = "mute_venue"
+    venue: VenueRef
+
+
+class UnmuteVenue(_Command):
+    type: Literal["unmute_venue"] = "unmute_venue"
+    venue: VenueRef
+
+
+class MuteAllButOnAir(_Command):
+    type: Literal["mute_all_but_on_air"] = "mute_all_but_on_air"
+
+
+class SetCaption(_Command):
+    """Override the caption (lower third) every venue shows."""
+
+    type: Literal["set_caption"] = "set_caption"
+    text: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ResetCaption(_Command):
+    """Drop the override: back to the segment's own caption."""
+
+    type: Literal["reset_caption"] = "reset_caption"
+
+
+# ---------------------------------------------------------------- venue
+
+
+class AnswerRollCall(_Command):
+    type: Literal["answer_roll_call"] = "answer_roll_call"
+    venue: VenueRef
+    picture_ok: bool
+    sound_ok: bool
+
+
+class RaiseHand(_Command):
+    type: Literal["raise_hand"] = "raise_hand"
+    venue: VenueRef
+
+
+class LowerHand(_Command):
+    type: Literal["lower_hand"] = "lower_hand"
+    venue: VenueRef
+
+
+# ---------------------------------------------------------------- system
+
+
+class JoinVenue(_Command):
+    type: Literal["join_venue"] = "join_venue"
+    venue: VenueRef
+
+
+class LeaveVenue(_Command):
+    type: Literal["leave_venue"] = "leave_venue"
+    venue: VenueRef
+    reason: Annotated[str, Field(max_length=200)] = "left"
+
+
+class ReportLink(_Command):
+    """Link measurements for a venue (from RTCP); the core decides poor / recovered."""
+
+    type: Literal["report_link"] = "report_link"
+    venue: VenueRef
+    loss_pct: Annotated[float, Field(ge=0, le=100)]
+    rtt_ms: Annotated[float, Field(ge=0)]
+
+
+OperatorCommand = Annotated[
+    Union[
+        StartSession, EndSession, NextSegment, PreviousSegment, GotoSegment, Take,
+        StartRollCall, MarkRollCall, RetryRollCall, FinishRollCall, NextAward,
+        GrantFloor, DismissHand, MuteVenue, UnmuteVenue, MuteAllButOnAir,
+        SetCaption, ResetCaption,
+    ],
+    Field(discriminator="type"),
+]
+VenueCommand = Annotated[Union[AnswerRollCall, RaiseHand, LowerHand], Field(discriminator="type")]
+SystemCommand = Annotated[Union[JoinVenue, LeaveVenue, ReportLink], Field(discriminator="type")]
+Command = Annotated[
+    Union[OperatorCommand, VenueCommand, SystemCommand],  # type: ignore[valid-type]
+    Field(discriminator="type"),
+]
+
+operator_command_adapter: TypeAdapter[OperatorCommand] = TypeAdapter(OperatorCommand)
+venue_command_adapter: TypeAdapter[VenueCommand] = TypeAdapter(VenueCommand)
+command_adapter: TypeAdapter[Command] = TypeAdapter(Command)

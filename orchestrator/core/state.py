@@ -1,0 +1,143 @@
+"""Session state: plain data, changed only by `Session.apply(event)`.
+
+The state is a pydantic model so it serialises for the API and compares by value (a
+replayed session equals the live one). Status fields are Enums; which transitions are
+legal is written down as data (`SEGMENT_TRANSITIONS`, `ROLL_CALL_TRANSITIONS`).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .events import Caption
+
+
+class SessionPhase(str, Enum):
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+class SegmentStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
+class LinkQuality(str, Enum):
+    GOOD = "good"
+    POOR = "poor"
+
+
+class RollCallPhase(str, Enum):
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class RollCallStatus(str, Enum):
+    PENDING = "pending"  # prompted, no answer yet
+    PRESENT = "present"
+    ABSENT = "absent"
+
+
+SESSION_TRANSITIONS: dict[SessionPhase, frozenset[SessionPhase]] = {
+    SessionPhase.SCHEDULED: frozenset({SessionPhase.RUNNING}),
+    SessionPhase.RUNNING: frozenset({SessionPhase.ENDED}),
+    SessionPhase.ENDED: frozenset(),
+}
+
+SEGMENT_TRANSITIONS: dict[SegmentStatus, frozenset[SegmentStatus]] = {
+    SegmentStatus.PENDING: frozenset({SegmentStatus.RUNNING, SegmentStatus.SKIPPED}),
+    # back to pending when the operator steps back to an earlier segment
+    SegmentStatus.RUNNING: frozenset({SegmentStatus.DONE, SegmentStatus.PENDING}),
+    SegmentStatus.DONE: frozenset({SegmentStatus.RUNNING}),
+    SegmentStatus.SKIPPED: frozenset({SegmentStatus.RUNNING}),
+}
+
+ROLL_CALL_TRANSITIONS: dict[RollCallStatus, frozenset[RollCallStatus]] = {
+    RollCallStatus.PENDING: frozenset({RollCallStatus.PRESENT, RollCallStatus.ABSENT, RollCallStatus.PENDING}),
+    RollCallStatus.PRESENT: frozenset({RollCallStatus.ABSENT, RollCallStatus.PENDING}),
+    RollCallStatus.ABSENT: frozenset({RollCallStatus.PRESENT, RollCallStatus.PENDING}),
+}
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class SegmentState(_State):
+    id: str
+    status: SegmentStatus = SegmentStatus.PENDING
+    started_at: float | None = None  # first start
+    ended_at: float | None = None  # last end
+    elapsed: float = 0.0  # accumulated over finished runs
+    resumed_at: float | None = None  # start of the current run
+
+    def elapsed_at(self, now: float) -> float:
+        running = now - self.resumed_at if self.status is SegmentStatus.RUNNING and self.resumed_at else 0.0
+        return self.elapsed + max(running, 0.0)
+
+
+class VenueState(_State):
+    id: str
+    connected: bool = False
+    muted: bool = False
+    link: LinkQuality = LinkQuality.GOOD
+    loss_pct: float | None = None  # as reported when the link turned poor
+    rtt_ms: float | None = None
+    joined_at: float | None = None
+    left_at: float | None = None
+    left_reason: str | None = None
+
+
+class RollCallEntry(_State):
+    venue: str
+    status: RollCallStatus
+    at: float | None = None  # when the status was recorded
+    prompted_at: float | None = None
+    picture_ok: bool | None = None
+    sound_ok: bool | None = None
+    by: str | None = None  # "venue" | "operator" | "session"
+    note: str = ""
+
+
+class RollCallState(_State):
+    segment: str
+    phase: RollCallPhase = RollCallPhase.RUNNING
+    started_at: float
+    finished_at: float | None = None
+    entries: dict[str, RollCallEntry] = Field(default_factory=dict)
+
+    def count(self, status: RollCallStatus) -> int:
+        return sum(1 for e in self.entries.values() if e.status is status)
+
+
+class AwardPosition(_State):
+    award_index: int
+    recipient_index: int
+
+
+class FloorRequest(_State):
+    venue: str
+    at: float
+
+
+class SessionState(_State):
+    conference: str
+    phase: SessionPhase = SessionPhase.SCHEDULED
+    started_at: float | None = None
+    ended_at: float | None = None
+    current: str | None = None  # id of the running segment
+    segments: list[SegmentState]
+    on_air: str
+    # the venue the program fell back from in this segment; it goes back on air when it rejoins
+    fallback_from: str | None = None
+    venues: dict[str, VenueState]
+    floor_queue: list[FloorRequest] = Field(default_factory=list)
+    roll_calls: dict[str, RollCallState] = Field(default_factory=dict)
+    award_positions: dict[str, AwardPosition] = Field(default_factory=dict)
+    caption: Caption | None = None
+    caption_override: bool = False

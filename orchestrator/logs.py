@@ -1,0 +1,43 @@
+"""structlog set-up: fixed event names, bound context, JSON when not on a terminal.
+
+Secrets never reach a log line: values under secret-looking keys are redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+SECRET_KEYS = frozenset({"token", "secret", "password", "authorization", "cookie", "key", "credential"})
+
+
+def _redact(_, __, event_dict: dict) -> dict:
+    for key in list(event_dict):
+        if any(word in key.lower() for word in SECRET_KEYS):
+            event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure(level: str = "info", json: bool | None = None) -> None:
+    if json is None:
+        json = not sys.stderr.isatty()
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer(),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(**context) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger("orchestrator").bind(**context)

@@ -1,0 +1,151 @@
+"""The durable event log: one SQLite file per conference, append-only, replayable.
+
+A command's events are appended in one transaction (WAL, synchronous=FULL) *before*
+the command is acknowledged, so a process killed at any moment loses at most the
+command it had not acknowledged yet. On start the log is replayed into a new Session.
+A file written for another conference, or that is not a readable log, is refused and
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .config import Conference
+from .core import ReplayError, Session
+from .core.events import Event, event_adapter
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq        INTEGER PRIMARY KEY,
+    at         REAL    NOT NULL,
+    type       TEXT    NOT NULL,
+    command_id TEXT,
+    payload    TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_command_id ON events (command_id) WHERE command_id IS NOT NULL;
+"""
+
+
+class LogError(Exception):
+    """The event log cannot be used (wrong conference, corrupt, unreadable)."""
+
+
+def log_path(data_dir: str | Path, conference_id: str) -> Path:
+    return Path(data_dir) / f"{conference_id}.events.sqlite3"
+
+
+class EventLog:
+    """Append-only event log of one conference."""
+
+    def __init__(self, path: str | Path, conference_id: str):
+        self.path = Path(path)
+        self.conference_id = conference_id
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise LogError(f"{self.path}: cannot open the event log: {exc}") from None
+        try:
+            self._open(existed)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise LogError(f"{self.path}: not a readable event log ({exc}); it was left untouched") from None
+        except LogError:
+            self._db.close()
+            raise
+
+    def _open(self, existed: bool) -> None:
+        db = self._db
+        if existed:
+            # Read before writing anything: a foreign or corrupt file must stay as it is.
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"meta", "events"} <= tables:
+                raise LogError(f"{self.path}: this file is not an orchestrator event log; it was left untouched")
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+            if meta.get("conference") != self.conference_id:
+                raise LogError(
+                    f"{self.path}: this log belongs to conference '{meta.get('conference')}', "
+                    f"not '{self.conference_id}'; it was left untouched (use another data folder)"
+                )
+            if meta.get("schema") != str(SCHEMA_VERSION):
+                raise LogError(f"{self.path}: log schema {meta.get('schema')} is not supported (expected {SCHEMA_VERSION})")
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise LogError(f"{self.path}: the event log is damaged ({check}); it was left untouched")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        if not existed:
+            with self._transaction():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO meta VALUES ('conference', ?), ('schema', ?)", (self.conference_id, str(SCHEMA_VERSION)))
+
+    def _transaction(self):
+        return _Tx(self._db)
+
+    def append(self, events: Sequence[Event], command_id: str | None = None) -> int:
+        """Append a command's events in one transaction; returns the last sequence number."""
+        with self._transaction():
+            cur = None
+            for event in events:
+                cur = self._db.execute(
+                    "INSERT INTO events (at, type, command_id, payload) VALUES (?, ?, ?, ?)",
+                    (event.at, event.type, command_id, event.model_dump_json()),
+                )
+        return cur.lastrowid if cur is not None else self.last_seq()
+
+    def last_seq(self) -> int:
+        return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+
+    def has_command(self, command_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM events WHERE command_id = ? LIMIT 1", (command_id,)).fetchone() is not None
+
+    def read(self) -> Iterator[tuple[int, Event]]:
+        for seq, payload in self._db.execute("SELECT seq, payload FROM events ORDER BY seq"):
+            try:
+                yield seq, event_adapter.validate_python(json.loads(payload))
+            except (ValueError, ValidationError) as exc:
+                raise LogError(f"{self.path}: event #{seq} cannot be read: {exc}") from None
+
+    def replay(self, conference: Conference) -> Session:
+        """Rebuild the session from the log."""
+        session = Session(conference)
+        for seq, event in self.read():
+            try:
+                session.apply(event)
+            except ReplayError as exc:
+                raise LogError(
+                    f"{self.path}: event #{seq} ({event.type}) does not fit the conference file: {exc}. "
+                    "Was the agenda or the venue list changed during the session?"
+                ) from None
+        return session
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, *exc) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")

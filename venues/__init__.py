@@ -1,0 +1,1 @@
+"""The venue side: the page a branch venue opens by its link, and the venue agent."""
