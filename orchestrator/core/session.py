@@ -222,8 +222,10 @@ class Session:
         """Change the state by one event (live or replayed)."""
         try:
             _APPLIERS[type(event)](self, event)
-        except (KeyError, ValueError, IndexError) as exc:
-            raise ReplayError(f"event {event.type} does not fit this conference's session: {exc}") from exc
+        except KeyError as exc:
+            raise ReplayError(f"it names '{exc.args[0]}', which this conference does not have") from exc
+        except ValueError as exc:
+            raise ReplayError(str(exc)) from exc
 
     def timing(self, now: float) -> SessionTiming:
         st = self._state
@@ -291,8 +293,10 @@ class Session:
         return None
 
     def _put_on_air(self, venue: str, now: float, reason: e.TakeReason) -> None:
-        """Take `venue`, then open its microphone and close the previous branch's."""
+        """Take `venue` (its raised hand is answered), open its microphone, close the previous branch's."""
         previous = self._state.on_air
+        if self._floor_position(venue) is not None:
+            self._emit(e.HandLowered(at=now, venue=venue, reason="taken" if reason is not e.TakeReason.FLOOR else "granted"))
         if venue != previous:
             self._emit(e.VenueTookAir(at=now, venue=venue, previous=previous, reason=reason))
         self._mics_follow_take(previous, venue, now)
@@ -427,8 +431,6 @@ def _goto_segment(s: Session, cmd: c.GotoSegment, now: float) -> None:
 def _take(s: Session, cmd: c.Take, now: float) -> None:
     venue = s._venue(cmd, cmd.venue)
     s._take_checks(cmd, venue, cmd.confirm)
-    if s._floor_position(cmd.venue) is not None:
-        s._emit(e.HandLowered(at=now, venue=cmd.venue, reason="taken"))
     s._put_on_air(cmd.venue, now, e.TakeReason.TAKE)
 
 
@@ -438,7 +440,6 @@ def _grant_floor(s: Session, cmd: c.GrantFloor, now: float) -> None:
     if s._floor_position(cmd.venue) is None:
         s._reject(cmd, f"'{cmd.venue}' has not asked for the floor")
     s._take_checks(cmd, venue, cmd.confirm)
-    s._emit(e.HandLowered(at=now, venue=cmd.venue, reason="granted"))
     s._put_on_air(cmd.venue, now, e.TakeReason.FLOOR)
 
 
