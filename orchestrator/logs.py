@@ -10,13 +10,13 @@ import sys
 
 import structlog
 
-SECRET_KEYS = frozenset({"token", "secret", "password", "authorization", "cookie", "key", "credential"})
+SECRET_WORDS = frozenset({"token", "secret", "password", "authorization", "cookie", "key", "credential", "sdp"})
 
 
 def _redact(_, __, event_dict: dict) -> dict:
-    for key in list(event_dict):
-        if any(word in key.lower() for word in SECRET_KEYS):
-            event_dict[key] = "[redacted]"
+    for name in list(event_dict):
+        if SECRET_WORDS.intersection(name.lower().split("_")):
+            event_dict[name] = "[redacted]"
     return event_dict
 
 

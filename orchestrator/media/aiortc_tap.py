@@ -1,0 +1,169 @@
+"""Every touch of aiortc's (and aioice's) private internals, in one place.
+
+The orchestrator forwards encoded media without decoding or encoding it. aiortc has no
+public API for that, so this module reaches into aiortc 1.16.0 (pinned in
+pyproject.toml). `check_internals()` verifies each name used here exists and is shaped as
+expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
+
+- Receiving: `RTCRtpReceiver._handle_rtp_packet` puts `(codec, JitterFrame)` on its
+  name-mangled `__decoder_queue`; a decoder thread started in `receive()` reads it.
+  `tap_receiver` swaps that queue for a `_Tap` whose `put` hands each depayloaded frame
+  to a callback on the event loop, and whose `get` returns None at once, so aiortc's
+  decoder thread exits without ever creating a decoder.
+- Keyframes: `_send_rtcp_pli(ssrc)` asks the remote sender for one.
+- Sending: `RTCRtpSender._next_encoded_frame` calls `encoder.pack(data)` for anything
+  that is not an `av.Frame`. `install_packer` puts our own packer in the sender's
+  name-mangled `__encoder` slot, so aiortc never creates a codec context (its Opus
+  "encoder" opens libopus in its constructor), and replaces `_send_keyframe` (which the
+  sender calls on an incoming PLI/FIR) with our callback.
+- ICE: aioice gathers host candidates from every interface; `restrict_host_addresses`
+  limits them (tests and rehearsals stay on loopback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import aioice.ice
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import vpx
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+VIDEO_CLOCK = 90_000
+AUDIO_CLOCK = 48_000
+
+_RECEIVER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_RECEIVER_THREAD = "_RTCRtpReceiver__decoder_thread"
+_SENDER_ENCODER = "_RTCRtpSender__encoder"
+
+FrameCallback = Callable[[RTCRtpCodecParameters, JitterFrame], None]
+
+
+class InternalsChanged(RuntimeError):
+    """aiortc no longer looks like the version this module was written for."""
+
+
+class _Tap:
+    """Stands in for the receiver's decoder queue (a `queue.Queue`)."""
+
+    def __init__(self, on_frame: FrameCallback):
+        self.on_frame = on_frame
+
+    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        if item is not None:
+            self.on_frame(*item)
+
+    def get(self) -> None:
+        # aiortc's decoder thread: told at once that there is nothing to decode.
+        return None
+
+
+def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> None:
+    """Hand every depayloaded frame of `receiver` to `on_frame`; never decode. Call before `receive()`."""
+    if getattr(receiver, _RECEIVER_THREAD, "missing") is not None:
+        raise InternalsChanged("tap_receiver must be called before the receiver starts")
+    setattr(receiver, _RECEIVER_QUEUE, _Tap(on_frame))
+
+
+def request_keyframe(receiver: RTCRtpReceiver) -> asyncio.Task | None:
+    """Ask the remote sender of `receiver` for a keyframe (RTCP PLI to every active source)."""
+    sources = receiver.getSynchronizationSources()
+    if not sources:
+        return None
+
+    async def send() -> None:
+        for source in sources:
+            await receiver._send_rtcp_pli(source.source)
+
+    return asyncio.ensure_future(send())
+
+
+class EncodedPacker:
+    """What the sender calls `encoder.pack(packet)` on: packetize, never encode.
+
+    VP8 is split into RTP payloads with aiortc's own payload descriptor code; Opus
+    frames go out as they are. The RTP timestamp is the packet's pts in the codec clock.
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.picture_id = 0
+
+    def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:
+        data = bytes(packet)
+        if self.kind == "video":
+            payloads = vpx.Vp8Encoder._packetize(data, self.picture_id)
+            self.picture_id = (self.picture_id + 1) % (1 << 15)
+        else:
+            payloads = [data]
+        return payloads, int(packet.pts)
+
+    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        raise RuntimeError("the orchestrator never encodes media")
+
+
+def install_packer(sender: RTCRtpSender, on_keyframe_request: Callable[[], None]) -> None:
+    """Make `sender` packetize pre-encoded packets and route its PLI/FIR to `on_keyframe_request`."""
+    if not hasattr(sender, _SENDER_ENCODER):
+        raise InternalsChanged(f"RTCRtpSender has no {_SENDER_ENCODER}")
+    setattr(sender, _SENDER_ENCODER, EncodedPacker(sender.kind))
+    sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
+
+
+def make_packet(data: bytes, timestamp: int, kind: str) -> av.Packet:
+    """An `av.Packet` whose pts is the RTP timestamp in the codec clock."""
+    packet = av.Packet(data)
+    packet.pts = timestamp
+    packet.time_base = fractions.Fraction(1, VIDEO_CLOCK if kind == "video" else AUDIO_CLOCK)
+    return packet
+
+
+_original_host_addresses = aioice.ice.get_host_addresses
+_restricted: list[str] | None = None
+_restrict_lock = threading.Lock()
+
+
+def restrict_host_addresses(addresses: list[str] | None) -> None:
+    """Offer ICE host candidates only on `addresses` (None: every interface, aioice's default)."""
+    global _restricted
+    with _restrict_lock:
+        _restricted = list(addresses) if addresses else None
+
+        def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+            if _restricted is None:
+                return _original_host_addresses(use_ipv4, use_ipv6)
+            return [a for a in _restricted if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+        aioice.ice.get_host_addresses = host_addresses
+
+
+def check_internals() -> None:
+    """Raise InternalsChanged if any private name this module relies on has moved."""
+    problems = []
+    receiver_src = inspect.getsource(RTCRtpReceiver)
+    if "self.__decoder_queue.put((codec, encoded_frame))" not in receiver_src:
+        problems.append("RTCRtpReceiver._handle_rtp_packet no longer puts (codec, frame) on __decoder_queue")
+    if "input_q.get()" not in inspect.getsource(__import__("aiortc.rtcrtpreceiver").rtcrtpreceiver.decoder_worker):
+        problems.append("aiortc's decoder_worker no longer reads its queue with get()")
+    if not hasattr(RTCRtpReceiver, "_send_rtcp_pli"):
+        problems.append("RTCRtpReceiver._send_rtcp_pli is gone")
+    sender_src = inspect.getsource(RTCRtpSender)
+    if "self.__encoder.pack(data)" not in sender_src:
+        problems.append("RTCRtpSender._next_encoded_frame no longer calls __encoder.pack for packets")
+    if "self.__encoder is None" not in sender_src:
+        problems.append("RTCRtpSender no longer creates its encoder lazily")
+    if "self._send_keyframe()" not in sender_src:
+        problems.append("RTCRtpSender no longer answers PLI/FIR through _send_keyframe")
+    if not hasattr(vpx.Vp8Encoder, "_packetize"):
+        problems.append("aiortc.codecs.vpx.Vp8Encoder._packetize is gone")
+    if "get_host_addresses(" not in inspect.getsource(aioice.ice.Connection):
+        problems.append("aioice.ice.Connection no longer gathers through get_host_addresses")
+    if problems:
+        raise InternalsChanged("; ".join(problems))

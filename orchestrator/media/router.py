@@ -1,0 +1,303 @@
+"""The program router: which encoded frames go to which venue, switching on a keyframe.
+
+Every venue sends one video and one audio uplink (`on_frame`, from the receiver tap).
+Every venue receives, as separate tracks (no mixing):
+
+- program video: the on-air venue; the on-air venue itself receives the main venue;
+- program audio: the on-air venue (unless muted, or it is the receiving venue itself);
+- main audio: the main venue when it is not on air (so the theatre's chair is heard).
+
+A video output never switches mid-picture: it keeps forwarding its current source until
+the new source's next keyframe (asked for at once by RTCP PLI, and again while it does
+not come), then cuts over. Each output re-stamps timestamps so they stay continuous for
+its receiver across switches; aiortc's sender numbers the packets continuously.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from .aiortc_tap import AUDIO_CLOCK, VIDEO_CLOCK, make_packet
+
+KEYFRAME_RETRY_S = 0.3  # re-ask a source that has not sent the keyframe yet
+KEYFRAME_THROTTLE_S = 0.25  # at most one keyframe request per source in this time
+MAX_VIDEO_QUEUE = 30  # frames waiting for one receiver's sender before we resync it
+MAX_AUDIO_QUEUE = 25
+
+
+def is_vp8_keyframe(frame: bytes) -> bool:
+    """RFC 6386 section 9.1: bit 0 of the frame tag is 0 for a key frame."""
+    return bool(frame) and not frame[0] & 0x01
+
+
+class Role(str, Enum):
+    PROGRAM_VIDEO = "program_video"
+    PROGRAM_AUDIO = "program_audio"
+    MAIN_AUDIO = "main_audio"
+    MONITOR_VIDEO = "monitor_video"  # the operator's view of one venue's camera
+
+
+@dataclass
+class OutputStats:
+    frames: int = 0
+    bytes: int = 0
+    switches: int = 0
+    resyncs: int = 0
+
+
+class Output(MediaStreamTrack):
+    """One downlink track of one receiver: a queue of re-stamped encoded packets."""
+
+    def __init__(self, kind: str, role: Role, receiver: str, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.kind = kind
+        self.role = role
+        self.receiver = receiver  # venue id (or "operator:<n>") that gets this track
+        self.current: str | None = None  # source venue now forwarded
+        self.pending: str | None = None  # source venue we switch to at its next keyframe
+        self.fixed_source: str | None = None  # for monitor outputs
+        self.stats = OutputStats()
+        self.on_keyframe_request: Callable[[], None] = lambda: None
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._clock = clock
+        self._rate = VIDEO_CLOCK if kind == "video" else AUDIO_CLOCK
+        self._last_in: int | None = None
+        self._last_out: int | None = None
+        self._last_wall = 0.0
+
+    def push(self, data: bytes, timestamp: int, restart: bool) -> bool:
+        """Queue one frame; `restart` when the source changed (the timestamp is not comparable).
+        False when the receiver fell behind and must restart at a keyframe."""
+        now = self._clock()
+        if self._last_out is None:
+            out = 0
+        else:
+            delta = None if restart or self._last_in is None else timestamp - self._last_in
+            if delta is None or delta <= 0 or delta > 5 * self._rate:
+                delta = max(1, round((now - self._last_wall) * self._rate))
+            out = (self._last_out + delta) & 0xFFFFFFFF
+        self._last_in, self._last_out, self._last_wall = timestamp, out, now
+        limit = MAX_VIDEO_QUEUE if self.kind == "video" else MAX_AUDIO_QUEUE
+        if self._queue.qsize() >= limit:
+            # the receiver's sender is not keeping up: drop what waits; video restarts at a keyframe
+            self._drain()
+            self.stats.resyncs += 1
+            if self.kind == "video":
+                return False
+        self._queue.put_nowait(make_packet(data, out, self.kind))
+        self.stats.frames += 1
+        self.stats.bytes += len(data)
+        return True
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    async def recv(self):
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            raise MediaStreamError
+        return packet
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            self._drain()
+            self._queue.put_nowait(None)
+        super().stop()
+
+
+@dataclass
+class _Source:
+    venue: str
+    kind: str
+    request_keyframe: Callable[[], None]
+    last_request: float = -1e9
+    frames: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class _Routes:
+    """Outputs by the source they forward now, and by the source they wait for."""
+
+    current: dict[tuple[str, str], set[Output]] = field(default_factory=dict)
+    pending: dict[tuple[str, str], set[Output]] = field(default_factory=dict)
+
+    def move(self, table: str, output: Output, old: str | None, new: str | None) -> None:
+        index = getattr(self, table)
+        if old is not None:
+            index.get((old, output.kind), set()).discard(output)
+        if new is not None:
+            index.setdefault((new, output.kind), set()).add(output)
+
+
+class ProgramRouter:
+    """Routes encoded frames from venue uplinks to venue downlinks by the session's program."""
+
+    def __init__(self, main_venue: str, clock: Callable[[], float] = time.monotonic):
+        self.main = main_venue
+        self.on_air = main_venue
+        self.muted: set[str] = set()
+        self.clock = clock
+        self._sources: dict[tuple[str, str], _Source] = {}
+        self._outputs: dict[str, list[Output]] = {}
+        self._routes = _Routes()
+        self._retry_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------ membership
+
+    def add_source(self, venue: str, kind: str, request_keyframe: Callable[[], None]) -> None:
+        self._sources[(venue, kind)] = _Source(venue, kind, request_keyframe)
+        self.reroute()
+
+    def add_outputs(self, receiver: str, outputs: list[Output]) -> None:
+        for output in outputs:
+            output.on_keyframe_request = lambda o=output: self._answer_receiver_pli(o)
+        self._outputs.setdefault(receiver, []).extend(outputs)
+        self.reroute()
+
+    def remove_venue(self, venue: str) -> None:
+        """Forget a venue's uplinks and downlinks (its peer is gone)."""
+        for kind in ("video", "audio"):
+            self._sources.pop((venue, kind), None)
+        for output in self._outputs.pop(venue, []):
+            self._set_route(output, None, None)
+            output.stop()
+        self.reroute()
+
+    def remove_receiver(self, receiver: str) -> None:
+        self.remove_venue(receiver)
+
+    def source_counters(self, venue: str) -> tuple[int, int]:
+        """(bytes received from all of `venue`'s uplinks, video frames received)."""
+        video, audio = self._sources.get((venue, "video")), self._sources.get((venue, "audio"))
+        return (video.bytes if video else 0) + (audio.bytes if audio else 0), video.frames if video else 0
+
+    def outputs(self, receiver: str) -> list[Output]:
+        return list(self._outputs.get(receiver, []))
+
+    # ------------------------------------------------------------ program
+
+    def set_program(self, on_air: str, muted: set[str]) -> None:
+        """The session's on-air venue and muted microphones changed (or may have)."""
+        if on_air == self.on_air and muted == self.muted:
+            return
+        self.on_air, self.muted = on_air, set(muted)
+        self.reroute()
+
+    def wanted_source(self, output: Output) -> str | None:
+        receiver, on_air, main = output.receiver, self.on_air, self.main
+        if output.role is Role.MONITOR_VIDEO:
+            wanted = output.fixed_source
+        elif output.role is Role.PROGRAM_VIDEO:
+            wanted = on_air if receiver != on_air else (main if main != receiver else None)
+        elif output.role is Role.PROGRAM_AUDIO:
+            wanted = on_air if receiver != on_air and on_air not in self.muted else None
+        else:  # MAIN_AUDIO
+            wanted = main if main not in (on_air, receiver) and main not in self.muted else None
+        return wanted if wanted is not None and (wanted, output.kind) in self._sources else None
+
+    def reroute(self) -> None:
+        for outputs in self._outputs.values():
+            for output in outputs:
+                wanted = self.wanted_source(output)
+                if wanted == output.current and output.pending is None:
+                    continue
+                if wanted is None or output.kind == "audio":
+                    self._set_route(output, wanted, None)  # audio cuts at once
+                elif wanted != output.pending:
+                    if wanted == output.current:
+                        self._set_route(output, wanted, None)
+                    else:
+                        self._set_route(output, output.current, wanted)
+                        self.request_keyframe(wanted, force=True)
+        self._ensure_retry()
+
+    def _set_route(self, output: Output, current: str | None, pending: str | None) -> None:
+        if current != output.current:
+            self._routes.move("current", output, output.current, current)
+            if current is not None and output.current is not None:
+                output.stats.switches += 1
+            output.current = current
+        if pending != output.pending:
+            self._routes.move("pending", output, output.pending, pending)
+            output.pending = pending
+
+    # ------------------------------------------------------------ frames
+
+    def on_frame(self, venue: str, kind: str, data: bytes, timestamp: int) -> None:
+        """A complete encoded frame arrived from `venue`'s uplink."""
+        key = (venue, kind)
+        source = self._sources.get(key)
+        if source is None:
+            return
+        source.frames += 1
+        source.bytes += len(data)
+        switched: set[Output] = set()
+        waiting = self._routes.pending.get(key)
+        if waiting and is_vp8_keyframe(data):
+            switched = set(waiting)
+            for output in switched:
+                self._set_route(output, venue, None)
+        fell_behind = [
+            output
+            for output in list(self._routes.current.get(key, ()))
+            if not output.push(data, timestamp, restart=output in switched)
+        ]
+        for output in fell_behind:
+            self._set_route(output, None, venue)
+            self.request_keyframe(venue)
+        if fell_behind:
+            self._ensure_retry()
+
+    # ------------------------------------------------------------ keyframes
+
+    def request_keyframe(self, venue: str, force: bool = False) -> None:
+        source = self._sources.get((venue, "video"))
+        if source is None:
+            return
+        now = self.clock()
+        if force or now - source.last_request >= KEYFRAME_THROTTLE_S:
+            source.last_request = now
+            source.request_keyframe()
+
+    def _answer_receiver_pli(self, output: Output) -> None:
+        target = output.pending or output.current
+        if target is not None:
+            self.request_keyframe(target)
+
+    def _ensure_retry(self) -> None:
+        if any(self._routes.pending.values()) and (self._retry_task is None or self._retry_task.done()):
+            try:
+                self._retry_task = asyncio.get_running_loop().create_task(self._retry_keyframes())
+            except RuntimeError:
+                self._retry_task = None  # no loop (pure tests): callers drive keyframes
+
+    async def _retry_keyframes(self) -> None:
+        while any(self._routes.pending.values()):
+            await asyncio.sleep(KEYFRAME_RETRY_S)
+            for (venue, _kind), outputs in list(self._routes.pending.items()):
+                if outputs:
+                    self.request_keyframe(venue)
+
+    async def close(self) -> None:
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+            await asyncio.gather(self._retry_task, return_exceptions=True)
+        for receiver in list(self._outputs):
+            self.remove_venue(receiver)
+
+    def snapshot(self) -> dict[str, dict[str, str | None]]:
+        """Who receives what now, for the API and tests: {receiver: {role: source}}."""
+        return {
+            receiver: {o.role.value: o.current for o in outputs}
+            for receiver, outputs in self._outputs.items()
+        }

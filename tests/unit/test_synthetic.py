@@ -1,0 +1,205 @@
+"""Pre-encoded synthetic venue media: the mark, the VP8 loop and the Opus tone."""
+from __future__ import annotations
+
+from array import array
+
+import av
+import pytest
+
+from venues.synthetic import (
+    MarkedVideo,
+    ToneAudio,
+    draw_mark,
+    is_vp8_keyframe,
+    read_mark,
+)
+
+INDICES = [0, 1, 7, 128, 255]
+
+
+def decode_vp8(frames: list[bytes], decoder=None) -> list[av.VideoFrame]:
+    decoder = decoder or av.CodecContext.create("libvpx", "r")
+    return [picture for data in frames for picture in decoder.decode(av.Packet(data))]
+
+
+def set_luma_rect(frame: av.VideoFrame, x0: int, y0: int, x1: int, y1: int, value: int) -> None:
+    plane = frame.planes[0]
+    luma = bytearray(bytes(plane))
+    for y in range(y0, y1):
+        start = y * plane.line_size
+        luma[start + x0 : start + x1] = bytes([value]) * (x1 - x0)
+    plane.update(bytes(luma))
+
+
+@pytest.fixture(scope="module")
+def videos() -> dict[int, MarkedVideo]:
+    return {index: MarkedVideo(index) for index in (3, 42, 200)}
+
+
+# --- the mark, without encoding ---------------------------------------------------
+
+
+@pytest.mark.parametrize("index", INDICES)
+@pytest.mark.parametrize("size", [(320, 180), (160, 90), (641, 361)])
+def test_draw_read_round_trip(index: int, size: tuple[int, int]) -> None:
+    for frame_number in (0, 5, 29):
+        frame = draw_mark(index, *size, frame_number)
+        assert frame.format.name == "yuv420p"
+        assert (frame.width, frame.height) == size
+        assert read_mark(frame) == index
+
+
+def test_read_mark_converts_other_formats() -> None:
+    assert read_mark(draw_mark(99, 320, 180, 0).reformat(format="rgb24")) == 99
+
+
+def test_frames_move_with_frame_number() -> None:
+    first, second = (bytes(draw_mark(9, 320, 180, n).planes[0]) for n in (0, 1))
+    half = 90 * draw_mark(9, 320, 180, 0).planes[0].line_size
+    assert first[:half] == second[:half]  # the mark is static
+    assert first[half:] != second[half:]  # the lower half moves
+
+
+def test_plain_grey_frame_has_no_mark() -> None:
+    frame = av.VideoFrame(320, 180, "yuv420p")
+    for plane in frame.planes:
+        plane.update(b"\x80" * plane.buffer_size)
+    assert read_mark(frame) is None
+
+
+@pytest.mark.parametrize("value", [16, 235, 128])
+def test_corrupt_block_invalidates_mark(value: int) -> None:
+    # index 0b1010_0101: flip / grey out block (column 1, row 1), which is black.
+    frame = draw_mark(0b1010_0101, 320, 180, 0)
+    set_luma_rect(frame, 40, 0, 80, 45, 235 if value == 16 else value)
+    assert read_mark(frame) is None
+    # The same damage in the complement row is caught too.
+    frame = draw_mark(0b1010_0101, 320, 180, 0)
+    set_luma_rect(frame, 40, 45, 80, 90, 16 if value == 235 else value)
+    assert read_mark(frame) is None
+
+
+def test_index_out_of_range() -> None:
+    with pytest.raises(ValueError):
+        draw_mark(256, 320, 180, 0)
+    with pytest.raises(ValueError):
+        MarkedVideo(-1)
+
+
+# --- VP8 ----------------------------------------------------------------------------
+
+
+def test_is_vp8_keyframe() -> None:
+    assert is_vp8_keyframe(bytes([0x00, 0x9D, 0x01, 0x2A])) is True
+    assert is_vp8_keyframe(bytes([0x10, 0x02, 0x00])) is True
+    assert is_vp8_keyframe(bytes([0x01, 0x02, 0x00])) is False
+    assert is_vp8_keyframe(bytes([0xFF])) is False
+    assert is_vp8_keyframe(b"") is False
+
+
+def test_video_loop_shape(videos: dict[int, MarkedVideo]) -> None:
+    for video in videos.values():
+        assert (video.width, video.height, video.fps) == (320, 180, 15)
+        assert len(video.frames) == len(video.keyframe) == 30
+        assert video.keyframe == [True] + [False] * 29
+        assert [is_vp8_keyframe(f) for f in video.frames] == video.keyframe
+        # RFC 6386 key frame start code follows the 3-byte frame tag.
+        assert video.frames[0][3:6] == b"\x9d\x01\x2a"
+
+
+def test_every_decoded_frame_reads_back(videos: dict[int, MarkedVideo]) -> None:
+    for index, video in videos.items():
+        pictures = decode_vp8(video.frames)
+        assert len(pictures) == 30
+        assert [read_mark(p) for p in pictures] == [index] * 30
+        assert all((p.width, p.height) == (320, 180) for p in pictures)
+
+
+def test_consecutive_decoded_frames_differ(videos: dict[int, MarkedVideo]) -> None:
+    pictures = decode_vp8(videos[42].frames)
+    lumas = [bytes(p.planes[0]) for p in pictures]
+    assert all(a != b for a, b in zip(lumas, lumas[1:]))
+
+
+def test_restart_at_keyframe_and_wrap(videos: dict[int, MarkedVideo]) -> None:
+    video = videos[200]
+    decoder = av.CodecContext.create("libvpx", "r")
+    # Keyframe request after frame 17: playback restarts at frame 0.
+    sequence = video.frames[:18] + video.frames[:6]
+    # Then the loop is played through and wraps from the last frame to frame 0 twice.
+    sequence += video.frames[6:] + video.frames + video.frames[:3]
+    pictures = decode_vp8(sequence, decoder)
+    assert len(pictures) == len(sequence)
+    assert [read_mark(p) for p in pictures] == [200] * len(sequence)
+
+
+def test_scale_independence() -> None:
+    video = MarkedVideo(0b1100_1010, 640, 360, 30, 30, 500_000)
+    assert (video.width, video.height, video.fps) == (640, 360, 30)
+    pictures = decode_vp8(video.frames)
+    assert [(p.width, p.height) for p in pictures] == [(640, 360)] * 30
+    assert [read_mark(p) for p in pictures] == [0b1100_1010] * 30
+    for size in [(160, 90), (320, 180), (1280, 720), (400, 300)]:
+        scaled = pictures[-1].reformat(width=size[0], height=size[1])
+        assert read_mark(scaled) == 0b1100_1010
+
+
+def test_encoded_loop_is_cheap() -> None:
+    bitrate, fps = 300_000, 15
+    video = MarkedVideo(77, fps=fps, loop_frames=45, bitrate=bitrate)
+    assert len(video.frames) == 45
+    assert video.keyframe.count(True) == 1
+    assert sum(map(len, video.frames)) / len(video.frames) < bitrate / 8 / fps * 4
+
+
+# --- Opus ---------------------------------------------------------------------------
+
+
+def decode_opus(packets: list[bytes]) -> list[av.AudioFrame]:
+    decoder = av.CodecContext.create("libopus", "r")
+    return [frame for data in packets for frame in decoder.decode(av.Packet(data))]
+
+
+def first_channel(frame: av.AudioFrame) -> list[int]:
+    assert frame.format.name == "s16"  # packed, interleaved
+    channels = len(frame.layout.channels)
+    return list(array("h", bytes(frame.planes[0])[: frame.samples * channels * 2])[::channels])
+
+
+def dominant_frequency(frames: list[av.AudioFrame]) -> float:
+    """Zero-crossing estimate over the first channel, skipping the first decoded frame."""
+    samples = [sample for frame in frames[1:] for sample in first_channel(frame)]
+    crossings = sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
+    return crossings / 2 / (len(samples) / 48000)
+
+
+def test_tone_audio_frames_decode() -> None:
+    audio = ToneAudio(3)
+    assert len(audio.frames) == 50
+    frames = decode_opus(audio.frames)
+    assert len(frames) == 50
+    assert all(frame.samples == 960 and frame.sample_rate == 48000 for frame in frames)
+
+
+def test_tone_frequency_per_index() -> None:
+    low, high = ToneAudio(0), ToneAudio(255, seconds=0.5)
+    assert len(high.frames) == 25
+    assert low.frequency != high.frequency
+    assert 0 < low.frequency < high.frequency < 8000
+    for audio in (low, high):
+        measured = dominant_frequency(decode_opus(audio.frames))
+        assert measured == pytest.approx(audio.frequency, rel=0.03)
+
+
+def test_tone_loop_wraps_seamlessly() -> None:
+    audio = ToneAudio(10)
+    frames = decode_opus(audio.frames * 3)  # wraps after frames 49 and 99
+    assert len(frames) == 150
+    # Skip the decoder's own start-up ramp, then every half period must be regular:
+    # a start-up gap or phase jump at a wrap would show as an odd zero-crossing interval.
+    samples = [sample for frame in frames[10:] for sample in first_channel(frame)]
+    crossings = [i for i, (a, b) in enumerate(zip(samples, samples[1:])) if (a < 0) != (b < 0)]
+    half_period = 48000 / 2 / audio.frequency
+    intervals = [b - a for a, b in zip(crossings, crossings[1:])]
+    assert len(intervals) > 100
+    assert all(abs(i - half_period) <= 1.5 for i in intervals), (min(intervals), max(intervals))
