@@ -39,5 +39,6 @@ def configure(level: str = "info", json: bool | None = None) -> None:
     )
 
 
-def get_logger(**context) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger("orchestrator").bind(**context)
+def get_logger(**context):
+    """A lazy logger: it picks up `configure()` even when created at import time."""
+    return structlog.get_logger("orchestrator", **context)

@@ -604,10 +604,10 @@ def _join_venue(s: Session, cmd: c.JoinVenue, now: float) -> None:
         s._reject(cmd, "it is already connected")
     s._emit(e.VenueJoined(at=now, venue=cmd.venue))
     st = s._state
-    if st.phase is not SessionPhase.RUNNING:
-        return
     if st.fallback_from == cmd.venue:
         s._put_on_air(cmd.venue, now, e.TakeReason.REJOINED)
+    if st.phase is not SessionPhase.RUNNING:
+        return
     _, segment = s._current_segment()
     rc = st.roll_calls.get(segment.id)
     if rc and rc.phase is RollCallPhase.RUNNING:

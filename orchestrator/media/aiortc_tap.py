@@ -18,6 +18,8 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
   sender calls on an incoming PLI/FIR) with our callback.
 - ICE: aioice gathers host candidates from every interface; `restrict_host_addresses`
   limits them (tests and rehearsals stay on loopback).
+- Fault drills: `drop_outgoing_rtp` wraps a DTLS transport's `_send_rtp` to lose a
+  fraction of outgoing RTP (never RTCP) packets, like a lossy uplink.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import inspect
+import random
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,7 +37,9 @@ import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import vpx
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import is_rtcp
 
 VIDEO_CLOCK = 90_000
 AUDIO_CLOCK = 48_000
@@ -144,6 +149,18 @@ def restrict_host_addresses(addresses: list[str] | None) -> None:
         aioice.ice.get_host_addresses = host_addresses
 
 
+def drop_outgoing_rtp(transport: RTCDtlsTransport, fraction: float, rng: random.Random) -> None:
+    """Lose `fraction` (0..1) of the RTP packets sent on `transport`; RTCP always goes out."""
+    send = transport._send_rtp
+
+    async def lossy_send(data: bytes) -> None:
+        if not is_rtcp(data) and rng.random() < fraction:
+            return
+        await send(data)
+
+    transport._send_rtp = lossy_send  # type: ignore[method-assign]
+
+
 def check_internals() -> None:
     """Raise InternalsChanged if any private name this module relies on has moved."""
     problems = []
@@ -163,6 +180,8 @@ def check_internals() -> None:
         problems.append("RTCRtpSender no longer answers PLI/FIR through _send_keyframe")
     if not hasattr(vpx.Vp8Encoder, "_packetize"):
         problems.append("aiortc.codecs.vpx.Vp8Encoder._packetize is gone")
+    if not hasattr(RTCDtlsTransport, "_send_rtp"):
+        problems.append("RTCDtlsTransport._send_rtp is gone")
     if "get_host_addresses(" not in inspect.getsource(aioice.ice.Connection):
         problems.append("aioice.ice.Connection no longer gathers through get_host_addresses")
     if problems:

@@ -1,0 +1,289 @@
+"""Venue signalling on `/ws/venue`: authentication, SDP, roll call, hands, heartbeat.
+
+The first message must be `hello` with the venue's join token. Then the venue sends
+its offer and gets the answer; the same socket carries the venue's view of the
+session (`state`), roll-call prompts, and the venue's requests. A venue whose
+messages stop for `heartbeat_timeout_s` is disconnected. A second connection for the
+same venue replaces the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ..core import CommandRejected
+from ..core import commands as c
+from ..core import events as e
+from ..core.state import SessionState
+from ..logs import get_logger
+from ..media.sfu import MediaServer, OfferRejected
+from ..runtime import SessionHost
+from . import messages as m
+from .auth import JoinTokens, TokenRefused
+from .views import venue_view
+
+log = get_logger(component="venue_ws")
+
+HELLO_TIMEOUT_S = 10.0
+MAX_MESSAGES_PER_S = 50
+CLOSE_AUTH = 4001  # WebSocket close codes from the private range
+CLOSE_REPLACED = 4002
+CLOSE_HEARTBEAT = 4003
+CLOSE_RATE = 4004
+CLOSE_REVOKED = 4005
+CLOSE_RESTART = 4006
+
+
+@dataclass(eq=False)
+class VenueConnection:
+    venue: str
+    ws: web.WebSocketResponse
+    last_seen: float = field(default_factory=time.monotonic)
+    sent_view: dict | None = None
+    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    window_start: float = field(default_factory=time.monotonic)
+    window_count: int = 0
+
+    def send(self, message: dict) -> None:
+        self.outbox.put_nowait(message)
+
+    async def writer(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            if message is None or self.ws.closed:
+                return
+            try:
+                await self.ws.send_json(message)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def count_message(self) -> bool:
+        """False when the venue sends more than MAX_MESSAGES_PER_S."""
+        now = time.monotonic()
+        if now - self.window_start >= 1.0:
+            self.window_start, self.window_count = now, 0
+        self.window_count += 1
+        return self.window_count <= MAX_MESSAGES_PER_S
+
+
+class VenueHub:
+    def __init__(
+        self,
+        host: SessionHost,
+        media: MediaServer,
+        tokens: JoinTokens,
+        ice_servers: Callable[[str], list[dict[str, Any]]],
+        heartbeat_timeout_s: float = 3.0,
+        max_message_bytes: int = 64 * 1024,
+    ):
+        self.host = host
+        self.media = media
+        self.tokens = tokens
+        self.ice_servers = ice_servers
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.max_message_bytes = max_message_bytes
+        self.connections: dict[str, VenueConnection] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------ session -> venues
+
+    def on_events(self, events: list[e.Event], state: SessionState) -> None:
+        for event in events:
+            if isinstance(event, e.RollCallPrompted) and event.venue in self.connections:
+                self.connections[event.venue].send({"type": "roll_call_prompt", "segment": event.segment})
+        for conn in list(self.connections.values()):
+            self._send_view(conn)
+
+    def _send_view(self, conn: VenueConnection) -> None:
+        view = venue_view(self.host.session, conn.venue)
+        if view != conn.sent_view:
+            conn.sent_view = view
+            conn.send(view)
+
+    # ------------------------------------------------------------ media -> session
+
+    def on_connection(self, venue: str, up: bool, reason: str) -> None:
+        """The venue's peer connected or went away: tell the core."""
+        command = c.JoinVenue(venue=venue) if up else c.LeaveVenue(venue=venue, reason=reason)
+        try:
+            self.host.execute(command)
+        except CommandRejected as exc:
+            log.info("presence_ignored", venue=venue, reason=str(exc))
+
+    # ------------------------------------------------------------ the socket
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=self.max_message_bytes, autoping=True, heartbeat=None)
+        await ws.prepare(request)
+        conn = await self._authenticate(ws)
+        if conn is None:
+            return ws
+        writer = asyncio.ensure_future(conn.writer())
+        try:
+            await self._serve(conn)
+        finally:
+            # aiohttp cancels this handler when the client vanishes: the clean-up must still finish
+            await asyncio.shield(self._spawn(self._closed(conn, writer)))
+        return ws
+
+    async def _closed(self, conn: VenueConnection, writer: asyncio.Future) -> None:
+        if self.connections.get(conn.venue) is conn:
+            del self.connections[conn.venue]
+            await self.media.close_peer(conn.venue, "signalling closed")
+        conn.outbox.put_nowait(None)
+        await asyncio.gather(writer, return_exceptions=True)
+        if not conn.ws.closed:
+            await conn.ws.close()
+        log.info("venue_socket_closed", venue=conn.venue, code=conn.ws.close_code)
+
+    async def _authenticate(self, ws: web.WebSocketResponse) -> VenueConnection | None:
+        try:
+            msg = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            await self._refuse(ws, "timeout", "no hello message within 10 s")
+            return None
+        if msg.type != WSMsgType.TEXT:
+            if msg.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                await self._refuse(ws, "bad_message", self._frame_problem(msg))
+            return None
+        try:
+            hello = m.parse_venue_message(msg.data)
+            if not isinstance(hello, m.Hello):
+                raise m.BadMessage(f"the first message must be 'hello', not '{hello.type}'")
+            claims = self.tokens.verify(hello.token)
+            if hello.venue is not None and hello.venue != claims.venue:
+                raise TokenRefused(f"this link is for venue '{claims.venue}', not '{hello.venue}'")
+        except m.BadMessage as exc:
+            await self._refuse(ws, "bad_message", str(exc))
+            return None
+        except TokenRefused as exc:
+            log.info("venue_refused", reason=str(exc))
+            await self._refuse(ws, "refused", str(exc))
+            return None
+        venue = claims.venue
+        old = self.connections.get(venue)
+        if old is not None:
+            log.info("venue_connection_replaced", venue=venue)
+            old.send({"type": "replaced", "message": "this venue connected again from elsewhere"})
+            old.send(None)
+            self._spawn(old.ws.close(code=CLOSE_REPLACED, message=b"replaced"))
+        conn = VenueConnection(venue, ws)
+        self.connections[venue] = conn
+        vconf = self.host.conference.venue_by_id[venue]
+        conn.send(
+            {
+                "type": "welcome",
+                "venue": {"id": venue, "name": vconf.name, "role": vconf.role.value},
+                "conference": {"id": self.host.conference.conference.id, "title": self.host.conference.conference.title},
+                "venues": {v.id: v.name for v in self.host.conference.venues},
+                "venue_index": [v.id for v in self.host.conference.venues].index(venue),
+                "ice_servers": self.ice_servers(venue),
+                "heartbeat_s": max(self.heartbeat_timeout_s / 3, 0.2),
+            }
+        )
+        self._send_view(conn)
+        log.info("venue_socket_opened", venue=venue, client=hello.client)
+        return conn
+
+    @staticmethod
+    def _frame_problem(msg) -> str:
+        if msg.type == WSMsgType.ERROR:
+            return f"the message could not be read ({msg.data})"
+        return "messages must be JSON text frames"
+
+    async def _refuse(self, ws: web.WebSocketResponse, code: str, message: str) -> None:
+        try:
+            await ws.send_json({"type": "error", "code": code, "message": message})
+        except (ConnectionError, RuntimeError):
+            pass
+        await ws.close(code=CLOSE_AUTH, message=code.encode())
+
+    async def _serve(self, conn: VenueConnection) -> None:
+        async for msg in conn.ws:
+            conn.last_seen = time.monotonic()
+            if not conn.count_message():
+                conn.send({"type": "error", "code": "rate_limited", "message": f"more than {MAX_MESSAGES_PER_S} messages per second"})
+                log.warning("venue_rate_limited", venue=conn.venue)
+                await asyncio.sleep(0.05)  # let the writer send the error
+                await conn.ws.close(code=CLOSE_RATE, message=b"rate limited")
+                return
+            if msg.type != WSMsgType.TEXT:
+                conn.send({"type": "error", "code": "bad_message", "message": self._frame_problem(msg)})
+                if msg.type == WSMsgType.ERROR:
+                    return
+                continue
+            try:
+                await self._dispatch(conn, m.parse_venue_message(msg.data))
+            except m.BadMessage as exc:
+                conn.send({"type": "error", "code": "bad_message", "message": str(exc)})
+
+    async def _dispatch(self, conn: VenueConnection, msg: m.VenueMessage) -> None:
+        venue = conn.venue
+        if isinstance(msg, m.Heartbeat):
+            conn.send({"type": "heartbeat"})
+        elif isinstance(msg, m.Offer):
+            try:
+                answer = await self.media.answer_venue(venue, msg.sdp)
+            except OfferRejected as exc:
+                log.info("venue_offer_rejected", venue=venue, reason=str(exc))
+                conn.send({"type": "error", "code": "bad_offer", "message": str(exc)})
+                return
+            if self.connections.get(venue) is conn:
+                conn.send({"type": "answer", "sdp": answer})
+            else:  # replaced while answering
+                await self.media.close_peer(venue, "replaced")
+        elif isinstance(msg, m.Hello):
+            conn.send({"type": "error", "code": "bad_message", "message": "already authenticated"})
+        else:
+            command = {
+                m.RollCallAnswer: lambda: c.AnswerRollCall(venue=venue, picture_ok=msg.picture_ok, sound_ok=msg.sound_ok),
+                m.RaiseHand: lambda: c.RaiseHand(venue=venue),
+                m.LowerHand: lambda: c.LowerHand(venue=venue),
+            }[type(msg)]()
+            try:
+                self.host.execute(command)
+            except CommandRejected as exc:
+                conn.send({"type": "error", "code": "rejected", "message": str(exc)})
+                return
+            if isinstance(msg, m.RollCallAnswer):
+                conn.send({"type": "roll_call_recorded", "picture_ok": msg.picture_ok, "sound_ok": msg.sound_ok})
+
+    # ------------------------------------------------------------ upkeep
+
+    async def watch_heartbeats(self) -> None:
+        """Disconnect venues whose messages stopped (a frozen or cut-off venue)."""
+        while True:
+            await asyncio.sleep(min(0.5, self.heartbeat_timeout_s / 4))
+            now = time.monotonic()
+            for conn in list(self.connections.values()):
+                if now - conn.last_seen > self.heartbeat_timeout_s:
+                    log.warning("venue_heartbeat_lost", venue=conn.venue, silent_s=round(now - conn.last_seen, 1))
+                    if self.connections.get(conn.venue) is conn:
+                        del self.connections[conn.venue]
+                    await self.media.close_peer(conn.venue, "heartbeat lost")
+                    self._spawn(conn.ws.close(code=CLOSE_HEARTBEAT, message=b"heartbeat lost"))
+
+    async def disconnect(self, venue: str, code: int, message: dict) -> None:
+        conn = self.connections.pop(venue, None)
+        if conn is not None:
+            conn.send(message)
+            conn.send(None)
+            await self.media.close_peer(venue, message.get("type", "disconnected"))
+            self._spawn(conn.ws.close(code=code, message=message.get("type", "").encode()))
+
+    async def close_all(self, code: int, message: dict) -> None:
+        for venue in list(self.connections):
+            await self.disconnect(venue, code, message)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
