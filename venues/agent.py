@@ -89,11 +89,10 @@ class LoopedTrack(MediaStreamTrack):
 
 @dataclass
 class Media:
-    """What the agent sends: tracks, and how to check its own picture and sound."""
+    """What the agent sends. Each connection gets fresh tracks (a closed peer ends its tracks)."""
 
-    video: MediaStreamTrack
-    audio: MediaStreamTrack
-    check: Callable[[], tuple[bool, bool]]
+    tracks: Callable[[], tuple[MediaStreamTrack, MediaStreamTrack]]  # (video, audio)
+    check: Callable[[], tuple[bool, bool]]  # (picture ok, sound ok)
     preencoded: bool
 
 
@@ -108,24 +107,28 @@ def synthetic_media(index: int, width: int = 320, height: int = 180, fps: int = 
         samples = [f for p in audio.frames[:5] for f in sound_decoder.decode(av.Packet(p))]
         return picture == [index], sum(f.samples for f in samples) > 0
 
-    return Media(
-        LoopedTrack("video", video.frames, fps, 90_000),
-        LoopedTrack("audio", audio.frames, 50, 48_000),
-        check,
-        preencoded=True,
-    )
+    def tracks() -> tuple[MediaStreamTrack, MediaStreamTrack]:
+        return LoopedTrack("video", video.frames, fps, 90_000), LoopedTrack("audio", audio.frames, 50, 48_000)
+
+    return Media(tracks, check, preencoded=True)
 
 
 def device_media(camera: str, microphone: str) -> Media:  # pragma: no cover - needs devices
     from aiortc.contrib.media import MediaPlayer
 
-    cam = MediaPlayer(camera, format="v4l2", options={"video_size": "640x360", "framerate": "30"})
-    mic = MediaPlayer(microphone, format="pulse" if not microphone.startswith("hw:") else "alsa")
+    players: list = []
+
+    def tracks() -> tuple[MediaStreamTrack, MediaStreamTrack]:
+        cam = MediaPlayer(camera, format="v4l2", options={"video_size": "640x360", "framerate": "30"})
+        mic = MediaPlayer(microphone, format="alsa" if microphone.startswith("hw:") else "pulse")
+        players[:] = [cam, mic]
+        return cam.video, mic.audio
 
     def check() -> tuple[bool, bool]:
-        return cam.video is not None and cam.video.readyState == "live", mic.audio is not None
+        cam, mic = players or (None, None)
+        return bool(cam and cam.video and cam.video.readyState == "live"), bool(mic and mic.audio)
 
-    return Media(cam.video, mic.audio, check, preencoded=False)
+    return Media(tracks, check, preencoded=False)
 
 
 @dataclass
@@ -248,12 +251,12 @@ class VenueAgent:
     async def _connect_peer(self, ws, welcome: dict) -> RTCPeerConnection:
         ice = [RTCIceServer(**{k: v for k, v in s.items() if k in ("urls", "username", "credential")}) for s in welcome.get("ice_servers", [])]
         pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
-        media = self._media
-        video_t = pc.addTransceiver(media.video, direction="sendrecv")
-        audio_t = pc.addTransceiver(media.audio, direction="sendrecv")
+        video, audio = self._media.tracks()
+        video_t = pc.addTransceiver(video, direction="sendrecv")
+        audio_t = pc.addTransceiver(audio, direction="sendrecv")
         main_t = pc.addTransceiver("audio", direction="recvonly")
-        if media.preencoded:
-            install_packer(video_t.sender, media.video.request_keyframe)
+        if self._media.preencoded:
+            install_packer(video_t.sender, video.request_keyframe)
             install_packer(audio_t.sender, lambda: None)
         for t in (audio_t, main_t):
             tap_receiver(t.receiver, self._count_audio)

@@ -71,6 +71,10 @@ class Output(MediaStreamTrack):
         self._last_out: int | None = None
         self._last_wall = 0.0
 
+    def source_changed(self) -> None:
+        """The next frame comes from another source: its timestamps are not comparable."""
+        self._last_in = None
+
     def push(self, data: bytes, timestamp: int, restart: bool) -> bool:
         """Queue one frame; `restart` when the source changed (the timestamp is not comparable).
         False when the receiver fell behind and must restart at a keyframe."""
@@ -206,6 +210,7 @@ class ProgramRouter:
         return wanted if wanted is not None and (wanted, output.kind) in self._sources else None
 
     def reroute(self) -> None:
+        need_keyframe: set[str] = set()
         for outputs in self._outputs.values():
             for output in outputs:
                 wanted = self.wanted_source(output)
@@ -218,7 +223,9 @@ class ProgramRouter:
                         self._set_route(output, wanted, None)
                     else:
                         self._set_route(output, output.current, wanted)
-                        self.request_keyframe(wanted, force=True)
+                        need_keyframe.add(wanted)
+        for venue in need_keyframe:
+            self.request_keyframe(venue, force=True)
         self._ensure_retry()
 
     def _set_route(self, output: Output, current: str | None, pending: str | None) -> None:
@@ -227,6 +234,7 @@ class ProgramRouter:
             if current is not None and output.current is not None:
                 output.stats.switches += 1
             output.current = current
+            output.source_changed()
         if pending != output.pending:
             self._routes.move("pending", output, output.pending, pending)
             output.pending = pending

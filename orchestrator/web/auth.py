@@ -31,6 +31,8 @@ class TokenRefused(Exception):
 def load_secret_key(data_dir: str | Path) -> bytes:
     env = os.environ.get("ORCHESTRATOR_SECRET_KEY")
     if env:
+        if len(env.encode()) < 32:
+            raise ValueError("ORCHESTRATOR_SECRET_KEY is too short: use at least 32 characters (64 recommended)")
         return env.encode()
     path = Path(data_dir) / KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,7 @@ class JoinTokens:
             "iss": ISSUER,
             "aud": self.conference,
             "sub": venue,
-            "iat": int(now),
+            "iat": now,  # not rounded: a link issued just after a revocation must verify
             "exp": int(now + self.ttl_s),
             "jti": secrets.token_urlsafe(8),
         }
@@ -102,6 +104,8 @@ class JoinTokens:
             raise TokenRefused("this link was not issued by this server") from None
         except jwt.PyJWTError as exc:
             raise TokenRefused(f"this link is not valid ({exc})") from None
+        except (ValueError, TypeError):  # e.g. text that cannot be encoded
+            raise TokenRefused("this link is not valid") from None
         venue = claims["sub"]
         if venue not in self.venues:
             raise TokenRefused(f"this link is for venue '{venue}', which is not in this conference")
@@ -111,7 +115,12 @@ class JoinTokens:
 
 
 def operator_token_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())
+    if not given or not expected:
+        return False
+    try:
+        return hmac.compare_digest(expected.encode(), given.encode())
+    except UnicodeEncodeError:  # undecodable header bytes
+        return False
 
 
 def bearer(header: str | None) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from orchestrator.config import Conference
@@ -24,7 +25,7 @@ from orchestrator.web.auth import JoinTokens
 from venues.agent import VenueAgent
 
 OPERATOR_TOKEN = "operator-test-token"
-SECRET = b"test-secret-key-that-is-long-enough-for-hs256"
+SECRET = b"test-secret-key-that-is-long-enough-for-hs256-and-even-for-hs512!"
 
 
 def free_port() -> int:
@@ -61,6 +62,7 @@ class Live:
     base_url: str
     tokens: JoinTokens
     http: aiohttp.ClientSession
+    server_app: web.Application | None = None
     agents: dict[str, AgentHandle] = field(default_factory=dict)
 
     @property
@@ -127,7 +129,7 @@ async def start_live(conference: Conference, data_dir: Path, **overrides) -> tup
     await server.start_server()
     base = f"http://127.0.0.1:{server.port}"
     tokens = JoinTokens(SECRET, conference.conference.id, set(conference.venue_by_id))
-    return Live(conference, base, tokens, aiohttp.ClientSession()), server
+    return Live(conference, base, tokens, aiohttp.ClientSession(), server.app), server
 
 
 def server_process(config: Path, data_dir: Path, port: int, *extra: str, python_prelude: str = "") -> subprocess.Popen:

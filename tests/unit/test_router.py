@@ -1,0 +1,482 @@
+"""The program router, behaviour by behaviour: routing by role, keyframe-gated video
+switches, continuous re-stamped timestamps, keyframe requests, overflow resyncs,
+venues leaving, monitor outputs and the `Output` track itself.
+
+Pure: a fake clock, no peers; packets are read straight off each output's queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+from aiortc.mediastreams import MediaStreamError
+
+from orchestrator.media.router import (
+    KEYFRAME_THROTTLE_S,
+    MAX_AUDIO_QUEUE,
+    MAX_VIDEO_QUEUE,
+    Output,
+    ProgramRouter,
+    Role,
+)
+
+VENUES = ("main", "a", "b")
+PV, PA, MA = Role.PROGRAM_VIDEO, Role.PROGRAM_AUDIO, Role.MAIN_AUDIO
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def key(tag: str = "") -> bytes:
+    """A VP8 keyframe: bit 0 of the first byte is 0."""
+    return b"\x00" + tag.encode()
+
+
+def inter(tag: str = "") -> bytes:
+    """A VP8 inter frame: bit 0 of the first byte is 1."""
+    return b"\x01" + tag.encode()
+
+
+def drain(output: Output) -> list[tuple[bytes, int]]:
+    """Everything queued on `output` as (payload, pts), oldest first."""
+    packets = []
+    while not output._queue.empty():
+        packet = output._queue.get_nowait()
+        if packet is not None:
+            packets.append((bytes(packet), packet.pts))
+    return packets
+
+
+def payloads(output: Output) -> list[bytes]:
+    return [data for data, _pts in drain(output)]
+
+
+def pts(output: Output) -> list[int]:
+    return [stamp for _data, stamp in drain(output)]
+
+
+@dataclass
+class Rig:
+    """A router for venues main, a and b, each with both uplinks and the three program tracks."""
+
+    clock: FakeClock
+    router: ProgramRouter
+    requests: list[str] = field(default_factory=list)  # venues asked for a keyframe, in order
+
+    def out(self, receiver: str, role: Role) -> Output:
+        return next(o for o in self.router.outputs(receiver) if o.role is role)
+
+    def video(self, venue: str, data: bytes, timestamp: int = 0) -> None:
+        self.router.on_frame(venue, "video", data, timestamp)
+
+    def audio(self, venue: str, data: bytes = b"opus", timestamp: int = 0) -> None:
+        self.router.on_frame(venue, "audio", data, timestamp)
+
+    def keyframes_from_all(self) -> None:
+        """Every venue sends a keyframe, so every video output reaches the source it wants."""
+        for venue in VENUES:
+            self.video(venue, key(venue))
+
+    def wanted(self) -> dict[str, dict[str, str | None]]:
+        return {
+            receiver: {o.role.value: self.router.wanted_source(o) for o in self.router.outputs(receiver)}
+            for receiver in VENUES
+        }
+
+    def drain_all(self) -> None:
+        for receiver in VENUES:
+            for output in self.router.outputs(receiver):
+                drain(output)
+
+
+def add_venue(rig: Rig, venue: str) -> None:
+    for kind in ("video", "audio"):
+        label = venue if kind == "video" else f"{venue}:audio"
+        rig.router.add_source(venue, kind, lambda label=label: rig.requests.append(label))
+    rig.router.add_outputs(
+        venue,
+        [
+            Output("video", PV, venue, clock=rig.clock),
+            Output("audio", PA, venue, clock=rig.clock),
+            Output("audio", MA, venue, clock=rig.clock),
+        ],
+    )
+
+
+def routes(pv: str | None, pa: str | None, ma: str | None) -> dict[str, str | None]:
+    return {"program_video": pv, "program_audio": pa, "main_audio": ma}
+
+
+@pytest.fixture
+def rig() -> Rig:
+    clock = FakeClock()
+    rig = Rig(clock, ProgramRouter("main", clock=clock))
+    for venue in VENUES:
+        add_venue(rig, venue)
+    return rig
+
+
+@pytest.fixture
+def live(rig: Rig) -> Rig:
+    """`rig` with main on air, every video output current, all queues empty and requests forgotten."""
+    rig.keyframes_from_all()
+    rig.drain_all()
+    rig.requests.clear()
+    rig.clock.advance(10)
+    return rig
+
+
+# ------------------------------------------------------------------ routing table
+
+
+def test_main_on_air_branches_get_main_and_main_gets_no_program(rig):
+    assert rig.wanted() == {
+        "main": routes(None, None, None),
+        "a": routes("main", "main", None),
+        "b": routes("main", "main", None),
+    }
+
+
+def test_branch_on_air_is_seen_by_others_and_itself_sees_main(rig):
+    rig.router.set_program("a", set())
+    assert rig.wanted() == {
+        "main": routes("a", "a", None),
+        "a": routes("main", None, "main"),
+        "b": routes("a", "a", "main"),
+    }
+
+
+def test_snapshot_reports_the_sources_now_forwarded(live):
+    assert live.router.snapshot() == {
+        "main": routes(None, None, None),
+        "a": routes("main", "main", None),
+        "b": routes("main", "main", None),
+    }
+    live.router.set_program("a", set())
+    live.keyframes_from_all()
+    assert live.router.snapshot() == {
+        "main": routes("a", "a", None),
+        "a": routes("main", None, "main"),
+        "b": routes("a", "a", "main"),
+    }
+
+
+def test_muted_on_air_venue_gives_no_program_audio(rig):
+    rig.router.set_program("a", {"a"})
+    wanted = rig.wanted()
+    assert [wanted[r]["program_audio"] for r in VENUES] == [None, None, None]
+    assert [wanted[r]["program_video"] for r in VENUES] == ["a", "main", "a"]
+    assert [wanted[r]["main_audio"] for r in VENUES] == [None, "main", "main"]
+
+
+def test_muted_main_gives_no_main_audio(rig):
+    rig.router.set_program("a", {"main"})
+    wanted = rig.wanted()
+    assert [wanted[r]["main_audio"] for r in VENUES] == [None, None, None]
+    assert [wanted[r]["program_audio"] for r in VENUES] == ["a", None, "a"]
+
+
+def test_muting_the_on_air_venue_stops_its_audio_at_once(live):
+    live.router.set_program("main", {"main"})
+    live.audio("main", b"hello", 100)
+    assert payloads(live.out("a", PA)) == []
+    assert live.router.snapshot()["a"]["program_audio"] is None
+
+
+def test_on_air_venue_without_uplinks_is_not_routed(rig):
+    rig.router.set_program("ghost", set())  # no venue "ghost" sends anything
+    assert rig.router.wanted_source(rig.out("b", PV)) is None
+    assert rig.router.wanted_source(rig.out("b", PA)) is None
+
+
+# ------------------------------------------------------------------ video switching
+
+
+def test_video_switch_keeps_old_source_flowing_until_new_keyframe(live):
+    live.router.set_program("a", set())
+    live.video("a", inter("a1"))
+    live.video("main", inter("m1"))
+    live.video("a", inter("a2"))
+    live.video("main", inter("m2"))
+    assert payloads(live.out("b", PV)) == [inter("m1"), inter("m2")]
+    assert live.router.snapshot()["b"]["program_video"] == "main"
+    assert live.out("b", PV).pending == "a"
+
+
+def test_video_switch_cuts_over_at_the_new_source_keyframe(live):
+    live.router.set_program("a", set())
+    live.video("a", inter("a1"))
+    live.video("a", key("a2"))
+    live.video("main", inter("m1"))
+    live.video("a", inter("a3"))
+    assert payloads(live.out("b", PV)) == [key("a2"), inter("a3")]
+    assert live.router.snapshot()["b"]["program_video"] == "a"
+    assert live.out("b", PV).pending is None
+    assert live.out("b", PV).stats.switches == 1
+
+
+def test_program_change_requests_a_keyframe_from_the_new_source_at_once(live):
+    live.router.request_keyframe("a")  # within the throttle window: must not hold the forced request back
+    live.requests.clear()
+    live.router.set_program("a", set())
+    assert live.requests[:1] == ["a"]
+    assert set(live.requests) == {"a"}
+
+
+def test_switching_back_before_the_keyframe_cancels_the_switch(live):
+    live.router.set_program("a", set())
+    live.router.set_program("main", set())
+    live.video("a", key("a1"))
+    live.video("main", inter("m1"))
+    assert payloads(live.out("b", PV)) == [inter("m1")]
+    assert live.out("b", PV).pending is None
+
+
+def test_audio_switches_at_once(live):
+    live.router.set_program("a", set())
+    live.audio("a", b"a-voice", 100)
+    live.audio("main", b"m-voice", 100)
+    assert payloads(live.out("b", PA)) == [b"a-voice"]
+    assert payloads(live.out("b", MA)) == [b"m-voice"]
+    assert live.router.snapshot()["b"]["program_audio"] == "a"
+
+
+# ------------------------------------------------------------------ timestamps
+
+
+def test_same_source_timestamp_deltas_are_preserved(live):
+    for timestamp in (50_000, 53_000, 56_000, 62_000):
+        live.video("main", inter(), timestamp)
+    out = pts(live.out("b", PV))
+    assert [later - earlier for earlier, later in zip(out, out[1:])] == [3000, 3000, 6000]
+
+
+def test_switch_restamps_new_source_by_wall_clock(live):
+    live.video("main", inter(), 3000)
+    live.router.set_program("a", set())
+    live.clock.advance(0.5)
+    live.video("a", key(), 9_000_000)
+    live.video("a", inter(), 9_003_000)
+    first, switched, after = pts(live.out("b", PV))
+    assert switched - first == 45_000  # 0.5 s of 90 kHz: a's own timestamp does not leak
+    assert after - switched == 3000
+
+
+def test_switch_ignores_new_source_timestamp_even_when_plausibly_close(live):
+    live.video("main", inter(), 3000)
+    live.router.set_program("a", set())
+    live.clock.advance(0.1)
+    live.video("a", key(), 3000 + 200_000)  # a's clock happens to be ~2 s ahead of main's
+    first, switched = pts(live.out("b", PV))
+    assert switched - first == 9000  # 0.1 s of 90 kHz, not a's 200_000-tick offset
+
+
+def test_switch_without_wall_clock_time_still_moves_pts_forward(live):
+    live.video("main", inter(), 3000)
+    live.router.set_program("a", set())
+    live.video("a", key(), 10)  # same fake instant, and a's timestamp is far behind main's
+    first, switched = pts(live.out("b", PV))
+    assert switched - first == 1
+
+
+def test_backward_or_huge_source_jump_falls_back_to_wall_clock(live):
+    live.video("main", inter(), 100_000)
+    live.clock.advance(0.04)
+    live.video("main", inter(), 50_000)  # backwards
+    live.clock.advance(0.02)
+    live.video("main", inter(), 50_000 + 10 * 90_000)  # ten seconds ahead in one frame
+    out = pts(live.out("b", PV))
+    assert [later - earlier for earlier, later in zip(out, out[1:])] == [3600, 1800]
+
+
+def test_output_pts_wraps_modulo_2_to_the_32():
+    clock = FakeClock(0.0)
+    output = Output("video", PV, "b", clock=clock)
+    output.push(key(), 0, restart=False)
+    clock.advance((2**32 - 1000) / 90_000)  # a long pause: pts lands 1000 ticks below the wrap
+    output.push(key(), 0, restart=True)
+    output.push(inter(), 3000, restart=False)
+    assert pts(output) == [0, 2**32 - 1000, 2000]
+
+
+def test_audio_switch_restamps_new_source_by_wall_clock(live):
+    live.audio("main", b"m", 48_000)
+    live.router.set_program("a", set())
+    live.clock.advance(0.02)
+    live.audio("a", b"a", 48_000 + 96_000)  # a's clock happens to be 2 s ahead of main's
+    first, switched = pts(live.out("b", PA))
+    assert switched - first == 960  # 20 ms at 48 kHz, not a's 96_000-tick offset
+
+
+# ------------------------------------------------------------------ keyframe requests
+
+
+def test_receiver_pli_asks_the_current_source_throttled(live):
+    output = live.out("b", PV)
+    output.on_keyframe_request()
+    live.clock.advance(KEYFRAME_THROTTLE_S / 2)
+    output.on_keyframe_request()
+    assert live.requests == ["main"]
+    live.clock.advance(KEYFRAME_THROTTLE_S)
+    output.on_keyframe_request()
+    assert live.requests == ["main", "main"]
+
+
+def test_receiver_pli_during_a_switch_asks_the_pending_source(live):
+    live.router.set_program("a", set())
+    live.requests.clear()
+    live.clock.advance(KEYFRAME_THROTTLE_S)
+    live.out("b", PV).on_keyframe_request()
+    assert live.requests == ["a"]
+
+
+def test_pli_throttle_is_per_source(live):
+    live.out("b", PV).on_keyframe_request()  # asks main
+    live.out("main", PV).on_keyframe_request()  # main receives no program video: asks nobody
+    live.router.request_keyframe("main")  # throttled: main was asked just now
+    live.router.request_keyframe("b")  # another source: not throttled
+    assert live.requests == ["main", "b"]
+
+
+# ------------------------------------------------------------------ overflow
+
+
+def overflow(live: Rig, venue: str = "main") -> None:
+    """Send more video frames than an output may queue, at 30 fps, without draining."""
+    for n in range(MAX_VIDEO_QUEUE + 1):
+        live.clock.advance(1 / 30)
+        live.video(venue, inter(f"f{n}"), 3000 * n)
+
+
+def test_video_overflow_drops_the_queue_and_waits_for_a_keyframe(live):
+    overflow(live)
+    output = live.out("b", PV)
+    assert output._queue.empty()
+    assert output.stats.resyncs == 1
+    assert live.router.snapshot()["b"]["program_video"] is None
+    assert output.pending == "main"
+
+
+def test_video_overflow_asks_the_source_for_a_keyframe(live):
+    overflow(live)
+    assert live.requests == ["main"]  # a and b's outputs both overflowed: one throttled request
+
+
+def test_video_overflow_recovers_at_the_next_keyframe(live):
+    overflow(live)
+    live.video("main", inter("late"), 999_000)
+    live.video("main", key("fresh"), 1_002_000)
+    live.video("main", inter("next"), 1_005_000)
+    assert payloads(live.out("b", PV)) == [key("fresh"), inter("next")]
+    assert live.router.snapshot()["b"]["program_video"] == "main"
+
+
+def test_audio_overflow_drops_the_queue_but_keeps_flowing(live):
+    for n in range(MAX_AUDIO_QUEUE + 1):
+        live.audio("main", f"s{n}".encode(), 960 * n)
+    output = live.out("b", PA)
+    assert payloads(output) == [f"s{MAX_AUDIO_QUEUE}".encode()]
+    assert output.stats.resyncs == 1
+    assert live.router.snapshot()["b"]["program_audio"] == "main"
+
+
+# ------------------------------------------------------------------ venues leaving
+
+
+def test_remove_venue_stops_and_forgets_its_outputs(live):
+    outputs = live.router.outputs("a")
+    live.router.remove_venue("a")
+    assert live.router.outputs("a") == []
+    assert "a" not in live.router.snapshot()
+    assert [o.readyState for o in outputs] == ["ended"] * 3
+    assert all(o.current is None and o.pending is None for o in outputs)
+
+
+def test_remove_venue_forgets_its_uplinks(live):
+    live.router.set_program("a", set())
+    live.keyframes_from_all()
+    live.drain_all()
+    live.router.remove_venue("a")
+    live.video("a", key("a"))
+    live.audio("a", b"a")
+    assert payloads(live.out("b", PV)) == []
+    assert payloads(live.out("b", PA)) == []
+    assert live.router.snapshot()["b"] == routes(None, None, "main")
+    assert live.router.source_counters("a") == (0, 0)
+
+
+# ------------------------------------------------------------------ monitor outputs
+
+
+@pytest.fixture
+def monitor(live: Rig) -> Output:
+    output = Output("video", Role.MONITOR_VIDEO, "operator:1", clock=live.clock)
+    output.fixed_source = "b"
+    live.router.add_outputs("operator:1", [output])
+    live.video("b", key("b0"))
+    drain(output)
+    live.requests.clear()
+    return output
+
+
+def test_monitor_follows_its_fixed_source_whatever_the_program(live, monitor):
+    live.router.set_program("a", set())
+    live.keyframes_from_all()
+    live.video("a", inter("a1"))
+    live.video("main", inter("m1"))
+    live.video("b", inter("b1"))
+    assert payloads(monitor) == [key("b"), inter("b1")]
+    assert live.router.snapshot()["operator:1"] == {"monitor_video": "b"}
+
+
+def test_monitor_switches_at_the_next_keyframe_after_a_new_fixed_source(live, monitor):
+    monitor.fixed_source = "a"
+    live.router.reroute()
+    assert live.requests == ["a"]
+    live.video("a", inter("a1"))
+    live.video("b", inter("b1"))
+    live.video("a", key("a2"))
+    live.video("b", inter("b2"))
+    assert payloads(monitor) == [inter("b1"), key("a2")]
+    assert live.router.snapshot()["operator:1"] == {"monitor_video": "a"}
+
+
+# ------------------------------------------------------------------ Output as a track
+
+
+async def test_recv_returns_queued_packets_in_order():
+    output = Output("audio", PA, "b", clock=FakeClock())
+    for n, timestamp in enumerate((0, 960, 1920)):
+        output.push(f"p{n}".encode(), timestamp, restart=False)
+    received = [await output.recv() for _ in range(3)]
+    assert [bytes(p) for p in received] == [b"p0", b"p1", b"p2"]
+    assert [p.pts for p in received] == [0, 960, 1920]
+
+
+async def test_recv_raises_after_stop():
+    output = Output("video", PV, "b", clock=FakeClock())
+    output.push(key(), 0, restart=False)
+    output.stop()
+    with pytest.raises(MediaStreamError):
+        await output.recv()
+
+
+async def test_stop_wakes_a_waiting_recv():
+    output = Output("video", PV, "b", clock=FakeClock())
+    waiting = asyncio.ensure_future(output.recv())
+    await asyncio.sleep(0)
+    output.stop()
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(waiting, 1)
