@@ -1,0 +1,93 @@
+"""The operator's monitor peer, and a venue whose heartbeat stops."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from orchestrator.web.app import MEDIA
+from tests.support.live import start_live, wait_for
+from venues.agent import VenueAgent
+from venues.synthetic import read_mark
+
+
+@pytest.fixture
+async def live(sample_conf, tmp_path):
+    live, server = await start_live(sample_conf, tmp_path)
+    try:
+        yield live
+    finally:
+        await live.stop_agents()
+        await live.http.close()
+        await server.close()
+
+
+async def test_operator_monitors_any_venue_uplink_without_transcoding(live):
+    await live.join(["main", "pinghu", "nanhu"])
+    ws = await live.http.ws_connect(live.base_url.replace("http", "ws") + "/ws/operator", headers=live.auth)
+    first = await ws.receive_json(timeout=5)
+    assert first["type"] == "state" and first["state"]["on_air"] == "main"
+
+    pc = RTCPeerConnection()
+    for _ in range(2):
+        pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
+    while (msg := await ws.receive_json(timeout=5))["type"] != "answer":
+        pass
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
+    await ws.send_json({"type": "monitor", "slot": 0, "venue": "pinghu"})
+    await ws.send_json({"type": "monitor", "slot": 1, "venue": "nanhu"})
+
+    seen: dict[int, set] = {0: set(), 1: set()}
+
+    async def watch(slot: int, track) -> None:
+        while True:
+            frame = await track.recv()
+            seen[slot].add(read_mark(frame))
+
+    tracks = [t.receiver.track for t in pc.getTransceivers()]
+    watchers = [asyncio.ensure_future(watch(i, t)) for i, t in enumerate(tracks)]
+    try:
+        await wait_for(lambda: seen[0] and seen[1], 5, "both monitor slots")
+        venues = [v.id for v in live.conference.venues]
+        assert seen[0] == {venues.index("pinghu")} and seen[1] == {venues.index("nanhu")}
+        # the program is not affected by monitoring
+        assert (await live.state())["on_air"] == "main"
+        # a bad monitor request is answered, not fatal
+        await ws.send_json({"type": "monitor", "slot": 7, "venue": "pinghu"})
+        while (msg := await ws.receive_json(timeout=5))["type"] != "error":
+            pass
+        assert msg["message"] == "there is no monitor slot 7 (this monitor has 2)"
+        assert "operator-1" in live.server_app[MEDIA].peer_ids
+    finally:
+        for w in watchers:
+            w.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        await pc.close()
+        await ws.close()
+    await wait_for(lambda: "operator-1" not in live.server_app[MEDIA].peer_ids, 3, "the monitor peer to close")
+
+
+class SilentAgent(VenueAgent):
+    """A venue whose signalling freezes after it joined (its media keeps flowing)."""
+
+    async def _heartbeat(self, ws, interval: float) -> None:
+        await self.connected.wait()
+        self.froze_at = time.monotonic()
+
+
+async def test_a_venue_whose_heartbeat_stops_is_disconnected_within_five_seconds(live):
+    await live.join(["main", "nanhu"])
+    handle = live.start_agent("pinghu")
+    handle.agent.__class__ = SilentAgent
+    await wait_for(lambda: handle.agent.connected.is_set(), 10, "pinghu to join")
+    await live.command({"type": "take", "venue": "pinghu"})
+    state = await live.wait_for_state(lambda s: not s["venues"]["pinghu"]["connected"], 5, "pinghu shown disconnected")
+    took = time.monotonic() - handle.agent.froze_at
+    assert took < 5, took
+    assert state["on_air"] == "main" and state["fallback_from"] == "pinghu"
+    assert state["venues"]["pinghu"]["left_reason"] == "heartbeat lost"
