@@ -161,6 +161,10 @@ def drop_outgoing_rtp(transport: RTCDtlsTransport, fraction: float, rng: random.
     transport._send_rtp = lossy_send  # type: ignore[method-assign]
 
 
+def restricted_host_addresses() -> list[str] | None:
+    return list(_restricted) if _restricted is not None else None
+
+
 def check_internals() -> None:
     """Raise InternalsChanged if any private name this module relies on has moved."""
     problems = []

@@ -13,6 +13,7 @@ m-lines; each slot shows one venue's camera, chosen with `set_monitor`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from ..logs import get_logger
-from .aiortc_tap import install_packer, request_keyframe, tap_receiver
+from .aiortc_tap import install_packer, request_keyframe, restricted_host_addresses, tap_receiver
 from .router import Output, ProgramRouter, Role
 
 MAX_OFFER_BYTES = 64 * 1024
@@ -56,6 +57,7 @@ class _Peer:
     id: str
     pc: RTCPeerConnection
     outputs: list[Output]
+    is_venue: bool = True
     uplinks: dict[str, RTCRtpTransceiver] = field(default_factory=dict)
     connected: bool = False
     created: float = field(default_factory=time.monotonic)
@@ -116,6 +118,26 @@ def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescri
     return description
 
 
+def drop_unreachable_candidates(sdp: str) -> str:
+    """When this server offers loopback candidates only, a peer's other candidates can
+    never pair with them: drop them (and never resolve mDNS names on the network)."""
+    local = restricted_host_addresses()
+    if not local or not all(ipaddress.ip_address(a).is_loopback for a in local):
+        return sdp
+    lines = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            address = parts[4] if len(parts) > 4 else ""
+            try:
+                if not ipaddress.ip_address(address).is_loopback:
+                    continue
+            except ValueError:  # a hostname (e.g. an mDNS .local name)
+                continue
+        lines.append(line)
+    return "\r\n".join(lines) + "\r\n"
+
+
 def _prefer(transceiver: RTCRtpTransceiver, codec: str) -> None:
     caps = RTCRtpSender.getCapabilities(transceiver.kind).codecs
     chosen = [c for c in caps if c.mimeType.lower() == f"{transceiver.kind}/{codec}"]
@@ -151,6 +173,7 @@ class MediaServer:
 
     async def answer_venue(self, venue: str, offer: str) -> str:
         """Answer a venue's offer. A venue that already has a peer gets a new one (no ICE restart)."""
+        offer = drop_unreachable_candidates(offer)
         description = check_offer(offer)
         await self.close_peer(venue, "replaced by a new connection")
         pc = self._new_pc()
@@ -172,6 +195,7 @@ class MediaServer:
 
     async def answer_monitor(self, receiver: str, offer: str) -> str:
         """Answer an operator's monitor offer: one video slot per m-line, all blank until set_monitor."""
+        offer = drop_unreachable_candidates(offer)
         description = check_offer(offer, monitor=True)
         await self.close_peer(receiver, "replaced by a new connection")
         pc = self._new_pc()
@@ -182,7 +206,7 @@ class MediaServer:
             _prefer(transceiver, "vp8")
             install_packer(transceiver.sender, lambda o=output: o.on_keyframe_request())
             outputs.append(output)
-        return await self._negotiate(_Peer(receiver, pc, outputs), offer)
+        return await self._negotiate(_Peer(receiver, pc, outputs, is_venue=False), offer)
 
     def set_monitor(self, receiver: str, slot: int, venue: str | None) -> None:
         outputs = self.router.outputs(receiver)
@@ -214,7 +238,8 @@ class MediaServer:
             if state == "connected" and not peer.connected:
                 peer.connected = True
                 log.info("peer_connected", venue=peer.id)
-                self.on_connection(peer.id, True, "connected")
+                if peer.is_venue:
+                    self.on_connection(peer.id, True, "connected")
             elif state in ("failed", "closed"):
                 self._close_soon(peer, f"connection {state}")
 
@@ -250,7 +275,7 @@ class MediaServer:
             peer.watchdog.cancel()
         await peer.pc.close()
         log.info("peer_closed", venue=peer_id, reason=reason)
-        if peer.connected:
+        if peer.connected and peer.is_venue:
             self.on_connection(peer_id, False, reason)
 
     async def close(self) -> None:

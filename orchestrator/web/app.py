@@ -26,6 +26,7 @@ from ..media.sfu import LinkStats, MediaServer
 from ..runtime import SessionHost
 from ..store import EventLog, log_path
 from .auth import JoinTokens
+from .console import ConsoleAuth, add_page_routes
 from .operator import OperatorApi, periodic
 from .venue_ws import CLOSE_RESTART, VenueHub
 
@@ -52,6 +53,7 @@ TOKENS = web.AppKey("tokens", JoinTokens)
 VENUES = web.AppKey("venues", VenueHub)
 OPERATOR = web.AppKey("operator", OperatorApi)
 LINKS = web.AppKey("links", dict)
+CONSOLE = web.AppKey("console", ConsoleAuth)
 
 
 def _ice_servers(settings: ServerSettings) -> list[RTCIceServer]:
@@ -64,6 +66,8 @@ def create_app(settings: ServerSettings) -> web.Application:
     app[LINKS] = {}
     conf = settings.conference
     app[TOKENS] = JoinTokens(settings.secret_key, conf.conference.id, set(conf.venue_by_id), settings.token_ttl_s)
+    app[CONSOLE] = ConsoleAuth(settings.operator_token, settings.public_url)
+    add_page_routes(app, app[CONSOLE])
     app.cleanup_ctx.append(_session_ctx)
     app.cleanup_ctx.append(_media_ctx)
     app.cleanup_ctx.append(_sockets_ctx)
@@ -73,6 +77,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     app.router.add_post("/api/commands", _post_command)
     app.router.add_get("/api/state", _get_state)
     app.router.add_get("/api/links", _get_links)
+    app.router.add_get("/api/roll-call.csv", _get_roll_call_csv)
     return app
 
 
@@ -119,7 +124,7 @@ async def _sockets_ctx(app: web.Application):
         host, media, app[TOKENS], lambda venue: settings.ice_servers, settings.heartbeat_timeout_s
     )
     media.on_connection = venues.on_connection
-    operator = OperatorApi(host, media, app[TOKENS], settings.operator_token, lambda: app[LINKS], _base_url)
+    operator = OperatorApi(host, media, app[TOKENS], app[CONSOLE], lambda: app[LINKS], _base_url)
     app[VENUES], app[OPERATOR] = venues, operator
     host.listeners += [venues.on_events, operator.on_events]
 
@@ -169,6 +174,10 @@ async def _get_state(request: web.Request) -> web.StreamResponse:
 
 async def _get_links(request: web.Request) -> web.StreamResponse:
     return await request.app[OPERATOR].get_links(request)
+
+
+async def _get_roll_call_csv(request: web.Request) -> web.StreamResponse:
+    return await request.app[OPERATOR].get_roll_call_csv(request)
 
 
 def _base_url(request: web.Request) -> str:

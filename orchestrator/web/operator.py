@@ -17,7 +17,8 @@ from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.sfu import MediaServer, OfferRejected
 from ..runtime import SessionHost
-from .auth import JoinTokens, bearer, operator_token_matches
+from .auth import JoinTokens
+from .console import ConsoleAuth, roll_call_csv
 from .messages import BadMessage, describe_validation_error, parse_json_object
 from .views import operator_state
 
@@ -49,14 +50,14 @@ class OperatorApi:
         host: SessionHost,
         media: MediaServer,
         tokens: JoinTokens,
-        operator_token: str,
+        auth: ConsoleAuth,
         links: Callable[[], dict],
         base_url: Callable[[web.Request], str],
     ):
         self.host = host
         self.media = media
         self.tokens = tokens
-        self.operator_token = operator_token
+        self.auth = auth
         self.links = links
         self.base_url = base_url
         self.sockets: dict[str, OperatorConnection] = {}
@@ -64,11 +65,8 @@ class OperatorApi:
 
     # ------------------------------------------------------------ auth
 
-    def is_operator(self, request: web.Request) -> bool:
-        return operator_token_matches(self.operator_token, bearer(request.headers.get("Authorization")))
-
-    def _require(self, request: web.Request) -> None:
-        if not self.is_operator(request):
+    def _require(self, request: web.Request, changes_state: bool = False) -> None:
+        if not self.auth.is_operator(request, changes_state=changes_state):
             raise web.HTTPUnauthorized(
                 text='{"error": "operator authorisation required (Authorization: Bearer <operator token>)"}',
                 content_type="application/json",
@@ -104,8 +102,17 @@ class OperatorApi:
         base = self.base_url(request)
         return web.json_response({v.id: self.tokens.link(base, v.id) for v in self.host.conference.venues})
 
-    async def post_command(self, request: web.Request) -> web.Response:
+    async def get_roll_call_csv(self, request: web.Request) -> web.Response:
         self._require(request)
+        roll_call = self.state().get("roll_call")
+        name = f"roll-call-{roll_call['segment']}.csv" if roll_call else "roll-call.csv"
+        return web.Response(
+            text=roll_call_csv(self.state()), content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    async def post_command(self, request: web.Request) -> web.Response:
+        self._require(request, changes_state=True)
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"the body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")

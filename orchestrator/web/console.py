@@ -1,0 +1,172 @@
+"""The pages: the operator console (login, session cookie, CSRF) and the venue page.
+
+The console logs in with the operator token and then holds an HttpOnly, SameSite=Strict
+session cookie. Every state-changing request made with the cookie must come from an
+allowed Origin and carry the session's CSRF token; the operator socket checks the
+cookie and the Origin. Repeated wrong tokens are slowed down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ..logs import get_logger
+from .auth import bearer, operator_token_matches
+
+STATIC = Path(__file__).parent / "static"
+COOKIE = "orchestrator_session"
+SESSION_TTL_S = 12 * 3600
+FAILED_LOGIN_DELAY_S = 1.0  # per recent failure from the same address, capped
+MAX_LOGIN_DELAY_S = 5.0
+
+log = get_logger(component="console")
+
+
+@dataclass
+class ConsoleSession:
+    csrf: str
+    expires: float
+
+
+@dataclass
+class ConsoleAuth:
+    """Operator identity for HTTP and WebSocket requests: bearer token or console session."""
+
+    operator_token: str
+    public_url: str | None = None
+    sessions: dict[str, ConsoleSession] = field(default_factory=dict)
+    failures: dict[str, list[float]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ checks
+
+    def allowed_origin(self, request: web.Request) -> bool:
+        """The request comes from our own pages. Under `Referrer-Policy: no-referrer` a
+        browser sends `Origin: null` on form posts; its `Sec-Fetch-Site` (which pages
+        cannot forge) still says whether the request is same-origin."""
+        origin = request.headers.get("Origin")
+        if origin in (None, "null"):
+            return request.headers.get("Sec-Fetch-Site") == "same-origin"
+        own = {f"{request.scheme}://{request.host}"}
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            own.add(f"{parts.scheme}://{parts.netloc}")
+        return origin in own
+
+    def session(self, request: web.Request) -> ConsoleSession | None:
+        sid = request.cookies.get(COOKIE)
+        found = self.sessions.get(sid) if sid else None
+        if found is None or found.expires < time.time():
+            return None
+        return found
+
+    def is_operator(self, request: web.Request, *, changes_state: bool) -> bool:
+        if operator_token_matches(self.operator_token, bearer(request.headers.get("Authorization"))):
+            return True
+        session = self.session(request)
+        if session is None:
+            return False
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return self.allowed_origin(request)
+        if changes_state:
+            token = request.headers.get("X-CSRF-Token", "")
+            return self.allowed_origin(request) and secrets.compare_digest(token.encode(), session.csrf.encode())
+        return True
+
+    # ------------------------------------------------------------ handlers
+
+    async def console(self, request: web.Request) -> web.Response:
+        session = self.session(request)
+        page = "console.html" if session else "login.html"
+        html = (STATIC / page).read_text(encoding="utf-8")
+        if session:
+            html = html.replace("{{csrf}}", session.csrf)
+        else:
+            html = html.replace("{{error}}", request.query.get("error", "")[:200].replace("<", "&lt;"))
+        return web.Response(text=html, content_type="text/html", headers=_no_store())
+
+    async def login(self, request: web.Request) -> web.Response:
+        if not self.allowed_origin(request):
+            raise web.HTTPForbidden(text="cross-origin login refused")
+        peer = request.remote or "?"
+        now = time.time()
+        recent = [t for t in self.failures.get(peer, []) if now - t < 60]
+        form = await request.post()
+        token = str(form.get("token", ""))
+        if not operator_token_matches(self.operator_token, token):
+            recent.append(now)
+            self.failures[peer] = recent
+            await asyncio.sleep(min(FAILED_LOGIN_DELAY_S * len(recent), MAX_LOGIN_DELAY_S))
+            log.warning("console_login_failed", peer=peer, recent_failures=len(recent))
+            raise web.HTTPSeeOther("/console?error=That+is+not+the+operator+token.")
+        self.failures.pop(peer, None)
+        sid = secrets.token_urlsafe(32)
+        self.sessions[sid] = ConsoleSession(csrf=secrets.token_urlsafe(24), expires=now + SESSION_TTL_S)
+        log.info("console_login", peer=peer)
+        response = web.HTTPSeeOther("/console")
+        response.set_cookie(
+            COOKIE, sid, httponly=True, samesite="Strict", path="/", max_age=SESSION_TTL_S,
+            secure=request.scheme == "https" or bool(self.public_url and self.public_url.startswith("https")),
+        )
+        raise response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        if not self.allowed_origin(request):
+            raise web.HTTPForbidden(text="cross-origin logout refused")
+        sid = request.cookies.get(COOKIE)
+        if sid:
+            self.sessions.pop(sid, None)
+        response = web.HTTPSeeOther("/console")
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+
+async def join_page(request: web.Request) -> web.Response:
+    return web.FileResponse(STATIC / "join.html", headers=_no_store())
+
+
+async def _home(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console")
+
+
+def roll_call_csv(state: dict) -> str:
+    """The roll-call record of the operator state as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["segment", "venue", "name", "status", "picture_ok", "sound_ok", "answered_at_utc", "by", "note"])
+    roll_call = state.get("roll_call")
+    if roll_call:
+        for venue, entry in roll_call["venues"].items():
+            at = entry.get("at")
+            writer.writerow([
+                roll_call["segment"], venue, state["venues"][venue]["name"], entry["status"],
+                _yes_no(entry.get("picture_ok")), _yes_no(entry.get("sound_ok")),
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)) if at else "",
+                entry.get("by") or "", entry.get("note") or "",
+            ])
+    return out.getvalue()
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+def _no_store() -> dict[str, str]:
+    return {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def add_page_routes(app: web.Application, auth: ConsoleAuth) -> None:
+    app.router.add_get("/console", auth.console)
+    app.router.add_post("/console/login", auth.login)
+    app.router.add_post("/console/logout", auth.logout)
+    app.router.add_get("/join", join_page)
+    app.router.add_get("/", _home)
+    app.router.add_static("/static/", STATIC, append_version=False)

@@ -1,0 +1,281 @@
+// The operator console: state and commands over /ws/operator (session cookie, same
+// origin), venue pictures over one monitor peer connection (receive-only video slots).
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, { dataset, ...props } = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  if (dataset) Object.assign(node.dataset, dataset);
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+};
+const PAGE_SIZE = 8;
+const SLOTS = 2 + PAGE_SIZE;  // program, preview, one page of the wall
+
+const ui = { ws: null, state: null, stateAt: 0, pc: null, videos: [], assigned: [], page: 0, refs: 0, pending: new Map() };
+window.consoleUi = ui;
+
+// ---------------------------------------------------------------- commands
+
+function command(cmd) {
+  const ref = String(++ui.refs);
+  ui.pending.set(ref, cmd);
+  ui.ws.send(JSON.stringify({ type: "command", command: cmd, ref }));
+}
+
+function onResult(msg) {
+  const cmd = ui.pending.get(msg.ref);
+  ui.pending.delete(msg.ref);
+  if (msg.status === 200) return;
+  if (msg.status === 409 && cmd && (cmd.type === "take" || cmd.type === "grant_floor") && /link is poor/.test(msg.error)) {
+    if (confirm(`${msg.error}\n\nPut it on air anyway?`)) command({ ...cmd, confirm: true });
+    return;
+  }
+  showError(msg.error);
+}
+
+function showError(text) {
+  const box = $("error");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => { box.hidden = true; }, 8000);
+}
+
+// ---------------------------------------------------------------- socket
+
+function connect() {
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/operator`);
+  ui.ws = ws;
+  ws.onopen = () => { setLink("connected", "green"); startMonitor(); };
+  ws.onclose = () => {
+    setLink("reconnecting…", "red");
+    if (ui.pc) { ui.pc.close(); ui.pc = null; }
+    setTimeout(connect, 1000 + Math.random() * 1000);
+  };
+  ws.onmessage = (event) => {
+    const msg = JSON.parse(event.data);
+    if (msg.type === "state") render(msg.state);
+    else if (msg.type === "events") msg.events.forEach(logEvent);
+    else if (msg.type === "command_result") onResult(msg);
+    else if (msg.type === "answer") ui.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).then(() => { ui.monitorReady = true; assignSlots(); });
+    else if (msg.type === "error") showError(msg.message);
+  };
+}
+
+function setLink(text, colour) {
+  $("link-status").textContent = text;
+  $("link-status").className = `badge ${colour}`;
+  document.body.dataset.link = text;
+}
+
+async function startMonitor() {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  ui.pc = pc;
+  ui.monitorReady = false;
+  ui.assigned = new Array(SLOTS).fill(undefined);
+  const transceivers = Array.from({ length: SLOTS }, () => pc.addTransceiver("video", { direction: "recvonly" }));
+  pc.ontrack = (event) => {
+    const slot = transceivers.indexOf(event.transceiver);
+    ui.videos[slot] = new MediaStream([event.track]);
+    attachVideos();
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
+    setTimeout(resolve, 2000);
+  });
+  ui.ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp }));
+}
+
+function assign(slot, venue) {
+  if (ui.assigned[slot] === venue || !ui.ws || ui.ws.readyState !== WebSocket.OPEN) return;
+  ui.assigned[slot] = venue;
+  ui.ws.send(JSON.stringify({ type: "monitor", slot, venue }));
+}
+
+function attachVideos() {
+  const set = (video, slot) => { if (video && ui.videos[slot] && video.srcObject !== ui.videos[slot]) video.srcObject = ui.videos[slot]; };
+  set($("program-video"), 0);
+  set($("preview-video"), 1);
+  document.querySelectorAll(".tile video").forEach((video) => set(video, Number(video.dataset.slot)));
+}
+
+// ---------------------------------------------------------------- rendering
+
+const fmt = (s) => {
+  s = Math.max(0, Math.round(s));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  return (h ? `${h}:${String(m).padStart(2, "0")}` : `${m}`) + `:${String(sec).padStart(2, "0")}`;
+};
+const timeIn = (epoch, tz) => new Date(epoch * 1000).toLocaleTimeString("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit" });
+const venueName = (id) => (ui.state && ui.state.venues[id] ? ui.state.venues[id].name : id);
+
+function previewVenue(state) {
+  const i = state.segments.findIndex((s) => s.id === state.segment);
+  const next = state.segments[i + 1] || state.segments[0];
+  return next ? next.venue : state.conference.main_venue;
+}
+
+function badgeOf(v) {
+  if (v.connected) return ["connected", "green"];
+  return v.joined_at ? ["reconnecting", "amber"] : ["absent", "grey"];
+}
+
+function linkOf(v) {
+  const link = v.link || {};
+  if (!v.connected) return ["–", "grey"];
+  const loss = link.loss_pct ?? 0, rtt = link.rtt_ms ?? 0, kbps = link.bitrate_in_kbps ?? 0;
+  const colour = link.quality === "poor" ? "red" : (loss > 2 || rtt > 300 ? "amber" : "green");
+  return [`${loss.toFixed(1)}% loss · ${Math.round(rtt)} ms · ${Math.round(kbps)} kb/s`, colour];
+}
+
+function render(state) {
+  ui.state = state;
+  ui.stateAt = Date.now() / 1000;
+  const tz = state.conference.timezone;
+  $("conference").textContent = state.conference.title;
+  $("phase").textContent = state.phase;
+  $("projected-end").textContent = `${timeIn(state.timing.projected_end, tz)} (planned ${timeIn(state.timing.planned_end, tz)})`;
+  document.body.dataset.phase = state.phase;
+  document.body.dataset.onAir = state.on_air;
+
+  $("segments").replaceChildren(...state.segments.map((s) => {
+    const go = el("button", { textContent: "Go", className: "small", onclick: () => command({ type: "goto_segment", segment: s.id }) });
+    const started = s.started_at ? timeIn(s.started_at, tz) : "";
+    return el("li", { className: `segment ${s.status} ${s.id === state.segment ? "current" : ""}`, id: `segment-${s.id}` },
+      el("span", { className: "title", textContent: s.title }),
+      el("span", { className: "times", textContent: `${fmt(s.planned_s)} planned${s.elapsed_s ? ` · ${fmt(s.elapsed_s)} actual` : ""}${started ? ` · from ${started}` : ""}` }),
+      el("span", { className: "venue", textContent: venueName(s.venue) }), go);
+  }));
+
+  $("program-name").textContent = venueName(state.on_air) + (state.fallback_from ? ` (fallback from ${venueName(state.fallback_from)})` : "");
+  const preview = previewVenue(state);
+  $("preview-name").textContent = venueName(preview);
+  $("take-preview").onclick = () => command({ type: "take", venue: preview });
+  assignSlots();
+
+  const caption = state.caption;
+  $("caption-preview").hidden = !caption;
+  $("caption-preview-category").textContent = caption && caption.kind === "award" ? caption.category : "";
+  $("caption-preview-text").textContent = caption ? (caption.kind === "award" ? caption.recipient : caption.text) : "";
+
+  renderWall(state);
+  renderRollCall(state);
+  renderAwards(state);
+  $("floor-queue").replaceChildren(...state.floor_queue.map((r) => el("li", { className: "request", dataset: { venue: r.venue } },
+    el("span", { textContent: `${venueName(r.venue)} · ${timeIn(r.at, tz)}` }),
+    el("button", { textContent: "Grant", className: "grant", onclick: () => command({ type: "grant_floor", venue: r.venue }) }),
+    el("button", { textContent: "Dismiss", onclick: () => command({ type: "dismiss_hand", venue: r.venue }) }))));
+  tick();
+}
+
+function assignSlots() {
+  const state = ui.state;
+  if (!state || !ui.pc || !ui.monitorReady) return;
+  assign(0, state.on_air);
+  assign(1, previewVenue(state));
+  const ids = Object.keys(state.venues);
+  for (let i = 0; i < PAGE_SIZE; i++) assign(2 + i, ids[ui.page * PAGE_SIZE + i] ?? null);
+}
+
+function renderWall(state) {
+  const ids = Object.keys(state.venues);
+  const pages = Math.max(1, Math.ceil(ids.length / PAGE_SIZE));
+  ui.page = Math.min(ui.page, pages - 1);
+  $("page-label").textContent = `page ${ui.page + 1} of ${pages}`;
+  const shown = ids.slice(ui.page * PAGE_SIZE, (ui.page + 1) * PAGE_SIZE);
+  const tiles = shown.map((id, i) => {
+    const v = state.venues[id];
+    const [badge, badgeColour] = badgeOf(v);
+    const [link, linkColour] = linkOf(v);
+    let tile = document.getElementById(`tile-${id}`);
+    if (!tile) {
+      tile = el("div", { id: `tile-${id}`, className: "tile" },
+        el("video", { autoplay: true, muted: true, playsInline: true, dataset: { slot: String(2 + i) } }),
+        el("div", { className: "tile-info" }));
+    }
+    tile.querySelector("video").dataset.slot = String(2 + i);
+    tile.dataset.venue = id;
+    tile.dataset.status = badge;
+    tile.classList.toggle("on-air", state.on_air === id);
+    tile.querySelector(".tile-info").replaceChildren(...[
+      el("strong", { textContent: v.name }),
+      el("span", { className: `badge ${badgeColour} status`, textContent: badge }),
+      state.on_air === id ? el("span", { className: "badge red", textContent: "ON AIR" }) : null,
+      v.muted ? el("span", { className: "badge grey muted-mark", textContent: "muted" }) : null,
+      v.hand_raised ? el("span", { className: "badge amber", textContent: "✋" }) : null,
+      el("span", { className: `link ${linkColour}`, textContent: link }),
+      el("span", { className: "tile-buttons" },
+        el("button", { textContent: "Take", className: "take", onclick: () => command({ type: "take", venue: id }) }),
+        el("button", { textContent: v.muted ? "Unmute" : "Mute", className: "mute", onclick: () => command({ type: v.muted ? "unmute_venue" : "mute_venue", venue: id }) })),
+    ].filter(Boolean));
+    return tile;
+  });
+  $("tiles").replaceChildren(...tiles);
+  attachVideos();
+}
+
+function renderRollCall(state) {
+  const rc = state.roll_call;
+  $("roll-call-counts").textContent = rc ? `${rc.counts.present} present · ${rc.counts.absent} absent · ${rc.counts.pending} pending (${rc.phase})` : "";
+  const rows = rc ? Object.entries(rc.venues) : [];
+  $("roll-call-rows").replaceChildren(...rows.map(([id, e]) => el("tr", { id: `rc-${id}`, className: e.status, dataset: { status: e.status } },
+    el("td", { textContent: venueName(id) }),
+    el("td", { className: "rc-status", textContent: e.status + (e.note ? ` (${e.note})` : "") }),
+    el("td", { className: "rc-picture", textContent: e.picture_ok === null ? "" : (e.picture_ok ? "OK" : "no") }),
+    el("td", { className: "rc-sound", textContent: e.sound_ok === null ? "" : (e.sound_ok ? "OK" : "no") }),
+    el("td", { textContent: e.at ? timeIn(e.at, state.conference.timezone) : "" }),
+    el("td", {},
+      el("button", { textContent: "Present", className: "small", onclick: () => command({ type: "mark_roll_call", venue: id, status: "present" }) }),
+      el("button", { textContent: "Absent", className: "small", onclick: () => command({ type: "mark_roll_call", venue: id, status: "absent" }) }),
+      el("button", { textContent: "Retry", className: "small", onclick: () => command({ type: "retry_roll_call", venue: id }) })))));
+}
+
+function renderAwards(state) {
+  const a = state.awards;
+  const line = (step) => (step ? `${step.category}: ${step.recipient}${step.venue ? ` (${venueName(step.venue)})` : ""}` : "–");
+  $("award-current").textContent = a ? line(a.current) : "–";
+  $("award-next").textContent = a ? line(a.next) : "–";
+  $("next-award").disabled = !a || !a.next;
+}
+
+function tick() {
+  const state = ui.state;
+  $("clock").textContent = new Date().toLocaleTimeString("en-GB", { timeZone: state ? state.conference.timezone : undefined });
+  const seg = state && state.segments.find((s) => s.id === state.segment);
+  const timer = $("segment-timer");
+  if (!seg) { timer.textContent = "–"; timer.className = ""; return; }
+  const elapsed = seg.elapsed_s + (Date.now() / 1000 - ui.stateAt);
+  timer.textContent = `${seg.title}: ${fmt(elapsed)} / ${fmt(seg.planned_s)}`;
+  timer.className = elapsed > seg.planned_s ? "red" : (elapsed >= 0.8 * seg.planned_s ? "amber" : "green");
+}
+
+function logEvent(event) {
+  const details = Object.entries(event).filter(([k]) => !["type", "at"].includes(k))
+    .map(([k, v]) => `${k}=${typeof v === "object" && v !== null ? (v.text || JSON.stringify(v)) : v}`).join(" ");
+  const time = new Date(event.at * 1000).toLocaleTimeString("en-GB");
+  $("events").prepend(el("li", { className: `event ${event.type}`, textContent: `${time} ${event.type} ${details}` }));
+  while ($("events").children.length > 300) $("events").lastChild.remove();
+}
+
+// ---------------------------------------------------------------- controls
+
+$("start-session").onclick = () => command({ type: "start_session" });
+$("end-session").onclick = () => { if (confirm("End the session?")) command({ type: "end_session" }); };
+$("next").onclick = () => command({ type: "next_segment" });
+$("previous").onclick = () => command({ type: "previous_segment" });
+$("start-roll-call").onclick = () => command({ type: "start_roll_call" });
+$("finish-roll-call").onclick = () => command({ type: "finish_roll_call" });
+$("next-award").onclick = () => command({ type: "next_award" });
+$("mute-all").onclick = () => command({ type: "mute_all_but_on_air" });
+$("reset-caption").onclick = () => command({ type: "reset_caption" });
+$("caption-form").onsubmit = (event) => {
+  event.preventDefault();
+  const text = $("caption-text").value.trim();
+  if (text) command({ type: "set_caption", text });
+};
+$("page-prev").onclick = () => { ui.page = Math.max(0, ui.page - 1); render(ui.state); };
+$("page-next").onclick = () => { ui.page += 1; render(ui.state); };
+setInterval(tick, 250);
+connect();

@@ -1,0 +1,269 @@
+// The branch venue page: camera and microphone up, the program down, over WebRTC.
+// The join token is in the URL fragment (never sent to the server by the browser);
+// it goes to the server in the first WebSocket message.
+
+const $ = (id) => document.getElementById(id);
+const token = decodeURIComponent(location.hash.slice(1));
+const BACKOFF_START = 500, BACKOFF_MAX = 8000;
+
+const page = {
+  ws: null, pc: null, stream: null, heartbeat: null, backoff: BACKOFF_START,
+  retryTimer: null, stopped: false, everConnected: false, venue: null,
+  view: {}, iceServers: [], audio: null, analyser: null,
+};
+window.venuePage = page;  // for people debugging a venue, and for the browser tests
+
+function setConnection(status, text) {
+  document.body.dataset.connection = status;
+  const box = $("connection");
+  box.hidden = status === "connected";
+  box.textContent = text || "";
+}
+
+function notice(text, ms = 5000) {
+  const box = $("notice");
+  box.textContent = text;
+  box.hidden = false;
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => { box.hidden = true; }, ms);
+}
+
+function refuse(message) {
+  page.stopped = true;
+  document.body.dataset.connection = "refused";
+  $("setup").hidden = true;
+  $("stage").hidden = true;
+  $("refused").hidden = false;
+  $("refused-message").textContent = message;
+}
+
+// ---------------------------------------------------------------- devices
+
+async function openDevices() {
+  const constraints = {
+    video: $("camera").value ? { deviceId: { exact: $("camera").value } } : { width: 640, height: 360 },
+    audio: $("microphone").value ? { deviceId: { exact: $("microphone").value } } : true,
+  };
+  const stream = await navigator.mediaDevices.getUserMedia(constraints);
+  if (page.stream) page.stream.getTracks().forEach((t) => t.stop());
+  page.stream = stream;
+  $("preview").srcObject = stream;
+  $("self-view").srcObject = stream;
+  watchLevel(stream);
+  if (page.pc) {  // switch devices without reconnecting
+    const senders = page.pc.getSenders();
+    for (const track of stream.getTracks()) {
+      const sender = senders.find((s) => s.track && s.track.kind === track.kind);
+      if (sender) await sender.replaceTrack(track);
+    }
+  }
+  return stream;
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [select, kind] of [[$("camera"), "videoinput"], [$("microphone"), "audioinput"]]) {
+    const current = select.value;
+    select.replaceChildren(...devices.filter((d) => d.kind === kind).map((d, i) => {
+      const option = new Option(d.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${i + 1}`, d.deviceId);
+      return option;
+    }));
+    if (current) select.value = current;
+  }
+}
+
+function watchLevel(stream) {
+  page.audio = page.audio || new AudioContext();
+  const source = page.audio.createMediaStreamSource(stream);
+  page.analyser = page.audio.createAnalyser();
+  page.analyser.fftSize = 1024;
+  source.connect(page.analyser);
+}
+
+function currentLevel() {
+  if (!page.analyser) return 0;
+  const data = new Float32Array(page.analyser.fftSize);
+  page.analyser.getFloatTimeDomainData(data);
+  let sum = 0;
+  for (const x of data) sum += x * x;
+  return Math.sqrt(sum / data.length);
+}
+
+setInterval(() => { $("level").style.width = `${Math.min(100, currentLevel() * 400)}%`; }, 100);
+
+// Roll-call checks: frames arriving from the camera, sound from the microphone.
+async function checkPictureAndSound(seconds = 1.5) {
+  const video = $("self-view");
+  let frames = 0;
+  let last = video.currentTime;
+  let peak = 0;
+  const until = performance.now() + seconds * 1000;
+  while (performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (video.currentTime !== last) { frames += 1; last = video.currentTime; }
+    peak = Math.max(peak, currentLevel());
+  }
+  const track = page.stream && page.stream.getVideoTracks()[0];
+  return { picture_ok: frames >= 3 && !!track && track.readyState === "live", sound_ok: peak > 0.01 };
+}
+
+// ---------------------------------------------------------------- signalling
+
+function wsUrl() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/venue`;
+}
+
+function send(message) {
+  if (page.ws && page.ws.readyState === WebSocket.OPEN) page.ws.send(JSON.stringify(message));
+}
+
+function connect() {
+  if (page.stopped) return;
+  clearTimeout(page.retryTimer);
+  setConnection(page.everConnected ? "reconnecting" : "connecting", page.everConnected ? "Reconnecting…" : "Connecting…");
+  const ws = new WebSocket(wsUrl());
+  page.ws = ws;
+  ws.onopen = () => send({ type: "hello", token, client: "browser" });
+  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
+  ws.onclose = () => { if (page.ws === ws) lost("the connection to the server was lost"); };
+}
+
+function lost(why) {
+  clearInterval(page.heartbeat);
+  if (page.pc) { page.pc.close(); page.pc = null; }
+  if (page.ws) { const ws = page.ws; page.ws = null; ws.onclose = null; ws.close(); }
+  if (page.stopped) return;
+  // exponential backoff with jitter, so venues do not all come back at the same instant
+  const delay = page.backoff / 2 + Math.random() * page.backoff / 2;
+  page.backoff = Math.min(page.backoff * 2, BACKOFF_MAX);
+  setConnection("reconnecting", `Connection lost: ${why}. Reconnecting in ${(delay / 1000).toFixed(1)} s…`);
+  page.retryTimer = setTimeout(connect, delay);
+}
+
+async function onMessage(msg) {
+  switch (msg.type) {
+    case "welcome":
+      page.venue = msg.venue;
+      page.iceServers = msg.ice_servers || [];
+      document.title = `${msg.venue.name} — ${msg.conference.title}`;
+      $("venue-name").textContent = msg.venue.name;
+      $("conference-title").textContent = msg.conference.title;
+      clearInterval(page.heartbeat);
+      page.heartbeat = setInterval(() => send({ type: "heartbeat" }), (msg.heartbeat_s || 1) * 1000);
+      await startPeer();
+      break;
+    case "answer":
+      await page.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+      break;
+    case "state":
+      showState(msg);
+      break;
+    case "roll_call_prompt":
+      rollCall();
+      break;
+    case "roll_call_recorded":
+      $("roll-call").hidden = true;
+      notice("Your venue is recorded present.");
+      break;
+    case "replaced":
+      page.stopped = true;
+      lost("x");
+      setConnection("replaced", "This venue was opened in another window; this one has stopped.");
+      break;
+    case "restarting":
+      notice("The server is restarting; reconnecting…");
+      break;
+    case "error":
+      if (msg.code === "refused") refuse(msg.message);
+      else notice(msg.message, 8000);
+      break;
+  }
+}
+
+async function startPeer() {
+  const pc = new RTCPeerConnection({ iceServers: page.iceServers });
+  page.pc = pc;
+  const [video] = page.stream.getVideoTracks();
+  const [audio] = page.stream.getAudioTracks();
+  const videoT = pc.addTransceiver(video, { direction: "sendrecv", streams: [page.stream] });
+  pc.addTransceiver(audio, { direction: "sendrecv", streams: [page.stream] });
+  const mainT = pc.addTransceiver("audio", { direction: "recvonly" });
+  const vp8 = (RTCRtpReceiver.getCapabilities("video")?.codecs || []).filter((c) => /vp8|rtx/i.test(c.mimeType));
+  if (vp8.length && videoT.setCodecPreferences) videoT.setCodecPreferences(vp8);
+  pc.ontrack = (event) => {
+    const target = event.track.kind === "video" ? $("program")
+      : (event.transceiver === mainT ? $("main-audio") : $("program-audio"));
+    target.srcObject = new MediaStream([event.track]);
+    target.play().catch(() => {});
+  };
+  pc.onconnectionstatechange = () => {
+    if (page.pc !== pc) return;
+    if (pc.connectionState === "connected") {
+      page.everConnected = true;
+      page.backoff = BACKOFF_START;
+      setConnection("connected");
+      $("setup").hidden = true;
+      $("stage").hidden = false;
+    } else if (pc.connectionState === "failed") {
+      lost("the media connection failed");
+    }
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {  // one offer with every candidate: no trickle
+    if (pc.iceGatheringState === "complete") return resolve();
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 2000);
+  });
+  send({ type: "offer", sdp: pc.localDescription.sdp });
+}
+
+// ---------------------------------------------------------------- the session
+
+function showState(view) {
+  page.view = view;
+  $("segment-title").textContent = view.segment ? view.segment.title : (view.phase === "ended" ? "The meeting has ended" : "The meeting has not started");
+  $("on-air-name").textContent = view.you_are_on_air ? "" : `On air: ${view.on_air_name}`;
+  $("badge-on-air").hidden = !view.you_are_on_air;
+  $("badge-muted").hidden = !view.muted;
+  document.body.dataset.onAir = view.you_are_on_air ? "yes" : "no";
+  document.body.dataset.muted = view.muted ? "yes" : "no";
+  const caption = view.caption;
+  $("lower-third").hidden = !caption;
+  $("lower-third").dataset.kind = caption ? caption.kind : "";
+  $("caption-category").textContent = caption && caption.kind === "award" ? caption.category : "";
+  $("caption-text").textContent = caption ? (caption.kind === "award" ? caption.recipient : caption.text) : "";
+  $("hand").textContent = view.hand_raised ? "Lower hand" : "Raise hand";
+  $("hand").dataset.raised = view.hand_raised ? "yes" : "no";
+  if (view.roll_call !== "pending") $("roll-call").hidden = true;
+}
+
+async function rollCall() {
+  $("roll-call").hidden = false;
+  $("present").disabled = true;
+  $("check-picture").textContent = $("check-sound").textContent = "checking…";
+  const result = await checkPictureAndSound();
+  $("check-picture").textContent = result.picture_ok ? "OK" : "no picture";
+  $("check-sound").textContent = result.sound_ok ? "OK" : "no sound";
+  $("present").disabled = false;
+  $("present").onclick = () => send({ type: "roll_call_answer", ...result });
+}
+
+$("hand").onclick = () => send({ type: page.view.hand_raised ? "lower_hand" : "raise_hand" });
+$("camera").onchange = $("microphone").onchange = () => openDevices().catch((e) => notice(`Device error: ${e.message}`));
+setInterval(() => { $("clock").textContent = new Date().toLocaleTimeString(); }, 1000);
+
+async function start() {
+  if (!token) return refuse("This link has no token. Open the full link you were given (it ends with #…).");
+  try {
+    await openDevices();
+    await listDevices();
+    $("setup-status").textContent = "Camera and microphone ready. Connecting…";
+  } catch (error) {
+    $("setup-status").textContent = `Camera or microphone unavailable: ${error.message}. Allow them and reload.`;
+    return;
+  }
+  connect();
+}
+
+start();

@@ -1,0 +1,272 @@
+"""The operator console and the venue page in headless Chromium (Debian's), with a fake
+camera and microphone, against the real server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from playwright.async_api import Page, async_playwright
+
+from orchestrator.web.app import VENUES
+from tests.support.live import OPERATOR_TOKEN, start_live, wait_for
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
+]
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture
+async def live(sample_conf, tmp_path):
+    live, server = await start_live(sample_conf, tmp_path)
+    try:
+        yield live
+    finally:
+        await live.stop_agents()
+        await live.http.close()
+        await server.close()
+
+
+@pytest.fixture
+async def browser():
+    assert Path(CHROMIUM).exists(), "Chromium is needed for the browser tests (apt-get install chromium)"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def open_page(browser, url: str, size=(1280, 720)) -> Page:
+    context = await browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = await context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    await page.goto(url)
+    return page
+
+
+async def venue_page(browser, live, venue: str) -> Page:
+    page = await open_page(browser, live.link(venue))
+    await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=TIMEOUT_MS)
+    return page
+
+
+async def console_page(browser, live) -> Page:
+    page = await open_page(browser, live.base_url + "/console", size=(1600, 1100))
+    await page.fill("#token", OPERATOR_TOKEN)
+    await page.click("#login")
+    await page.wait_for_selector("#tile-main", timeout=TIMEOUT_MS)
+    await page.wait_for_function("document.body.dataset.link === 'connected'", timeout=TIMEOUT_MS)
+    return page
+
+
+async def program_frames_advance(page: Page) -> None:
+    """The program video is playing: it has a picture and its time moves on."""
+    await page.wait_for_function("document.getElementById('program').videoWidth > 0", timeout=TIMEOUT_MS)
+    before = await page.evaluate("document.getElementById('program').currentTime")
+    await page.wait_for_function(f"document.getElementById('program').currentTime > {before} + 0.3", timeout=TIMEOUT_MS)
+
+
+async def test_a_meeting_run_from_the_console_with_browser_venues(live, browser):
+    await live.join(["main"])  # the theatre runs the venue agent
+    console = await console_page(browser, live)
+    venues = {v: await venue_page(browser, live, v) for v in ("pinghu", "nanhu", "xiuzhou")}
+    for v in venues:
+        await console.wait_for_selector(f"#tile-{v}[data-status=connected]", timeout=TIMEOUT_MS)
+
+    # roll call: every page is asked, answers with its checks, the grid shows them present
+    await console.click("#start-session")
+    await console.click("#segment-roll-call button")
+    await console.wait_for_selector("#segment-roll-call.current", timeout=TIMEOUT_MS)
+    await console.click("#start-roll-call")
+    for page in venues.values():
+        await page.wait_for_selector("#present:not([disabled])", timeout=TIMEOUT_MS)
+        assert await page.inner_text("#check-picture") == "OK"
+        assert await page.inner_text("#check-sound") == "OK"
+        await page.click("#present")
+    for v in venues:
+        row = await console.wait_for_selector(f"#rc-{v}[data-status=present]", timeout=TIMEOUT_MS)
+        assert await (await row.query_selector(".rc-picture")).inner_text() == "OK"
+        assert await (await row.query_selector(".rc-sound")).inner_text() == "OK"
+    assert "absent" in await console.inner_text("#rc-haiyan")
+    async with live.http.get(live.base_url + "/api/roll-call.csv", headers=live.auth) as r:
+        rows = (await r.text()).splitlines()
+    assert rows[0].startswith("segment,venue,name,status,picture_ok,sound_ok")
+    assert any(row.startswith("roll-call,pinghu,Pinghu City,present,yes,yes,") for row in rows)
+
+    # a take changes what the venue pages show, and their program keeps playing
+    await console.click("#tile-pinghu .take")
+    await venues["pinghu"].wait_for_function("document.body.dataset.onAir === 'yes'", timeout=TIMEOUT_MS)
+    for v in ("nanhu", "xiuzhou"):
+        await venues[v].wait_for_function(
+            "document.getElementById('on-air-name').textContent === 'On air: Pinghu City'", timeout=TIMEOUT_MS
+        )
+        await program_frames_advance(venues[v])
+    before = live.agents["main"].agent.stats.program_frames
+    await wait_for(lambda: live.agents["main"].agent.stats.program_frames > before + 10, 3, "pinghu's picture at the theatre")
+    await console.wait_for_selector("#tile-pinghu.on-air", timeout=TIMEOUT_MS)
+
+    # award captions appear on every venue page, in order
+    await console.click("#segment-award-presentation button")
+    await console.wait_for_selector("#segment-award-presentation.current", timeout=TIMEOUT_MS)
+    expected = [
+        "SAMPLE: Pinghu City Economic Development Bureau",
+        "SAMPLE: Haining City Industrial Park Committee",
+        "SAMPLE: Municipal Bureau of Commerce",
+    ]
+    for recipient in expected:
+        await console.click("#next-award")
+        for page in venues.values():
+            await page.wait_for_function(
+                f"document.getElementById('caption-text').textContent === {json.dumps(recipient)}", timeout=TIMEOUT_MS
+            )
+            category = await page.inner_text("#caption-category")
+            assert category.startswith("Advanced collectives, 2024 annual comprehensive assessment")
+    assert await console.inner_text("#award-next") == (
+        "Advanced collectives, building an important central city of the Yangtze River Delta urban agglomeration: "
+        "SAMPLE: Jiaxing Port Area Logistics Office (Zhejiang Zhapu Economic Development Zone (Jiaxing Port Area))"
+    )
+
+    # a venue raises its hand, the operator grants it, it goes on air
+    await venues["xiuzhou"].click("#hand")
+    grant = await console.wait_for_selector("#floor-queue .request[data-venue=xiuzhou] .grant", timeout=TIMEOUT_MS)
+    await grant.click()
+    await venues["xiuzhou"].wait_for_function("document.body.dataset.onAir === 'yes'", timeout=TIMEOUT_MS)
+    assert await venues["xiuzhou"].inner_text("#hand") == "Raise hand"
+
+    # a command the core refuses shows its sentence on the console
+    await console.click("#tile-haiyan .take")
+    error = await console.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
+    assert await error.inner_text() == "cannot take venue 'haiyan': it is not connected"
+
+    # the console's monitors show pictures, the timer runs
+    await console.wait_for_function("document.getElementById('program-video').videoWidth > 0", timeout=TIMEOUT_MS)
+    assert "/ 10:00" in await console.inner_text("#segment-timer")
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await asyncio.sleep(0.5)  # let the last frames paint
+    await console.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
+    await venues["nanhu"].screenshot(path=str(SCREENSHOTS / "venue.png"))
+    for page in [console, *venues.values()]:
+        assert page.errors == []
+
+
+async def test_a_venue_page_whose_connection_is_cut_reconnects_by_itself(live, browser):
+    page = await venue_page(browser, live, "pinghu")
+    hub = live.server_app[VENUES]
+    connection = hub.connections["pinghu"]
+    await connection.ws.close()  # the server side of the socket goes away
+    await page.wait_for_function("document.body.dataset.connection === 'reconnecting'", timeout=TIMEOUT_MS)
+    assert "Reconnecting in" in await page.inner_text("#connection")
+    await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=TIMEOUT_MS)
+    state = await live.wait_for_state(lambda s: s["venues"]["pinghu"]["connected"], 10, "pinghu back")
+    assert state["venues"]["pinghu"]["connected"]
+    assert hub.connections["pinghu"] is not connection
+
+
+async def test_a_forged_link_shows_a_readable_refusal(live, browser):
+    forged = live.link("pinghu")[:-6] + "AAAAAA"
+    page = await open_page(browser, forged)
+    await page.wait_for_function("document.body.dataset.connection === 'refused'", timeout=TIMEOUT_MS)
+    assert await page.is_visible("#refused")
+    assert await page.inner_text("#refused-message") == "this link was not issued by this server"
+    no_token = await open_page(browser, live.base_url + "/join")
+    await no_token.wait_for_function("document.body.dataset.connection === 'refused'", timeout=TIMEOUT_MS)
+    assert "This link has no token" in await no_token.inner_text("#refused-message")
+
+
+async def test_a_venue_page_cannot_reach_operator_commands(live, browser):
+    page = await venue_page(browser, live, "pinghu")
+    status = await page.evaluate(
+        """async () => {
+            const r = await fetch('/api/commands', {method: 'POST', body: JSON.stringify({type: 'take', venue: 'pinghu'})});
+            const s = await fetch('/api/state');
+            return [r.status, s.status];
+        }"""
+    )
+    assert status == [401, 401]
+    opened = await page.evaluate(
+        """() => new Promise((resolve) => {
+            const ws = new WebSocket(`ws://${location.host}/ws/operator`);
+            ws.onopen = () => resolve('open');
+            ws.onerror = () => resolve('refused');
+        })"""
+    )
+    assert opened == "refused"
+
+
+async def test_the_console_refuses_cross_origin_sockets_and_posts(live, browser):
+    console = await console_page(browser, live)
+    cookies = await console.context.cookies()
+    session = next(c for c in cookies if c["name"] == "orchestrator_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    cookie = {"Cookie": f"orchestrator_session={session['value']}"}
+    csrf = await console.get_attribute("meta[name=csrf-token]", "content")
+    ws_url = live.base_url.replace("http", "ws") + "/ws/operator"
+
+    # same cookie, foreign Origin: the socket is refused
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await live.http.ws_connect(ws_url, headers={**cookie, "Origin": "http://evil.example"})
+    assert refused.value.status == 401
+    ws = await live.http.ws_connect(ws_url, headers={**cookie, "Origin": live.base_url})
+    await ws.close()
+
+    # state-changing posts need the Origin and the CSRF token
+    take = {"type": "take", "venue": "main"}
+    for headers, status in [
+        ({**cookie, "Origin": "http://evil.example", "X-CSRF-Token": csrf}, 401),
+        ({**cookie, "Origin": live.base_url}, 401),
+        ({**cookie, "Origin": live.base_url, "X-CSRF-Token": "wrong"}, 401),
+        ({**cookie, "Origin": live.base_url, "X-CSRF-Token": csrf}, 409),  # accepted, then refused by the core
+    ]:
+        async with live.http.post(live.base_url + "/api/commands", json=take, headers=headers) as r:
+            assert r.status == status, headers
+    async with live.http.post(live.base_url + "/console/login", data={"token": OPERATOR_TOKEN},
+                              headers={"Origin": "http://evil.example"}, allow_redirects=False) as r:
+        assert r.status == 403
+
+    # a page on another origin cannot open the operator socket
+    async def other_site(request: web.Request) -> web.Response:
+        return web.Response(text="<html><body>another site</body></html>", content_type="text/html")
+
+    other = web.Application()
+    other.router.add_get("/", other_site)
+    runner = web.AppRunner(other)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        page = await console.context.new_page()
+        await page.goto(f"http://127.0.0.1:{port}/")
+        opened = await page.evaluate(
+            f"""() => new Promise((resolve) => {{
+                const ws = new WebSocket({json.dumps(ws_url)});
+                ws.onopen = () => resolve('open');
+                ws.onerror = () => resolve('refused');
+            }})"""
+        )
+        assert opened == "refused"
+    finally:
+        await runner.cleanup()
+
+    # logout ends the session
+    await console.click("#logout")
+    await console.wait_for_selector("#token", timeout=TIMEOUT_MS)
+    async with live.http.post(live.base_url + "/api/commands", json=take,
+                              headers={**cookie, "Origin": live.base_url, "X-CSRF-Token": csrf}) as r:
+        assert r.status == 401
