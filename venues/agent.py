@@ -16,6 +16,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from ssl import SSLContext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -23,11 +24,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import av
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from orchestrator.logs import get_logger
 from orchestrator.media.aiortc_tap import drop_outgoing_rtp, install_packer, make_packet, tap_receiver
+from orchestrator.media.router import is_vp8_keyframe
 
 from .synthetic import MarkedVideo, ToneAudio, read_mark
 
@@ -96,8 +98,10 @@ class Media:
     preencoded: bool
 
 
-def synthetic_media(index: int, width: int = 320, height: int = 180, fps: int = 15) -> Media:
-    video = MarkedVideo(index, width, height, fps)
+def synthetic_media(
+    index: int, width: int = 320, height: int = 180, fps: int = 15, bitrate: int = 300_000, noise: bool = False
+) -> Media:
+    video = MarkedVideo(index, width, height, fps, loop_frames=2 * fps, bitrate=bitrate, noise=noise)
     audio = ToneAudio(index)
 
     def check() -> tuple[bool, bool]:
@@ -139,6 +143,12 @@ class AgentStats:
     sessions: int = 0
     seen: str | None = None
     marks: dict[str, int] = field(default_factory=dict)
+    frames_per_second: dict[int, int] = field(default_factory=dict)  # unix second -> program frames
+
+    def count_frame(self) -> None:
+        self.program_frames += 1
+        second = int(time.time())
+        self.frames_per_second[second] = self.frames_per_second.get(second, 0) + 1
 
 
 class VenueAgent:
@@ -150,14 +160,23 @@ class VenueAgent:
         loss_pct: float = 0.0,
         reconnect: bool = True,
         seed: int | None = None,
+        ssl: SSLContext | None = None,
+        relay_only: bool = False,
+        decode_all: bool = True,
     ):
+        """`decode_all=False` decodes only the program's keyframes (every switch starts
+        with one) and counts the other frames without decoding them: for benchmarks."""
         self.ws_url, self.token = split_join_url(join_url)
         self.media_factory = media_factory
         self.log_file = log_file
         self.loss = loss_pct / 100.0
         self.reconnect = reconnect
         self.rng = random.Random(seed)
+        self.ssl = ssl  # trust for https/wss join links (e.g. a private CA); None: the system's
+        self.relay_only = relay_only  # ICE through the TURN server only (iceTransportPolicy 'relay')
+        self.decode_all = decode_all
         self.stats = AgentStats()
+        self.pc: RTCPeerConnection | None = None
         self.venue: str | None = None
         self.venues: list[str] = []
         self.view: dict[str, Any] = {}
@@ -216,7 +235,8 @@ class VenueAgent:
         return 0
 
     async def _session(self, http: aiohttp.ClientSession, first: bool) -> str:
-        async with http.ws_connect(self.ws_url, heartbeat=None, max_msg_size=1 << 20, timeout=aiohttp.ClientWSTimeout(ws_close=2)) as ws:
+        async with http.ws_connect(self.ws_url, heartbeat=None, max_msg_size=1 << 20, timeout=aiohttp.ClientWSTimeout(ws_close=2),
+                                   ssl=self.ssl if self.ssl is not None else True) as ws:
             self._ws = ws
             await ws.send_json({"type": "hello", "token": self.token, "client": "venue-agent"})
             welcome = await self._receive(ws, timeout=10)
@@ -250,7 +270,8 @@ class VenueAgent:
 
     async def _connect_peer(self, ws, welcome: dict) -> RTCPeerConnection:
         ice = [RTCIceServer(**{k: v for k, v in s.items() if k in ("urls", "username", "credential")}) for s in welcome.get("ice_servers", [])]
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
+        policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=ice, iceTransportPolicy=policy))
         video, audio = self._media.tracks()
         video_t = pc.addTransceiver(video, direction="sendrecv")
         audio_t = pc.addTransceiver(audio, direction="sendrecv")
@@ -260,8 +281,12 @@ class VenueAgent:
             install_packer(audio_t.sender, lambda: None)
         for t in (audio_t, main_t):
             tap_receiver(t.receiver, self._count_audio)
+        if not self.decode_all:
+            tap_receiver(video_t.receiver, self._keyframes_only())
+        self.pc = pc
         await pc.setLocalDescription(await pc.createOffer())
         await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
+        self.emit("offer_sent")
         while True:
             msg = await self._receive(ws, timeout=15)
             if msg.get("type") == "answer":
@@ -273,7 +298,8 @@ class VenueAgent:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
         if self.loss > 0:
             drop_outgoing_rtp(video_t.sender.transport, self.loss, self.rng)
-        self._program = asyncio.ensure_future(self._watch_program(video_t.receiver.track))
+        if self.decode_all:
+            self._program = asyncio.ensure_future(self._watch_program(video_t.receiver.track))
         return pc
 
     def _count_audio(self, codec, frame) -> None:
@@ -295,20 +321,36 @@ class VenueAgent:
     async def _watch_program(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
-                self.stats.program_frames += 1
-                index = read_mark(frame)
-                if index is None or index >= len(self.venues):
-                    self.stats.broken_frames += 1
-                    self.emit("broken_frame", seen=self.stats.seen)
-                    continue
-                venue = self.venues[index]
-                self.stats.marks[venue] = self.stats.marks.get(venue, 0) + 1
-                if venue != self.stats.seen:
-                    self.stats.seen = venue
-                    self.emit("on_air_seen", venue=venue)
+                self._saw(read_mark(await track.recv()))
         except MediaStreamError:
             return
+
+    def _keyframes_only(self):
+        decoder = av.CodecContext.create("libvpx", "r")
+
+        def on_frame(codec, frame) -> None:
+            if is_vp8_keyframe(frame.data):
+                for picture in decoder.decode(av.Packet(frame.data)):
+                    self._saw(read_mark(picture))
+            else:
+                self.stats.count_frame()
+
+        return on_frame
+
+    def _saw(self, index: int | None) -> None:
+        """One decoded program frame showed the mark `index` (None: unreadable)."""
+        if self.stats.program_frames == 0:
+            self.emit("program_started")
+        self.stats.count_frame()
+        if index is None or index >= len(self.venues):
+            self.stats.broken_frames += 1
+            self.emit("broken_frame", seen=self.stats.seen)
+            return
+        venue = self.venues[index]
+        self.stats.marks[venue] = self.stats.marks.get(venue, 0) + 1
+        if venue != self.stats.seen:
+            self.stats.seen = venue
+            self.emit("on_air_seen", venue=venue)
 
     async def _heartbeat(self, ws, interval: float) -> None:
         while not ws.closed:

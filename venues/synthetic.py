@@ -26,6 +26,7 @@ number, so consecutive frames differ and inter frames carry real change.
 from __future__ import annotations
 
 import math
+import random
 from array import array
 from fractions import Fraction
 
@@ -60,8 +61,9 @@ def _fill_plane(plane, rows: list[bytes]) -> None:
     plane.update(b"".join(row + pad for row in rows) if pad else b"".join(rows))
 
 
-def draw_mark(index: int, width: int, height: int, frame_number: int) -> VideoFrame:
-    """yuv420p picture: the venue mark plus a bar that moves with ``frame_number``."""
+def draw_mark(index: int, width: int, height: int, frame_number: int, noise: bool = False) -> VideoFrame:
+    """yuv420p picture: the venue mark plus a bar that moves with ``frame_number``.
+    With ``noise`` the lower half is random texture, so the encoder really spends its bitrate."""
     bits = _mark_bits(index)
     edges = [c * width // COLUMNS for c in range(COLUMNS + 1)]
 
@@ -79,7 +81,15 @@ def draw_mark(index: int, width: int, height: int, frame_number: int) -> VideoFr
 
     half = height // 2
     rows = [top if y < height // 4 else bottom for y in range(half)]
-    rows += [moving] * (height - half)
+    if noise:  # coarse random blocks: costs bits like a real scene does
+        texture = random.Random(frame_number * 1000 + index)
+        block = 16
+        for _ in range(0, height - half, block):
+            row = bytes(v for v in texture.randbytes(-(-width // block)) for _ in range(block))[:width]
+            rows += [row] * block
+        rows = rows[:height]
+    else:
+        rows += [moving] * (height - half)
 
     frame = VideoFrame(width, height, "yuv420p")
     _fill_plane(frame.planes[0], rows)
@@ -133,6 +143,7 @@ class MarkedVideo:
         fps: int = 15,
         loop_frames: int = 30,
         bitrate: int = 300_000,
+        noise: bool = False,
     ) -> None:
         self.index, self.width, self.height, self.fps = index, width, height, fps
         codec = av.CodecContext.create("libvpx", "w")
@@ -152,7 +163,7 @@ class MarkedVideo:
 
         packets = []
         for number in range(loop_frames):
-            picture = draw_mark(index, width, height, number)
+            picture = draw_mark(index, width, height, number, noise)
             picture.time_base = codec.time_base
             if number == 0:
                 picture.pict_type = av.video.frame.PictureType.I

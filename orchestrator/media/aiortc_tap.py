@@ -122,6 +122,11 @@ def install_packer(sender: RTCRtpSender, on_keyframe_request: Callable[[], None]
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
 
 
+def force_keyframe(sender: RTCRtpSender) -> None:
+    """Make an encoding sender's next frame a keyframe (the transcoding baseline only)."""
+    RTCRtpSender._send_keyframe(sender)
+
+
 def make_packet(data: bytes, timestamp: int, kind: str) -> av.Packet:
     """An `av.Packet` whose pts is the RTP timestamp in the codec clock."""
     packet = av.Packet(data)

@@ -227,6 +227,11 @@ class MediaServer:
             await pc.close()
             self.router.remove_venue(peer.id)
             raise OfferRejected(f"the offer could not be answered ({type(exc).__name__}: {exc})") from None
+        return await self._register(peer)
+
+    async def _register(self, peer: _Peer) -> str:
+        """Keep a negotiated peer: route its outputs, follow its state, watch that it connects."""
+        pc = peer.pc
         self._peers[peer.id] = peer
         self.router.add_outputs(peer.id, peer.outputs)
 

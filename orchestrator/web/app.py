@@ -28,6 +28,7 @@ from ..store import EventLog, log_path
 from .auth import JoinTokens
 from .console import ConsoleAuth, add_page_routes
 from .operator import OperatorApi, periodic
+from .turn import TurnSettings, venue_ice_servers
 from .venue_ws import CLOSE_RESTART, VenueHub
 
 log = get_logger(component="app")
@@ -41,9 +42,11 @@ class ServerSettings:
     secret_key: bytes
     public_url: str | None = None
     ice_servers: list[dict[str, Any]] = field(default_factory=list)  # [{"urls": [...], "username":..., "credential":...}]
+    turn: TurnSettings | None = None  # venues also get a short-lived TURN credential of their own
     heartbeat_timeout_s: float = 3.0
     link_sample_s: float = 2.0
     token_ttl_s: float = 14 * 24 * 3600
+    media_path: str = "forward"  # "transcode": aiortc's decode/encode path, for the benchmark baseline
 
 
 SETTINGS = web.AppKey("settings", ServerSettings)
@@ -104,8 +107,14 @@ async def _session_ctx(app: web.Application):
 
 async def _media_ctx(app: web.Application):
     settings, host = app[SETTINGS], app[HOST]
-    router = ProgramRouter(settings.conference.main_venue.id)
-    media = MediaServer(router, _ice_servers(settings))
+    if settings.media_path == "transcode":
+        from ..media.baseline import TranscodingMediaServer, TranscodingRouter
+
+        router: ProgramRouter = TranscodingRouter(settings.conference.main_venue.id)
+        media = TranscodingMediaServer(router, _ice_servers(settings))
+    else:
+        router = ProgramRouter(settings.conference.main_venue.id)
+        media = MediaServer(router, _ice_servers(settings))
     app[MEDIA] = media
 
     def follow_program(events: list[Event], state: SessionState) -> None:
@@ -121,7 +130,8 @@ async def _media_ctx(app: web.Application):
 async def _sockets_ctx(app: web.Application):
     settings, host, media = app[SETTINGS], app[HOST], app[MEDIA]
     venues = VenueHub(
-        host, media, app[TOKENS], lambda venue: settings.ice_servers, settings.heartbeat_timeout_s
+        host, media, app[TOKENS], lambda venue: venue_ice_servers(settings.ice_servers, settings.turn, venue),
+        settings.heartbeat_timeout_s,
     )
     media.on_connection = venues.on_connection
     operator = OperatorApi(host, media, app[TOKENS], app[CONSOLE], lambda: app[LINKS], _base_url)

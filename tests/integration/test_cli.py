@@ -50,10 +50,3 @@ def test_validate_missing_file(tmp_path):
     out = run("validate", str(tmp_path / "none.yaml"))
     assert out.returncode == 1
     assert out.stderr.strip() == f"{tmp_path / 'none.yaml'}:1:1: cannot read the file: No such file or directory"
-
-
-@pytest.mark.parametrize("name", ["bench"])
-def test_commands_still_to_come_say_so(name):
-    out = run(name)
-    assert out.returncode == 2
-    assert "not yet available" in out.stderr

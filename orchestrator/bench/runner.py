@@ -1,0 +1,291 @@
+"""`orchestrator bench`: the real server in its own process, simulated venues in workers.
+
+One run: start the server, pre-encode every venue's media in the workers, join all
+venues at once (join time), put a branch venue on air, hold a steady state for
+`duration` seconds while measuring the server's CPU and every venue's program frame
+rate, then take `switches` venues in turn and measure, per take and venue, the time
+from the take to the first decoded program frame with the new venue's mark. With a
+baseline, the same run again against aiortc's decode-once-encode-per-receiver relay,
+so the two are compared on one machine in one invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ..logs import get_logger
+from . import worker
+
+log = get_logger(component="bench")
+
+SWITCH_SPACING_S = 1.0
+SWITCH_GIVE_UP_S = 5.0
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    venues: int = 10
+    duration: float = 20.0
+    switches: int = 10
+    width: int = 640
+    height: int = 360
+    bitrate: int = 500_000
+    fps: int = 30
+    workers: int = 2
+
+
+def conference_yaml(venues: int) -> str:
+    lines = [
+        "conference: {id: bench, title: Benchmark, date: 2025-01-01, start: '09:00', timezone: UTC}",
+        "venues:",
+        "  - {id: main, name: Main venue, role: main}",
+    ]
+    lines += [f"  - {{id: venue-{i:03d}, name: Venue {i}, role: branch, kind: other}}" for i in range(1, venues)]
+    lines += ["agenda:", "  - {id: session, kind: speech, title: Benchmark, planned: 1h}"]
+    return "\n".join(lines) + "\n"
+
+
+class _Server:
+    """`orchestrator serve` as its own process, driven over HTTP like an operator."""
+
+    def __init__(self, config: Path, data: Path, media_path: str):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.token = secrets.token_urlsafe(16)
+        env = {**os.environ, "ORCHESTRATOR_OPERATOR_TOKEN": self.token}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "serve", str(config), "--port", str(self.port), "--data", str(data),
+             "--ice-address", "127.0.0.1", "--heartbeat-timeout", "10", "--media-path", media_path],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.ps = psutil.Process(self.proc.pid)
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.get("/healthz")
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not start: {self.proc.stderr.read().decode()[-2000:]}") from None
+                time.sleep(0.1)
+
+    def get(self, path: str) -> dict:
+        request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.loads(r.read())
+
+    def command(self, command: dict) -> dict:
+        request = urllib.request.Request(
+            self.base + "/api/commands", data=json.dumps(command).encode(), method="POST",
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.loads(r.read())
+
+    def cpu_s(self) -> float:
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return self.ps.memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+
+
+def run_once(options: BenchOptions, media_path: str = "forward", progress=print) -> dict:
+    with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
+        config = Path(tmp) / "bench.yaml"
+        config.write_text(conference_yaml(options.venues))
+        server = _Server(config, Path(tmp) / "data", media_path)
+        try:
+            return _measure(server, options, media_path, progress)
+        finally:
+            server.stop()
+
+
+def _measure(server: _Server, options: BenchOptions, media_path: str, progress) -> dict:
+    links = server.get("/api/links")
+    venues = list(links)
+    ctx = mp.get_context("spawn")
+    ready, go, stop, results = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
+    count = max(1, min(options.workers, len(venues)))
+    groups = [[(i, v, links[v]) for i, v in enumerate(venues) if i % count == w] for w in range(count)]
+    readies = [ctx.Event() for _ in groups]
+    procs = [
+        ctx.Process(target=worker.run, args=(
+            worker.WorkerConfig(group, options.width, options.height, options.fps, options.bitrate),
+            readies[w], go, stop, results,
+        ), daemon=True)
+        for w, group in enumerate(groups)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for r in readies:
+            if not r.wait(300):
+                raise RuntimeError("the venue workers did not get ready")
+        progress(f"[{media_path}] {len(venues)} venues ready in {count} workers; joining all at once")
+        go.set()
+        joined = _wait(lambda: all(v["connected"] for v in server.get("/api/state")["venues"].values()), 60)
+        if not joined:
+            state = server.get("/api/state")["venues"]
+            missing = [v for v, s in state.items() if not s["connected"]]
+            raise RuntimeError(f"{len(missing)} venues did not join within 60 s: {missing[:10]}")
+        first_branch = venues[1] if len(venues) > 1 else venues[0]
+        server.command({"type": "take", "venue": first_branch})
+        time.sleep(3.0)
+        progress(f"[{media_path}] steady state for {options.duration:.0f} s")
+        workers_ps = [psutil.Process(p.pid) for p in procs]
+        cpu0, agents0, t0 = server.cpu_s(), _cpu(workers_ps), time.time()
+        time.sleep(options.duration)
+        cpu1, agents1, t1 = server.cpu_s(), _cpu(workers_ps), time.time()
+        takes = []
+        branches = venues[1:] or venues
+        for k in range(options.switches):
+            venue = branches[(k + 1) % len(branches)]
+            sent = time.time()
+            server.command({"type": "take", "venue": venue})
+            takes.append((venue, sent))
+            time.sleep(SWITCH_SPACING_S)
+        time.sleep(1.0)
+        peak_rss = server.peak_rss_mb()
+        stop.set()
+        reports = [r for _ in procs for r in results.get(timeout=120)]
+    finally:
+        stop.set()
+        go.set()
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+    return _figures(options, media_path, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch)
+
+
+def _wait(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _figures(options, media_path, reports, takes, window, agents_cpu_s, peak_rss, first_branch) -> dict:
+    cpu0, cpu1, t0, t1 = window
+    wall = t1 - t0
+    server_cores = (cpu1 - cpu0) / wall
+    by_venue = {r["venue"]: r for r in reports}
+    seconds = range(int(t0) + 1, int(t1))
+
+    def fps(report: dict) -> float:
+        counts = report["frames_per_second"]
+        return sum(counts.get(str(s), counts.get(s, 0)) for s in seconds) / max(len(seconds), 1)
+
+    receiving = [v for v in by_venue if v != first_branch]  # everyone receives the on-air branch...
+    rates = {v: fps(by_venue[v]) for v in receiving}
+    rates[first_branch] = fps(by_venue[first_branch])  # ...which itself receives the main venue
+
+    latencies, missing, missed = [], 0, []
+    on_air = first_branch
+    for venue, sent in takes:
+        for receiver, report in by_venue.items():
+            expected = "main" if receiver == venue else venue
+            before = [e for e in report["log"] if e["event"] == "on_air_seen" and e["ts"] < sent]
+            if before and before[-1]["venue"] == expected:
+                continue  # nothing changes for this receiver
+            after = [e for e in report["log"] if e["event"] == "on_air_seen" and sent <= e["ts"] <= sent + SWITCH_GIVE_UP_S]
+            hit = next((e for e in after if e["venue"] == expected), None)
+            if hit is None:
+                missing += 1
+                missed.append((venue, receiver, [(round(e["ts"] - sent, 2), e["venue"]) for e in after][:3]))
+            else:
+                latencies.append((hit["ts"] - sent) * 1000)
+        on_air = venue
+
+    offers = [e["ts"] for r in reports for e in r["log"] if e["event"] == "offer_sent"]
+    starts = [
+        next((e["ts"] for e in r["log"] if e["event"] == "program_started"), None) for r in reports if r["venue"] != "main"
+    ]
+    join_all = (max(starts) - min(offers)) if offers and starts and None not in starts else None
+    lost = sum(r["packets_lost"] for r in reports)
+    received = sum(r["packets_received"] for r in reports)
+    lagging = [r["venue"] for r in reports if r["video_frames_sent"] < 0.95 * r["video_frames_due"]]
+    agents_cores = agents_cpu_s / wall
+    cores = psutil.cpu_count() or 1
+    agents_limited = bool(lagging) or agents_cores + server_cores > 0.95 * cores
+    n = len(reports)
+    return {
+        "media_path": media_path,
+        "venues": n,
+        "resolution": f"{options.width}x{options.height}",
+        "bitrate_kbps": options.bitrate // 1000,
+        "fps_sent": options.fps,
+        "duration_s": round(wall, 1),
+        "server_cpu_cores": round(server_cores, 3),
+        "server_cpu_per_venue": round(server_cores / n, 4),
+        "server_cpu_millicores_per_venue": round(1000 * server_cores / n, 2),
+        "server_peak_rss_mb": round(peak_rss, 1),
+        "program_fps_min": round(min(rates.values()), 1),
+        "program_fps_median": round(statistics.median(rates.values()), 1),
+        "packet_loss_pct": round(100 * lost / (lost + received), 3) if lost + received else 0.0,
+        "switch_latency_ms": {
+            "p50": round(_percentile(latencies, 0.5), 1),
+            "p95": round(_percentile(latencies, 0.95), 1),
+            "max": round(max(latencies), 1) if latencies else float("nan"),
+            "samples": len(latencies),
+            "missing": missing,
+        },
+        "missed_switches": missed[:20],  # (take, receiver, what it saw instead)
+        "join_all_s": round(join_all, 2) if join_all is not None else None,
+        "broken_frames": sum(r["broken_frames"] for r in reports),
+        "agents_cpu_cores": round(agents_cores, 3),
+        "agents_limited": agents_limited,
+        "agents_lagging": lagging[:10],
+        "machine_cores": cores,
+    }

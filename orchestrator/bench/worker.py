@@ -1,0 +1,111 @@
+"""A worker process of simulated venues for the benchmark.
+
+Each worker pre-encodes its venues' media, says it is ready, waits for the go, joins
+all its venues at once, and at the stop reports what each venue received: its log
+(joined, offer_sent, program_started, on_air_seen with timestamps), program frames per
+second, packet loss on the program video, how far its senders kept up, and the worker's
+own CPU time. Venues decode only the program's keyframes (every switch starts with one),
+so they measure the server rather than their own decoders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import multiprocessing as mp
+import resource
+import time
+from dataclasses import dataclass
+
+from venues.agent import LoopedTrack, Media, VenueAgent, synthetic_media
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    venues: list[tuple[int, str, str]]  # (conference index, venue id, join url)
+    width: int
+    height: int
+    fps: int
+    bitrate: int
+
+
+def run(config: WorkerConfig, ready: mp.Event, go: mp.Event, stop: mp.Event, results: mp.Queue) -> None:
+    """Process entry point."""
+    from orchestrator.logs import configure
+    from orchestrator.media.aiortc_tap import restrict_host_addresses
+
+    configure(level="warning")
+    restrict_host_addresses(["127.0.0.1"])
+    results.put(asyncio.run(_main(config, ready, go, stop)))
+
+
+async def _main(config: WorkerConfig, ready, go, stop) -> list[dict]:
+    media: dict[str, Media] = {
+        venue: synthetic_media(index, config.width, config.height, config.fps, config.bitrate, noise=True)
+        for index, venue, _ in config.venues
+    }
+    tracks: dict[str, list[LoopedTrack]] = {venue: [] for venue in media}
+
+    def recording(venue: str):
+        def tracks_for():
+            made = media[venue].tracks()
+            tracks[venue].append(made[0])
+            return made
+
+        return Media(tracks_for, media[venue].check, preencoded=True)
+
+    logs = {venue: io.StringIO() for venue in media}
+    agents = {
+        venue: VenueAgent(url, lambda i, v=venue: recording(v), log_file=logs[venue], decode_all=False, seed=index)
+        for index, venue, url in config.venues
+    }
+    ready.set()
+    await asyncio.get_running_loop().run_in_executor(None, go.wait)
+    cpu_start = _cpu()
+    started = time.time()
+    tasks = [asyncio.ensure_future(agent.run()) for agent in agents.values()]
+    while not stop.is_set():
+        await asyncio.sleep(0.2)
+    ended = time.time()
+    report = []
+    for venue, agent in agents.items():
+        loss = await _program_loss(agent)
+        sent = sum(t.sent for t in tracks[venue])
+        report.append(
+            {
+                "venue": venue,
+                "log": [json.loads(line) for line in logs[venue].getvalue().splitlines()],
+                "frames_per_second": agent.stats.frames_per_second,
+                "broken_frames": agent.stats.broken_frames,
+                "packets_lost": loss[0],
+                "packets_received": loss[1],
+                "video_frames_sent": sent,
+                "video_frames_due": int((ended - started) * config.fps),
+            }
+        )
+        agent.stop()
+    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
+    cpu = _cpu() - cpu_start
+    return [{**r, "worker_cpu_s": cpu, "worker_wall_s": ended - started} for r in report]
+
+
+async def _program_loss(agent: VenueAgent) -> tuple[int, int]:
+    pc = agent.pc
+    if pc is None:
+        return 0, 0
+    lost = received = 0
+    video = [t for t in pc.getTransceivers() if t.kind == "video"]
+    for transceiver in video:
+        for stat in (await transceiver.receiver.getStats()).values():
+            if stat.type == "inbound-rtp":
+                lost += max(stat.packetsLost, 0)
+                received += stat.packetsReceived
+    return lost, received
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime

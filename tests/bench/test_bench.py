@@ -1,0 +1,45 @@
+"""`orchestrator bench` runs end to end and reports every figure (it asserts no speed:
+benchmarks report, tests do not time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+FIELDS = {
+    "venues", "server_cpu_cores", "server_cpu_per_venue", "server_peak_rss_mb", "program_fps_min",
+    "program_fps_median", "switch_latency_ms", "join_all_s", "packet_loss_pct", "agents_limited",
+}
+
+
+@pytest.mark.slow
+def test_bench_with_baseline_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "bench", "--venues", "3", "--duration", "3", "--switches", "2",
+         "--resolution", "320x180", "--bitrate", "200k", "--baseline", "transcode", "--json", str(out)],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert FIELDS <= set(figures) and FIELDS <= set(figures["baseline"])
+    assert figures["venues"] == 3 and figures["media_path"] == "forward"
+    assert figures["baseline"]["media_path"] == "transcode"
+    assert set(figures["switch_latency_ms"]) >= {"p50", "p95", "max"}
+    assert figures["switch_latency_ms"]["samples"] > 0, "the takes were seen by the venues"
+    assert figures["program_fps_median"] > 0 and figures["broken_frames"] == 0
+    assert "server CPU per venue, millicores" in run.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--resolution", "640"], "is not WIDTHxHEIGHT"),
+    (["--bitrate", "fast"], "is not a bitrate"),
+    (["--venues", "1"], "1 is not in the range 2<=x<=200"),
+])
+def test_bench_usage_errors(args, message):
+    run = subprocess.run([sys.executable, "-m", "orchestrator", "bench", *args], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert message in run.stderr
