@@ -11,13 +11,13 @@ import click
 from .config import ConfigError, Conference, VenueRole, format_duration, load_conference
 
 
-def _load_or_exit(path: str) -> Conference:
+def _load_or_exit(path: str, status: int = 1) -> Conference:
     try:
         return load_conference(path)
     except ConfigError as exc:
         for issue in exc.issues:
             click.echo(str(issue), err=True)
-        sys.exit(1)
+        sys.exit(status)
 
 
 def summary(path: str, conf: Conference) -> str:
@@ -80,8 +80,12 @@ def _ice_options(fn):
               help="STUN/TURN server given to venues (repeatable). None by default: closed networks.")
 @click.option("--heartbeat-timeout", default=3.0, show_default=True, type=float,
               help="Seconds of silence after which a venue is shown disconnected.")
+@click.option("--simulate", default=None, metavar="all|VENUE,...",
+              help="Run a simulated venue (synthetic venue agent) for these venues in this process, "
+                   "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
+                   "when no --ice-address is given.")
 @_ice_options
-def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeout, ice_addresses) -> None:
+def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeout, simulate, ice_addresses) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console."""
     import os
     import secrets
@@ -95,6 +99,9 @@ def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeo
     from .web.auth import load_secret_key
 
     conf = _load_or_exit(config)
+    simulated = _simulated_venues(conf, simulate) if simulate is not None else []
+    if simulated and not ice_addresses:
+        ice_addresses = ("127.0.0.1",)
     configure()
     restrict_host_addresses(list(ice_addresses) or None)
     token = os.environ.get("ORCHESTRATOR_OPERATOR_TOKEN")
@@ -114,12 +121,36 @@ def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeo
     click.echo(f"Conference {conf.conference.id}: {len(conf.venues)} venues, {len(conf.agenda)} segments")
     click.echo(f"Operator API:   {base}/api/state  (Authorization: Bearer <operator token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
+    app = create_app(settings)
+    if simulated:
+        from .rehearsal.simulate import simulate_in_app
+
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+        simulate_in_app(app, simulated, f"http://{local}:{port}", Path(data_dir) / "simulated")
+        click.echo(f"Simulated venues ({len(simulated)}): {', '.join(simulated)}; their logs in "
+                   f"{Path(data_dir) / 'simulated'}; media on {', '.join(ice_addresses)}")
     try:
-        web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=5, print=None,
-                    handle_signals=True)
+        web.run_app(app, host=host, port=port, shutdown_timeout=5, print=None, handle_signals=True)
     except LogError as exc:
         click.echo(f"orchestrator serve: {exc}", err=True)
         sys.exit(1)
+
+
+def _simulated_venues(conf: Conference, spec: str) -> list[str]:
+    """'all' or 'v1,v2' -> venue ids in the conference's order; a usage error names an unknown one."""
+    import difflib
+
+    if spec.strip() == "all":
+        return [v.id for v in conf.venues]
+    wanted = [v.strip() for v in spec.split(",") if v.strip()]
+    if not wanted:
+        raise click.UsageError("--simulate needs 'all' or a comma-separated list of venue ids")
+    for venue in wanted:
+        if venue not in conf.venue_by_id:
+            close = difflib.get_close_matches(venue, list(conf.venue_by_id), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise click.UsageError(f"--simulate: there is no venue '{venue}' in this conference{hint}")
+    return [v.id for v in conf.venues if v.id in wanted]
 
 
 @main.command()
@@ -174,6 +205,69 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ice_addresses
     sys.exit(asyncio.run(run()))
 
 
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--speed", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="How much faster than planned: at 60 a 5-minute segment takes 5 s.")
+@click.option("--report", "report_dir", default="./rehearsal-report", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for report.json, report.html, the venues' logs and the server's log.")
+@click.option("--absent", multiple=True, metavar="VENUE", help="Drill: the venue never joins (repeatable).")
+@click.option("--drop", multiple=True, metavar="VENUE@SEGMENT[:SECONDS]",
+              help="Drill: the venue loses its connection during SEGMENT and comes back SECONDS later (default 3).")
+@click.option("--loss", multiple=True, metavar="VENUE:PERCENT", help="Drill: lose PERCENT of the venue's uplink packets.")
+@click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0.1, max=10),
+              help="Seconds within which every venue must show a take.")
+def rehearse(config, speed, report_dir, absent, drop, loss, threshold) -> None:
+    """Rehearse the agenda with one simulated venue per venue, over real WebRTC on this machine.
+
+    Exit status 0 when every check passed, 1 when there were findings, 2 for a bad
+    conference file or bad options.
+    """
+    import asyncio
+    import logging
+
+    from rich.console import Console
+
+    from .logs import configure
+    from .rehearsal import DrillError, RehearsalOptions, parse_drills
+    from .rehearsal import rehearse as run_rehearsal
+    from .rehearsal.progress import progress_for
+
+    conf = _load_or_exit(config, status=2)
+    try:
+        drills = parse_drills(conf, absent, drop, loss)
+    except DrillError as exc:
+        raise click.UsageError(str(exc)) from None
+    folder = Path(report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "rehearsal.log", "w", encoding="utf-8") as server_log:
+        configure(json=True, file=server_log)  # the terminal is for the progress view
+        logging.basicConfig(stream=server_log, level=logging.WARNING, force=True)
+        options = RehearsalOptions(speed=speed, threshold_s=threshold, drills=drills, report_dir=folder, config_path=config)
+        report = asyncio.run(run_rehearsal(conf, options, progress_for(Console())))
+    click.echo(_rehearsal_summary(report, folder))
+    sys.exit(report.exit_code)
+
+
+def _rehearsal_summary(report, folder: Path) -> str:
+    s = report.summary
+    latency = f" at up to {s.switch_latency_max_s:.2f} s" if s.switch_latency_max_s is not None else ""
+    lines = [
+        f"Rehearsal of {report.conference['id']}: {s.segments} segments in {report.session_s:.1f} s "
+        f"(speed {report.speed:g}x; {report.duration_s:.1f} s in all), {s.switch_measurements} venue switches{latency}, "
+        f"{s.caption_deliveries}/{s.caption_deliveries_expected} captions delivered, {s.broken_frames} broken frames.",
+    ]
+    for drill in report.drill_outcomes:
+        lines.append(f"  drill {drill.spec}: " + ("; ".join(o.message for o in drill.outcomes) or "no outcome"))
+    if report.findings:
+        lines.append(f"{len(report.findings)} finding{'s' if len(report.findings) != 1 else ''}:")
+        lines += [f"  {f.kind} [segment {f.segment or '-'}] [venue {f.venue or '-'}] {f.message}" for f in report.findings]
+    else:
+        lines.append("No findings: every check passed.")
+    lines.append(f"Report: {folder / 'report.html'} and {folder / 'report.json'}")
+    return "\n".join(lines)
+
+
 def _not_yet(name: str):
     @main.command(name=name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
     def stub() -> None:
@@ -184,8 +278,7 @@ def _not_yet(name: str):
     return stub
 
 
-for _name in ("rehearse", "bench"):
-    _not_yet(_name)
+_not_yet("bench")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import IO
 
 import structlog
 
@@ -20,9 +21,11 @@ def _redact(_, __, event_dict: dict) -> dict:
     return event_dict
 
 
-def configure(level: str = "info", json: bool | None = None) -> None:
+def configure(level: str = "info", json: bool | None = None, file: IO[str] | None = None) -> None:
+    """Log to `file` (default: standard error), as JSON unless it is a terminal."""
+    file = file or sys.stderr
     if json is None:
-        json = not sys.stderr.isatty()
+        json = not file.isatty()
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
@@ -34,7 +37,7 @@ def configure(level: str = "info", json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=file),
         cache_logger_on_first_use=False,
     )
 

@@ -1,0 +1,89 @@
+"""What a rehearsal records while it runs, and what the checks find.
+
+Times are unix seconds from `time.time()`: the server's event times, the venue agents'
+log lines and the rehearsal's own records all come from the same clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ..config import Conference
+from .client import CommandRecord
+from .drills import Drills, Drop
+from .plan import Plan, Step
+
+
+class Finding(BaseModel):
+    """Something the system did not do as it should."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # switch_late, switch_missing, wrong_venue_seen, caption_missing, ...
+    segment: str | None
+    venue: str | None
+    message: str
+    at: float
+
+
+class DrillOutcome(BaseModel):
+    """What happened because of a drill (expected behaviour, not a finding)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    drill: str  # absent | drop | loss
+    venue: str
+    segment: str | None
+    message: str
+    at: float
+
+
+@dataclass
+class FrameCount:
+    """A venue agent's program frame counter at a segment's start and end."""
+
+    agent_start: int  # which start of the simulated venue (a drop starts a new agent)
+    start: int
+    end: int | None = None
+    end_agent_start: int | None = None
+
+
+@dataclass
+class SegmentRun:
+    step: Step
+    started: float  # the command that started it was sent
+    start_answered: float
+    ended: float | None = None  # the command that ended it was sent
+    frames: dict[str, FrameCount] = field(default_factory=dict)
+
+
+@dataclass
+class DropRun:
+    drop: Drop
+    down_at: float
+    up_at: float | None = None  # a new agent was started
+
+
+@dataclass
+class Recording:
+    conference: Conference
+    plan: Plan
+    drills: Drills
+    heartbeat_timeout_s: float
+    commands: list[CommandRecord]
+    server_events: list[dict[str, Any]]
+    logs: dict[str, list[dict[str, Any]]]  # venue -> agent log lines (drills marked in them)
+    segments: list[SegmentRun] = field(default_factory=list)
+    drops: list[DropRun] = field(default_factory=list)
+    roll_calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # as the server reports them
+    max_loss_pct: dict[str, float] = field(default_factory=dict)
+    poor_link: set[str] = field(default_factory=set)
+    session_started: float | None = None
+    session_ended: float | None = None
+
+    @property
+    def main(self) -> str:
+        return self.conference.main_venue.id

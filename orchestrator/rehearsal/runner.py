@@ -1,0 +1,296 @@
+"""The rehearsal: the real server, one simulated venue per venue, the agenda on a fast clock.
+
+It drives the session only through the operator API, as an operator would: start the
+session, run the roll call, walk the segments (taking the segment's venue when the
+session did not already put it on air), step through the awards, end the session.
+Drills happen to the simulated venues on schedule. Each segment is checked by the
+verifier shortly after it ends (findings show as they happen); at the end every
+segment is checked again over the complete record, and that is what the report holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..config import Conference
+from ..logs import get_logger
+from .client import CommandRecord, OperatorClient
+from .drills import Drills
+from .plan import DropStep, Plan, Step, make_plan
+from .progress import Progress
+from .records import DrillOutcome, DropRun, Finding, FrameCount, Recording, SegmentRun
+from .report import Report, build_report, write_report
+from .server import running_server
+from .simulate import SimulatedVenues
+from .verifier import SegmentCheck, verify_run, verify_segment
+
+log = get_logger(component="rehearsal")
+
+JOIN_TIMEOUT_S = 30.0
+FIRST_PICTURE_TIMEOUT_S = 10.0
+ROLL_CALL_MIN_WAIT_S = 5.0
+REJOIN_TIMEOUT_S = 15.0
+CHECK_DELAY_S = 0.2  # past the threshold, before a segment is checked
+
+
+@dataclass(frozen=True)
+class RehearsalOptions:
+    speed: float = 60.0
+    threshold_s: float = 1.0
+    drills: Drills = field(default_factory=Drills)
+    report_dir: Path | None = None
+    config_path: str | None = None
+
+
+class Rehearsal:
+    """One run. `run()` returns the report; `live_findings` fill in while it runs."""
+
+    def __init__(self, conference: Conference, options: RehearsalOptions, progress: Progress | None = None):
+        self.conference = conference
+        self.options = options
+        self.plan: Plan = make_plan(conference, options.speed, options.threshold_s, options.drills)
+        self.progress = progress or Progress()
+        self.findings: list[Finding] = []  # the rehearsal's own (joins, refused commands, awards)
+        self.outcomes: list[DrillOutcome] = []
+        self.live_checks: dict[str, SegmentCheck] = {}
+        self.current: SegmentRun | None = None
+        self.rec: Recording | None = None
+        self.fleet: SimulatedVenues | None = None
+        self.client: OperatorClient | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------ the run
+
+    async def run(self) -> Report:
+        drills = self.options.drills
+        started_wall, started_cpu = time.time(), time.process_time()
+        log.info("rehearsal_started", conference=self.conference.conference.id, speed=self.options.speed,
+                 drills=drills.describe(), planned_s=round(self.plan.total_s, 1))
+        venue_logs = self.options.report_dir / "venues" if self.options.report_dir else None
+        with tempfile.TemporaryDirectory(prefix="rehearsal-") as data_dir:
+            async with running_server(self.conference, Path(data_dir)) as server, aiohttp.ClientSession() as http:
+                self.client = client = OperatorClient(http, server.base_url, server.operator_token)
+                await client.connect()
+                client.on_change.append(self._watch_links)
+                simulated = [v.id for v in self.conference.venues if v.id not in drills.absent]
+                self.fleet = SimulatedVenues({v: server.link(v) for v in simulated}, drills.loss, venue_logs)
+                self.rec = Recording(
+                    conference=self.conference, plan=self.plan, drills=drills,
+                    heartbeat_timeout_s=server.heartbeat_timeout_s,
+                    commands=client.commands, server_events=client.events, logs=self.fleet.logs(),
+                )
+                watcher = asyncio.ensure_future(client.watch())
+                self.progress.attach(self)
+                try:
+                    self.fleet.start()
+                    await self._join()
+                    await self._session()
+                finally:
+                    for task in list(self._tasks):
+                        task.cancel()
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+                    await self.fleet.stop()
+                    await client.close()
+                    await asyncio.gather(watcher, return_exceptions=True)
+                    self.progress.detach()
+        checks = [verify_segment(self.rec, run) for run in self.rec.segments if run.ended is not None]
+        run_findings, run_outcomes = verify_run(self.rec)
+        report = build_report(
+            self.rec, checks, self.findings + run_findings, self.outcomes + run_outcomes,
+            started=started_wall, ended=time.time(), cpu_s=time.process_time() - started_cpu,
+            config_path=self.options.config_path,
+        )
+        if self.options.report_dir is not None:
+            write_report(report, self.options.report_dir)
+        log.info("rehearsal_finished", findings=len(report.findings), duration_s=report.duration_s)
+        return report
+
+    async def _join(self) -> None:
+        fleet, client = self.fleet, self.client
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while not all(sim.connected for sim in fleet.venues.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        joined = [v for v, sim in fleet.venues.items() if sim.connected]
+        for venue in sorted(set(fleet.venues) - set(joined)):
+            self._finding("join_failed", None, venue, f"'{venue}' did not join within {JOIN_TIMEOUT_S:g} s")
+        await client.wait_for(lambda s: all(s["venues"][v]["connected"] for v in joined), FIRST_PICTURE_TIMEOUT_S)
+        main = self.conference.main_venue.id
+        receivers = [fleet[v] for v in joined if v != main]
+        deadline = time.monotonic() + FIRST_PICTURE_TIMEOUT_S
+        while any(sim.agent.stats.seen != main for sim in receivers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.progress.note(f"{len(joined)} of {len(self.conference.venues)} venues joined")
+
+    async def _session(self) -> None:
+        rec, client = self.rec, self.client
+        previous: SegmentRun | None = None
+        for step in self.plan.steps:
+            command = {"type": "start_session"} if step.index == 0 else {"type": "next_segment"}
+            run = await self._start_segment(step, command, previous)
+            await self._ensure_on_air(run)
+            drops = [self._spawn(self._drop(run, d)) for d in step.drops]
+            if step.roll_call:
+                await self._roll_call(run)
+            if step.awards:
+                await self._awards(run)
+            await self._until(run.started + step.target_s)
+            if drops:
+                await asyncio.gather(*drops)
+            previous = run
+        frames = self._frames()
+        record = await client.command({"type": "end_session"})
+        self._refused(record, None)
+        rec.session_ended = record.sent
+        if previous is not None:
+            self._end_segment(previous, record.sent, frames)
+        await asyncio.gather(*self._tasks)  # the last segment's check
+
+    async def _start_segment(self, step: Step, command: dict, previous: SegmentRun | None) -> SegmentRun:
+        frames = self._frames()
+        record = await self.client.command(command)
+        self._refused(record, step.id)
+        if previous is not None:
+            self._end_segment(previous, record.sent, frames)
+        else:
+            self.rec.session_started = record.sent
+        run = SegmentRun(step, started=record.sent, start_answered=record.answered,
+                         frames={v: FrameCount(starts, n) for v, (starts, n) in frames.items()})
+        self.rec.segments.append(run)
+        self.current = run
+        log.info("segment_started", segment=step.id, venue=step.venue, target_s=round(step.target_s, 2))
+        self.progress.segment(run)
+        return run
+
+    def _end_segment(self, run: SegmentRun, at: float, frames: dict[str, tuple[int, int]]) -> None:
+        run.ended = at
+        for venue, count in run.frames.items():
+            if venue in frames:
+                count.end_agent_start, count.end = frames[venue]
+        self._spawn(self._check_later(run))
+
+    async def _check_later(self, run: SegmentRun) -> None:
+        await asyncio.sleep(self.plan.threshold_s + CHECK_DELAY_S)
+        check = verify_segment(self.rec, run)
+        self.live_checks[run.step.id] = check
+        for finding in check.findings:
+            self.progress.finding(finding)
+        for outcome in check.outcomes:
+            self.progress.outcome(outcome)
+
+    async def _ensure_on_air(self, run: SegmentRun) -> None:
+        """Take the segment's venue if it is connected and the session did not put it on air."""
+        venue = run.step.venue
+        state = await self.client.get_state()
+        if state["on_air"] != venue and state["venues"][venue]["connected"]:
+            await self._take(venue, run.step.id)
+
+    async def _take(self, venue: str, segment: str) -> None:
+        record = await self.client.command({"type": "take", "venue": venue})
+        if record.status == 409 and "link is poor" in (record.error or ""):
+            self._outcome("loss", venue, segment, f"the take of '{venue}' needed confirmation: {record.error}")
+            record = await self.client.command({"type": "take", "venue": venue, "confirm": True})
+        self._refused(record, segment)
+
+    async def _roll_call(self, run: SegmentRun) -> None:
+        step, client = run.step, self.client
+        self._refused(await client.command({"type": "start_roll_call"}), step.id)
+        dropping = {d.drop.venue for d in step.drops}
+        answering = [v for v in step.roll_call if v in self.fleet and self.fleet[v].connected and v not in dropping]
+
+        def answered(state: dict[str, Any]) -> bool:
+            entries = (state.get("roll_call") or {}).get("venues", {})
+            return all(entries.get(v, {}).get("status") in ("present", "absent") for v in answering)
+
+        await client.wait_for(answered, max(step.target_s, ROLL_CALL_MIN_WAIT_S))
+        self._refused(await client.command({"type": "finish_roll_call"}), step.id)
+        state = await client.get_state()
+        if state.get("roll_call") and state["roll_call"]["segment"] == step.id:
+            self.rec.roll_calls[step.id] = state["roll_call"]
+        counts = (state.get("roll_call") or {}).get("counts", {})
+        self.progress.note(f"roll call finished: {counts.get('present', 0)} present, {counts.get('absent', 0)} absent")
+
+    async def _awards(self, run: SegmentRun) -> None:
+        for award in run.step.awards:
+            await self._until(run.started + award.at_s)
+            record = await self.client.command({"type": "next_award"})
+            if self._refused(record, run.step.id):
+                continue
+            presented = next((e for e in record.events if e["type"] == "award_presented"), None)
+            if presented is None or (presented["award"], presented["recipient"]) != (award.award, award.recipient):
+                got = f"'{presented['recipient']}' ({presented['award']})" if presented else "nothing"
+                self._finding("award_mismatch", run.step.id, award.venue,
+                              f"the next award should have been '{award.recipient}' ({award.award}); the server presented {got}")
+
+    async def _drop(self, run: SegmentRun, step: DropStep) -> None:
+        drop, sim = step.drop, self.fleet[step.drop.venue]
+        await self._until(run.started + step.at_s)
+        dropped = DropRun(drop, down_at=time.time())
+        self.rec.drops.append(dropped)
+        log.info("drill_drop", venue=drop.venue, segment=drop.segment, seconds=drop.seconds)
+        self.progress.note(f"drill: '{drop.venue}' drops for {drop.seconds:g} s")
+        await sim.drop()
+        await asyncio.sleep(drop.seconds)
+        sim.start()
+        dropped.up_at = time.time()
+        log.info("drill_rejoin", venue=drop.venue, segment=drop.segment)
+        self.progress.note(f"drill: '{drop.venue}' comes back")
+        deadline = time.monotonic() + REJOIN_TIMEOUT_S
+        while not sim.connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------ helpers
+
+    def _frames(self) -> dict[str, tuple[int, int]]:
+        """Each running agent's (start number, program frames received)."""
+        return {v: (sim.starts, sim.agent.stats.program_frames) for v, sim in self.fleet.venues.items() if sim.agent}
+
+    def _watch_links(self) -> None:
+        for venue, view in self.client.state.get("venues", {}).items():
+            link = view.get("link") or {}
+            loss = link.get("loss_pct")
+            if loss is not None and view.get("connected"):
+                self.rec.max_loss_pct[venue] = max(self.rec.max_loss_pct.get(venue, 0.0), loss)
+            if link.get("quality") == "poor":
+                self.rec.poor_link.add(venue)
+
+    def _refused(self, record: CommandRecord, segment: str | None) -> bool:
+        if record.status == 200:
+            return False
+        self._finding("command_rejected", segment, record.command.get("venue"),
+                      f"{record.command['type']} was refused ({record.status}): {record.error}")
+        return True
+
+    def _finding(self, kind: str, segment: str | None, venue: str | None, message: str) -> None:
+        finding = Finding(kind=kind, segment=segment, venue=venue, message=message, at=time.time())
+        self.findings.append(finding)
+        log.warning("finding", kind=kind, segment=segment, venue=venue, message=message)
+        self.progress.finding(finding)
+
+    def _outcome(self, drill: str, venue: str, segment: str | None, message: str) -> None:
+        outcome = DrillOutcome(drill=drill, venue=venue, segment=segment, message=message, at=time.time())
+        self.outcomes.append(outcome)
+        self.progress.outcome(outcome)
+
+    async def _until(self, t: float) -> None:
+        delay = t - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _spawn(self, coro: Coroutine) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+async def rehearse(conference: Conference, options: RehearsalOptions, progress: Progress | None = None) -> Report:
+    """Run a rehearsal of `conference`; the report says what was found."""
+    return await Rehearsal(conference, options, progress).run()

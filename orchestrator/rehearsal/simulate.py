@@ -1,0 +1,192 @@
+"""Simulated venues: one synthetic venue agent per venue, in this process and event loop.
+
+The rehearsal drives them, and `orchestrator serve --simulate` starts them beside the
+server so one person can run a session from the console without a browser per venue.
+Each venue's agent writes its JSON lines into a `VenueLog` that keeps them in memory
+(and in a file, if given); an agent that replaces a dropped one writes to the same log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import aiohttp
+from aiohttp import web
+
+from venues.agent import VenueAgent
+
+from ..logs import get_logger
+from ..web.app import TOKENS
+
+log = get_logger(component="simulate")
+
+STOP_TIMEOUT_S = 5.0
+SERVER_WAIT_S = 15.0
+
+
+class VenueLog:
+    """A file-like sink for a venue agent's JSON lines, parsed as they are written."""
+
+    def __init__(self, venue: str, file: IO[str] | None = None):
+        self.venue = venue
+        self.file = file
+        self.entries: list[dict[str, Any]] = []
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        if self.file is not None:
+            self.file.write(text)
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self._add(json.loads(line))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+    def mark(self, event: str, **fields: Any) -> None:
+        """Record something done to the venue from outside (a drill), in the same log."""
+        self.write(json.dumps({"ts": time.time(), "event": event, **fields}) + "\n")
+
+    def _add(self, entry: dict[str, Any]) -> None:
+        self.entries.append(entry)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class SimulatedVenue:
+    """One venue played by a synthetic venue agent; it can be dropped and started again."""
+
+    def __init__(self, venue: str, link: str, venue_log: VenueLog, loss_pct: float = 0.0, seed: int = 0):
+        self.venue = venue
+        self.link = link
+        self.log = venue_log
+        self.loss_pct = loss_pct
+        self.seed = seed
+        self.agent: VenueAgent | None = None
+        self.task: asyncio.Task | None = None
+        self.starts = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.agent is not None and self.agent.connected.is_set()
+
+    def start(self) -> None:
+        self.starts += 1
+        self.agent = VenueAgent(self.link, log_file=self.log, loss_pct=self.loss_pct, seed=self.seed + self.starts)
+        self.task = asyncio.ensure_future(self.agent.run())
+        self.task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.log.mark("agent_failed", error=f"{type(error).__name__}: {error}")
+            log.error("simulated_venue_failed", venue=self.venue, error=str(error))
+        elif task.result() != 0:
+            self.log.mark("agent_exited", code=task.result())
+
+    async def drop(self) -> None:
+        """Lose the connection abruptly: the agent is cancelled, it says no goodbye."""
+        self.log.mark("dropped")
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        self.agent, self.task = None, None
+
+    async def stop(self) -> None:
+        if self.agent is None or self.task is None:
+            return
+        self.agent.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), STOP_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+class SimulatedVenues:
+    """The simulated venues of one session, by venue id."""
+
+    def __init__(self, links: dict[str, str], loss: dict[str, float] | None = None, log_dir: Path | None = None):
+        loss = loss or {}
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+        self.venues: dict[str, SimulatedVenue] = {}
+        for i, (venue, link) in enumerate(links.items()):
+            file = open(log_dir / f"{venue}.jsonl", "w", encoding="utf-8") if log_dir else None  # noqa: SIM115
+            self.venues[venue] = SimulatedVenue(venue, link, VenueLog(venue, file), loss.get(venue, 0.0), seed=1000 * i)
+
+    def __getitem__(self, venue: str) -> SimulatedVenue:
+        return self.venues[venue]
+
+    def __contains__(self, venue: str) -> bool:
+        return venue in self.venues
+
+    def logs(self) -> dict[str, list[dict]]:
+        return {venue: sim.log.entries for venue, sim in self.venues.items()}
+
+    def start(self) -> None:
+        for sim in self.venues.values():
+            sim.start()
+            log.info("simulated_venue_started", venue=sim.venue, loss_pct=sim.loss_pct)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(sim.stop() for sim in self.venues.values()))
+        for sim in self.venues.values():
+            sim.log.close()
+        log.info("simulated_venues_stopped", venues=len(self.venues))
+
+
+SIMULATED = web.AppKey("simulated_venues", SimulatedVenues)
+
+
+def simulate_in_app(app: web.Application, venues: list[str], base_url: str, log_dir: Path | None = None) -> None:
+    """Start simulated venues once the server listens at `base_url`; stop them first on shutdown."""
+    tasks: set[asyncio.Task] = set()
+
+    async def start_when_listening() -> None:
+        await _wait_listening(base_url)
+        tokens = app[TOKENS]
+        fleet = SimulatedVenues({v: tokens.link(base_url, v) for v in venues}, log_dir=log_dir)
+        app[SIMULATED] = fleet
+        fleet.start()
+
+    async def on_startup(app: web.Application) -> None:
+        task = asyncio.ensure_future(start_when_listening())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def on_shutdown(app: web.Application) -> None:
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if SIMULATED in app:
+            await app[SIMULATED].stop()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)  # before the server's own goodbye, added when it starts
+
+
+async def _wait_listening(base_url: str) -> None:
+    deadline = time.monotonic() + SERVER_WAIT_S
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"{base_url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer at {base_url} within {SERVER_WAIT_S:g} s")
+            await asyncio.sleep(0.1)

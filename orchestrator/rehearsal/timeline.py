@@ -1,0 +1,159 @@
+"""The session timeline as a picture: geometry for the report's inline SVG.
+
+A horizontal time axis (seconds since the session started); a band of segments coloured
+by kind, a band of the on-air venue over time with the fallbacks marked, one row per
+drilled venue (absent, dropped, lossy uplink) and a row of findings. The template only
+draws what this computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .report import Report
+
+WIDTH = 1100
+LEFT = 150  # row labels
+RIGHT = 16
+TOP = 28  # tick labels
+ROW_H = 26
+GAP = 6
+CHAR_W = 6.6  # label width per character at the template's font size
+
+KIND_COLOURS = {
+    "presiding": "#4e79a7",
+    "roll_call": "#59a14f",
+    "award_announcement": "#edc948",
+    "award_presentation": "#f28e2b",
+    "speech": "#76b7b2",
+    "closing": "#9c755f",
+    "break": "#bab0ac",
+}
+MAIN_COLOUR = "#4d4d4d"
+VENUE_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+                 "#7f7f7f", "#aec7e8", "#ffbb78"]
+DARK_FILLS = {"#4e79a7", "#59a14f", "#9c755f", MAIN_COLOUR, "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+              "#7f7f7f", "#b22222"}
+NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+
+
+@dataclass(frozen=True)
+class Box:
+    x: float
+    y: float
+    w: float
+    h: float
+    fill: str
+    label: str
+    title: str
+
+    @property
+    def text_fill(self) -> str:
+        return "#ffffff" if self.fill in DARK_FILLS else "#111111"
+
+
+@dataclass(frozen=True)
+class Marker:
+    x: float
+    y: float
+    shape: str  # triangle | circle
+    fill: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Row:
+    y: float
+    h: float
+    label: str
+
+
+@dataclass
+class Timeline:
+    width: int
+    height: float
+    plot_left: float
+    plot_right: float
+    rows: list[Row] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+    markers: list[Marker] = field(default_factory=list)
+    ticks: list[tuple[float, str]] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _fit(label: str, width: float) -> str:
+    room = int((width - 6) / CHAR_W)
+    if room >= len(label):
+        return label
+    return label[: room - 1] + "…" if room >= 4 else ""
+
+
+def venue_colours(report: Report) -> dict[str, str]:
+    main = report.conference["main_venue"]
+    branches = [v["id"] for v in report.venues if v["id"] != main]
+    return {main: MAIN_COLOUR, **{v: VENUE_PALETTE[i % len(VENUE_PALETTE)] for i, v in enumerate(branches)}}
+
+
+def draw_timeline(report: Report) -> Timeline:
+    total = max(report.session_s, 1.0)
+    plot_w = WIDTH - LEFT - RIGHT
+
+    def x(t: float) -> float:
+        return round(LEFT + plot_w * min(max(t, 0.0), total) / total, 1)
+
+    tl = Timeline(WIDTH, 0, LEFT, WIDTH - RIGHT)
+    step = next((s for s in NICE_STEPS if total / s <= 12), NICE_STEPS[-1])
+    tl.ticks = [(x(t), f"{t:g} s" if step < 60 else f"{t / 60:g} min") for t in range(0, int(total) + 1, step)]
+    y = TOP
+
+    def row(label: str) -> float:
+        nonlocal y
+        tl.rows.append(Row(y, ROW_H, label))
+        top, y = y, y + ROW_H + GAP
+        return top
+
+    top = row("Segments")
+    for s in report.segments:
+        w = x(s.ended_at_s) - x(s.started_at_s)
+        tl.boxes.append(Box(x(s.started_at_s), top, w, ROW_H, KIND_COLOURS.get(s.kind, "#cccccc"), _fit(s.id, w),
+                            f"{s.id} ({s.kind}) from {s.venue}: planned {s.planned_s:g} s, ran {s.actual_s:.1f} s"))
+
+    top = row("On air")
+    colours = venue_colours(report)
+    spans = [span for s in report.segments for span in s.on_air]
+    merged: list = []
+    for span in spans:
+        if merged and merged[-1].venue == span.venue and abs(merged[-1].to_s - span.from_s) < 1e-6:
+            merged[-1] = merged[-1].model_copy(update={"to_s": span.to_s})
+        else:
+            merged.append(span)
+    for span in merged:
+        w = x(span.to_s) - x(span.from_s)
+        tl.boxes.append(Box(x(span.from_s), top, w, ROW_H, colours.get(span.venue, "#cccccc"), _fit(span.venue, w),
+                            f"{span.venue} on air from {span.from_s:.1f} s to {span.to_s:.1f} s ({span.cause})"))
+        if span.cause == "fallback":
+            tl.markers.append(Marker(x(span.from_s), top - 1, "triangle", "#b22222",
+                                     f"fallback to {span.venue} at {span.from_s:.1f} s"))
+
+    for drill in report.drill_outcomes:
+        top = row(f"{drill.venue} ({drill.kind})")
+        said = "; ".join(o.message for o in drill.outcomes) or drill.spec
+        if drill.kind == "drop" and drill.down_at_s is not None:
+            end = drill.up_at_s if drill.up_at_s is not None else total
+            w = x(end) - x(drill.down_at_s)
+            tl.boxes.append(Box(x(drill.down_at_s), top, w, ROW_H, "#b22222", _fit("dropped", w), said))
+        else:
+            fill, label = ("#bbbbbb", "absent") if drill.kind == "absent" else ("#ffd966", drill.spec.split(" ", 1)[1])
+            tl.boxes.append(Box(x(0), top, plot_w, ROW_H, fill, _fit(f"{label}: {said}", plot_w), said))
+
+    top = row("Findings")
+    for f in report.findings:
+        tl.markers.append(Marker(x(f.at_s), top + ROW_H / 2, "circle", "#d62728",
+                                 f"{f.kind} [{f.segment or '-'}] [{f.venue or '-'}] at {f.at_s:.1f} s: {f.message}"))
+    tl.height = y + 4
+    kinds = sorted({s.kind for s in report.segments})
+    tl.legend = [(KIND_COLOURS.get(k, "#cccccc"), k.replace("_", " ")) for k in kinds]
+    tl.legend += [(colours[v], v) for v in colours if any(span.venue == v for span in merged)]
+    return tl

@@ -1,0 +1,447 @@
+"""The verifier: what each venue actually received, against what the session decided.
+
+Theory of operation
+-------------------
+The session's program changes (`venue_took_air`, `program_fell_back`) cut the run into
+*epochs*, each with one on-air venue. An epoch asked for by an operator command starts
+when the command was sent; one the server decided by itself (a venue dropped, or came
+back) starts at the server's event time. In every epoch each receiving venue must show
+`expected_view`: the on-air venue; the on-air venue itself shows the main venue; the
+main venue shows nothing while it is on air (it receives no program video).
+
+Per segment, for every epoch that starts in it and every venue whose view must change,
+the switch latency is the first `on_air_seen` of the expected venue in that venue's
+agent log minus the epoch's start: later than the threshold is `switch_late`, never
+(before the epoch ended, or the segment did) is `switch_missing`. Any other venue
+shown is `wrong_venue_seen`. Every caption must reach every connected venue within the
+threshold. The checks also look at decoding (`broken_frames`), frame rates
+(`frames_dropped`), the on-air venue at each segment's start, the roll-call record and
+the drills. A check looks at most `threshold` seconds past its segment's end.
+
+Expected results of drills are outcomes, not findings: an absent venue recorded absent,
+a segment falling back to the main venue because its venue is away. Degraded media while
+a venue with a lossy uplink is on air is an outcome too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .records import DrillOutcome, DropRun, Finding, Recording, SegmentRun
+
+SYNTHETIC_FPS = 15.0  # the simulated venues' video rate (venues.agent.synthetic_media)
+FRAME_RATIO = 0.9  # a venue must get at least this share of the frames it should, ...
+FRAME_SLACK_S = 0.5  # ... less this many seconds' worth (keyframe waits, frames late at the edges)
+NOTICE_MARGIN_S = 2.0  # past the heartbeat timeout, for the server to notice a drop
+CAUSES = {  # how a finding names a program change, by its cause
+    "segment": "the segment start that put '{1}' on air",
+    "take": "the take of '{1}'",
+    "floor": "the floor given to '{1}'",
+    "rejoined": "'{1}' going back on air after rejoining",
+    "fallback": "the fallback to '{1}'",
+}
+
+
+def expected_view(receiver: str, on_air: str, main: str) -> str | None:
+    """The venue `receiver` shows in its program when `on_air` is on air (None: no program)."""
+    if receiver != on_air:
+        return on_air
+    return main if receiver != main else None
+
+
+@dataclass(frozen=True)
+class Epoch:
+    start: float
+    end: float
+    on_air: str
+    cause: str  # initial | segment | take | floor | rejoined | fallback
+    asked: bool  # an operator command asked for it
+
+
+@dataclass
+class SwitchCheck:
+    at: float
+    on_air: str
+    cause: str
+    latencies: dict[str, float | None] = field(default_factory=dict)  # venue -> seconds; None: never
+
+
+@dataclass
+class CaptionCheck:
+    at: float
+    kind: str
+    text: str
+    delivered: dict[str, float] = field(default_factory=dict)  # venue -> seconds
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SegmentCheck:
+    segment: str
+    switches: list[SwitchCheck] = field(default_factory=list)
+    captions: list[CaptionCheck] = field(default_factory=list)
+    fps: dict[str, float] = field(default_factory=dict)  # venue -> program frames per second received
+    findings: list[Finding] = field(default_factory=list)
+    outcomes: list[DrillOutcome] = field(default_factory=list)
+
+
+class VenueTimeline:
+    """One venue's agent log, read by time."""
+
+    def __init__(self, entries: list[dict[str, Any]]):
+        self.entries = entries
+        self.up_spans = self._up_spans(entries)
+
+    @staticmethod
+    def _up_spans(entries: list[dict[str, Any]]) -> list[tuple[float, float]]:
+        spans, since = [], None
+        for e in entries:
+            if e["event"] in ("joined", "reconnected") and since is None:
+                since = e["ts"]
+            elif e["event"] in ("disconnected", "dropped", "agent_failed", "agent_exited") and since is not None:
+                spans.append((since, e["ts"]))
+                since = None
+        if since is not None:
+            spans.append((since, math.inf))
+        return spans
+
+    def up(self, a: float, b: float) -> bool:
+        """Connected for the whole of [a, b]."""
+        return any(s <= a and b <= e for s, e in self.up_spans)
+
+    def seen_before(self, t: float) -> str | None:
+        current = None
+        for e in self.entries:
+            if e["ts"] >= t:
+                break
+            if e["event"] == "on_air_seen":
+                current = e["venue"]
+            elif e["event"] == "dropped":
+                current = None  # the next agent starts with a blank picture
+        return current
+
+    def between(self, event: str, a: float, b: float) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e["event"] == event and a <= e["ts"] < b]
+
+    def seen_between(self, a: float, b: float) -> list[tuple[float, str]]:
+        return [(e["ts"], e["venue"]) for e in self.between("on_air_seen", a, b)]
+
+
+def _key(event: dict[str, Any]) -> str:
+    return json.dumps(event, sort_keys=True)
+
+
+def session_events(rec: Recording) -> list[dict[str, Any]]:
+    """Every session event, from the operator socket and the command answers, once each, in order."""
+    seen: set[str] = set()
+    events = []
+    for event in [*rec.server_events, *(e for c in rec.commands for e in c.events)]:
+        key = _key(event)
+        if key not in seen:
+            seen.add(key)
+            events.append(event)
+    events.sort(key=lambda e: e["at"])
+    return events
+
+
+def epochs(rec: Recording) -> list[Epoch]:
+    sent = {_key(e): c.sent for c in rec.commands for e in c.events}
+    changes: list[tuple[float, str, str, bool]] = [(-math.inf, rec.main, "initial", False)]
+    for event in session_events(rec):
+        if event["type"] == "venue_took_air":
+            cause = event["reason"]
+        elif event["type"] == "program_fell_back":
+            cause = "fallback"
+        else:
+            continue
+        key = _key(event)
+        changes.append((sent.get(key, event["at"]), event["venue"], cause, key in sent))
+    return [
+        Epoch(start, changes[i + 1][0] if i + 1 < len(changes) else math.inf, venue, cause, asked)
+        for i, (start, venue, cause, asked) in enumerate(changes)
+    ]
+
+
+def on_air_at(all_epochs: list[Epoch], t: float) -> str:
+    return [e for e in all_epochs if e.start <= t][-1].on_air
+
+
+class _Check:
+    """Collects one segment's measurements, findings and drill outcomes."""
+
+    def __init__(self, rec: Recording, run: SegmentRun):
+        assert run.ended is not None, "a segment is checked once it has ended"
+        self.rec, self.run = rec, run
+        self.start, self.end = run.started, run.ended
+        self.threshold = rec.plan.threshold_s
+        self.segment = run.step.id
+        self.epochs = epochs(rec)
+        self.events = session_events(rec)
+        self.timelines = {v: VenueTimeline(entries) for v, entries in rec.logs.items()}
+        self.result = SegmentCheck(self.segment)
+        self.lossy_on_air = {
+            e.on_air for e in self.epochs if e.on_air in rec.drills.loss and e.start < self.end and e.end > self.start
+        }
+
+    def find(self, kind: str, venue: str | None, message: str, at: float) -> None:
+        self.result.findings.append(Finding(kind=kind, segment=self.segment, venue=venue, message=message, at=at))
+
+    def outcome(self, drill: str, venue: str, message: str, at: float) -> None:
+        self.result.outcomes.append(DrillOutcome(drill=drill, venue=venue, segment=self.segment, message=message, at=at))
+
+    def degraded(self, kind: str, venue: str, message: str, at: float) -> None:
+        """A media problem: an outcome while a venue with a lossy uplink is on air, else a finding."""
+        if self.lossy_on_air:
+            lossy = sorted(self.lossy_on_air)
+            self.outcome("loss", lossy[0], f"{message}, while '{lossy[0]}' (lossy uplink) was on air in this segment", at)
+        else:
+            self.find(kind, venue, message, at)
+
+    def rel(self, t: float) -> str:
+        return f"+{t - (self.rec.session_started or self.start):.1f} s"
+
+    def events_of(self, kind: str, a: float, b: float, **match: Any) -> list[dict[str, Any]]:
+        return [
+            e for e in self.events
+            if e["type"] == kind and a <= e["at"] <= b and all(e.get(k) == v for k, v in match.items())
+        ]
+
+    # ------------------------------------------------------------ program
+
+    def switches(self) -> None:
+        for i, epoch in enumerate(self.epochs):
+            if epoch.end <= self.start or epoch.start >= self.end:
+                continue
+            starts_here = epoch.start >= self.start
+            # venues may still be leaving the views of the epoch before and of any short one just before
+            recent = self.epochs[max(i - 1, 0):i] + [e for e in self.epochs[:i] if e.start >= epoch.start - self.threshold]
+            check = SwitchCheck(epoch.start, epoch.on_air, epoch.cause) if starts_here else None
+            for venue, timeline in self.timelines.items():
+                self._venue_view(venue, timeline, epoch, recent, check)
+            if check is not None:
+                self.result.switches.append(check)
+
+    def _venue_view(self, venue: str, timeline: VenueTimeline, epoch: Epoch, recent: list[Epoch],
+                    check: SwitchCheck | None) -> None:
+        main = self.rec.main
+        want = expected_view(venue, epoch.on_air, main)
+        a = max(epoch.start, self.start)
+        # a switch may complete up to `threshold` past the segment's end; other views are judged within it
+        horizon = min(epoch.end, max(self.end, epoch.start + self.threshold)) if check else min(epoch.end, self.end)
+        seen = timeline.seen_between(a, horizon)
+        if want is None:
+            for ts, shown in seen:
+                if ts < self.end:
+                    self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.rel(ts)} while it was "
+                              "on air itself (it should receive no program)", ts)
+            return
+        current = timeline.seen_before(a)
+        settled = a if current == want else next((ts for ts, shown in seen if shown == want), None)
+        if check is not None and current != want:
+            if not timeline.up(epoch.start, min(epoch.start + self.threshold, horizon)):
+                return  # not connected through the switch: the drill checks cover it
+            if epoch.end - epoch.start < self.threshold:
+                return  # superseded before anyone could show it
+            latency = None if settled is None else settled - epoch.start
+            check.latencies[venue] = latency
+            what = f"{CAUSES.get(epoch.cause, '{} of {!r}').format(epoch.cause, epoch.on_air)} at {self.rel(epoch.start)}"
+            if latency is None:
+                still = f"it still showed '{current}'" if current else "it showed nothing"
+                self.degraded("switch_missing", venue, f"'{venue}' never showed '{want}' after {what} ({still})", epoch.start)
+            elif latency > self.threshold:
+                self.degraded("switch_late", venue, f"'{venue}' showed '{want}' {latency:.2f} s after {what} "
+                              f"(threshold {self.threshold:g} s)", epoch.start)
+        allowed = {expected_view(venue, e.on_air, main) for e in recent} | {current, want}
+        for ts, shown in seen:
+            if ts < self.end and shown != want and ((settled is not None and ts > settled) or shown not in allowed):
+                self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.rel(ts)} while "
+                          f"'{epoch.on_air}' was on air (it should show '{want}')", ts)
+
+    def segment_start(self) -> None:
+        run, rec = self.run, self.rec
+        venue = run.step.venue
+        on_air = on_air_at(self.epochs, run.start_answered)
+        timeline = self.timelines.get(venue)
+        if venue == rec.main or (timeline is not None and timeline.up(run.started, run.started)):
+            if on_air != venue:
+                self.find("wrong_on_air", venue, f"the segment started with '{on_air}' on air instead of '{venue}', "
+                          "which was connected", run.started)
+            return
+        fell = self.events_of("program_fell_back", run.started, run.start_answered, from_venue=venue)
+        if not fell or on_air != rec.main:
+            self.find("fallback_missing", venue, f"'{venue}' was not connected, but the segment started with "
+                      f"'{on_air}' on air{'' if fell else ' and no fallback was reported'}", run.started)
+            return
+        drill = "absent" if venue in rec.drills.absent else "drop" if any(d.venue == venue for d in rec.drills.drops) else None
+        if drill:
+            self.outcome(drill, venue, f"the segment fell back to '{rec.main}': {fell[0]['reason']}", fell[0]["at"])
+
+    # ------------------------------------------------------------ captions
+
+    def captions(self) -> None:
+        for event in self.events:
+            caption = event.get("caption") if event["type"] == "caption_changed" else None
+            if not caption or not self.start <= event["at"] < self.end:
+                continue
+            at = event["at"]
+            check = CaptionCheck(at, caption["kind"], caption["text"])
+            for venue, timeline in self.timelines.items():
+                if not timeline.up(at, at + self.threshold):
+                    continue
+                got = [
+                    e for e in timeline.between("caption", at, at + self.threshold)
+                    if e.get("text") == caption["text"] and e.get("kind") == caption["kind"]
+                ]
+                if got:
+                    check.delivered[venue] = got[0]["ts"] - at
+                else:
+                    check.missing.append(venue)
+                    self.find("caption_missing", venue, f"'{venue}' did not show the caption \"{caption['text']}\" "
+                              f"within {self.threshold:g} s", at)
+            self.result.captions.append(check)
+
+    # ------------------------------------------------------------ pictures
+
+    def frames(self) -> None:
+        for venue, timeline in self.timelines.items():
+            broken = timeline.between("broken_frame", self.start, self.end)
+            if broken:
+                self.degraded("broken_frames", venue, f"'{venue}' could not read {len(broken)} program frames", broken[0]["ts"])
+        for venue, count in self.run.frames.items():
+            if count.end is None or count.end_agent_start != count.agent_start:
+                continue
+            receiving = sum(
+                max(0.0, min(e.end, self.end) - max(e.start, self.start))
+                for e in self.epochs
+                if expected_view(venue, e.on_air, self.rec.main) is not None
+            )
+            if receiving < 0.5:
+                continue
+            frames = count.end - count.start
+            self.result.fps[venue] = round(frames / receiving, 1)
+            expected = SYNTHETIC_FPS * receiving
+            if frames < FRAME_RATIO * expected - SYNTHETIC_FPS * FRAME_SLACK_S:
+                self.degraded("frames_dropped", venue, f"'{venue}' received {frames} program frames in {receiving:.1f} s "
+                              f"({frames / receiving:.1f} per second; the venues send {SYNTHETIC_FPS:g})", self.start)
+
+    # ------------------------------------------------------------ presence, roll call, drills
+
+    def presence(self) -> None:
+        for event in self.events_of("venue_left", self.start, self.end):
+            venue = event["venue"]
+            dropped = any(
+                d.drop.venue == venue and d.down_at - 0.05 <= event["at"] <= d.down_at + self.notice_s
+                for d in self.rec.drops
+            )
+            if not dropped:
+                self.find("venue_disconnected", venue, f"'{venue}' was shown disconnected at {self.rel(event['at'])} "
+                          f"({event['reason']})", event["at"])
+
+    @property
+    def notice_s(self) -> float:
+        return self.rec.heartbeat_timeout_s + NOTICE_MARGIN_S
+
+    def roll_call(self) -> None:
+        step = self.run.step
+        if not step.roll_call:
+            return
+        record = self.rec.roll_calls.get(step.id)
+        if record is None:
+            self.find("roll_call_mismatch", None, f"the server has no roll-call record for '{step.id}'", self.start)
+            return
+        entries = record.get("venues", {})
+        for venue in step.roll_call:
+            if any(d.venue == venue for d in self.rec.drills.drops_in(step.id)):
+                continue
+            timeline = self.timelines.get(venue)
+            connected = timeline is not None and timeline.up(self.run.started, self.run.started)
+            want = "present" if connected else "absent"
+            entry = entries.get(venue) or {}
+            status = entry.get("status")
+            if status != want:
+                self.find("roll_call_mismatch", venue, f"the roll call recorded '{venue}' {status or 'nothing'}; "
+                          f"it was {'connected' if connected else 'not connected'}", entry.get("at") or self.start)
+            elif want == "present" and not (entry.get("picture_ok") and entry.get("sound_ok")):
+                self.find("roll_call_mismatch", venue, f"'{venue}' answered the roll call with picture_ok="
+                          f"{entry.get('picture_ok')}, sound_ok={entry.get('sound_ok')}", entry.get("at") or self.start)
+            elif venue in self.rec.drills.absent:
+                note = f" ({entry['note']})" if entry.get("note") else ""
+                self.outcome("absent", venue, f"the roll call recorded '{venue}' absent{note}", entry.get("at") or self.start)
+
+    def drops(self) -> None:
+        for run in self.rec.drops:
+            if run.drop.segment == self.segment:
+                self._drop(run)
+
+    def _drop(self, run: DropRun) -> None:
+        venue, down = run.drop.venue, run.down_at
+        said = [f"dropped at {self.rel(down)}"]
+        left = self.events_of("venue_left", down - 0.05, down + self.notice_s, venue=venue)
+        if not left:
+            self.find("disconnect_missing", venue, f"'{venue}' dropped at {self.rel(down)} but the server did not show it "
+                      f"disconnected within {self.notice_s:g} s", down)
+        else:
+            said.append(f"shown disconnected after {max(left[0]['at'] - down, 0):.2f} s")
+        if on_air_at(self.epochs, down) == venue:
+            fell = self.events_of("program_fell_back", down - 0.05, self.end, from_venue=venue)
+            if not fell:
+                self.find("fallback_missing", venue, f"'{venue}' dropped while on air and the program did not fall back", down)
+            else:
+                said.append(f"program fell back to '{fell[0]['venue']}'")
+        if run.up_at is None:
+            self.find("rejoin_missing", venue, f"'{venue}' was not started again after its drop", down)
+            self.outcome("drop", venue, "; ".join(said), down)
+            return
+        joined = self.events_of("venue_joined", run.up_at, self.end, venue=venue)
+        if not joined:
+            self.find("rejoin_missing", venue, f"'{venue}' came back at {self.rel(run.up_at)} but did not rejoin "
+                      "before the segment ended", run.up_at)
+            self.outcome("drop", venue, "; ".join(said), down)
+            return
+        back = joined[0]["at"]
+        said.append(f"rejoined {back - run.up_at:.2f} s after coming back")
+        timeline = self.timelines[venue]
+        agent_up = next((e["ts"] for e in timeline.between("joined", run.up_at, self.end + self.threshold)), back)
+        first_seen = timeline.seen_between(run.up_at, self.end + self.threshold)
+        if not first_seen or first_seen[0][0] - agent_up > self.threshold:
+            self.find("rejoin_missing", venue, f"'{venue}' rejoined but did not show the program within "
+                      f"{self.threshold:g} s", back)
+        if self.run.step.venue == venue:
+            retake = self.events_of("venue_took_air", back - 0.05, back + 1.0, venue=venue)
+            if not retake:
+                self.find("rejoin_missing", venue, f"'{venue}' rejoined during its own segment but was not put back on air", back)
+            else:
+                said.append("back on air")
+        self.outcome("drop", venue, "; ".join(said), down)
+
+
+def verify_segment(rec: Recording, run: SegmentRun) -> SegmentCheck:
+    """Check one ended segment (using at most `threshold` seconds of what followed it)."""
+    check = _Check(rec, run)
+    check.segment_start()
+    check.switches()
+    check.captions()
+    check.frames()
+    check.presence()
+    check.roll_call()
+    check.drops()
+    return check.result
+
+
+def verify_run(rec: Recording) -> tuple[list[Finding], list[DrillOutcome]]:
+    """Checks over the whole run: each lossy uplink was measured by the server."""
+    findings, outcomes = [], []
+    at = rec.session_ended or 0.0
+    for venue, pct in rec.drills.loss.items():
+        measured = rec.max_loss_pct.get(venue, 0.0)
+        if measured <= 0:
+            findings.append(Finding(kind="loss_not_measured", segment=None, venue=venue, at=at,
+                                    message=f"'{venue}' lost {pct:g}% of its uplink, but the server never showed any loss"))
+            continue
+        poor = "; its link was shown poor" if venue in rec.poor_link else ""
+        outcomes.append(DrillOutcome(drill="loss", venue=venue, segment=None, at=at,
+                                     message=f"{pct:g}% uplink loss: the server measured up to {measured:.1f}%{poor}"))
+    return findings, outcomes

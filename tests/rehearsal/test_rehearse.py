@@ -1,0 +1,126 @@
+"""Whole rehearsals in this process: the real server, simulated venues over WebRTC on loopback.
+
+A clean run with every drill passes and reports the drills' outcomes; deliberately broken
+server behaviour is caught by the verifier, and by each drill.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+
+from rich.console import Console
+
+from orchestrator.core import commands as c
+from orchestrator.core import events as e
+from orchestrator.core import session as core_session
+from orchestrator.media.router import ProgramRouter
+from orchestrator.media.sfu import MediaServer
+from orchestrator.rehearsal.progress import LiveProgress
+
+from .conftest import kinds, run_rehearsal
+
+
+async def test_a_rehearsal_with_every_drill_passes_and_reports_the_outcomes(rehearsal_conf, tmp_path):
+    screen = io.StringIO()
+    progress = LiveProgress(Console(file=screen, force_terminal=True, width=160))
+    report = await run_rehearsal(
+        rehearsal_conf, tmp_path / "report", progress,
+        absent=["haiyan"], drops=["pinghu@speech-pinghu:2"], loss=["nanhu:15"],
+    )
+    assert report.findings == [], report.findings
+    assert report.exit_code == 0
+    assert [s.id for s in report.segments] == ["opening", "roll-call", "awards", "speech-pinghu", "speech-haiyan", "closing"]
+
+    # the roll call: present after the venues' own checks, the absent venue recorded absent by the session
+    entries = report.roll_calls["roll-call"]["venues"]
+    assert {v: x["status"] for v, x in entries.items()} == {"pinghu": "present", "haiyan": "absent", "nanhu": "present"}
+    assert entries["pinghu"]["picture_ok"] is entries["pinghu"]["sound_ok"] is True
+    assert entries["haiyan"]["note"] == "not connected when the roll call started"
+
+    # every award caption reached every connected venue (main, pinghu, nanhu)
+    awards = next(s for s in report.segments if s.id == "awards")
+    assert [c.text for c in awards.captions] == [
+        "Advanced collectives: SAMPLE: Unit A", "Advanced collectives: SAMPLE: Unit B", "Advanced collectives: SAMPLE: Unit C",
+    ]
+    assert all(c.delivered == c.expected == 3 for c in awards.captions)
+
+    # the take of pinghu measured at each venue whose picture changed, well within the threshold
+    speech = next(s for s in report.segments if s.id == "speech-pinghu")
+    first = speech.switches[0]
+    assert (first.on_air, first.cause) == ("pinghu", "segment")
+    assert set(first.latencies_s) == {"main", "nanhu"} and first.max_s < 1.0
+    assert [sw.cause for sw in speech.switches] == ["segment", "fallback", "rejoined"]
+    assert [span.venue for span in speech.on_air] == ["pinghu", "main", "pinghu"]
+
+    drills = {d.spec: d for d in report.drill_outcomes}
+    absent = [o.message for o in drills["--absent haiyan"].outcomes]
+    assert absent == [
+        "the roll call recorded 'haiyan' absent (not connected when the roll call started)",
+        "the segment fell back to 'main': segment 'speech-haiyan' is on air from 'haiyan', which is not connected",
+    ]
+    (dropped,) = drills["--drop pinghu@speech-pinghu:2"].outcomes
+    assert dropped.message.startswith("dropped at +")
+    for part in ("shown disconnected after", "program fell back to 'main'", "rejoined", "back on air"):
+        assert part in dropped.message
+    (loss,) = drills["--loss nanhu:15"].outcomes
+    assert loss.message.startswith("15% uplink loss: the server measured up to ")
+
+    assert report.summary.broken_frames == 0 and report.summary.passed
+    assert report.summary.caption_deliveries == report.summary.caption_deliveries_expected > 0
+
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["summary"]["passed"] is True and saved["drills"] == report.drills
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "<svg" in html and "pinghu (drop)" in html and "haiyan (absent)" in html
+    assert (tmp_path / "report" / "venues" / "pinghu.jsonl").read_text().count('"event": "joined"') == 2
+
+    screen_text = screen.getvalue()
+    assert "Rehearsal test meeting" in screen_text and "drill drop 'pinghu'" in screen_text
+
+
+async def test_a_take_that_does_not_switch_is_caught(rehearsal_conf, monkeypatch):
+    monkeypatch.setattr(ProgramRouter, "set_program", lambda self, on_air, muted: None)
+    report = await run_rehearsal(rehearsal_conf)
+    assert report.exit_code == 1
+    missing = [f for f in report.findings if f.kind == "switch_missing"]
+    # pinghu's and haiyan's segments: the three other venues never saw the new venue
+    assert {(f.segment, f.venue) for f in missing} >= {
+        ("speech-pinghu", "haiyan"), ("speech-pinghu", "nanhu"), ("speech-pinghu", "main"),
+        ("speech-haiyan", "pinghu"), ("speech-haiyan", "nanhu"), ("speech-haiyan", "main"),
+    }
+    assert all("never showed" in f.message for f in missing)
+
+
+async def test_the_absent_drill_catches_a_segment_that_does_not_fall_back(rehearsal_conf, monkeypatch):
+    monkeypatch.setattr(core_session.Session, "_fall_back", lambda self, from_venue, now, why: None)
+    report = await run_rehearsal(rehearsal_conf, absent=["haiyan"])
+    assert report.exit_code == 1
+    assert [(f.kind, f.segment, f.venue) for f in report.findings] == [("fallback_missing", "speech-haiyan", "haiyan")]
+    assert report.findings[0].message == (
+        "'haiyan' was not connected, but the segment started with 'pinghu' on air and no fallback was reported"
+    )
+
+
+async def test_the_drop_drill_catches_a_venue_not_put_back_on_air(rehearsal_conf, monkeypatch):
+    def join_without_return(s, cmd: c.JoinVenue, now: float) -> None:
+        s._emit(e.VenueJoined(at=now, venue=cmd.venue))
+
+    monkeypatch.setitem(core_session._DECIDERS, c.JoinVenue, join_without_return)
+    report = await run_rehearsal(rehearsal_conf, drops=["pinghu@speech-pinghu:1"])
+    assert report.exit_code == 1
+    assert [(f.kind, f.segment, f.venue) for f in report.findings] == [("rejoin_missing", "speech-pinghu", "pinghu")]
+    assert report.findings[0].message == "'pinghu' rejoined during its own segment but was not put back on air"
+
+
+async def test_the_loss_drill_catches_a_server_that_does_not_measure_loss(rehearsal_conf, monkeypatch):
+    measure = MediaServer.sample_links
+
+    async def lossless(self):
+        return {v: dataclasses.replace(link, loss_pct=0.0, packets_lost=0) for v, link in (await measure(self)).items()}
+
+    monkeypatch.setattr(MediaServer, "sample_links", lossless)
+    report = await run_rehearsal(rehearsal_conf, loss=["nanhu:15"])
+    assert kinds(report) == {"loss_not_measured"}
+    assert report.findings[0].venue == "nanhu"

@@ -1,0 +1,133 @@
+"""The verifier on made-up records: it measures switches, and it fails when venues did not get the program."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.rehearsal.client import CommandRecord
+from orchestrator.rehearsal.drills import parse_drills
+from orchestrator.rehearsal.plan import make_plan
+from orchestrator.rehearsal.records import DrillOutcome, Recording, SegmentRun
+from orchestrator.rehearsal.verifier import expected_view, verify_run, verify_segment
+
+T = 1_000_000.0  # the take of pinghu is sent at T + 10
+
+
+def log(*entries: tuple[float, str, dict]) -> list[dict]:
+    return [{"ts": T + at, "event": event, **fields} for at, event, fields in entries]
+
+
+def receiver(seen: list[tuple[float, str]], caption_at: float | None = 10.02) -> list[dict]:
+    entries = [(0.0, "joined", {}), (1.0, "on_air_seen", {"venue": "main"})]
+    entries += [(at, "on_air_seen", {"venue": v}) for at, v in seen]
+    if caption_at is not None:
+        entries.append((caption_at, "caption", {"kind": "speaker", "text": "Leader of Pinghu", "venue": "pinghu"}))
+    return log(*sorted(entries, key=lambda e: e[0]))
+
+
+def recording(conf, logs: dict[str, list[dict]], **drills) -> tuple[Recording, SegmentRun]:
+    """A session that started at T; the segment 'speech-pinghu' ran from T+10 to T+13."""
+    parsed = parse_drills(conf, **drills)
+    plan = make_plan(conf, 600, 1.0, parsed)
+    events = [
+        {"type": "segment_started", "segment": "speech-pinghu", "at": T + 10.005},
+        {"type": "venue_took_air", "venue": "pinghu", "previous": "main", "reason": "segment", "at": T + 10.005},
+        {"type": "caption_changed", "caption": {"kind": "speaker", "text": "Leader of Pinghu", "award": None,
+                                                 "category": None, "recipient": None, "venue": "pinghu"},
+         "override": False, "at": T + 10.005},
+    ]
+    command = CommandRecord({"type": "next_segment"}, sent=T + 10, answered=T + 10.01, status=200, events=events)
+    run = SegmentRun(plan.step("speech-pinghu"), started=T + 10, start_answered=T + 10.01, ended=T + 13)
+    rec = Recording(conf, plan, parsed, 3.0, [command], list(events), logs, segments=[run], session_started=T)
+    return rec, run
+
+
+def good_logs() -> dict[str, list[dict]]:
+    return {
+        "main": log((0.0, "joined", {}), (10.2, "on_air_seen", {"venue": "pinghu"}),
+                    (10.02, "caption", {"kind": "speaker", "text": "Leader of Pinghu"})),
+        "pinghu": receiver([]),  # on air: keeps showing the main venue
+        "haiyan": receiver([(10.25, "pinghu")]),
+        "nanhu": receiver([(10.3, "pinghu")]),
+    }
+
+
+def test_expected_views():
+    assert expected_view("nanhu", "pinghu", "main") == "pinghu"
+    assert expected_view("pinghu", "pinghu", "main") == "main"  # the on-air venue sees the main venue
+    assert expected_view("main", "pinghu", "main") == "pinghu"
+    assert expected_view("main", "main", "main") is None  # the main venue gets no program while on air
+
+
+def test_a_clean_switch_is_measured_per_venue(rehearsal_conf):
+    rec, run = recording(rehearsal_conf, good_logs())
+    check = verify_segment(rec, run)
+    assert check.findings == []
+    (switch,) = check.switches
+    assert switch.on_air == "pinghu" and switch.cause == "segment"
+    assert switch.latencies == pytest.approx({"main": 0.2, "haiyan": 0.25, "nanhu": 0.3})
+    (caption,) = check.captions
+    assert sorted(caption.delivered) == ["haiyan", "main", "nanhu", "pinghu"] and caption.missing == []
+
+
+def test_late_missing_and_wrong_pictures_are_findings(rehearsal_conf):
+    logs = good_logs()
+    logs["haiyan"] = receiver([(11.6, "pinghu")])  # 1.6 s after the take
+    logs["nanhu"] = receiver([(10.3, "pinghu"), (11.0, "haiyan"), (11.1, "pinghu")])  # a flash of another venue
+    logs["main"] = log((0.0, "joined", {}), (10.02, "caption", {"kind": "speaker", "text": "Leader of Pinghu"}))  # never
+    rec, run = recording(rehearsal_conf, logs)
+    findings = verify_segment(rec, run).findings
+    by_venue = {(f.kind, f.venue) for f in findings}
+    assert by_venue == {("switch_late", "haiyan"), ("wrong_venue_seen", "nanhu"), ("switch_missing", "main")}
+    late = next(f for f in findings if f.kind == "switch_late")
+    assert late.segment == "speech-pinghu"
+    assert late.message == ("'haiyan' showed 'pinghu' 1.60 s after the segment start that put 'pinghu' on air at +10.0 s "
+                            "(threshold 1 s)")
+
+
+def test_a_missing_caption_is_a_finding(rehearsal_conf):
+    logs = good_logs()
+    logs["nanhu"] = receiver([(10.3, "pinghu")], caption_at=None)
+    rec, run = recording(rehearsal_conf, logs)
+    (finding,) = verify_segment(rec, run).findings
+    assert (finding.kind, finding.venue) == ("caption_missing", "nanhu")
+
+
+def test_broken_frames_are_findings_unless_a_lossy_uplink_was_on_air(rehearsal_conf):
+    logs = good_logs()
+    logs["nanhu"] = logs["nanhu"] + log((11.0, "broken_frame", {"seen": "pinghu"}))
+    rec, run = recording(rehearsal_conf, logs)
+    assert [f.kind for f in verify_segment(rec, run).findings] == ["broken_frames"]
+    rec, run = recording(rehearsal_conf, logs, loss=["pinghu:20"])
+    check = verify_segment(rec, run)
+    assert check.findings == []
+    assert [o.drill for o in check.outcomes] == ["loss"] and "lossy uplink" in check.outcomes[0].message
+
+
+def test_a_venue_away_during_the_switch_is_left_to_the_drill_checks(rehearsal_conf):
+    logs = good_logs()
+    logs["nanhu"] = log((0.0, "joined", {}), (1.0, "on_air_seen", {"venue": "main"}), (9.0, "dropped", {}))
+    rec, run = recording(rehearsal_conf, logs)
+    check = verify_segment(rec, run)
+    assert check.findings == [] and "nanhu" not in check.switches[0].latencies
+
+
+def test_the_main_venue_showing_a_picture_while_on_air_is_wrong(rehearsal_conf):
+    rec, run = recording(rehearsal_conf, good_logs())
+    rec.server_events[1].update(venue="main", previous="pinghu")  # as if the main venue had been taken (shared dict)
+    rec.logs["main"] = log((0.0, "joined", {}), (10.02, "caption", {"kind": "speaker", "text": "Leader of Pinghu"}),
+                           (10.5, "on_air_seen", {"venue": "haiyan"}))
+    findings = verify_segment(rec, run).findings
+    assert ("wrong_venue_seen", "main") in {(f.kind, f.venue) for f in findings}
+
+
+def test_an_unmeasured_lossy_uplink_is_a_finding(rehearsal_conf):
+    rec, _ = recording(rehearsal_conf, good_logs(), loss=["nanhu:10"])
+    findings, outcomes = verify_run(rec)
+    assert [(f.kind, f.venue) for f in findings] == [("loss_not_measured", "nanhu")]
+    rec.max_loss_pct["nanhu"] = 7.5
+    rec.poor_link.add("nanhu")
+    findings, outcomes = verify_run(rec)
+    assert findings == []
+    assert outcomes == [DrillOutcome(drill="loss", venue="nanhu", segment=None, at=rec.session_ended or 0.0,
+                                     message="10% uplink loss: the server measured up to 7.5%; its link was shown poor")]
