@@ -120,6 +120,13 @@ class SetCaption(_Command):
     text: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class RevokeLink(_Command):
+    """Revoke a venue's join links: links issued before now stop working; the venue is cut off."""
+
+    type: Literal["revoke_link"] = "revoke_link"
+    venue: VenueRef
+
+
 class ResetCaption(_Command):
     """Drop the override: back to the segment's own caption."""
 
@@ -174,7 +181,7 @@ OperatorCommand = Annotated[
         StartSession, EndSession, NextSegment, PreviousSegment, GotoSegment, Take,
         StartRollCall, MarkRollCall, RetryRollCall, FinishRollCall, NextAward,
         GrantFloor, DismissHand, MuteVenue, UnmuteVenue, MuteAllButOnAir,
-        SetCaption, ResetCaption,
+        SetCaption, ResetCaption, RevokeLink,
     ],
     Field(discriminator="type"),
 ]

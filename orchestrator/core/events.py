@@ -182,6 +182,13 @@ class HandLowered(_Event):
     reason: Literal["venue", "operator", "granted", "taken", "disconnected", "session_ended"]
 
 
+class LinkRevoked(_Event):
+    """Join links of `venue` issued before `at` no longer work."""
+
+    type: Literal["link_revoked"] = "link_revoked"
+    venue: str
+
+
 class CaptionChanged(_Event):
     type: Literal["caption_changed"] = "caption_changed"
     caption: Caption | None
@@ -194,7 +201,7 @@ Event = Annotated[
         VenueTookAir, ProgramFellBack, VenueJoined, VenueLeft, VenueLinkDegraded,
         VenueLinkRecovered, MicrophoneMuted, MicrophoneUnmuted, RollCallStarted,
         RollCallPrompted, RollCallAnswered, RollCallMarked, RollCallFinished,
-        AwardPresented, HandRaised, HandLowered, CaptionChanged,
+        AwardPresented, HandRaised, HandLowered, CaptionChanged, LinkRevoked,
     ],
     Field(discriminator="type"),
 ]

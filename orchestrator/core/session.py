@@ -89,6 +89,7 @@ ALLOWED_PHASES: dict[type, frozenset[SessionPhase]] = {
     c.MuteAllButOnAir: _BEFORE_END,
     c.SetCaption: _BEFORE_END,
     c.ResetCaption: _BEFORE_END,
+    c.RevokeLink: _ANY,
     c.JoinVenue: _ANY,
     c.LeaveVenue: _ANY,
     c.ReportLink: _ANY,
@@ -117,6 +118,7 @@ DOING: dict[type, Callable[[Any], str]] = {
     c.MuteAllButOnAir: lambda _: "mute all venues but the one on air",
     c.SetCaption: lambda _: "set the caption",
     c.ResetCaption: lambda _: "reset the caption",
+    c.RevokeLink: lambda cmd: f"revoke the links of '{cmd.venue}'",
     c.JoinVenue: lambda cmd: f"record that '{cmd.venue}' joined",
     c.LeaveVenue: lambda cmd: f"record that '{cmd.venue}' left",
     c.ReportLink: lambda cmd: f"record the link of '{cmd.venue}'",
@@ -500,6 +502,13 @@ def _reset_caption(s: Session, cmd: c.ResetCaption, now: float) -> None:
     s._emit(e.CaptionChanged(at=now, caption=caption))
 
 
+@_decides(c.RevokeLink)
+def _revoke_link(s: Session, cmd: c.RevokeLink, now: float) -> None:
+    """The venue's links stop working; if it is connected, it will be cut off (and leave)."""
+    s._venue(cmd, cmd.venue)
+    s._emit(e.LinkRevoked(at=now, venue=cmd.venue))
+
+
 @_decides(c.StartRollCall)
 def _start_roll_call(s: Session, cmd: c.StartRollCall, now: float) -> None:
     _, segment = s._current_segment()
@@ -801,6 +810,11 @@ def _(s: Session, ev: e.HandRaised) -> None:
 def _(s: Session, ev: e.HandLowered) -> None:
     queue = s._state.floor_queue
     queue[:] = [r for r in queue if r.venue != ev.venue]
+
+
+@_applies(e.LinkRevoked)
+def _(s: Session, ev: e.LinkRevoked) -> None:
+    s._state.venues[ev.venue].links_revoked_at = ev.at
 
 
 @_applies(e.CaptionChanged)

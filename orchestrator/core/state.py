@@ -91,6 +91,7 @@ class VenueState(_State):
     joined_at: float | None = None
     left_at: float | None = None
     left_reason: str | None = None
+    links_revoked_at: float | None = None  # join links issued before this are refused
 
 
 class RollCallEntry(_State):

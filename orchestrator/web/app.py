@@ -46,6 +46,7 @@ class ServerSettings:
     heartbeat_timeout_s: float = 3.0
     link_sample_s: float = 2.0
     token_ttl_s: float = 14 * 24 * 3600
+    restart_grace_s: float = 15.0  # after a restart, how long venues have to come back
     media_path: str = "forward"  # "transcode": aiortc's decode/encode path, for the benchmark baseline
 
 
@@ -96,10 +97,15 @@ async def _session_ctx(app: web.Application):
         raise
     host = app[HOST]
     log.info("session_restored", events=event_log.last_seq(), phase=host.state.phase.value, segment=host.state.current)
-    # venues shown connected in the log are not connected to this process
-    for venue in [v for v, vs in host.state.venues.items() if vs.connected]:
-        with contextlib.suppress(CommandRejected):
-            host.execute(c.LeaveVenue(venue=venue, reason="server restarted"))
+    tokens = app[TOKENS]
+
+    def follow_revocations(events: list[Event], state: SessionState) -> None:
+        for venue, vs in state.venues.items():
+            if vs.links_revoked_at is not None:
+                tokens.not_before[venue] = vs.links_revoked_at
+
+    follow_revocations([], host.state)
+    host.listeners.append(follow_revocations)
     yield
     event_log.close()
     log.info("event_log_closed", path=str(path))
@@ -148,9 +154,24 @@ async def _sockets_ctx(app: web.Application):
                     host.execute(c.ReportLink(venue=venue, loss_pct=link.loss_pct, rtt_ms=link.rtt_ms or 0.0))
         operator.push_state()
 
+    async def restart_grace() -> None:
+        """Venues the log shows connected were connected to the previous process. They
+        rejoin by themselves; only those that do not come back within the grace period
+        are recorded as gone (so a restart changes nothing that the venues restore)."""
+        stale = [v for v, vs in host.state.venues.items() if vs.connected]
+        if not stale:
+            return
+        log.info("restart_grace_started", venues=len(stale), grace_s=settings.restart_grace_s)
+        await asyncio.sleep(settings.restart_grace_s)
+        for venue in stale:
+            if not media.is_connected(venue):
+                with contextlib.suppress(CommandRejected):
+                    host.execute(c.LeaveVenue(venue=venue, reason="did not come back after a server restart"))
+
     tasks = [
         asyncio.ensure_future(venues.watch_heartbeats()),
         asyncio.ensure_future(periodic(settings.link_sample_s, sample_links)),
+        asyncio.ensure_future(restart_grace()),
     ]
 
     async def say_goodbye(app: web.Application) -> None:

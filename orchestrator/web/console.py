@@ -83,6 +83,15 @@ class ConsoleAuth:
 
     # ------------------------------------------------------------ handlers
 
+    async def slow_down(self, request: web.Request, what: str) -> None:
+        """A wrong token: wait longer the more wrong tokens came from this address lately."""
+        peer = request.remote or "?"
+        now = time.time()
+        recent = [t for t in self.failures.get(peer, []) if now - t < 60] + [now]
+        self.failures[peer] = recent
+        log.warning("operator_token_refused", peer=peer, via=what, recent_failures=len(recent))
+        await asyncio.sleep(min(FAILED_LOGIN_DELAY_S * (len(recent) - 1), MAX_LOGIN_DELAY_S))
+
     async def console(self, request: web.Request) -> web.Response:
         session = self.session(request)
         page = "console.html" if session else "login.html"
@@ -97,17 +106,13 @@ class ConsoleAuth:
         if not self.allowed_origin(request):
             raise web.HTTPForbidden(text="cross-origin login refused")
         peer = request.remote or "?"
-        now = time.time()
-        recent = [t for t in self.failures.get(peer, []) if now - t < 60]
         form = await request.post()
         token = str(form.get("token", ""))
         if not operator_token_matches(self.operator_token, token):
-            recent.append(now)
-            self.failures[peer] = recent
-            await asyncio.sleep(min(FAILED_LOGIN_DELAY_S * len(recent), MAX_LOGIN_DELAY_S))
-            log.warning("console_login_failed", peer=peer, recent_failures=len(recent))
+            await self.slow_down(request, "console login")
             raise web.HTTPSeeOther("/console?error=That+is+not+the+operator+token.")
         self.failures.pop(peer, None)
+        now = time.time()
         sid = secrets.token_urlsafe(32)
         self.sessions[sid] = ConsoleSession(csrf=secrets.token_urlsafe(24), expires=now + SESSION_TTL_S)
         log.info("console_login", peer=peer)

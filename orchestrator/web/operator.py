@@ -65,8 +65,10 @@ class OperatorApi:
 
     # ------------------------------------------------------------ auth
 
-    def _require(self, request: web.Request, changes_state: bool = False) -> None:
+    async def _require(self, request: web.Request, changes_state: bool = False) -> None:
         if not self.auth.is_operator(request, changes_state=changes_state):
+            if request.headers.get("Authorization"):
+                await self.auth.slow_down(request, "bearer token")
             raise web.HTTPUnauthorized(
                 text='{"error": "operator authorisation required (Authorization: Bearer <operator token>)"}',
                 content_type="application/json",
@@ -94,16 +96,16 @@ class OperatorApi:
     # ------------------------------------------------------------ HTTP
 
     async def get_state(self, request: web.Request) -> web.Response:
-        self._require(request)
+        await self._require(request)
         return web.json_response(self.state())
 
     async def get_links(self, request: web.Request) -> web.Response:
-        self._require(request)
+        await self._require(request)
         base = self.base_url(request)
         return web.json_response({v.id: self.tokens.link(base, v.id) for v in self.host.conference.venues})
 
     async def get_roll_call_csv(self, request: web.Request) -> web.Response:
-        self._require(request)
+        await self._require(request)
         roll_call = self.state().get("roll_call")
         name = f"roll-call-{roll_call['segment']}.csv" if roll_call else "roll-call.csv"
         return web.Response(
@@ -112,7 +114,7 @@ class OperatorApi:
         )
 
     async def post_command(self, request: web.Request) -> web.Response:
-        self._require(request, changes_state=True)
+        await self._require(request, changes_state=True)
         body = await request.read()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"the body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
@@ -140,7 +142,7 @@ class OperatorApi:
     # ------------------------------------------------------------ socket
 
     async def socket(self, request: web.Request) -> web.WebSocketResponse:
-        self._require(request)
+        await self._require(request)
         ws = web.WebSocketResponse(max_msg_size=MAX_BODY_BYTES + 4096)
         await ws.prepare(request)
         self._counter += 1

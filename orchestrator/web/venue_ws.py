@@ -97,6 +97,11 @@ class VenueHub:
         for event in events:
             if isinstance(event, e.RollCallPrompted) and event.venue in self.connections:
                 self.connections[event.venue].send({"type": "roll_call_prompt", "segment": event.segment})
+            elif isinstance(event, e.LinkRevoked):
+                log.warning("venue_link_revoked", venue=event.venue)
+                message = {"type": "error", "code": "refused",
+                           "message": "this link has been revoked; ask the operator for a new one"}
+                self._spawn(self.disconnect(event.venue, CLOSE_REVOKED, message))
         for conn in list(self.connections.values()):
             self._send_view(conn)
 

@@ -39,6 +39,7 @@ body_commands = st.one_of(
     st.just(c.MuteAllButOnAir()),
     st.builds(c.SetCaption, text=st.sampled_from(["Anthem", "Break"])),
     st.just(c.ResetCaption()),
+    st.builds(c.RevokeLink, venue=venue),
     # presence is the most common thing that happens: weight it up
     st.builds(c.JoinVenue, venue=venue),
     st.builds(c.JoinVenue, venue=venue),

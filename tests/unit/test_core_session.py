@@ -373,3 +373,14 @@ def test_timing_elapsed_overrun_and_projected_end(session, clock, small_conf):
     t = session.timing(clock.now)
     assert t.segments[0].status == "done" and t.segments[0].elapsed == 160
     assert t.projected_end == clock.now + total - 120
+
+
+def test_revoking_links_is_recorded_and_survives_replay(session, clock):
+    join(session, clock.now, "pinghu")
+    events = session.handle(c.RevokeLink(venue="pinghu"), clock.advance(5))
+    assert types(events) == ["link_revoked"]
+    assert session.state.venues["pinghu"].links_revoked_at == clock.now
+    assert Session.replay(session.conference, events).state.venues["pinghu"].links_revoked_at == clock.now
+    assert rejected(session, c.RevokeLink(venue="pinghuu"), clock.now).startswith(
+        "cannot revoke the links of 'pinghuu': there is no venue 'pinghuu'"
+    )

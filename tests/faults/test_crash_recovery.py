@@ -1,0 +1,151 @@
+"""`orchestrator serve` killed with SIGKILL in the middle of a session, started again on
+the same data folder: the session is back as it was acknowledged, and every venue
+agent rejoins by itself and receives the program again."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import aiohttp
+import pytest
+
+from tests.conftest import SAMPLE
+from tests.support.live import SECRET, Live, free_port, server_process, wait_for
+from venues.agent import VenueAgent
+from orchestrator.media.aiortc_tap import restrict_host_addresses
+from orchestrator.web.auth import JoinTokens
+
+
+def session_view(state: dict) -> dict:
+    """What a restart must keep: the session, not the links' live figures or clocks."""
+    return {
+        "phase": state["phase"],
+        "segment": state["segment"],
+        "on_air": state["on_air"],
+        "caption": state["caption"],
+        "floor_queue": [r["venue"] for r in state["floor_queue"]],
+        "muted": {v: s["muted"] for v, s in state["venues"].items()},
+        "connected": {v: s["connected"] for v, s in state["venues"].items()},
+        "roll_call": state["roll_call"],
+        "awards": state["awards"],
+        "segments": [(s["id"], s["status"]) for s in state["segments"]],
+    }
+
+
+async def healthy(http: aiohttp.ClientSession, base: str) -> bool:
+    try:
+        async with http.get(base + "/healthz") as r:
+            return r.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_session_loses_nothing_acknowledged(tmp_path, sample_conf):
+    restrict_host_addresses(["127.0.0.1"])
+    port = free_port()
+    data = tmp_path / "data"
+    base = f"http://127.0.0.1:{port}"
+    procs = [server_process(SAMPLE, data, port)]
+    tokens = JoinTokens(SECRET, sample_conf.conference.id, set(sample_conf.venue_by_id))
+    async with aiohttp.ClientSession() as http:
+        live = Live(sample_conf, base, tokens, http)
+        try:
+            await wait_for_async(lambda: healthy(http, base), 15, "the server to start")
+            await live.join(["main", "pinghu", "nanhu", "xiuzhou"])
+            silent = live.start_agent("haiyan")
+            silent.agent.__class__ = NeverAnswers
+            await wait_for(lambda: silent.agent.connected.is_set(), 15, "haiyan to join")
+
+            ids = iter(f"cmd-{n}" for n in range(100))
+            run = lambda cmd: live.command({**cmd, "id": next(ids)})  # noqa: E731
+            await run({"type": "start_session"})
+            await run({"type": "goto_segment", "segment": "roll-call"})
+            await run({"type": "start_roll_call"})
+            await live.wait_for_state(
+                lambda s: all(s["roll_call"]["venues"][v]["status"] == "present" for v in ("pinghu", "nanhu", "xiuzhou")),
+                10, "three answers",
+            )
+            await run({"type": "mark_roll_call", "venue": "jiashan", "status": "present"})
+            await run({"type": "goto_segment", "segment": "award-presentation"})
+            await run({"type": "next_award"})
+            await run({"type": "next_award"})
+            await run({"type": "take", "venue": "pinghu"})
+            await run({"type": "unmute_venue", "venue": "nanhu"})
+            await live.agents["xiuzhou"].agent.send({"type": "raise_hand"})
+            await live.wait_for_state(lambda s: s["floor_queue"], 5, "the raised hand")
+            last = {"type": "next_award", "id": "cmd-last"}
+            await live.command(last)
+            before = session_view(await live.state())
+            assert before["roll_call"]["venues"]["haiyan"]["status"] == "pending", "the roll call is half done"
+            assert before["awards"]["index"] == 2 and before["on_air"] == "pinghu" and before["floor_queue"] == ["xiuzhou"]
+
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait()
+            killed = time.monotonic()
+            seen_before = {v: h.agent.stats.program_frames for v, h in live.agents.items()}
+            procs.append(server_process(SAMPLE, data, port))
+            back = await wait_for_async(lambda: healthy(http, base), 15, "the server to come back")
+            back_s = time.monotonic() - killed
+            receivers = [v for v in live.agents if v != "pinghu"] + ["pinghu"]
+            await wait_for(
+                lambda: all(live.agents[v].agent.stats.program_frames > seen_before[v] + 5 for v in receivers), 15,
+                "every venue to receive the program again",
+            )
+            program_s = time.monotonic() - killed
+            print(f"\nrecovery: server back after {back_s:.2f} s, every venue receiving again after {program_s:.2f} s")
+            assert back_s < 5 and back is not None
+            assert program_s < 15
+            after = session_view(await live.state())
+            assert after == before
+
+            # the retried command is not applied twice
+            again = await live.command(last)
+            assert again["events"] == []
+            assert session_view(await live.state()) == before
+            assert all(h.events("reconnected") for h in live.agents.values())
+        finally:
+            await live.stop_agents()
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+                proc.stdout.close()
+                proc.stderr.close()
+
+
+class NeverAnswers(VenueAgent):
+    """A venue agent that ignores roll-call prompts."""
+
+    async def _messages(self, ws, pc, first):
+        return await super()._messages(_DropPrompts(ws), pc, first)
+
+
+class _DropPrompts:
+    """Wraps the socket so that roll-call prompts never reach the agent."""
+
+    def __init__(self, ws):
+        self._ws = ws
+
+    def __getattr__(self, name):
+        return getattr(self._ws, name)
+
+    def __aiter__(self):
+        return self._iterate()
+
+    async def _iterate(self):
+        async for msg in self._ws:
+            if msg.type == aiohttp.WSMsgType.TEXT and '"roll_call_prompt"' in msg.data:
+                continue
+            yield msg
+
+
+async def wait_for_async(predicate, timeout: float, what: str):
+    start = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
