@@ -80,12 +80,15 @@ def _ice_options(fn):
               help="STUN/TURN server given to venues (repeatable). None by default: closed networks.")
 @click.option("--heartbeat-timeout", default=3.0, show_default=True, type=float,
               help="Seconds of silence after which a venue is shown disconnected.")
+@click.option("--media-path", type=click.Choice(["forward", "transcode"]), default="forward", hidden=True,
+              help="transcode: aiortc's decode/encode path (the benchmark's baseline only).")
 @click.option("--simulate", default=None, metavar="all|VENUE,...",
               help="Run a simulated venue (synthetic venue agent) for these venues in this process, "
                    "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
                    "when no --ice-address is given.")
 @_ice_options
-def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeout, simulate, ice_addresses) -> None:
+def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeout, media_path, simulate,
+          ice_addresses) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console."""
     import os
     import secrets
@@ -116,6 +119,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeo
         public_url=public_url,
         ice_servers=[{"urls": [url]} for url in ice_servers],
         heartbeat_timeout_s=heartbeat_timeout,
+        media_path=media_path,
     )
     base = public_url or f"http://{host}:{port}"
     click.echo(f"Conference {conf.conference.id}: {len(conf.venues)} venues, {len(conf.agenda)} segments")
@@ -244,7 +248,11 @@ def rehearse(config, speed, report_dir, absent, drop, loss, threshold) -> None:
         configure(json=True, file=server_log)  # the terminal is for the progress view
         logging.basicConfig(stream=server_log, level=logging.WARNING, force=True)
         options = RehearsalOptions(speed=speed, threshold_s=threshold, drills=drills, report_dir=folder, config_path=config)
-        report = asyncio.run(run_rehearsal(conf, options, progress_for(Console())))
+        try:
+            report = asyncio.run(run_rehearsal(conf, options, progress_for(Console())))
+        except KeyboardInterrupt:
+            click.echo("orchestrator rehearse: interrupted; no report written", err=True)
+            sys.exit(130)
     click.echo(_rehearsal_summary(report, folder))
     sys.exit(report.exit_code)
 
@@ -268,17 +276,84 @@ def _rehearsal_summary(report, folder: Path) -> str:
     return "\n".join(lines)
 
 
-def _not_yet(name: str):
-    @main.command(name=name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-    def stub() -> None:
-        click.echo(f"orchestrator {name}: not yet available", err=True)
-        sys.exit(2)
+def _resolution(value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(x) for x in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not WIDTHxHEIGHT (e.g. 640x360)") from None
+    if not (16 <= width <= 1920 and 16 <= height <= 1080) or width % 2 or height % 2:
+        raise click.BadParameter(f"'{value}': use even sizes from 16x16 to 1920x1080")
+    return width, height
 
-    stub.__doc__ = f"(not yet available) {name}"
-    return stub
+
+def _bitrate(value: str) -> int:
+    text = value.lower().strip()
+    scale = {"k": 1000, "m": 1_000_000}.get(text[-1:], 1)
+    try:
+        bits = int(float(text.rstrip("km")) * scale)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a bitrate (e.g. 500k)") from None
+    if not 50_000 <= bits <= 8_000_000:
+        raise click.BadParameter(f"'{value}': use 50k to 8m")
+    return bits
 
 
-_not_yet("bench")
+@main.command()
+@click.option("--venues", default=10, show_default=True, type=click.IntRange(2, 200), help="Venues, the main one included.")
+@click.option("--duration", default=20.0, show_default=True, type=click.FloatRange(3, 3600), help="Seconds of steady state.")
+@click.option("--switches", default=10, show_default=True, type=click.IntRange(0, 1000), help="Takes, one venue after another.")
+@click.option("--resolution", default="640x360", show_default=True, help="Video of every venue, WIDTHxHEIGHT.")
+@click.option("--bitrate", default="500k", show_default=True, help="Video bitrate of every venue.")
+@click.option("--fps", default=30, show_default=True, type=click.IntRange(5, 60))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32), help="Processes for the simulated venues.")
+@click.option("--baseline", type=click.Choice(["transcode"]), default=None,
+              help="Also run aiortc's decode-once-encode-per-receiver relay, and compare.")
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the figures here.")
+def bench(venues, duration, switches, resolution, bitrate, fps, workers, baseline, json_path) -> None:
+    """Measure capacity and switching: server CPU and memory, program frame rate, switch latency, join time."""
+    import json
+
+    from .bench.runner import BenchOptions, run_once
+    from .logs import configure
+
+    configure(level="warning")
+    width, height = _resolution(resolution)
+    options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers)
+    result = run_once(options, "forward", progress=lambda line: click.echo(line, err=True))
+    if baseline:
+        result["baseline"] = run_once(options, "transcode", progress=lambda line: click.echo(line, err=True))
+        ours, theirs = result["server_cpu_cores"], result["baseline"]["server_cpu_cores"]
+        result["baseline_cpu_ratio"] = round(theirs / ours, 1) if ours else None
+    click.echo(bench_table(result))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+        click.echo(f"Figures written to {json_path}")
+
+
+def bench_table(result: dict) -> str:
+    runs = [("forward (this server)", result)] + ([("transcode (baseline)", result["baseline"])] if "baseline" in result else [])
+    rows = [
+        ("venues", lambda r: r["venues"]),
+        ("server CPU, cores", lambda r: r["server_cpu_cores"]),
+        ("server CPU per venue, millicores", lambda r: r["server_cpu_millicores_per_venue"]),
+        ("server peak RSS, MB", lambda r: r["server_peak_rss_mb"]),
+        ("program fps, min / median", lambda r: f"{r['program_fps_min']} / {r['program_fps_median']}"),
+        ("packet loss, %", lambda r: r["packet_loss_pct"]),
+        ("switch latency p50 / p95 / max, ms", lambda r: "{p50} / {p95} / {max} ({missing} missing)".format(**r["switch_latency_ms"])),
+        ("all venues joined in, s", lambda r: r["join_all_s"]),
+        ("simulated venues' CPU, cores", lambda r: r["agents_cpu_cores"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'':{width}}  " + "  ".join(f"{name:>24}" for name, _ in runs)]
+    for name, value in rows:
+        lines.append(f"{name:{width}}  " + "  ".join(f"{str(value(r)):>24}" for _, r in runs))
+    for name, r in runs:
+        if r["agents_limited"]:
+            lagging = f" (venues sending late: {', '.join(r['agents_lagging'])})" if r["agents_lagging"] else ""
+            lines.append(f"note: in the {name} run the simulated venues, not the server, limited the run{lagging}")
+    if result.get("baseline_cpu_ratio"):
+        lines.append(f"the baseline used {result['baseline_cpu_ratio']}x the server CPU of this server")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover
