@@ -308,8 +308,11 @@ def _bitrate(value: str) -> int:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32), help="Processes for the simulated venues.")
 @click.option("--baseline", type=click.Choice(["transcode"]), default=None,
               help="Also run aiortc's decode-once-encode-per-receiver relay, and compare.")
+@click.option("--soak", "soak_minutes", default=0.0, type=click.FloatRange(0, 24 * 60),
+              help="Instead of the steady state: run this many minutes with a take every 10 s, "
+                   "sampling the server's memory and open files (they should stay flat).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the figures here.")
-def bench(venues, duration, switches, resolution, bitrate, fps, workers, baseline, json_path) -> None:
+def bench(venues, duration, switches, resolution, bitrate, fps, workers, baseline, soak_minutes, json_path) -> None:
     """Measure capacity and switching: server CPU and memory, program frame rate, switch latency, join time."""
     import json
 
@@ -318,7 +321,7 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, baselin
 
     configure(level="warning")
     width, height = _resolution(resolution)
-    options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers)
+    options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes)
     result = run_once(options, "forward", progress=lambda line: click.echo(line, err=True))
     if baseline:
         result["baseline"] = run_once(options, "transcode", progress=lambda line: click.echo(line, err=True))
@@ -351,6 +354,10 @@ def bench_table(result: dict) -> str:
         if r["agents_limited"]:
             lagging = f" (venues sending late: {', '.join(r['agents_lagging'])})" if r["agents_lagging"] else ""
             lines.append(f"note: in the {name} run the simulated venues, not the server, limited the run{lagging}")
+    if "soak" in result:
+        soak = result["soak"]
+        lines.append(f"soak {soak['minutes']} min, {soak['takes']} takes: server memory {soak['rss_growth_pct']:+.1f} %, "
+                     f"open files {soak['open_fds_growth_pct']:+.1f} % from the end of the warm-up to the end")
     if result.get("baseline_cpu_ratio"):
         lines.append(f"the baseline used {result['baseline_cpu_ratio']}x the server CPU of this server")
     return "\n".join(lines)

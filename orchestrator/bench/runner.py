@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,11 @@ class BenchOptions:
     bitrate: int = 500_000
     fps: int = 30
     workers: int = 2
+    soak_minutes: float = 0.0  # instead of the steady state: a long run with periodic takes
 
+
+SOAK_TAKE_S = 10.0
+SOAK_SAMPLES = 30
 
 def conference_yaml(venues: int) -> str:
     lines = [
@@ -162,10 +167,15 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
         first_branch = venues[1] if len(venues) > 1 else venues[0]
         server.command({"type": "take", "venue": first_branch})
         time.sleep(3.0)
-        progress(f"[{media_path}] steady state for {options.duration:.0f} s")
         workers_ps = [psutil.Process(p.pid) for p in procs]
         cpu0, agents0, t0 = server.cpu_s(), _cpu(workers_ps), time.time()
-        time.sleep(options.duration)
+        if options.soak_minutes:
+            progress(f"[{media_path}] soak for {options.soak_minutes:g} min, a take every {SOAK_TAKE_S:.0f} s")
+            soak = _soak(server, options.soak_minutes * 60, venues[1:] or venues, progress)
+        else:
+            progress(f"[{media_path}] steady state for {options.duration:.0f} s")
+            time.sleep(options.duration)
+            soak = None
         cpu1, agents1, t1 = server.cpu_s(), _cpu(workers_ps), time.time()
         takes = []
         branches = venues[1:] or venues
@@ -186,7 +196,40 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
             p.join(30)
             if p.is_alive():
                 p.kill()
-    return _figures(options, media_path, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch)
+    figures = _figures(options, media_path, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch)
+    if soak is not None:
+        figures["soak"] = soak
+    return figures
+
+
+def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dict:
+    """Takes every SOAK_TAKE_S; samples the server's memory and open files along the way."""
+    start = time.monotonic()
+    every = max(seconds / SOAK_SAMPLES, SOAK_TAKE_S)
+    samples, next_sample, takes = [], start, 0
+    while (elapsed := time.monotonic() - start) < seconds:
+        if time.monotonic() >= next_sample:
+            sample = {"t_s": round(elapsed), "rss_mb": round(server.ps.memory_info().rss / 2**20, 1),
+                      "open_fds": server.ps.num_fds()}
+            samples.append(sample)
+            progress(f"  soak {sample['t_s']:>5} s: RSS {sample['rss_mb']} MB, {sample['open_fds']} open files")
+            next_sample += every
+        takes += 1
+        try:
+            server.command({"type": "take", "venue": branches[takes % len(branches)]})
+        except urllib.error.HTTPError as exc:  # e.g. a venue that dropped: the soak goes on
+            progress(f"  take refused: {exc.read().decode()[:200]}")
+        time.sleep(min(SOAK_TAKE_S, max(0.0, seconds - (time.monotonic() - start))))
+    # growth from the end of the warm-up (the first tenth) to the end
+    settled = samples[max(1, len(samples) // 10):] or samples
+    first, last = settled[0], settled[-1]
+    return {
+        "minutes": round(seconds / 60, 2),
+        "takes": takes,
+        "samples": samples,
+        "rss_growth_pct": round(100 * (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"], 2),
+        "open_fds_growth_pct": round(100 * (last["open_fds"] - first["open_fds"]) / first["open_fds"], 2),
+    }
 
 
 def _wait(predicate, timeout: float) -> bool:
