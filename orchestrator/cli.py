@@ -80,6 +80,8 @@ def _ice_options(fn):
               help="STUN/TURN server given to venues (repeatable). None by default: closed networks.")
 @click.option("--heartbeat-timeout", default=3.0, show_default=True, type=float,
               help="Seconds of silence after which a venue is shown disconnected.")
+@click.option("--restart-grace", default=15.0, show_default=True, type=click.FloatRange(0, 600),
+              help="After a restart, seconds venues have to rejoin before they are recorded as gone.")
 @click.option("--media-path", type=click.Choice(["forward", "transcode"]), default="forward", hidden=True,
               help="transcode: aiortc's decode/encode path (the benchmark's baseline only).")
 @click.option("--simulate", default=None, metavar="all|VENUE,...",
@@ -87,8 +89,8 @@ def _ice_options(fn):
                    "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
                    "when no --ice-address is given.")
 @_ice_options
-def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeout, media_path, simulate,
-          ice_addresses) -> None:
+def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeout, restart_grace, media_path,
+          simulate, ice_addresses) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console."""
     import os
     import secrets
@@ -119,6 +121,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeo
         public_url=public_url,
         ice_servers=[{"urls": [url]} for url in ice_servers],
         heartbeat_timeout_s=heartbeat_timeout,
+        restart_grace_s=restart_grace,
         media_path=media_path,
     )
     base = public_url or f"http://{host}:{port}"

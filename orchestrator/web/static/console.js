@@ -208,7 +208,10 @@ function renderWall(state) {
       el("span", { className: `link ${linkColour}`, textContent: link }),
       el("span", { className: "tile-buttons" },
         el("button", { textContent: "Take", className: "take", onclick: () => command({ type: "take", venue: id }) }),
-        el("button", { textContent: v.muted ? "Unmute" : "Mute", className: "mute", onclick: () => command({ type: v.muted ? "unmute_venue" : "mute_venue", venue: id }) })),
+        el("button", { textContent: v.muted ? "Unmute" : "Mute", className: "mute", onclick: () => command({ type: v.muted ? "unmute_venue" : "mute_venue", venue: id }) }),
+        el("button", { textContent: "Revoke link", className: "revoke small", onclick: () => {
+          if (confirm(`Revoke the join links of ${v.name}? It is cut off now; only links issued afterwards will work.`)) command({ type: "revoke_link", venue: id });
+        } })),
     ].filter(Boolean));
     return tile;
   });
