@@ -1,0 +1,93 @@
+"""Short-lived TURN credentials for venues (the TURN REST-API shared-secret scheme).
+
+coturn with `use-auth-secret` and `static-auth-secret=SECRET` accepts any username of the
+form `EXPIRY:ID` (EXPIRY in Unix seconds) whose password is
+base64(HMAC-SHA1(SECRET, username)), until EXPIRY. The orchestrator and coturn share
+the secret; each venue gets its own credential in its `welcome` message, so a venue
+never holds anything that outlives `ttl_s`. The secret and the credentials are never
+logged (`TurnSettings` hides the secret from its repr).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_TTL_S = 6 * 3600  # a long meeting day's session; a reconnect gets a fresh credential
+SECRET_ENV = "ORCHESTRATOR_TURN_SECRET"
+
+
+class TurnConfigError(ValueError):
+    """The TURN settings cannot be used; the message says which one and why."""
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    urls: tuple[str, ...]  # e.g. ("turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:443?transport=tcp")
+    secret: str = field(repr=False)
+    ttl_s: int = DEFAULT_TTL_S
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "urls", tuple(self.urls))
+        if not self.urls:
+            raise TurnConfigError("TURN needs at least one turn: or turns: URL")
+        for url in self.urls:
+            if not url.startswith(("turn:", "turns:")):
+                raise TurnConfigError(f"not a TURN URL (it must start with turn: or turns:): {url}")
+        if not self.secret:
+            raise TurnConfigError("the TURN shared secret is empty")
+        if self.ttl_s <= 0:
+            raise TurnConfigError(f"the TURN credential lifetime must be positive, not {self.ttl_s}")
+
+
+def turn_credentials(secret: str, venue: str, ttl_s: int, now: float | None = None) -> tuple[str, str]:
+    """(username, credential) valid for `ttl_s` seconds from `now`."""
+    expiry = int(time.time() if now is None else now) + int(ttl_s)
+    username = f"{expiry}:{venue}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode("ascii")
+
+
+def turn_ice_server(turn: TurnSettings, venue: str, now: float | None = None) -> dict[str, Any]:
+    """The RTCIceServer entry (as JSON) that lets `venue` use the TURN server."""
+    username, credential = turn_credentials(turn.secret, venue, turn.ttl_s, now)
+    return {"urls": list(turn.urls), "username": username, "credential": credential}
+
+
+def venue_ice_servers(static: list[dict[str, Any]], turn: TurnSettings | None, venue: str) -> list[dict[str, Any]]:
+    """What a venue is told in its `welcome`: the static servers, then its own TURN entry."""
+    return [*static, turn_ice_server(turn, venue)] if turn is not None else list(static)
+
+
+def turn_settings_from(
+    urls: list[str] | tuple[str, ...],
+    secret_file: str | os.PathLike | None = None,
+    ttl_s: int = DEFAULT_TTL_S,
+    environ: Mapping[str, str] = os.environ,
+) -> TurnSettings | None:
+    """Settings from command-line values: None without URLs; the secret from the file
+    (first line) or from ORCHESTRATOR_TURN_SECRET."""
+    if not urls:
+        if secret_file:
+            raise TurnConfigError("a TURN secret file was given but no TURN URL")
+        return None
+    if secret_file:
+        try:
+            lines = Path(secret_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise TurnConfigError(f"cannot read the TURN secret file {secret_file}: {exc.strerror}") from None
+        secret = lines[0].strip() if lines else ""
+        if not secret:
+            raise TurnConfigError(f"the TURN secret file {secret_file} is empty")
+    else:
+        secret = environ.get(SECRET_ENV, "").strip()
+        if not secret:
+            raise TurnConfigError(f"TURN URLs need the shared secret: set {SECRET_ENV} or give a secret file")
+    return TurnSettings(urls=tuple(urls), secret=secret, ttl_s=ttl_s)
