@@ -123,7 +123,9 @@ class LiveProgress(Progress):
         head = Text.assemble(("Rehearsal ", "bold"), (r.conference.conference.title, "bold cyan"),
                              f"  speed {r.options.speed:g}x  elapsed {self.elapsed().strip()} of about "
                              f"{r.plan.total_s:.0f} s")
-        if run is not None:
+        if r.rec is not None and r.rec.session_ended is not None:
+            line = Text("session ended; checking the last segment")
+        elif run is not None:
             into = time.time() - run.started
             line = Text.assemble(f"segment {run.step.index + 1}/{len(r.plan.steps)} ", (run.step.id, "bold"),
                                  f" ({run.step.kind.value})  {into:4.1f}/{run.step.target_s:.1f} s  on air: ",

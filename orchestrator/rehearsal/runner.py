@@ -35,7 +35,7 @@ from .verifier import SegmentCheck, verify_run, verify_segment
 log = get_logger(component="rehearsal")
 
 JOIN_TIMEOUT_S = 30.0
-FIRST_PICTURE_TIMEOUT_S = 10.0
+SETTLE_TIMEOUT_S = 10.0  # for the server to show the venues joined, and them the program
 ROLL_CALL_MIN_WAIT_S = 5.0
 REJOIN_TIMEOUT_S = 15.0
 CHECK_DELAY_S = 0.2  # past the threshold, before a segment is checked
@@ -121,10 +121,10 @@ class Rehearsal:
         joined = [v for v, sim in fleet.venues.items() if sim.connected]
         for venue in sorted(set(fleet.venues) - set(joined)):
             self._finding("join_failed", None, venue, f"'{venue}' did not join within {JOIN_TIMEOUT_S:g} s")
-        await client.wait_for(lambda s: all(s["venues"][v]["connected"] for v in joined), FIRST_PICTURE_TIMEOUT_S)
+        await client.wait_for(lambda s: all(s["venues"][v]["connected"] for v in joined), SETTLE_TIMEOUT_S)
         main = self.conference.main_venue.id
         receivers = [fleet[v] for v in joined if v != main]
-        deadline = time.monotonic() + FIRST_PICTURE_TIMEOUT_S
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while any(sim.agent.stats.seen != main for sim in receivers) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         self.progress.note(f"{len(joined)} of {len(self.conference.venues)} venues joined")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 
@@ -85,3 +86,16 @@ def test_the_sample_conference_rehearses_clean_at_the_default_speed(tmp_path):
     assert report["session_s"] < 125
     print(f"\nsample rehearsal: session {report['session_s']} s, whole run {report['duration_s']} s, "
           f"{report['cpu']['cores']} cores")
+
+
+def test_an_interrupted_rehearsal_stops_cleanly_without_a_report(rehearsal_yaml, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "rehearse", str(rehearsal_yaml), "--speed", str(SPEED),
+                             "--report", str(tmp_path / "report")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if "segment 2/6" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err == "orchestrator rehearse: interrupted; no report written\n"
+    assert not (tmp_path / "report" / "report.json").exists()
