@@ -193,7 +193,7 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ice_addresses
     from .logs import configure
     from .media.aiortc_tap import restrict_host_addresses
 
-    if synthetic == bool(camera or microphone) or (not synthetic and not (camera and microphone)):
+    if (camera or microphone) if synthetic else not (camera and microphone):
         raise click.UsageError("use --synthetic, or both --camera and --microphone")
     configure()
     restrict_host_addresses(list(ice_addresses) or None)
