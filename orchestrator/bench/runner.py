@@ -93,16 +93,20 @@ class _Server:
 
     def get(self, path: str) -> dict:
         request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(request, timeout=10) as r:
+        with urllib.request.urlopen(request, timeout=30) as r:
             return json.loads(r.read())
 
-    def command(self, command: dict) -> dict:
+    def command(self, command: dict) -> tuple[int, dict]:
+        """(HTTP status, body): a refused take is a figure of the run, not a crash of the bench."""
         request = urllib.request.Request(
             self.base + "/api/commands", data=json.dumps(command).encode(), method="POST",
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return json.loads(r.read())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
 
     def cpu_s(self) -> float:
         times = self.ps.cpu_times()
@@ -165,7 +169,7 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
             missing = [v for v, s in state.items() if not s["connected"]]
             raise RuntimeError(f"{len(missing)} venues did not join within 60 s: {missing[:10]}")
         first_branch = venues[1] if len(venues) > 1 else venues[0]
-        server.command({"type": "take", "venue": first_branch})
+        server.command({"type": "take", "venue": first_branch, "confirm": True})
         time.sleep(3.0)
         workers_ps = [psutil.Process(p.pid) for p in procs]
         cpu0, agents0, t0 = server.cpu_s(), _cpu(workers_ps), time.time()
@@ -179,11 +183,16 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
         cpu1, agents1, t1 = server.cpu_s(), _cpu(workers_ps), time.time()
         takes = []
         branches = venues[1:] or venues
+        refused = []
         for k in range(options.switches):
             venue = branches[(k + 1) % len(branches)]
             sent = time.time()
-            server.command({"type": "take", "venue": venue})
-            takes.append((venue, sent))
+            # confirm: the benchmark measures the switch, not the poor-link guard
+            status, body = server.command({"type": "take", "venue": venue, "confirm": True})
+            if status == 200:
+                takes.append((venue, sent))
+            else:
+                refused.append(body.get("error", str(status)))
             time.sleep(SWITCH_SPACING_S)
         time.sleep(1.0)
         peak_rss = server.peak_rss_mb()
@@ -197,6 +206,7 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
             if p.is_alive():
                 p.kill()
     figures = _figures(options, media_path, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch)
+    figures["takes_refused"] = refused
     if soak is not None:
         figures["soak"] = soak
     return figures
@@ -215,10 +225,9 @@ def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dic
             progress(f"  soak {sample['t_s']:>5} s: RSS {sample['rss_mb']} MB, {sample['open_fds']} open files")
             next_sample += every
         takes += 1
-        try:
-            server.command({"type": "take", "venue": branches[takes % len(branches)]})
-        except urllib.error.HTTPError as exc:  # e.g. a venue that dropped: the soak goes on
-            progress(f"  take refused: {exc.read().decode()[:200]}")
+        status, body = server.command({"type": "take", "venue": branches[takes % len(branches)], "confirm": True})
+        if status != 200:  # e.g. a venue that dropped: the soak goes on
+            progress(f"  take refused: {body.get('error', status)}")
         time.sleep(min(SOAK_TAKE_S, max(0.0, seconds - (time.monotonic() - start))))
     # growth from the end of the warm-up (the first tenth) to the end
     settled = samples[max(1, len(samples) // 10):] or samples

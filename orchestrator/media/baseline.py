@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .aiortc_tap import force_keyframe
 from .router import Output, ProgramRouter, Role
-from .sfu import MediaServer, OfferRejected, _Peer, _prefer, check_offer, drop_unreachable_candidates
+from .sfu import MediaServer, OfferRejected, _Peer, _prefer, check_offer, close_quietly, drop_unreachable_candidates
 
 CLOCK = {"video": 90_000, "audio": 48_000}
 
@@ -131,7 +131,7 @@ class TranscodingMediaServer(MediaServer):
                 self.router.add_source(venue, kind, lambda: None)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
-            await pc.close()
             self.router.remove_venue(venue)
+            await close_quietly(pc)
             raise OfferRejected(f"the offer could not be answered ({type(exc).__name__}: {exc})") from None
         return await self._register(peer)

@@ -76,8 +76,12 @@ def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescri
     """Parse and vet an offer before aiortc sees it. Raises OfferRejected with the reason."""
     if not isinstance(text, str) or not text.strip():
         raise OfferRejected("the offer is empty")
-    if len(text.encode()) > MAX_OFFER_BYTES:
-        raise OfferRejected(f"the offer is {len(text.encode())} bytes; the limit is {MAX_OFFER_BYTES}")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise OfferRejected("the offer is not valid Unicode text") from None
+    if size > MAX_OFFER_BYTES:
+        raise OfferRejected(f"the offer is {size} bytes; the limit is {MAX_OFFER_BYTES}")
     try:
         description = aiortc_sdp.SessionDescription.parse(text)
     except Exception as exc:  # aiortc's parser raises many kinds on bad input
@@ -101,6 +105,13 @@ def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescri
         wanted = "vp8" if m.kind == "video" else "opus"
         if not any(c.name.lower() == wanted for c in m.rtp.codecs):
             raise OfferRejected(f"media section {i} ({m.kind}) does not offer {wanted.upper()}")
+    mids = [m.rtp.muxId for m in media]
+    for group in description.group:
+        unknown = [mid for mid in group.items if mid not in mids]
+        if unknown:
+            raise OfferRejected(f"the {group.semantic} group names media {unknown[0]!r}, which the offer does not have")
+    if len(set(mids)) != len(mids):
+        raise OfferRejected("two media sections have the same mid")
     if monitor:
         if any(m.kind != "video" or m.direction != "recvonly" for m in media):
             raise OfferRejected("a monitor offer has receive-only video sections only")
@@ -136,6 +147,14 @@ def drop_unreachable_candidates(sdp: str) -> str:
                 continue
         lines.append(line)
     return "\r\n".join(lines) + "\r\n"
+
+
+async def close_quietly(pc: RTCPeerConnection) -> None:
+    """Close a peer that failed half-way; aiortc may trip over its own half-made state."""
+    try:
+        await pc.close()
+    except Exception as exc:  # noqa: BLE001 - the offer is refused either way
+        log.warning("peer_close_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def _prefer(transceiver: RTCRtpTransceiver, codec: str) -> None:
@@ -224,8 +243,8 @@ class MediaServer:
                 self.router.add_source(peer.id, kind, lambda r=transceiver.receiver: request_keyframe(r))
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
-            await pc.close()
             self.router.remove_venue(peer.id)
+            await close_quietly(pc)
             raise OfferRejected(f"the offer could not be answered ({type(exc).__name__}: {exc})") from None
         return await self._register(peer)
 

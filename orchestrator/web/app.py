@@ -65,7 +65,8 @@ def _ice_servers(settings: ServerSettings) -> list[RTCIceServer]:
 
 
 def create_app(settings: ServerSettings) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024)
+    # bodies above 64 KiB are refused by the handlers, with a JSON error; 1 MiB is the hard cap
+    app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app[LINKS] = {}
     conf = settings.conference

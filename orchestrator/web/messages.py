@@ -76,8 +76,14 @@ def parse_json_object(text: str | bytes) -> dict:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadMessage(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadMessage("not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise BadMessage(f"expected a JSON object, got {type(data).__name__}")
+    try:  # JSON escapes can smuggle in lone surrogates, which no later step can encode
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMessage("the message contains text that is not valid Unicode") from None
     return data
 
 

@@ -183,8 +183,8 @@ class OperatorApi:
             conn.send({"type": "answer", "sdp": answer})
         elif kind == "monitor":
             slot, venue = data.get("slot"), data.get("venue")
-            if venue is not None and venue not in self.host.conference.venue_by_id:
-                raise BadMessage(f"there is no venue '{venue}'")
+            if venue is not None and (not isinstance(venue, str) or venue not in self.host.conference.venue_by_id):
+                raise BadMessage(f"there is no venue {venue!r}")
             if not isinstance(slot, int):
                 raise BadMessage("'slot' must be a number")
             try:

@@ -132,6 +132,8 @@ class VenueHub:
         writer = asyncio.ensure_future(conn.writer())
         try:
             await self._serve(conn)
+        except Exception as exc:
+            log.exception("venue_socket_failed", venue=conn.venue, error=f"{type(exc).__name__}: {exc}")
         finally:
             # aiohttp cancels this handler when the client vanishes: the clean-up must still finish
             await asyncio.shield(self._spawn(self._closed(conn, writer)))

@@ -11,9 +11,9 @@ socket is left behind, that nothing was logged at ERROR level (stdlib logging: a
 asyncio, aiortc; structlog: the orchestrator), and that the real venues keep receiving
 the program.
 
-KNOWN BUGS. The inputs below crash a handler today. They are kept out of the fuzz
-strategies (see `known_bug_*`) so the fuzz keeps guarding everything else, and each
-has its own `xfail(strict=True)` test at the end of this file with the exact input:
+BUGS THIS FUZZING FOUND, now fixed. Each has its own regression test at the end of this
+file with the exact input; the inputs stay out of the random strategies (`known_bug_*`),
+whose oracle predates the fixes:
 
 - deeply nested JSON (RecursionError in messages.parse_json_object);
 - a command `id` with a lone surrogate (sqlite cannot store it: 500 / socket crash);
@@ -214,6 +214,15 @@ def has_surrogate(value: object) -> bool:
     return isinstance(value, str) and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
 
 
+def contains_surrogate(value: object) -> bool:
+    """Anywhere in a JSON value (keys too): the server refuses such a message as not valid Unicode."""
+    if isinstance(value, dict):
+        return any(contains_surrogate(k) or contains_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_surrogate(v) for v in value)
+    return has_surrogate(value)
+
+
 def encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -378,7 +387,9 @@ def frame_shape(frame: str | bytes) -> tuple[str, str | None]:
         return "invalid", None
     try:
         obj = json.loads(frame)
-    except ValueError:
+    except (ValueError, RecursionError):
+        return "invalid", None
+    if contains_surrogate(obj):
         return "invalid", None
     return venue_shape(obj)
 
@@ -1396,7 +1407,7 @@ async def test_operator_socket_answers_every_hostile_message(rig):
             obj = json.loads(frame) if isinstance(frame, str) else None
         except ValueError:
             obj = None
-        if not isinstance(obj, dict) or obj.get("type") not in ("command", "offer", "monitor"):
+        if not isinstance(obj, dict) or obj.get("type") not in ("command", "offer", "monitor") or contains_surrogate(obj):
             assert one_error, f"expected one error for {shown}, got {replies}"
             counts["error"] += 1
             return
@@ -1577,7 +1588,7 @@ async def test_an_offer_whose_peer_never_connects_is_closed_after_the_timeout(ri
     rig.report("connect watchdog", len(venues))
 
 
-# ---------------------------------------------------------------------------- known bugs: strict xfail, exact inputs
+# ---------------------------------------------------------------------------- bugs found by the fuzzing: regression tests
 
 
 async def venue_after_hello(live: Live, venue: str = "nanhu") -> VenueClient:
@@ -1586,9 +1597,6 @@ async def venue_after_hello(live: Live, venue: str = "nanhu") -> VenueClient:
     return client
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "messages.parse_json_object catches ValueError/UnicodeDecodeError but json.loads raises RecursionError on "
-    "deeply nested JSON: 500 on POST /api/commands, dropped sockets on /ws/venue and /ws/operator"))
 async def test_deeply_nested_json_is_a_bad_message(rig):
     live = rig.live
     deep = "[" * 5000 + "]" * 5000  # 10 KB, far below every size limit
@@ -1609,9 +1617,6 @@ async def test_deeply_nested_json_is_a_bad_message(rig):
     rig.assert_no_server_errors()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "OperatorApi.run_command passes an 'id' with a lone surrogate to SessionHost.execute; EventLog.has_command "
-    "binds it in sqlite: UnicodeEncodeError -> 500 on POST /api/commands, and the operator socket's handler dies"))
 async def test_a_command_id_with_a_lone_surrogate_is_refused(rig):
     live = rig.live
     body = b'{"type": "take", "venue": "main", "id": "\\ud800"}'
@@ -1620,13 +1625,11 @@ async def test_a_command_id_with_a_lone_surrogate_is_refused(rig):
     operator = OperatorClient(live)
     await operator.connect()
     result = await operator.exchange('{"type": "command", "command": {"type": "take", "venue": "main", "id": "\\ud800"}}')
-    assert not result.closed and [r["type"] for r in result.replies] == ["command_result"], result
+    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0]), result
+    assert result.replies[0]["message"] == "the message contains text that is not valid Unicode"
     rig.assert_no_server_errors()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "OperatorApi._on_message checks `venue not in venue_by_id` before its type: a list or object venue raises "
-    "TypeError (unhashable) and the operator socket's handler dies"))
 async def test_an_operator_monitor_with_a_list_as_venue_gets_an_error(rig):
     operator = OperatorClient(rig.live)
     await operator.connect()
@@ -1636,15 +1639,13 @@ async def test_an_operator_monitor_with_a_list_as_venue_gets_an_error(rig):
     rig.assert_no_server_errors()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sfu.check_offer measures len(text.encode()): an sdp with a lone surrogate (valid JSON '\\ud800') raises "
-    "UnicodeEncodeError, not OfferRejected: the venue socket closes (1000) without an error, the operator socket dies"))
-async def test_an_offer_with_a_lone_surrogate_gets_bad_offer(rig):
+async def test_an_offer_with_a_lone_surrogate_gets_an_error(rig):
     live = rig.live
     frame = '{"type": "offer", "sdp": "v=0\\ud800"}'
     client = await venue_after_hello(live)
     result = await client.exchange(frame)
-    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_offer"), result
+    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_message"), result
+    assert result.replies[0]["message"] == "the message contains text that is not valid Unicode"
     operator = OperatorClient(live)
     await operator.connect()
     result = await operator.exchange(frame)
@@ -1652,9 +1653,6 @@ async def test_an_offer_with_a_lone_surrogate_gets_bad_offer(rig):
     rig.assert_no_server_errors()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the app's client_max_size (64 KiB) makes aiohttp refuse a bigger body itself, with a text/plain 413: "
-    "OperatorApi.post_command's JSON 413 ({'error': ...}) can never be reached"))
 async def test_an_oversized_command_body_gets_a_json_413(rig):
     live = rig.live
     body = b'{"type": "set_caption", "text": "' + b"x" * (70 * 1024) + b'"}'
@@ -1664,11 +1662,6 @@ async def test_an_oversized_command_body_gets_a_json_413(rig):
         assert set(await r.json()) == {"error"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an offer whose BUNDLE group starts with a mid no m-section has (e.g. 'a=mid:0' dropped or renamed): aiortc "
-    "leaves the other bundled transceivers without a transport, createAnswer raises AttributeError, and "
-    "MediaServer._negotiate's clean-up `await pc.close()` raises it again, so router.remove_venue is skipped and "
-    "the AttributeError (not OfferRejected) kills the venue socket's handler: no reply, stale router sources"))
 async def test_an_offer_whose_bundle_starts_with_an_unknown_mid_gets_bad_offer_and_leaves_nothing(rig):
     live, media = rig.live, rig.media
     offer = await agent_like_offer()
@@ -1688,9 +1681,6 @@ async def test_an_offer_whose_bundle_starts_with_an_unknown_mid_gets_bad_offer_a
     rig.assert_no_server_errors()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "VenueHub.handle's shielded clean-up closes the socket, aiohttp then cancels the handler, and the "
-    "CancelledError replaces the exception: a crash in the venue socket's handler is never logged"))
 async def test_an_exception_in_the_venue_socket_handler_is_logged(rig, monkeypatch):
     hub = rig.live.server_app[VENUES]
     dispatch = hub._dispatch

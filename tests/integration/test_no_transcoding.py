@@ -16,6 +16,7 @@ import pytest
 
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
+from orchestrator.media.aiortc_tap import restrict_host_addresses
 from tests.conftest import SAMPLE
 from tests.support.live import OPERATOR_TOKEN, Live, free_port, server_process, wait_for
 
@@ -49,6 +50,7 @@ def local_codec_count(monkeypatch):
 
 
 async def test_server_process_creates_no_codec_and_says_goodbye_on_sigterm(tmp_path, sample_conf, local_codec_count):
+    restrict_host_addresses(["127.0.0.1"])  # the agents here: loopback only
     port = free_port()
     count_file = tmp_path / "codecs.json"
     proc = server_process(SAMPLE, tmp_path / "data", port, python_prelude=f"COUNT_FILE = {str(count_file)!r}\n" + PRELUDE)
