@@ -78,6 +78,14 @@ def _ice_options(fn):
 @click.option("--public-url", default=None, help="The address venues use (links and Origin checks), e.g. https://meet.example.org")
 @click.option("--ice-server", "ice_servers", multiple=True, metavar="URL",
               help="STUN/TURN server given to venues (repeatable). None by default: closed networks.")
+@click.option("--turn-url", "turn_urls", multiple=True, metavar="URL",
+              help="TURN server given to venues, each with a short-lived credential of its own (repeatable; "
+                   "e.g. turn:turn.example.org:3478?transport=udp). Needs the secret shared with coturn: "
+                   "ORCHESTRATOR_TURN_SECRET, or --turn-secret-file.")
+@click.option("--turn-secret-file", default=None, type=click.Path(dir_okay=False),
+              help="File whose first line is the TURN shared secret (coturn's static-auth-secret).")
+@click.option("--turn-ttl", default=6 * 3600, show_default=True, type=click.IntRange(min=60),
+              help="Seconds each venue's TURN credential stays valid.")
 @click.option("--heartbeat-timeout", default=3.0, show_default=True, type=float,
               help="Seconds of silence after which a venue is shown disconnected.")
 @click.option("--restart-grace", default=15.0, show_default=True, type=click.FloatRange(0, 600),
@@ -89,8 +97,8 @@ def _ice_options(fn):
                    "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
                    "when no --ice-address is given.")
 @_ice_options
-def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeout, restart_grace, media_path,
-          simulate, ice_addresses) -> None:
+def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl,
+          heartbeat_timeout, restart_grace, media_path, simulate, ice_addresses) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console."""
     import os
     import secrets
@@ -102,8 +110,13 @@ def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeo
     from .store import LogError
     from .web.app import ServerSettings, create_app
     from .web.auth import load_secret_key
+    from .web.turn import TurnConfigError, turn_settings_from
 
     conf = _load_or_exit(config)
+    try:
+        turn = turn_settings_from(turn_urls, turn_secret_file, turn_ttl)
+    except TurnConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
     if simulated and not ice_addresses:
         ice_addresses = ("127.0.0.1",)
@@ -122,6 +135,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, heartbeat_timeo
         ice_servers=[{"urls": [url]} for url in ice_servers],
         heartbeat_timeout_s=heartbeat_timeout,
         restart_grace_s=restart_grace,
+        turn=turn,
         media_path=media_path,
     )
     base = public_url or f"http://{host}:{port}"
@@ -182,11 +196,15 @@ def links(config, base_url, data_dir, valid_days) -> None:
 @click.option("--microphone", default=None, help="Microphone device (e.g. default, or hw:0).")
 @click.option("--log", "log_path", default=None, type=click.Path(dir_okay=False), help="Write JSON lines of what happened here.")
 @click.option("--loss", default=0.0, type=click.FloatRange(0, 100), help="Drop this percentage of outgoing video packets (drill).")
+@click.option("--ca-file", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="Trust this CA (or self-signed) certificate for an https:// join link.")
+@click.option("--relay-only", is_flag=True, help="Send and receive media through the TURN server only.")
 @_ice_options
-def venue(join_url, synthetic, camera, microphone, log_path, loss, ice_addresses) -> None:
+def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, relay_only, ice_addresses) -> None:
     """Join a session as a venue (room PC or simulated venue)."""
     import asyncio
     import signal
+    import ssl
 
     from venues.agent import VenueAgent, device_media, open_log, synthetic_media
 
@@ -199,7 +217,8 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ice_addresses
     restrict_host_addresses(list(ice_addresses) or None)
     factory = synthetic_media if synthetic else (lambda index: device_media(camera, microphone))
     try:
-        agent = VenueAgent(join_url, factory, open_log(log_path), loss_pct=loss)
+        trust = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        agent = VenueAgent(join_url, factory, open_log(log_path), loss_pct=loss, ssl=trust, relay_only=relay_only)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -185,6 +185,7 @@ class VenueAgent:
         self._stop = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._program: asyncio.Future | None = None
+        self._microphone: tuple | None = None  # (sender, track)
 
     # ------------------------------------------------------------ log
 
@@ -279,6 +280,8 @@ class VenueAgent:
         if self._media.preencoded:
             install_packer(video_t.sender, video.request_keyframe)
             install_packer(audio_t.sender, lambda: None)
+        self._microphone = (audio_t.sender, audio)
+        self._mute_at_source(bool(self.view.get("muted")))
         for t in (audio_t, main_t):
             tap_receiver(t.receiver, self._count_audio)
         if not self.decode_all:
@@ -301,6 +304,12 @@ class VenueAgent:
         if self.decode_all:
             self._program = asyncio.ensure_future(self._watch_program(video_t.receiver.track))
         return pc
+
+    def _mute_at_source(self, muted: bool) -> None:
+        """A muted venue stops sending its microphone (the server would drop it anyway)."""
+        if self._microphone is not None:
+            sender, track = self._microphone
+            sender.replaceTrack(None if muted else track)
 
     def _count_audio(self, codec, frame) -> None:
         self.stats.audio_frames += 1
@@ -387,6 +396,7 @@ class VenueAgent:
                 self.emit("segment", segment=data["segment"]["id"])
             if data.get("muted") != self.view.get("muted"):
                 self.emit("muted", muted=data.get("muted"))
+                self._mute_at_source(bool(data.get("muted")))
             self.view = data
         elif kind == "error":
             self.emit("error", code=data.get("code"), message=data.get("message"))

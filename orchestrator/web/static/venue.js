@@ -186,7 +186,7 @@ async function startPeer() {
   const [video] = page.stream.getVideoTracks();
   const [audio] = page.stream.getAudioTracks();
   const videoT = pc.addTransceiver(video, { direction: "sendrecv", streams: [page.stream] });
-  pc.addTransceiver(audio, { direction: "sendrecv", streams: [page.stream] });
+  page.micSender = pc.addTransceiver(audio, { direction: "sendrecv", streams: [page.stream] }).sender;
   const mainT = pc.addTransceiver("audio", { direction: "recvonly" });
   const vp8 = (RTCRtpReceiver.getCapabilities("video")?.codecs || []).filter((c) => /vp8|rtx/i.test(c.mimeType));
   if (vp8.length && videoT.setCodecPreferences) videoT.setCodecPreferences(vp8);
@@ -228,6 +228,7 @@ function showState(view) {
   $("badge-muted").hidden = !view.muted;
   document.body.dataset.onAir = view.you_are_on_air ? "yes" : "no";
   document.body.dataset.muted = view.muted ? "yes" : "no";
+  muteAtSource(view.muted);
   const caption = view.caption;
   $("lower-third").hidden = !caption;
   $("lower-third").dataset.kind = caption ? caption.kind : "";
@@ -236,6 +237,14 @@ function showState(view) {
   $("hand").textContent = view.hand_raised ? "Lower hand" : "Raise hand";
   $("hand").dataset.raised = view.hand_raised ? "yes" : "no";
   if (view.roll_call !== "pending") $("roll-call").hidden = true;
+}
+
+// A muted venue stops sending its microphone (the server would drop it anyway).
+function muteAtSource(muted) {
+  if (!page.pc || !page.stream) return;
+  const [mic] = page.stream.getAudioTracks();
+  const sender = page.pc.getSenders().find((s) => s === page.micSender);
+  if (sender) sender.replaceTrack(muted ? null : mic).catch(() => {});
 }
 
 async function rollCall() {
