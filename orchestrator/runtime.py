@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from .config import Conference
-from .core import Session, SessionState
+from .core import SessionState
 from .core.commands import Command
 from .core.events import Event
 from .logs import get_logger

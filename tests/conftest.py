@@ -64,3 +64,17 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+async def live(sample_conf, tmp_path):
+    """The real server on loopback, serving the sample conference (venues join with `live.join`)."""
+    from tests.support.live import start_live
+
+    live, server = await start_live(sample_conf, tmp_path)
+    try:
+        yield live
+    finally:
+        await live.stop_agents()
+        await live.http.close()
+        await server.close()

@@ -144,7 +144,7 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
     links = server.get("/api/links")
     venues = list(links)
     ctx = mp.get_context("spawn")
-    ready, go, stop, results = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
+    go, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
     count = max(1, min(options.workers, len(venues)))
     groups = [[(i, v, links[v]) for i, v in enumerate(venues) if i % count == w] for w in range(count)]
     readies = [ctx.Event() for _ in groups]
@@ -284,7 +284,6 @@ def _figures(options, media_path, reports, takes, window, agents_cpu_s, peak_rss
     rates[first_branch] = fps(by_venue[first_branch])  # ...which itself receives the main venue
 
     latencies, missing, missed = [], 0, []
-    on_air = first_branch
     for venue, sent in takes:
         for receiver, report in by_venue.items():
             expected = "main" if receiver == venue else venue
@@ -298,7 +297,6 @@ def _figures(options, media_path, reports, takes, window, agents_cpu_s, peak_rss
                 missed.append((venue, receiver, [(round(e["ts"] - sent, 2), e["venue"]) for e in after][:3]))
             else:
                 latencies.append((hit["ts"] - sent) * 1000)
-        on_air = venue
 
     offers = [e["ts"] for r in reports for e in r["log"] if e["event"] == "offer_sent"]
     starts = [

@@ -14,7 +14,7 @@ from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
 from orchestrator.web.app import VENUES
-from tests.support.live import OPERATOR_TOKEN, start_live, wait_for
+from tests.support.live import OPERATOR_TOKEN, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -26,17 +26,6 @@ ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 TIMEOUT_MS = 15_000
-
-
-@pytest.fixture
-async def live(sample_conf, tmp_path):
-    live, server = await start_live(sample_conf, tmp_path)
-    try:
-        yield live
-    finally:
-        await live.stop_agents()
-        await live.http.close()
-        await server.close()
 
 
 @pytest.fixture

@@ -201,4 +201,5 @@ async def test_a_relay_only_venue_joins_through_coturn_and_receives_the_program(
     # one allocation per gathered transport; the bundled one carried the media both ways
     expiry, rp, rb, sp, sb = max((tuple(map(int, u)) for u in usage), key=lambda u: u[1] + u[3])
     assert time.time() < expiry <= time.time() + 600
-    assert rp > 50 and sp > 50 and rb > 5_000 and sb > 5_000, usage  # the venue's camera up, the program down
+    # the venue's camera up (muted, it sends no microphone), the program down
+    assert rp > 20 and sp > 50 and rb > 2_000 and sb > 5_000, usage

@@ -13,20 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.live import start_live, wait_for
+from tests.support.live import wait_for
 
 FREEZE_S = 20
-
-
-@pytest.fixture
-async def live(sample_conf, tmp_path):
-    live, server = await start_live(sample_conf, tmp_path)
-    try:
-        yield live
-    finally:
-        await live.stop_agents()
-        await live.http.close()
-        await server.close()
 
 
 def agent_process(url: str, log: Path, *extra: str) -> subprocess.Popen:

@@ -13,17 +13,6 @@ from tests.support.live import OPERATOR_TOKEN, SECRET, start_live, wait_for
 
 
 @pytest.fixture
-async def live(sample_conf, tmp_path):
-    live, server = await start_live(sample_conf, tmp_path)
-    try:
-        yield live
-    finally:
-        await live.stop_agents()
-        await live.http.close()
-        await server.close()
-
-
-@pytest.fixture
 def captured_logs():
     buffer = io.StringIO()
     configure(level="debug", json=True, file=buffer)

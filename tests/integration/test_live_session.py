@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-import pytest
 
-from tests.support.live import start_live, wait_for
+from tests.support.live import wait_for
 
 BRANCHES = ["pinghu", "nanhu", "xiuzhou", "haiyan"]
-
-
-@pytest.fixture
-async def live(sample_conf, tmp_path):
-    live, server = await start_live(sample_conf, tmp_path)
-    yield live
-    await live.stop_agents()
-    await live.http.close()
-    await server.close()
 
 
 async def test_every_take_reaches_every_venue_within_a_second(live):

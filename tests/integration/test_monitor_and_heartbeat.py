@@ -5,24 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from orchestrator.web.app import MEDIA
-from tests.support.live import start_live, wait_for
+from tests.support.live import wait_for
 from venues.agent import VenueAgent
 from venues.synthetic import read_mark
-
-
-@pytest.fixture
-async def live(sample_conf, tmp_path):
-    live, server = await start_live(sample_conf, tmp_path)
-    try:
-        yield live
-    finally:
-        await live.stop_agents()
-        await live.http.close()
-        await server.close()
 
 
 async def test_operator_monitors_any_venue_uplink_without_transcoding(live):
