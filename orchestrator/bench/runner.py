@@ -216,7 +216,7 @@ def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dic
     """Takes every SOAK_TAKE_S; samples the server's memory and open files along the way."""
     start = time.monotonic()
     every = max(seconds / SOAK_SAMPLES, SOAK_TAKE_S)
-    samples, next_sample, takes = [], start, 0
+    samples, next_sample, takes, stalls = [], start, 0, []
     while (elapsed := time.monotonic() - start) < seconds:
         if time.monotonic() >= next_sample:
             sample = {"t_s": round(elapsed), "rss_mb": round(server.ps.memory_info().rss / 2**20, 1),
@@ -225,7 +225,12 @@ def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dic
             progress(f"  soak {sample['t_s']:>5} s: RSS {sample['rss_mb']} MB, {sample['open_fds']} open files")
             next_sample += every
         takes += 1
-        status, body = server.command({"type": "take", "venue": branches[takes % len(branches)], "confirm": True})
+        try:
+            status, body = server.command({"type": "take", "venue": branches[takes % len(branches)], "confirm": True})
+        except OSError as exc:  # includes timeouts: the server did not answer in 30 s
+            stalls.append(round(elapsed))
+            progress(f"  the server did not answer a take at {elapsed:.0f} s ({type(exc).__name__})")
+            continue
         if status != 200:  # e.g. a venue that dropped: the soak goes on
             progress(f"  take refused: {body.get('error', status)}")
         time.sleep(min(SOAK_TAKE_S, max(0.0, seconds - (time.monotonic() - start))))
@@ -235,6 +240,7 @@ def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dic
     return {
         "minutes": round(seconds / 60, 2),
         "takes": takes,
+        "unanswered_takes_at_s": stalls,
         "samples": samples,
         "rss_growth_pct": round(100 * (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"], 2),
         "open_fds_growth_pct": round(100 * (last["open_fds"] - first["open_fds"]) / first["open_fds"], 2),
