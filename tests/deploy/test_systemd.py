@@ -19,7 +19,7 @@ import pytest
 from orchestrator.media.aiortc_tap import restrict_host_addresses
 from tests.conftest import SAMPLE
 from tests.deploy.support import ENV_EXAMPLE, UNIT, need, stop
-from tests.support.live import OPERATOR_TOKEN, SECRET, Live, free_port, wait_for
+from tests.support.live import OPERATOR_TOKEN, SECRET, Live, free_port, wait_for, healthy
 
 
 def unit_settings(text: str) -> dict[str, dict[str, list[str]]]:
@@ -200,15 +200,8 @@ async def test_a_session_runs_under_the_units_system_call_filter(tmp_path, sampl
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            async def healthy() -> bool:
-                try:
-                    async with http.get(base + "/healthz") as r:
-                        return r.status == 200
-                except aiohttp.ClientError:
-                    return False
-
             for _ in range(300):
-                if await healthy():
+                if await healthy(http, base):
                     break
                 assert proc.poll() is None, out.read_text()
                 await asyncio.sleep(0.1)

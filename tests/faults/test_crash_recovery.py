@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import SAMPLE
-from tests.support.live import SECRET, Live, free_port, server_process, wait_for
+from tests.support.live import SECRET, Live, healthy, free_port, server_process, wait_for
 from venues.agent import VenueAgent
 from orchestrator.media.aiortc_tap import restrict_host_addresses
 from orchestrator.web.auth import JoinTokens
@@ -32,14 +32,6 @@ def session_view(state: dict) -> dict:
         "awards": state["awards"],
         "segments": [(s["id"], s["status"]) for s in state["segments"]],
     }
-
-
-async def healthy(http: aiohttp.ClientSession, base: str) -> bool:
-    try:
-        async with http.get(base + "/healthz") as r:
-            return r.status == 200
-    except aiohttp.ClientError:
-        return False
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 from orchestrator.media.aiortc_tap import restrict_host_addresses
 from tests.conftest import SAMPLE
-from tests.support.live import OPERATOR_TOKEN, Live, free_port, server_process, wait_for
+from tests.support.live import OPERATOR_TOKEN, Live, free_port, healthy, server_process, wait_for
 
 PRELUDE = """
 import atexit, json
@@ -57,15 +57,8 @@ async def test_server_process_creates_no_codec_and_says_goodbye_on_sigterm(tmp_p
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     async with aiohttp.ClientSession() as http:
-        async def healthy() -> bool:
-            try:
-                async with http.get(base + "/healthz") as r:
-                    return r.status == 200
-            except aiohttp.ClientError:
-                return False
-
         for _ in range(100):
-            if await healthy():
+            if await healthy(http, base):
                 break
             assert proc.poll() is None, proc.stderr.read()
             await asyncio.sleep(0.1)

@@ -44,6 +44,15 @@ async def wait_for(predicate: Callable[[], bool], timeout: float, what: str, int
     return time.monotonic() - start
 
 
+async def healthy(http: aiohttp.ClientSession, base: str) -> bool:
+    """The server at `base` answers its health check."""
+    try:
+        async with http.get(base + "/healthz") as r:
+            return r.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
 @dataclass
 class AgentHandle:
     venue: str
