@@ -20,6 +20,7 @@ from ..runtime import SessionHost
 from .auth import JoinTokens
 from .console import ConsoleAuth, roll_call_csv
 from .messages import BadMessage, describe_validation_error, parse_json_object
+from .outbox import Outbox
 from .views import operator_state
 
 log = get_logger(component="operator")
@@ -31,17 +32,13 @@ MAX_BODY_BYTES = 64 * 1024
 class OperatorConnection:
     id: str
     ws: web.WebSocketResponse
-    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    outbox: Outbox = field(init=False)
 
-    def send(self, message: dict | None) -> None:
-        self.outbox.put_nowait(message)
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.ws, self.id)
 
-    async def writer(self) -> None:
-        while (message := await self.outbox.get()) is not None and not self.ws.closed:
-            try:
-                await self.ws.send_json(message)
-            except (ConnectionError, RuntimeError):
-                return
+    def send(self, message: dict) -> None:
+        self.outbox.send(message)
 
 
 class OperatorApi:
@@ -148,7 +145,6 @@ class OperatorApi:
         self._counter += 1
         conn = OperatorConnection(f"operator-{self._counter}", ws)
         self.sockets[conn.id] = conn
-        writer = asyncio.ensure_future(conn.writer())
         conn.send({"type": "state", "state": self.state()})
         try:
             async for msg in ws:
@@ -161,9 +157,9 @@ class OperatorApi:
                     conn.send({"type": "error", "message": str(exc)})
         finally:
             self.sockets.pop(conn.id, None)
-            conn.send(None)
+            conn.outbox.end()
             cleanup = asyncio.ensure_future(self.media.close_peer(conn.id, "operator socket closed"))
-            await asyncio.shield(asyncio.gather(cleanup, writer, return_exceptions=True))
+            await asyncio.shield(asyncio.gather(cleanup, conn.outbox.finished(), return_exceptions=True))
         return ws
 
     async def _on_message(self, conn: OperatorConnection, data: dict) -> None:
@@ -196,7 +192,7 @@ class OperatorApi:
 
     async def close_all(self) -> None:
         for conn in list(self.sockets.values()):
-            conn.send(None)
+            conn.outbox.end()
             await conn.ws.close()
 
 

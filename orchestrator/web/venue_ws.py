@@ -26,6 +26,7 @@ from ..media.sfu import MediaServer, OfferRejected
 from ..runtime import SessionHost
 from . import messages as m
 from .auth import JoinTokens, TokenRefused
+from .outbox import Outbox
 from .views import venue_view
 
 log = get_logger(component="venue_ws")
@@ -46,22 +47,15 @@ class VenueConnection:
     ws: web.WebSocketResponse
     last_seen: float = field(default_factory=time.monotonic)
     sent_view: dict | None = None
-    outbox: asyncio.Queue = field(default_factory=asyncio.Queue)
     window_start: float = field(default_factory=time.monotonic)
     window_count: int = 0
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.ws, f"venue {self.venue}")
 
     def send(self, message: dict) -> None:
-        self.outbox.put_nowait(message)
-
-    async def writer(self) -> None:
-        while True:
-            message = await self.outbox.get()
-            if message is None or self.ws.closed:
-                return
-            try:
-                await self.ws.send_json(message)
-            except (ConnectionError, RuntimeError):
-                return
+        self.outbox.send(message)
 
     def count_message(self) -> bool:
         """False when the venue sends more than MAX_MESSAGES_PER_S."""
@@ -129,22 +123,21 @@ class VenueHub:
         conn = await self._authenticate(ws)
         if conn is None:
             return ws
-        writer = asyncio.ensure_future(conn.writer())
         try:
             await self._serve(conn)
         except Exception as exc:
             log.exception("venue_socket_failed", venue=conn.venue, error=f"{type(exc).__name__}: {exc}")
         finally:
             # aiohttp cancels this handler when the client vanishes: the clean-up must still finish
-            await asyncio.shield(self._spawn(self._closed(conn, writer)))
+            await asyncio.shield(self._spawn(self._closed(conn)))
         return ws
 
-    async def _closed(self, conn: VenueConnection, writer: asyncio.Future) -> None:
+    async def _closed(self, conn: VenueConnection) -> None:
         if self.connections.get(conn.venue) is conn:
             del self.connections[conn.venue]
             await self.media.close_peer(conn.venue, "signalling closed")
-        conn.outbox.put_nowait(None)
-        await asyncio.gather(writer, return_exceptions=True)
+        conn.outbox.end()
+        await conn.outbox.finished()
         if not conn.ws.closed:
             await conn.ws.close()
         log.info("venue_socket_closed", venue=conn.venue, code=conn.ws.close_code)
@@ -178,7 +171,7 @@ class VenueHub:
         if old is not None:
             log.info("venue_connection_replaced", venue=venue)
             old.send({"type": "replaced", "message": "this venue connected again from elsewhere"})
-            old.send(None)
+            old.outbox.end()
             self._spawn(old.ws.close(code=CLOSE_REPLACED, message=b"replaced"))
         conn = VenueConnection(venue, ws)
         self.connections[venue] = conn
@@ -280,7 +273,7 @@ class VenueHub:
         conn = self.connections.pop(venue, None)
         if conn is not None:
             conn.send(message)
-            conn.send(None)
+            conn.outbox.end()
             await self.media.close_peer(venue, message.get("type", "disconnected"))
             self._spawn(conn.ws.close(code=code, message=message.get("type", "").encode()))
 
