@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -120,7 +121,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
     if simulated and not ice_addresses:
         ice_addresses = ("127.0.0.1",)
-    configure()
+    configure(background=True)  # a stalled log reader must not stall the session
     restrict_host_addresses(list(ice_addresses) or None)
     token = os.environ.get("ORCHESTRATOR_OPERATOR_TOKEN")
     if not token:
@@ -342,6 +343,8 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, baselin
     from .logs import configure
 
     configure(level="warning")
+    # stopped with SIGTERM: unwind, so the server and the venue processes are stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     width, height = _resolution(resolution)
     options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes)
     result = run_once(options, "forward", progress=lambda line: click.echo(line, err=True))

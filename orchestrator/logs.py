@@ -5,8 +5,12 @@ Secrets never reach a log line: values under secret-looking keys are redacted.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import queue
 import sys
+import threading
 from typing import IO
 
 import structlog
@@ -21,11 +25,68 @@ def _redact(_, __, event_dict: dict) -> dict:
     return event_dict
 
 
-def configure(level: str = "info", json: bool | None = None, file: IO[str] | None = None) -> None:
-    """Log to `file` (default: standard error), as JSON unless it is a terminal."""
+class BackgroundWriter:
+    """A stream written by its own thread, so that a reader of the log that stalls (a
+    pipe nobody drains, a busy journal, a slow disk) never blocks the event loop, and
+    with it the session and the media. Up to `limit` lines wait; past that, lines are
+    dropped and counted, and a `log_lines_dropped` line says how many as soon as the
+    reader takes lines again."""
+
+    def __init__(self, stream: IO[str], limit: int = 10_000):
+        self.stream = stream
+        self._queue: queue.Queue[str | None] = queue.Queue(limit)
+        self._lock = threading.Lock()
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def write(self, text: str) -> None:
+        try:
+            self._queue.put_nowait(text)
+        except queue.Full:
+            with self._lock:
+                self._dropped += 1
+
+    def flush(self) -> None:
+        """Nothing to do: the thread flushes after each line."""
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write out what is queued, waiting at most `timeout` for a stalled reader."""
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (text := self._queue.get()) is not None:
+            try:
+                self.stream.write(text)
+                self.stream.flush()
+            except (OSError, ValueError):
+                continue  # the reader is gone: keep draining, so that nothing waits
+            with self._lock:
+                dropped, self._dropped = self._dropped, 0
+            if dropped:  # straight to the stream: this line itself is never dropped
+                note = structlog.wrap_logger(structlog.WriteLogger(self.stream), component="logs")
+                with contextlib.suppress(OSError, ValueError):
+                    note.warning("log_lines_dropped", count=dropped)
+
+
+def configure(level: str = "info", json: bool | None = None, file: IO[str] | None = None,
+              background: bool = False) -> None:
+    """Log to `file` (default: standard error), as JSON unless it is a terminal.
+
+    `background`: written by a thread (see BackgroundWriter); for the server."""
     file = file or sys.stderr
     if json is None:
         json = not file.isatty()
+    if background:
+        file = BackgroundWriter(file)
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
@@ -37,7 +98,7 @@ def configure(level: str = "info", json: bool | None = None, file: IO[str] | Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=file),
+        logger_factory=structlog.WriteLoggerFactory(file=file),
         cache_logger_on_first_use=False,
     )
 

@@ -74,10 +74,12 @@ class _Server:
             self.port = s.getsockname()[1]
         self.token = secrets.token_urlsafe(16)
         env = {**os.environ, "ORCHESTRATOR_OPERATOR_TOKEN": self.token}
+        self.log_path = data.parent / "server.log"  # a file: a pipe nobody reads would fill up
+        self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "serve", str(config), "--port", str(self.port), "--data", str(data),
              "--ice-address", "127.0.0.1", "--heartbeat-timeout", "10", "--media-path", media_path],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env, stdout=subprocess.DEVNULL, stderr=self._log,
         )
         self.ps = psutil.Process(self.proc.pid)
         self.base = f"http://127.0.0.1:{self.port}"
@@ -88,7 +90,7 @@ class _Server:
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start: {self.proc.stderr.read().decode()[-2000:]}") from None
+                    raise RuntimeError(f"the server did not start: {self.log_path.read_text()[-2000:]}") from None
                 time.sleep(0.1)
 
     def get(self, path: str) -> dict:
@@ -126,7 +128,7 @@ class _Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stderr.close()
+        self._log.close()
 
 
 def run_once(options: BenchOptions, media_path: str = "forward", progress=print) -> dict:
