@@ -28,6 +28,7 @@ class Outbox:
         self.overflowed = False
         self._queue: asyncio.Queue[dict | None] = asyncio.Queue()
         self._writer = asyncio.ensure_future(self._write())
+        self._closer: asyncio.Task | None = None
 
     @property
     def pending(self) -> int:
@@ -40,7 +41,7 @@ class Outbox:
             self.overflowed = True
             log.warning("socket_too_slow", socket=self.name, pending=self._queue.qsize())
             self._writer.cancel()
-            asyncio.ensure_future(self._close_stuck())
+            self._closer = asyncio.ensure_future(self._close_stuck())
             return
         self._queue.put_nowait(message)
 
