@@ -214,7 +214,7 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, rela
 
     if (camera or microphone) if synthetic else not (camera and microphone):
         raise click.UsageError("use --synthetic, or both --camera and --microphone")
-    configure()
+    configure(background=True)  # as the server: a stalled log reader must not stall the media
     restrict_host_addresses(list(ice_addresses) or None)
     factory = synthetic_media if synthetic else (lambda index: device_media(camera, microphone))
     try:
