@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from tests.conftest import FakeClock
 from orchestrator.media.router import (
     KEYFRAME_THROTTLE_S,
     MAX_AUDIO_QUEUE,
@@ -24,19 +25,6 @@ from orchestrator.media.router import (
 
 VENUES = ("main", "a", "b")
 PV, PA, MA = Role.PROGRAM_VIDEO, Role.PROGRAM_AUDIO, Role.MAIN_AUDIO
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self, start: float = 1000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def key(tag: str = "") -> bytes:
