@@ -108,7 +108,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
 
     from .logs import configure
     from .media.aiortc_tap import restrict_host_addresses
-    from .store import LogError
+    from .event_log import LogError
     from .web.app import ServerSettings, create_app
     from .web.auth import load_secret_key
     from .web.turn import TurnConfigError, turn_settings_from

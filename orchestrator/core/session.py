@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..config import Conference, Segment, SegmentKind
+from ..conference import Conference, Segment, SegmentKind
 from . import commands as c
 from . import events as e
 from .errors import CommandRejected, ReplayError

@@ -23,11 +23,11 @@ from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.router import ProgramRouter
 from ..media.sfu import LinkStats, MediaServer
-from ..runtime import SessionHost
-from ..store import EventLog, log_path
+from ..live_session import LiveSession
+from ..event_log import EventLog, log_path
 from .auth import JoinTokens
 from .console import ConsoleAuth, add_page_routes
-from .operator import OperatorApi, periodic
+from .operator_api import OperatorApi, periodic
 from .turn import TurnSettings, venue_ice_servers
 from .venue_ws import CLOSE_RESTART, VenueHub
 
@@ -51,12 +51,12 @@ class ServerSettings:
 
 
 SETTINGS = web.AppKey("settings", ServerSettings)
-HOST = web.AppKey("host", SessionHost)
+LIVE = web.AppKey("live", LiveSession)
 MEDIA = web.AppKey("media", MediaServer)
 TOKENS = web.AppKey("tokens", JoinTokens)
 VENUES = web.AppKey("venues", VenueHub)
 OPERATOR = web.AppKey("operator", OperatorApi)
-LINKS = web.AppKey("links", dict)
+LINK_STATS = web.AppKey("link_stats", dict)
 CONSOLE = web.AppKey("console", ConsoleAuth)
 
 
@@ -68,7 +68,7 @@ def create_app(settings: ServerSettings) -> web.Application:
     # bodies above 64 KiB are refused by the handlers, with a JSON error; 1 MiB is the hard cap
     app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
-    app[LINKS] = {}
+    app[LINK_STATS] = {}
     conf = settings.conference
     app[TOKENS] = JoinTokens(settings.secret_key, conf.conference.id, set(conf.venue_by_id), settings.token_ttl_s)
     app[CONSOLE] = ConsoleAuth(settings.operator_token, settings.public_url)
@@ -92,11 +92,11 @@ async def _session_ctx(app: web.Application):
     path = log_path(settings.data_dir, conf.conference.id)
     event_log = EventLog(path, conf.conference.id)
     try:
-        app[HOST] = SessionHost(conf, event_log)
+        app[LIVE] = LiveSession(conf, event_log)
     except Exception:
         event_log.close()
         raise
-    host = app[HOST]
+    host = app[LIVE]
     log.info("session_restored", events=event_log.last_seq(), phase=host.state.phase.value, segment=host.state.current)
     tokens = app[TOKENS]
 
@@ -113,7 +113,7 @@ async def _session_ctx(app: web.Application):
 
 
 async def _media_ctx(app: web.Application):
-    settings, host = app[SETTINGS], app[HOST]
+    settings, host = app[SETTINGS], app[LIVE]
     if settings.media_path == "transcode":
         from ..media.baseline import TranscodingMediaServer, TranscodingRouter
 
@@ -135,20 +135,20 @@ async def _media_ctx(app: web.Application):
 
 
 async def _sockets_ctx(app: web.Application):
-    settings, host, media = app[SETTINGS], app[HOST], app[MEDIA]
+    settings, host, media = app[SETTINGS], app[LIVE], app[MEDIA]
     venues = VenueHub(
         host, media, app[TOKENS], lambda venue: venue_ice_servers(settings.ice_servers, settings.turn, venue),
         settings.heartbeat_timeout_s,
     )
     media.on_connection = venues.on_connection
-    operator = OperatorApi(host, media, app[TOKENS], app[CONSOLE], lambda: app[LINKS], _base_url)
+    operator = OperatorApi(host, media, app[TOKENS], app[CONSOLE], lambda: app[LINK_STATS], _base_url)
     app[VENUES], app[OPERATOR] = venues, operator
     host.listeners += [venues.on_events, operator.on_events]
 
     async def sample_links() -> None:
         links: dict[str, LinkStats] = await media.sample_links()
-        app[LINKS].clear()
-        app[LINKS].update(links)
+        app[LINK_STATS].clear()
+        app[LINK_STATS].update(links)
         for venue, link in links.items():
             if venue in settings.conference.venue_by_id:
                 with contextlib.suppress(CommandRejected):
@@ -218,5 +218,5 @@ def _base_url(request: web.Request) -> str:
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    host = request.app.get(HOST)
+    host = request.app.get(LIVE)
     return web.json_response({"ok": host is not None, "phase": host.state.phase.value if host else None})

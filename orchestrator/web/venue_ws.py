@@ -23,7 +23,7 @@ from ..core import events as e
 from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.sfu import MediaServer, OfferRejected
-from ..runtime import SessionHost
+from ..live_session import LiveSession
 from . import messages as m
 from .auth import JoinTokens, TokenRefused
 from .outbox import Outbox
@@ -69,7 +69,7 @@ class VenueConnection:
 class VenueHub:
     def __init__(
         self,
-        host: SessionHost,
+        host: LiveSession,
         media: MediaServer,
         tokens: JoinTokens,
         ice_servers: Callable[[str], list[dict[str, Any]]],

@@ -16,7 +16,7 @@ from ..core.events import Event
 from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.sfu import MediaServer, OfferRejected
-from ..runtime import SessionHost
+from ..live_session import LiveSession
 from .auth import JoinTokens
 from .console import ConsoleAuth, roll_call_csv
 from .messages import BadMessage, describe_validation_error, parse_json_object
@@ -44,7 +44,7 @@ class OperatorConnection:
 class OperatorApi:
     def __init__(
         self,
-        host: SessionHost,
+        host: LiveSession,
         media: MediaServer,
         tokens: JoinTokens,
         auth: ConsoleAuth,

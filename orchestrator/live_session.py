@@ -15,14 +15,14 @@ from .core import SessionState
 from .core.commands import Command
 from .core.events import Event
 from .logs import get_logger
-from .store import EventLog
+from .event_log import EventLog
 
 Listener = Callable[[list[Event], SessionState], None]
 
 log = get_logger(component="session")
 
 
-class SessionHost:
+class LiveSession:
     def __init__(self, conference: Conference, event_log: EventLog, clock: Callable[[], float] = time.time):
         self.conference = conference
         self.log = event_log

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from orchestrator.core import CommandRejected, Session
 from orchestrator.core import commands as c
-from orchestrator.store import EventLog, LogError, log_path
+from orchestrator.event_log import EventLog, LogError, log_path
 from tests.unit.test_core_properties import CONF, steps
 
 
@@ -103,7 +103,7 @@ WRITER = textwrap.dedent(
     import sys
     from orchestrator.config import load_conference
     from orchestrator.core import Session, commands as c
-    from orchestrator.store import EventLog
+    from orchestrator.event_log import EventLog
     conf = load_conference(sys.argv[1])
     session = Session(conf)
     log = EventLog(sys.argv[2], conf.conference.id)
