@@ -160,7 +160,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
 
 def _simulated_venues(conf: Conference, spec: str) -> list[str]:
     """'all' or 'v1,v2' -> venue ids in the conference's order; a usage error names an unknown one."""
-    import difflib
+    from .hints import did_you_mean
 
     if spec.strip() == "all":
         return [v.id for v in conf.venues]
@@ -169,8 +169,7 @@ def _simulated_venues(conf: Conference, spec: str) -> list[str]:
         raise click.UsageError("--simulate needs 'all' or a comma-separated list of venue ids")
     for venue in wanted:
         if venue not in conf.venue_by_id:
-            close = difflib.get_close_matches(venue, list(conf.venue_by_id), n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(venue, conf.venue_by_id, cutoff=0.6)
             raise click.UsageError(f"--simulate: there is no venue '{venue}' in this conference{hint}")
     return [v.id for v in conf.venues if v.id in wanted]
 

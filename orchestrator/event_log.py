@@ -121,17 +121,22 @@ class EventLog:
                 raise LogError(f"{self.path}: event #{seq} cannot be read: {exc}") from None
 
     def replay(self, conference: Conference) -> Session:
-        """Rebuild the session from the log."""
-        session = Session(conference)
-        for seq, event in self.read():
-            try:
-                session.apply(event)
-            except ReplayError as exc:
-                raise LogError(
-                    f"{self.path}: event #{seq} ({event.type}) does not fit the conference file: {exc}. "
-                    "Was the agenda or the venue list changed during the session?"
-                ) from None
-        return session
+        """Rebuild the session from the log (through `Session.replay`, the one replay path)."""
+        at: list[tuple[int, str]] = []
+
+        def events() -> Iterator[Event]:
+            for seq, event in self.read():
+                at[:] = [(seq, event.type)]
+                yield event
+
+        try:
+            return Session.replay(conference, events())
+        except ReplayError as exc:
+            seq, kind = at[0]
+            raise LogError(
+                f"{self.path}: event #{seq} ({kind}) does not fit the conference file: {exc}. "
+                "Was the agenda or the venue list changed during the session?"
+            ) from None
 
     def close(self) -> None:
         self._db.close()

@@ -6,7 +6,7 @@ No asyncio, network, clock or disk here; adapters (web, media, store, rehearsal)
 
 from . import commands, events
 from .errors import CommandRejected, ReplayError
-from .session import Session, SessionTiming, SegmentTiming
+from .session import SegmentTiming, Session, SessionTiming
 from .state import SessionPhase, SessionState
 
 __all__ = [

@@ -1,8 +1,11 @@
-"""Session state: plain data, changed only by `Session.apply(event)`.
+"""Session state: immutable data; `apply(state, event)` returns the next state.
 
-The state is a pydantic model so it serialises for the API and compares by value (a
-replayed session equals the live one). Status fields are Enums; which transitions are
-legal is written down as data (`SEGMENT_TRANSITIONS`, `ROLL_CALL_TRANSITIONS`).
+The state is a tree of frozen pydantic models, so it serialises for the API, compares by
+value (a replayed session equals the live one) and can be handed to any adapter without
+a copy: nobody can change it behind the core's back. Appliers never change a container
+in place either; they build new ones (`model_copy(update=...)`). Status fields are
+Enums; which transitions are legal is written down as data (`SEGMENT_TRANSITIONS`,
+`ROLL_CALL_TRANSITIONS`).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ ROLL_CALL_TRANSITIONS: dict[RollCallStatus, frozenset[RollCallStatus]] = {
 
 
 class _State(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SegmentState(_State):
@@ -137,7 +140,7 @@ class SessionState(_State):
     # the venue the program fell back from in this segment; it goes back on air when it rejoins
     fallback_from: str | None = None
     venues: dict[str, VenueState]
-    floor_queue: list[FloorRequest] = Field(default_factory=list)
+    floor_queue: tuple[FloorRequest, ...] = ()
     roll_calls: dict[str, RollCallState] = Field(default_factory=dict)
     award_positions: dict[str, AwardPosition] = Field(default_factory=dict)
     caption: Caption | None = None

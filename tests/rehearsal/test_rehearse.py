@@ -14,7 +14,7 @@ from rich.console import Console
 
 from orchestrator.core import commands as c
 from orchestrator.core import events as e
-from orchestrator.core import session as core_session
+from orchestrator.core import decide as core_decide
 from orchestrator.media.router import ProgramRouter
 from orchestrator.media.sfu import MediaServer
 from orchestrator.rehearsal.progress import LiveProgress
@@ -94,7 +94,7 @@ async def test_a_take_that_does_not_switch_is_caught(rehearsal_conf, monkeypatch
 
 
 async def test_the_absent_drill_catches_a_segment_that_does_not_fall_back(rehearsal_conf, monkeypatch):
-    monkeypatch.setattr(core_session.Session, "_fall_back", lambda self, from_venue, now, why: None)
+    monkeypatch.setattr(core_decide.Decision, "fall_back", lambda self, from_venue, why: None)
     report = await run_rehearsal(rehearsal_conf, absent=["haiyan"])
     assert report.exit_code == 1
     assert [(f.kind, f.segment, f.venue) for f in report.findings] == [("fallback_missing", "speech-haiyan", "haiyan")]
@@ -104,10 +104,10 @@ async def test_the_absent_drill_catches_a_segment_that_does_not_fall_back(rehear
 
 
 async def test_the_drop_drill_catches_a_venue_not_put_back_on_air(rehearsal_conf, monkeypatch):
-    def join_without_return(s, cmd: c.JoinVenue, now: float) -> None:
-        s._emit(e.VenueJoined(at=now, venue=cmd.venue))
+    def join_without_return(d: core_decide.Decision, cmd: c.JoinVenue) -> None:
+        d.emit(e.VenueJoined(at=d.now, venue=cmd.venue))
 
-    monkeypatch.setitem(core_session._DECIDERS, c.JoinVenue, join_without_return)
+    monkeypatch.setitem(core_decide.DECIDERS, c.JoinVenue, join_without_return)
     report = await run_rehearsal(rehearsal_conf, drops=["pinghu@speech-pinghu:1"])
     assert report.exit_code == 1
     assert [(f.kind, f.segment, f.venue) for f in report.findings] == [("rejoin_missing", "speech-pinghu", "pinghu")]

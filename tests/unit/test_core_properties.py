@@ -102,13 +102,16 @@ def test_invariants_hold_and_rejections_change_nothing(sequence):
     log = []
     for command, dt in sequence:
         now += dt
-        before = session.snapshot()
+        previous = session.state
+        before = previous.model_copy(deep=True)
         try:
             events = session.handle(command, now)
         except CommandRejected as exc:
-            assert session.state == before
+            assert session.state is previous and session.state == before
             assert str(exc).startswith("cannot ")
+            assert exc.code != "rejected" and exc.code.isidentifier(), "every refusal carries its own code"
             continue
+        assert previous == before, "applying events must never change an earlier state in place"
         log.extend(events)
         check_invariants(session.state, CONF)
         assert session.timing(now).projected_end >= now or session.state.phase.value != "running"
@@ -118,8 +121,7 @@ def test_invariants_hold_and_rejections_change_nothing(sequence):
 def test_the_invariant_checker_can_fail():
     """A state that breaks the rules is caught (so the property above can fail)."""
     session = Session(CONF)
-    bad = session.snapshot()
-    bad.on_air = "pinghu"  # not connected, not the main venue
+    bad = session.state.model_copy(update={"on_air": "pinghu"})  # not connected, not the main venue
     try:
         check_invariants(bad, CONF)
     except AssertionError:

@@ -25,7 +25,7 @@ def join(session: Session, now: float, *venues: str) -> None:
 
 
 def rejected(session: Session, command, now: float) -> str:
-    before = session.snapshot()
+    before = session.state.model_copy(deep=True)
     with pytest.raises(CommandRejected) as info:
         session.handle(command, now)
     assert session.state == before, "a rejected command must change nothing"
@@ -289,7 +289,7 @@ def test_award_announcement_and_presentation_step_by_step(session, clock):
         ("Model villages", "SAMPLE: Village C", "nanhu"),
     ]
     assert rejected(session, c.NextAward(), clock.now) == (
-        "cannot advance the awards: all 3 awards of 'present' have been presented"
+        "cannot advance the awards: all 3 presentations of the 2 awards of 'present' have been made"
     )
 
 
@@ -315,7 +315,7 @@ def test_floor_queue_in_request_order_and_grant_puts_on_air(session, clock):
     )
     assert rejected(session, c.RaiseHand(venue="haiyan"), clock.now) == "cannot raise the hand of 'haiyan': it is on air"
     session.handle(c.LeaveVenue(venue="nanhu"), clock.now)
-    assert session.state.floor_queue == [], "a venue that leaves drops out of the queue"
+    assert session.state.floor_queue == (), "a venue that leaves drops out of the queue"
 
 
 def test_dismiss_hand(session, clock):
@@ -384,3 +384,66 @@ def test_revoking_links_is_recorded_and_survives_replay(session, clock):
     assert rejected(session, c.RevokeLink(venue="pinghuu"), clock.now).startswith(
         "cannot revoke the links of 'pinghuu': there is no venue 'pinghuu'"
     )
+
+
+# ------------------------------------------------------------------ refusal codes and immutability
+
+
+def refusal(session: Session, command, now: float) -> CommandRejected:
+    with pytest.raises(CommandRejected) as info:
+        session.handle(command, now)
+    return info.value
+
+
+def test_refusals_carry_a_code_and_the_values_a_sentence_needs(session, clock):
+    assert refusal(session, c.NextSegment(), clock.now).code == "session_not_started"
+    running(session, clock.now, "pinghu")
+    exc = refusal(session, c.Take(venue="haiyann"), clock.now)
+    assert (exc.code, exc.params) == ("unknown_venue", {"venue": "haiyann", "suggestion": "haiyan"})
+    exc = refusal(session, c.Take(venue="haiyan"), clock.now)
+    assert (exc.code, exc.params) == ("not_connected", {"venue": "haiyan"})
+    session.handle(c.ReportLink(venue="pinghu", loss_pct=12.5, rtt_ms=80), clock.now)
+    exc = refusal(session, c.Take(venue="pinghu"), clock.now)
+    assert exc.code == "link_poor_needs_confirm" and exc.params == {"venue": "pinghu", "loss_pct": 12.5, "rtt_ms": 80}
+    assert "its link is poor (loss 12.5%" in str(exc)
+    exc = refusal(session, c.GotoSegment(segment="closng"), clock.now)
+    assert (exc.code, exc.params["suggestion"]) == ("unknown_segment", "closing")
+
+
+def test_the_state_cannot_be_changed_from_outside(session, clock):
+    running(session, clock.now)
+    state = session.state
+    with pytest.raises(ValueError):
+        state.on_air = "pinghu"  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        state.venues["pinghu"].connected = True  # type: ignore[misc]
+    session.handle(c.JoinVenue(venue="pinghu"), clock.now)
+    assert not state.venues["pinghu"].connected, "a state once handed out never changes"
+    assert session.state.venues["pinghu"].connected
+
+
+def test_leaving_a_roll_call_segment_finishes_its_roll_call(session, clock):
+    running(session, clock.now, "pinghu", "nanhu")
+    session.handle(c.NextSegment(), clock.advance(60))
+    session.handle(c.StartRollCall(), clock.advance(1))
+    session.handle(c.AnswerRollCall(venue="pinghu", picture_ok=True, sound_ok=True), clock.advance(1))
+    events = session.handle(c.NextSegment(), clock.advance(30))
+    assert types(events)[:3] == ["roll_call_marked", "roll_call_finished", "segment_ended"]
+    marked = events[0]
+    assert (marked.venue, marked.status, marked.by) == ("nanhu", "absent", "session")
+    assert marked.note == "no answer before the segment ended"
+    rc = session.state.roll_calls["roll-call"]
+    assert rc.phase is RollCallPhase.FINISHED and (events[1].present, events[1].absent) == (1, 2)
+    # the record can still be corrected afterwards
+    session.handle(c.GotoSegment(segment="roll-call"), clock.advance(5))
+    session.handle(c.MarkRollCall(venue="nanhu", status=c.RollCallMark.PRESENT), clock.now)
+    assert session.state.roll_calls["roll-call"].entries["nanhu"].status is RollCallStatus.PRESENT
+
+
+def test_ending_the_session_during_a_roll_call_finishes_it(session, clock):
+    running(session, clock.now, "pinghu")
+    session.handle(c.NextSegment(), clock.advance(60))
+    session.handle(c.StartRollCall(), clock.advance(1))
+    events = session.handle(c.EndSession(), clock.advance(10))
+    assert "roll_call_finished" in types(events)
+    assert session.state.roll_calls["roll-call"].phase is RollCallPhase.FINISHED
