@@ -70,12 +70,33 @@ def _ice_options(fn):
     return fn
 
 
+def _default(setting: str, per: float = 1) -> str:
+    """The default of a server setting (divided by `per`), as `--help` shows it."""
+    from .settings import ServerSettings
+
+    default = ServerSettings.model_fields[setting].default
+    return f"{default / per:g}" if isinstance(default, (int, float)) else str(default)
+
+
+def _settings(**given: object):
+    """ServerSettings from the options given (the others from ORCHESTRATOR_* variables, then
+    the defaults); a usage error says which setting is wrong."""
+    from pydantic import ValidationError
+
+    from .settings import ServerSettings, describe_settings_error
+
+    try:
+        return ServerSettings(**{k: v for k, v in given.items() if v not in (None, (), [])})
+    except ValidationError as exc:
+        raise click.UsageError(describe_settings_error(exc)) from None
+
+
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--data", "data_dir", default="./var", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the event log and the signing key.")
+@click.option("--host", default=None, help=f"Address to listen on.  [default: {_default('host')}]")
+@click.option("--port", default=None, type=int, help=f"Port to listen on.  [default: {_default('port')}]")
+@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
+              help=f"Folder for the event log and the signing key.  [default: {_default('data_dir')}]")
 @click.option("--public-url", default=None, help="The address venues use (links and Origin checks), e.g. https://meet.example.org")
 @click.option("--ice-server", "ice_servers", multiple=True, metavar="URL",
               help="STUN/TURN server given to venues (repeatable). None by default: closed networks.")
@@ -85,72 +106,71 @@ def _ice_options(fn):
                    "ORCHESTRATOR_TURN_SECRET, or --turn-secret-file.")
 @click.option("--turn-secret-file", default=None, type=click.Path(dir_okay=False),
               help="File whose first line is the TURN shared secret (coturn's static-auth-secret).")
-@click.option("--turn-ttl", default=6 * 3600, show_default=True, type=click.IntRange(min=60),
-              help="Seconds each venue's TURN credential stays valid.")
-@click.option("--heartbeat-timeout", default=3.0, show_default=True, type=float,
-              help="Seconds of silence after which a venue is shown disconnected.")
-@click.option("--restart-grace", default=15.0, show_default=True, type=click.FloatRange(0, 600),
-              help="After a restart, seconds venues have to rejoin before they are recorded as gone.")
-@click.option("--media-path", type=click.Choice(["forward", "transcode"]), default="forward", hidden=True,
-              help="transcode: aiortc's decode/encode path (the benchmark's baseline only).")
+@click.option("--turn-ttl", "turn_ttl_s", default=None, type=int,
+              help=f"Seconds each venue's TURN credential stays valid (at least 60).  [default: {_default('turn_ttl_s')}]")
+@click.option("--heartbeat-timeout", "heartbeat_timeout_s", default=None, type=float,
+              help=f"Seconds of silence after which a venue is shown disconnected.  "
+                   f"[default: {_default('heartbeat_timeout_s')}]")
+@click.option("--restart-grace", "restart_grace_s", default=None, type=float,
+              help=f"After a restart, seconds venues have to rejoin before they are recorded as gone (0 to 600).  "
+                   f"[default: {_default('restart_grace_s')}]")
+@click.option("--media", type=click.Choice(["embedded", "transcode"]), default=None, hidden=True,
+              help="embedded: the SFU in this process (default). transcode: aiortc's decode-and-re-encode "
+                   "path, the benchmark's baseline only.")
 @click.option("--simulate", default=None, metavar="all|VENUE,...",
               help="Run a simulated venue (synthetic venue agent) for these venues in this process, "
                    "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
                    "when no --ice-address is given.")
 @_ice_options
-def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl,
-          heartbeat_timeout, restart_grace, media_path, simulate, ice_addresses) -> None:
-    """Host a conference: venues join by link, the operator drives it by API or console."""
-    import os
+def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl_s,
+          heartbeat_timeout_s, restart_grace_s, media, simulate, ice_addresses) -> None:
+    """Host a conference: venues join by link, the operator drives it by API or console.
+
+    Every option (and the operator token, the signing key and the TURN secret) can also
+    be set with an ORCHESTRATOR_* environment variable; an option given here wins.
+    """
     import secrets
 
     from aiohttp import web
+    from pydantic import SecretStr
 
-    from .logs import configure
-    from .media.aiortc_tap import restrict_host_addresses
     from .event_log import LogError
-    from .web.app import ServerSettings, create_app
-    from .web.auth import load_secret_key
-    from .web.turn import TurnConfigError, turn_settings_from
+    from .logs import configure
+    from .media import restrict_host_addresses
+    from .web.app import create_app
 
     conf = _load_or_exit(config)
-    try:
-        turn = turn_settings_from(turn_urls, turn_secret_file, turn_ttl)
-    except TurnConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+    settings = _settings(
+        host=host, port=port, data_dir=data_dir, public_url=public_url, ice_servers=list(ice_servers),
+        turn_urls=list(turn_urls), turn_secret_file=turn_secret_file, turn_ttl_s=turn_ttl_s,
+        heartbeat_timeout_s=heartbeat_timeout_s, restart_grace_s=restart_grace_s, media=media,
+        ice_addresses=list(ice_addresses),
+    )
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
-    if simulated and not ice_addresses:
-        ice_addresses = ("127.0.0.1",)
+    if simulated and not settings.ice_addresses:
+        settings = settings.model_copy(update={"ice_addresses": ["127.0.0.1"]})
     configure(background=True)  # a stalled log reader must not stall the session
-    restrict_host_addresses(list(ice_addresses) or None)
-    token = os.environ.get("ORCHESTRATOR_OPERATOR_TOKEN")
-    if not token:
+    restrict_host_addresses(settings.ice_addresses or None)
+    if settings.operator_token is None:
         token = secrets.token_urlsafe(24)
         click.echo(f"Operator token (shown once; set ORCHESTRATOR_OPERATOR_TOKEN to choose it): {token}")
-    settings = ServerSettings(
-        conference=conf,
-        data_dir=Path(data_dir),
-        operator_token=token,
-        secret_key=load_secret_key(data_dir),
-        public_url=public_url,
-        ice_servers=[{"urls": [url]} for url in ice_servers],
-        heartbeat_timeout_s=heartbeat_timeout,
-        restart_grace_s=restart_grace,
-        turn=turn,
-        media_path=media_path,
-    )
-    base = public_url or f"http://{host}:{port}"
+        settings = settings.model_copy(update={"operator_token": SecretStr(token)})
+    host, port, data_dir = settings.host, settings.port, settings.data_dir
+    base = settings.public_url or f"http://{host}:{port}"
     click.echo(f"Conference {conf.conference.id}: {len(conf.venues)} venues, {len(conf.agenda)} segments")
     click.echo(f"Operator API:   {base}/api/state  (Authorization: Bearer <operator token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
-    app = create_app(settings)
+    try:
+        app = create_app(conf, settings)
+    except ValueError as exc:  # e.g. the signing key file
+        raise click.UsageError(str(exc)) from None
     if simulated:
         from .rehearsal.simulate import simulate_in_app
 
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
         simulate_in_app(app, simulated, f"http://{local}:{port}", Path(data_dir) / "simulated")
         click.echo(f"Simulated venues ({len(simulated)}): {', '.join(simulated)}; their logs in "
-                   f"{Path(data_dir) / 'simulated'}; media on {', '.join(ice_addresses)}")
+                   f"{Path(data_dir) / 'simulated'}; media on {', '.join(settings.ice_addresses)}")
     try:
         web.run_app(app, host=host, port=port, shutdown_timeout=5, print=None, handle_signals=True)
     except LogError as exc:
@@ -177,14 +197,21 @@ def _simulated_venues(conf: Conference, spec: str) -> list[str]:
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--base-url", required=True, help="The address venues open, e.g. https://meet.example.org")
-@click.option("--data", "data_dir", default="./var", show_default=True, type=click.Path(file_okay=False))
-@click.option("--valid-days", default=14.0, show_default=True, type=float)
+@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
+              help=f"The server's data folder (its signing key).  [default: {_default('data_dir')}]")
+@click.option("--valid-days", default=None, type=float,
+              help=f"How long the links stay valid.  [default: {_default('token_ttl_s', per=86400)}]")
 def links(config, base_url, data_dir, valid_days) -> None:
     """Print one join link per venue: venue-id<TAB>join-url."""
     from .web.auth import JoinTokens, load_secret_key
 
     conf = _load_or_exit(config)
-    tokens = JoinTokens(load_secret_key(data_dir), conf.conference.id, set(conf.venue_by_id), valid_days * 86400)
+    settings = _settings(data_dir=data_dir, token_ttl_s=valid_days * 86400 if valid_days is not None else None)
+    try:
+        key = load_secret_key(settings.data_dir, settings.secret_key)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    tokens = JoinTokens(key, conf.conference.id, set(conf.venue_by_id), settings.token_ttl_s)
     for venue in conf.venues:
         click.echo(f"{venue.id}\t{tokens.link(base_url, venue.id)}")
 
@@ -346,7 +373,7 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, baselin
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     width, height = _resolution(resolution)
     options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes)
-    result = run_once(options, "forward", progress=lambda line: click.echo(line, err=True))
+    result = run_once(options, "embedded", progress=lambda line: click.echo(line, err=True))
     if baseline:
         result["baseline"] = run_once(options, "transcode", progress=lambda line: click.echo(line, err=True))
         ours, theirs = result["server_cpu_cores"], result["baseline"]["server_cpu_cores"]
@@ -358,7 +385,7 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, baselin
 
 
 def bench_table(result: dict) -> str:
-    runs = [("forward (this server)", result)] + ([("transcode (baseline)", result["baseline"])] if "baseline" in result else [])
+    runs = [("embedded (this server)", result)] + ([("transcode (baseline)", result["baseline"])] if "baseline" in result else [])
     rows = [
         ("venues", lambda r: r["venues"]),
         ("server CPU, cores", lambda r: r["server_cpu_cores"]),

@@ -2,7 +2,9 @@
 
 command -> core (decide) -> event log (append, durable) -> listeners (media, sockets).
 Listeners run after the events are on disk, so nothing is shown or switched that a
-restart would not restore.
+restart would not restore. They run in the order they were added; a listener that
+fails is logged (`listener_failed`) and the others still run: the command is applied
+either way, so its caller is told it was.
 """
 
 from __future__ import annotations
@@ -28,14 +30,26 @@ class LiveSession:
         self.log = event_log
         self.clock = clock
         self.session = event_log.replay(conference)
-        self.listeners: list[Listener] = []
+        self._listeners: list[tuple[str, Listener]] = []
 
     @property
     def state(self) -> SessionState:
         return self.session.state
 
+    @property
+    def listener_names(self) -> list[str]:
+        """The listeners, in the order they run."""
+        return [name for name, _ in self._listeners]
+
+    def add_listener(self, name: str, listener: Listener) -> None:
+        """Run `listener(events, state)` after every applied command, after those added before."""
+        if name in self.listener_names:
+            raise ValueError(f"there is already a listener called {name!r}")
+        self._listeners.append((name, listener))
+
     def execute(self, command: Command, command_id: str | None = None) -> list[Event]:
-        """Run one command. Raises CommandRejected (nothing changed) or the log's error."""
+        """Run one command. Raises CommandRejected (nothing changed) or the log's error
+        (nothing changed either); once the events are on disk, it returns them."""
         if command_id is not None and self.log.has_command(command_id):
             log.info("command_repeated", command=command.type, command_id=command_id)
             return []
@@ -50,6 +64,9 @@ class LiveSession:
             raise
         for event in events:
             log.info(event.type, **event.model_dump(exclude={"type", "at"}, mode="json"))
-        for listener in list(self.listeners):
-            listener(events, self.session.state)
+        for name, listener in list(self._listeners):
+            try:
+                listener(events, self.session.state)
+            except Exception:  # noqa: BLE001 - the command is applied: tell the others, and the caller
+                log.exception("listener_failed", listener=name, command=command.type)
         return events

@@ -28,8 +28,8 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPee
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from orchestrator.logs import get_logger
-from orchestrator.media.aiortc_tap import drop_outgoing_rtp, install_packer, make_packet, tap_receiver
-from orchestrator.media.router import is_vp8_keyframe
+from orchestrator.media.aiortc_tap import drop_outgoing_rtp, install_packer, tap_receiver
+from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe, make_packet
 
 from .synthetic import MarkedVideo, ToneAudio, read_mark
 
@@ -112,7 +112,7 @@ def synthetic_media(
         return picture == [index], sum(f.samples for f in samples) > 0
 
     def tracks() -> tuple[MediaStreamTrack, MediaStreamTrack]:
-        return LoopedTrack("video", video.frames, fps, 90_000), LoopedTrack("audio", audio.frames, 50, 48_000)
+        return LoopedTrack("video", video.frames, fps, VIDEO_CLOCK), LoopedTrack("audio", audio.frames, 50, AUDIO_CLOCK)
 
     return Media(tracks, check, preencoded=True)
 

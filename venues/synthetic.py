@@ -33,7 +33,7 @@ from fractions import Fraction
 import av
 from av import AudioFrame, VideoFrame
 
-from orchestrator.media.router import is_vp8_keyframe
+from orchestrator.media.codec import AUDIO_CLOCK, is_vp8_keyframe
 
 WHITE = 235
 BLACK = 16
@@ -43,7 +43,7 @@ THRESHOLD = 128
 # Block averages between these bounds are neither clearly black nor clearly white.
 AMBIGUOUS_LOW, AMBIGUOUS_HIGH = 64, 192
 
-SAMPLE_RATE = 48000
+SAMPLE_RATE = AUDIO_CLOCK  # Opus's clock
 SAMPLES_PER_FRAME = 960  # 20 ms at 48 kHz
 TONE_AMPLITUDE = round(32767 * 10 ** (-12 / 20))  # about -12 dBFS
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from ..logs import get_logger
+from ..settings import MediaChoice
 from . import worker
 
 log = get_logger(component="bench")
@@ -68,7 +69,7 @@ def conference_yaml(venues: int) -> str:
 class _Server:
     """`orchestrator serve` as its own process, driven over HTTP like an operator."""
 
-    def __init__(self, config: Path, data: Path, media_path: str):
+    def __init__(self, config: Path, data: Path, media: MediaChoice):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -78,7 +79,7 @@ class _Server:
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "serve", str(config), "--port", str(self.port), "--data", str(data),
-             "--ice-address", "127.0.0.1", "--heartbeat-timeout", "10", "--media-path", media_path],
+             "--ice-address", "127.0.0.1", "--heartbeat-timeout", "10", "--media", media],
             env=env, stdout=subprocess.DEVNULL, stderr=self._log,
         )
         self.ps = psutil.Process(self.proc.pid)
@@ -131,18 +132,18 @@ class _Server:
         self._log.close()
 
 
-def run_once(options: BenchOptions, media_path: str = "forward", progress=print) -> dict:
+def run_once(options: BenchOptions, media: MediaChoice = "embedded", progress=print) -> dict:
     with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
         config = Path(tmp) / "bench.yaml"
         config.write_text(conference_yaml(options.venues))
-        server = _Server(config, Path(tmp) / "data", media_path)
+        server = _Server(config, Path(tmp) / "data", media)
         try:
-            return _measure(server, options, media_path, progress)
+            return _measure(server, options, media, progress)
         finally:
             server.stop()
 
 
-def _measure(server: _Server, options: BenchOptions, media_path: str, progress) -> dict:
+def _measure(server: _Server, options: BenchOptions, media: MediaChoice, progress) -> dict:
     links = server.get("/api/links")
     venues = list(links)
     ctx = mp.get_context("spawn")
@@ -163,7 +164,7 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
         for r in readies:
             if not r.wait(300):
                 raise RuntimeError("the venue workers did not get ready")
-        progress(f"[{media_path}] {len(venues)} venues ready in {count} workers; joining all at once")
+        progress(f"[{media}] {len(venues)} venues ready in {count} workers; joining all at once")
         go.set()
         joined = _wait(lambda: all(v["connected"] for v in server.get("/api/state")["venues"].values()), 60)
         if not joined:
@@ -176,10 +177,10 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
         workers_ps = [psutil.Process(p.pid) for p in procs]
         cpu0, agents0, t0 = server.cpu_s(), _cpu(workers_ps), time.time()
         if options.soak_minutes:
-            progress(f"[{media_path}] soak for {options.soak_minutes:g} min, a take every {SOAK_TAKE_S:.0f} s")
+            progress(f"[{media}] soak for {options.soak_minutes:g} min, a take every {SOAK_TAKE_S:.0f} s")
             soak = _soak(server, options.soak_minutes * 60, venues[1:] or venues, progress)
         else:
-            progress(f"[{media_path}] steady state for {options.duration:.0f} s")
+            progress(f"[{media}] steady state for {options.duration:.0f} s")
             time.sleep(options.duration)
             soak = None
         cpu1, agents1, t1 = server.cpu_s(), _cpu(workers_ps), time.time()
@@ -207,7 +208,7 @@ def _measure(server: _Server, options: BenchOptions, media_path: str, progress) 
             p.join(30)
             if p.is_alive():
                 p.kill()
-    figures = _figures(options, media_path, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch)
+    figures = _figures(options, media, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch)
     figures["takes_refused"] = refused
     if soak is not None:
         figures["soak"] = soak
@@ -276,7 +277,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def _figures(options, media_path, reports, takes, window, agents_cpu_s, peak_rss, first_branch) -> dict:
+def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, first_branch) -> dict:
     cpu0, cpu1, t0, t1 = window
     wall = t1 - t0
     server_cores = (cpu1 - cpu0) / wall
@@ -319,7 +320,7 @@ def _figures(options, media_path, reports, takes, window, agents_cpu_s, peak_rss
     agents_limited = bool(lagging) or agents_cores + server_cores > 0.95 * cores
     n = len(reports)
     return {
-        "media_path": media_path,
+        "media": media,
         "venues": n,
         "resolution": f"{options.width}x{options.height}",
         "bitrate_kbps": options.bitrate // 1000,

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from venues.agent import LoopedTrack, Media, VenueAgent, synthetic_media
 
+from ..media.rtp_stats import inbound_rtp
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -93,17 +95,12 @@ async def _main(config: WorkerConfig, ready, go, stop) -> list[dict]:
 
 
 async def _program_loss(agent: VenueAgent) -> tuple[int, int]:
+    """(packets lost, packets received) of the program video."""
     pc = agent.pc
     if pc is None:
         return 0, 0
-    lost = received = 0
-    video = [t for t in pc.getTransceivers() if t.kind == "video"]
-    for transceiver in video:
-        for stat in (await transceiver.receiver.getStats()).values():
-            if stat.type == "inbound-rtp":
-                lost += max(stat.packetsLost, 0)
-                received += stat.packetsReceived
-    return lost, received
+    counts = await inbound_rtp(t.receiver for t in pc.getTransceivers() if t.kind == "video")
+    return counts.lost, counts.received
 
 
 def _cpu() -> float:

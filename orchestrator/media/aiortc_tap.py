@@ -25,7 +25,6 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
 from __future__ import annotations
 
 import asyncio
-import fractions
 import inspect
 import random
 import threading
@@ -40,9 +39,6 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import is_rtcp
-
-VIDEO_CLOCK = 90_000
-AUDIO_CLOCK = 48_000
 
 _RECEIVER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _RECEIVER_THREAD = "_RTCRtpReceiver__decoder_thread"
@@ -129,14 +125,6 @@ def install_packer(sender: RTCRtpSender, on_keyframe_request: Callable[[], None]
 def force_keyframe(sender: RTCRtpSender) -> None:
     """Make an encoding sender's next frame a keyframe (the transcoding baseline only)."""
     RTCRtpSender._send_keyframe(sender)
-
-
-def make_packet(data: bytes, timestamp: int, kind: str) -> av.Packet:
-    """An `av.Packet` whose pts is the RTP timestamp in the codec clock."""
-    packet = av.Packet(data)
-    packet.pts = timestamp
-    packet.time_base = fractions.Fraction(1, VIDEO_CLOCK if kind == "video" else AUDIO_CLOCK)
-    return packet
 
 
 _original_host_addresses = aioice.ice.get_host_addresses

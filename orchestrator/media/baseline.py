@@ -3,33 +3,35 @@
 It serves venues the way aiortc does out of the box: every uplink is decoded once, and
 `MediaRelay` hands the decoded frames to every receiver's sender, which encodes them
 again, one encoder per receiver. Same signalling, same program rules (it reuses the
-router's `wanted_source`), so the benchmark compares only the media path.
+router's `wanted_source`), so the benchmark compares only the media path. It serves no
+monitor peers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fractions
+from collections.abc import Sequence
 
-from aiortc import RTCSessionDescription
+from aiortc import RTCIceServer, RTCRtpSender, RTCRtpTransceiver
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .aiortc_tap import force_keyframe
+from .codec import VIDEO_CLOCK, clock_rate
+from .plane import MediaPresence, MonitorPeer, OfferRejected, PeerId, VenuePeer
 from .router import Output, ProgramRouter, Role
-from .sfu import MediaServer, OfferRejected, _Peer, _prefer, check_offer, close_quietly, drop_unreachable_candidates
-
-CLOCK = {"video": 90_000, "audio": 48_000}
+from .sfu import MediaServer
 
 
 class DecodedProgram(Output):
     """A receiver's program track that passes decoded frames from whichever source is current."""
 
-    def __init__(self, kind: str, role: Role, receiver: str):
+    def __init__(self, kind: str, role: Role, receiver: VenuePeer):
         super().__init__(kind, role, receiver)
         self.proxy: MediaStreamTrack | None = None
         self.changed = asyncio.Event()
-        self.sender = None
+        self.sender: RTCRtpSender | None = None
         self._pts = 0
 
     def follow(self, proxy: MediaStreamTrack | None) -> None:
@@ -66,8 +68,8 @@ class DecodedProgram(Output):
             if proxy is not self.proxy:
                 continue
             # re-stamp: one continuous timeline per receiver, whatever the source
-            step = frame.samples if self.kind == "audio" else CLOCK["video"] // 30
-            frame.pts, frame.time_base = self._pts, fractions.Fraction(1, CLOCK[self.kind])
+            step = frame.samples if self.kind == "audio" else VIDEO_CLOCK // 30
+            frame.pts, frame.time_base = self._pts, fractions.Fraction(1, clock_rate(self.kind))
             self._pts += step
             self.stats.frames += 1
             return frame
@@ -86,52 +88,45 @@ class TranscodingRouter(ProgramRouter):
     def reroute(self) -> None:
         for outputs in self._outputs.values():
             for output in outputs:
+                if not isinstance(output, DecodedProgram):
+                    continue
                 wanted = self.wanted_source(output)
                 if wanted != output.current:
                     output.current = wanted
                     track = self.tracks.get((wanted, output.kind)) if wanted else None
                     output.follow(self.relay.subscribe(track, buffered=False) if track else None)
 
-    def on_frame(self, venue, kind, data, timestamp) -> None:  # pragma: no cover - never tapped
+    def on_frame(self, venue: str, kind: str, data: bytes, timestamp: int) -> None:  # pragma: no cover - never tapped
         raise RuntimeError("the transcoding baseline does not forward encoded frames")
 
     def source_counters(self, venue: str) -> tuple[int, int]:
         return 0, 0
 
-    def remove_venue(self, venue: str) -> None:
-        for kind in ("video", "audio"):
-            self.tracks.pop((venue, kind), None)
-        super().remove_venue(venue)
+    def remove_peer(self, peer: PeerId) -> None:
+        if isinstance(peer, VenuePeer):
+            for kind in ("video", "audio"):
+                self.tracks.pop((peer.venue, kind), None)
+        super().remove_peer(peer)
 
 
 class TranscodingMediaServer(MediaServer):
     """MediaServer whose peers decode and re-encode (aiortc's default media path)."""
 
-    async def answer_venue(self, venue: str, offer: str) -> str:
-        offer = drop_unreachable_candidates(offer)
-        description = check_offer(offer)
-        await self.close_peer(venue, "replaced by a new connection")
-        pc = self._new_pc()
-        peer = _Peer(venue, pc, [])
-        audio_roles = {"sendrecv": Role.PROGRAM_AUDIO, "recvonly": Role.MAIN_AUDIO}
-        for m in description.media:
-            direction = m.direction or "sendrecv"
-            role = Role.PROGRAM_VIDEO if m.kind == "video" else audio_roles[direction]
-            output = DecodedProgram(m.kind, role, venue)
-            transceiver = pc.addTransceiver(output, direction="sendrecv" if direction == "sendrecv" else "sendonly")
-            output.sender = transceiver.sender
-            _prefer(transceiver, "vp8" if m.kind == "video" else "opus")
-            peer.outputs.append(output)
-            if direction == "sendrecv":
-                peer.uplinks[m.kind] = transceiver
-        try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-            for kind, transceiver in peer.uplinks.items():
-                self.router.tracks[(venue, kind)] = transceiver.receiver.track
-                self.router.add_source(venue, kind, lambda: None)
-            await pc.setLocalDescription(await pc.createAnswer())
-        except Exception as exc:
-            self.router.remove_venue(venue)
-            await close_quietly(pc)
-            raise OfferRejected(f"the offer could not be answered ({type(exc).__name__}: {exc})") from None
-        return await self._register(peer)
+    router: TranscodingRouter
+
+    def __init__(self, router: TranscodingRouter, presence: MediaPresence, ice_servers: Sequence[RTCIceServer] = ()):
+        super().__init__(router, presence, ice_servers)
+
+    def _venue_output(self, kind: str, role: Role, receiver: VenuePeer) -> Output:
+        return DecodedProgram(kind, role, receiver)
+
+    def _attach_output(self, transceiver: RTCRtpTransceiver, output: Output) -> None:
+        if isinstance(output, DecodedProgram):
+            output.sender = transceiver.sender  # its encoder is asked for a keyframe on a switch
+
+    def _attach_uplink(self, venue: str, kind: str, transceiver: RTCRtpTransceiver) -> None:
+        self.router.tracks[(venue, kind)] = transceiver.receiver.track
+        self.router.add_source(venue, kind, lambda: None)
+
+    async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
+        raise OfferRejected("the transcoding baseline serves no monitors")

@@ -17,23 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from enum import Enum
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .aiortc_tap import AUDIO_CLOCK, VIDEO_CLOCK, make_packet
+from .codec import clock_rate, is_vp8_keyframe, make_packet
+from .plane import PeerId, ProgramSnapshot, VenuePeer
 
 KEYFRAME_RETRY_S = 0.3  # re-ask a source that has not sent the keyframe yet
 KEYFRAME_THROTTLE_S = 0.25  # at most one keyframe request per source in this time
 MAX_VIDEO_QUEUE = 30  # frames waiting for one receiver's sender before we resync it
 MAX_AUDIO_QUEUE = 25
-
-
-def is_vp8_keyframe(frame: bytes) -> bool:
-    """RFC 6386 section 9.1: bit 0 of the frame tag is 0 for a key frame."""
-    return bool(frame) and not frame[0] & 0x01
 
 
 class Role(str, Enum):
@@ -54,11 +50,11 @@ class OutputStats:
 class Output(MediaStreamTrack):
     """One downlink track of one receiver: a queue of re-stamped encoded packets."""
 
-    def __init__(self, kind: str, role: Role, receiver: str, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, kind: str, role: Role, receiver: PeerId, clock: Callable[[], float] = time.monotonic):
         super().__init__()
         self.kind = kind
         self.role = role
-        self.receiver = receiver  # venue id (or "operator:<n>") that gets this track
+        self.receiver = receiver  # the peer that gets this track
         self.current: str | None = None  # source venue now forwarded
         self.pending: str | None = None  # source venue we switch to at its next keyframe
         self.fixed_source: str | None = None  # for monitor outputs
@@ -66,7 +62,7 @@ class Output(MediaStreamTrack):
         self.on_keyframe_request: Callable[[], None] = lambda: None
         self._queue: asyncio.Queue = asyncio.Queue()
         self._clock = clock
-        self._rate = VIDEO_CLOCK if kind == "video" else AUDIO_CLOCK
+        self._rate = clock_rate(kind)
         self._last_in: int | None = None
         self._last_out: int | None = None
         self._last_wall = 0.0
@@ -151,8 +147,8 @@ class ProgramRouter:
         self.on_air = main_venue
         self.muted: set[str] = set()
         self.clock = clock
-        self._sources: dict[tuple[str, str], _Source] = {}
-        self._outputs: dict[str, list[Output]] = {}
+        self._sources: dict[tuple[str, str], _Source] = {}  # (venue, kind): venues' uplinks
+        self._outputs: dict[PeerId, list[Output]] = {}  # every peer's downlinks
         self._routes = _Routes()
         self._retry_task: asyncio.Task | None = None
 
@@ -162,35 +158,33 @@ class ProgramRouter:
         self._sources[(venue, kind)] = _Source(venue, kind, request_keyframe)
         self.reroute()
 
-    def add_outputs(self, receiver: str, outputs: list[Output]) -> None:
+    def add_outputs(self, receiver: PeerId, outputs: list[Output]) -> None:
         for output in outputs:
             output.on_keyframe_request = lambda o=output: self._answer_receiver_pli(o)
         self._outputs.setdefault(receiver, []).extend(outputs)
         self.reroute()
 
-    def remove_venue(self, venue: str) -> None:
-        """Forget a venue's uplinks and downlinks (its peer is gone)."""
-        for kind in ("video", "audio"):
-            self._sources.pop((venue, kind), None)
-        for output in self._outputs.pop(venue, []):
+    def remove_peer(self, peer: PeerId) -> None:
+        """Forget a peer's downlinks and, for a venue, its uplinks (the peer is gone)."""
+        if isinstance(peer, VenuePeer):
+            for kind in ("video", "audio"):
+                self._sources.pop((peer.venue, kind), None)
+        for output in self._outputs.pop(peer, []):
             self._set_route(output, None, None)
             output.stop()
         self.reroute()
-
-    def remove_receiver(self, receiver: str) -> None:
-        self.remove_venue(receiver)
 
     def source_counters(self, venue: str) -> tuple[int, int]:
         """(bytes received from all of `venue`'s uplinks, video frames received)."""
         video, audio = self._sources.get((venue, "video")), self._sources.get((venue, "audio"))
         return (video.bytes if video else 0) + (audio.bytes if audio else 0), video.frames if video else 0
 
-    def outputs(self, receiver: str) -> list[Output]:
+    def outputs(self, receiver: PeerId) -> list[Output]:
         return list(self._outputs.get(receiver, []))
 
     # ------------------------------------------------------------ program
 
-    def set_program(self, on_air: str, muted: set[str]) -> None:
+    def set_program(self, on_air: str, muted: Set[str]) -> None:
         """The session's on-air venue and muted microphones changed (or may have)."""
         if on_air == self.on_air and muted == self.muted:
             return
@@ -198,7 +192,8 @@ class ProgramRouter:
         self.reroute()
 
     def wanted_source(self, output: Output) -> str | None:
-        receiver, on_air, main = output.receiver, self.on_air, self.main
+        on_air, main = self.on_air, self.main
+        receiver = output.receiver.venue if isinstance(output.receiver, VenuePeer) else None
         if output.role is Role.MONITOR_VIDEO:
             wanted = output.fixed_source
         elif output.role is Role.PROGRAM_VIDEO:
@@ -301,11 +296,19 @@ class ProgramRouter:
             self._retry_task.cancel()
             await asyncio.gather(self._retry_task, return_exceptions=True)
         for receiver in list(self._outputs):
-            self.remove_venue(receiver)
+            self.remove_peer(receiver)
 
-    def snapshot(self) -> dict[str, dict[str, str | None]]:
-        """Who receives what now, for the API and tests: {receiver: {role: source}}."""
+    def snapshot(self) -> dict[PeerId, dict[str, str | None]]:
+        """Who receives what now, every peer: {receiver: {role: source}}."""
         return {
             receiver: {o.role.value: o.current for o in outputs}
             for receiver, outputs in self._outputs.items()
+        }
+
+    def program_snapshot(self) -> ProgramSnapshot:
+        """Who each venue receives now (monitors left out): {venue: {role: source}}."""
+        return {
+            receiver.venue: {o.role.value: o.current for o in outputs}
+            for receiver, outputs in self._outputs.items()
+            if isinstance(receiver, VenuePeer)
         }

@@ -8,6 +8,10 @@ and feeds the router's outputs to the venue's senders. Nothing is decoded or enc
 
 The operator's monitor peer offers up to `MAX_MONITOR_SLOTS` receive-only video
 m-lines; each slot shows one venue's camera, chosen with `set_monitor`.
+
+`MediaServer` implements `plane.MediaPlane`. The transcoding baseline (`baseline.py`)
+is the same server with other tracks: it overrides the three hooks that make a venue's
+downlink tracks and attach its uplinks.
 """
 
 from __future__ import annotations
@@ -15,16 +19,29 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
-from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from ..logs import get_logger
-from .aiortc_tap import install_packer, request_keyframe, restricted_host_addresses, tap_receiver
+from .aiortc_tap import FrameCallback, install_packer, request_keyframe, restricted_host_addresses, tap_receiver
+from .codec import CODEC, prefer_codec
+from .plane import (
+    LinkStats,
+    MediaPresence,
+    MonitorPeer,
+    OfferRejected,
+    PeerId,
+    ProgramSnapshot,
+    VenuePeer,
+)
 from .router import Output, ProgramRouter, Role
+from .rtp_stats import LinkMeter, inbound_rtp, round_trip_ms
 
 MAX_OFFER_BYTES = 64 * 1024
 MAX_MEDIA_SECTIONS = 3
@@ -35,41 +52,22 @@ CONNECT_TIMEOUT_S = 30.0  # an offer whose peer never connects is cleaned up aft
 log = get_logger(component="sfu")
 
 
-class OfferRejected(ValueError):
-    """An SDP offer the server will not answer; the message says why."""
-
-
-@dataclass
-class LinkStats:
-    """One venue's link as the server measures it."""
-
-    bitrate_in_kbps: float = 0.0
-    bitrate_out_kbps: float = 0.0
-    loss_pct: float = 0.0
-    rtt_ms: float | None = None
-    fps_in: float = 0.0
-    packets_received: int = 0
-    packets_lost: int = 0
-
-
-@dataclass
+@dataclass(eq=False)
 class _Peer:
-    id: str
+    id: PeerId
     pc: RTCPeerConnection
-    outputs: list[Output]
-    is_venue: bool = True
-    uplinks: dict[str, RTCRtpTransceiver] = field(default_factory=dict)
+    outputs: list[Output] = field(default_factory=list)
+    uplinks: dict[str, RTCRtpTransceiver] = field(default_factory=dict)  # kind -> a venue's camera / microphone
     connected: bool = False
     created: float = field(default_factory=time.monotonic)
-    # counters at the last stats sample, for rates
-    sample_at: float = field(default_factory=time.monotonic)
-    bytes_in: int = 0
-    bytes_out: int = 0
-    frames_in: int = 0
-    received: int = 0
-    lost: int = 0
+    meter: LinkMeter = field(default_factory=lambda: LinkMeter(at=time.monotonic()))
     link: LinkStats = field(default_factory=LinkStats)
-    watchdog: asyncio.Task | None = None
+    watchdog: asyncio.Task[None] | None = None
+
+
+def _peer_fields(peer: PeerId) -> dict[str, Any]:
+    """Log context naming a peer."""
+    return {"venue": peer.venue} if isinstance(peer, VenuePeer) else {"monitor": peer.number}
 
 
 def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescription:
@@ -102,7 +100,7 @@ def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescri
             raise OfferRejected(f"media section {i} has no ICE credentials")
         if not m.dtls or not m.dtls.fingerprints:
             raise OfferRejected(f"media section {i} has no DTLS fingerprint")
-        wanted = "vp8" if m.kind == "video" else "opus"
+        wanted = CODEC[m.kind]
         if not any(c.name.lower() == wanted for c in m.rtp.codecs):
             raise OfferRejected(f"media section {i} ({m.kind}) does not offer {wanted.upper()}")
     mids = [m.rtp.muxId for m in media]
@@ -157,93 +155,113 @@ async def close_quietly(pc: RTCPeerConnection) -> None:
         log.warning("peer_close_failed", error=f"{type(exc).__name__}: {exc}")
 
 
-def _prefer(transceiver: RTCRtpTransceiver, codec: str) -> None:
-    caps = RTCRtpSender.getCapabilities(transceiver.kind).codecs
-    chosen = [c for c in caps if c.mimeType.lower() == f"{transceiver.kind}/{codec}"]
-    rtx = [c for c in caps if c.mimeType.lower() == f"{transceiver.kind}/rtx"]
-    transceiver.setCodecPreferences(chosen + rtx)
-
-
 class MediaServer:
-    """Owns the venues' peer connections; routes their media through the `ProgramRouter`."""
+    """Owns the venues' and monitors' peer connections; routes media through the `ProgramRouter`."""
 
-    def __init__(
-        self,
-        router: ProgramRouter,
-        ice_servers: list[RTCIceServer] | None = None,
-        on_connection: Callable[[str, bool, str], None] = lambda venue, up, why: None,
-    ):
+    def __init__(self, router: ProgramRouter, presence: MediaPresence, ice_servers: Sequence[RTCIceServer] = ()):
         self.router = router
-        self.ice_servers = list(ice_servers or [])
-        self.on_connection = on_connection
-        self._peers: dict[str, _Peer] = {}
-        self._closing: set[asyncio.Task] = set()
+        self.presence = presence
+        self.ice_servers = list(ice_servers)
+        self._peers: dict[PeerId, _Peer] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
-    def peer_ids(self) -> list[str]:
+    def peer_ids(self) -> list[PeerId]:
         return list(self._peers)
 
-    def is_connected(self, peer_id: str) -> bool:
-        peer = self._peers.get(peer_id)
-        return bool(peer and peer.connected)
+    def is_connected(self, peer: PeerId) -> bool:
+        found = self._peers.get(peer)
+        return bool(found and found.connected)
 
     def _new_pc(self) -> RTCPeerConnection:
         return RTCPeerConnection(RTCConfiguration(iceServers=self.ice_servers))
 
-    async def answer_venue(self, venue: str, offer: str) -> str:
+    # ------------------------------------------------------------ venues
+
+    async def answer_venue(self, peer: VenuePeer, offer: str) -> str:
         """Answer a venue's offer. A venue that already has a peer gets a new one (no ICE restart)."""
         offer = drop_unreachable_candidates(offer)
         description = check_offer(offer)
-        await self.close_peer(venue, "replaced by a new connection")
-        pc = self._new_pc()
-        outputs: list[Output] = []
-        peer = _Peer(venue, pc, outputs)
-        video_out = Output("video", Role.PROGRAM_VIDEO, venue)
-        audio_outs = {"sendrecv": Output("audio", Role.PROGRAM_AUDIO, venue), "recvonly": Output("audio", Role.MAIN_AUDIO, venue)}
+        await self.close_peer(peer, "replaced by a new connection")
+        venue = _Peer(peer, self._new_pc())
+        audio_roles = {"sendrecv": Role.PROGRAM_AUDIO, "recvonly": Role.MAIN_AUDIO}
         # transceivers in the offer's order, so aiortc pairs each m-line with the right one
         for m in description.media:
             direction = m.direction or "sendrecv"
-            output = video_out if m.kind == "video" else audio_outs[direction]
-            transceiver = pc.addTransceiver(output, direction="sendrecv" if direction == "sendrecv" else "sendonly")
-            _prefer(transceiver, "vp8" if m.kind == "video" else "opus")
-            install_packer(transceiver.sender, lambda o=output: o.on_keyframe_request())
-            outputs.append(output)
+            role = Role.PROGRAM_VIDEO if m.kind == "video" else audio_roles[direction]
+            output = self._venue_output(m.kind, role, peer)
+            transceiver = venue.pc.addTransceiver(output, direction="sendrecv" if direction == "sendrecv" else "sendonly")
+            prefer_codec(transceiver)
+            self._attach_output(transceiver, output)
+            venue.outputs.append(output)
             if direction == "sendrecv":
-                peer.uplinks[m.kind] = transceiver
-        return await self._negotiate(peer, offer)
+                venue.uplinks[m.kind] = transceiver
+        return await self._negotiate(venue, offer)
 
-    async def answer_monitor(self, receiver: str, offer: str) -> str:
+    def _venue_output(self, kind: str, role: Role, receiver: VenuePeer) -> Output:
+        """The downlink track of one of a venue's m-lines."""
+        return Output(kind, role, receiver)
+
+    def _attach_output(self, transceiver: RTCRtpTransceiver, output: Output) -> None:
+        """Make the sender of `output` send what it is given: encoded packets, packetized only."""
+        install_packer(transceiver.sender, lambda: output.on_keyframe_request())
+
+    def _attach_uplink(self, venue: str, kind: str, transceiver: RTCRtpTransceiver) -> None:
+        """Feed a venue's camera or microphone to the router, frame by encoded frame."""
+        tap_receiver(transceiver.receiver, self._frame_handler(venue, kind))
+        self.router.add_source(venue, kind, lambda: request_keyframe(transceiver.receiver))
+
+    def _frame_handler(self, venue: str, kind: str) -> FrameCallback:
+        on_frame = self.router.on_frame
+
+        def handle(codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
+            on_frame(venue, kind, frame.data, frame.timestamp)
+
+        return handle
+
+    # ------------------------------------------------------------ monitors
+
+    async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
         """Answer an operator's monitor offer: one video slot per m-line, all blank until set_monitor."""
         offer = drop_unreachable_candidates(offer)
         description = check_offer(offer, monitor=True)
-        await self.close_peer(receiver, "replaced by a new connection")
-        pc = self._new_pc()
-        outputs = []
+        await self.close_peer(peer, "replaced by a new connection")
+        monitor = _Peer(peer, self._new_pc())
         for _ in description.media:
-            output = Output("video", Role.MONITOR_VIDEO, receiver)
-            transceiver = pc.addTransceiver(output, direction="sendonly")
-            _prefer(transceiver, "vp8")
+            output = Output("video", Role.MONITOR_VIDEO, peer)
+            transceiver = monitor.pc.addTransceiver(output, direction="sendonly")
+            prefer_codec(transceiver)
             install_packer(transceiver.sender, lambda o=output: o.on_keyframe_request())
-            outputs.append(output)
-        return await self._negotiate(_Peer(receiver, pc, outputs, is_venue=False), offer)
+            monitor.outputs.append(output)
+        return await self._negotiate(monitor, offer)
 
-    def set_monitor(self, receiver: str, slot: int, venue: str | None) -> None:
-        outputs = self.router.outputs(receiver)
+    def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
+        outputs = self.router.outputs(peer)
         if not 0 <= slot < len(outputs):
             raise ValueError(f"there is no monitor slot {slot} (this monitor has {len(outputs)})")
         outputs[slot].fixed_source = venue
         self.router.reroute()
 
+    # ------------------------------------------------------------ program
+
+    def set_program(self, on_air: str, muted: Set[str]) -> None:
+        self.router.set_program(on_air, muted)
+
+    def program_snapshot(self) -> ProgramSnapshot:
+        return self.router.program_snapshot()
+
+    # ------------------------------------------------------------ peers
+
     async def _negotiate(self, peer: _Peer, offer: str) -> str:
         pc = peer.pc
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-            for kind, transceiver in peer.uplinks.items():
-                tap_receiver(transceiver.receiver, self._frame_handler(peer.id, kind))
-                self.router.add_source(peer.id, kind, lambda r=transceiver.receiver: request_keyframe(r))
+            if isinstance(peer.id, VenuePeer):
+                for kind, transceiver in peer.uplinks.items():
+                    self._attach_uplink(peer.id.venue, kind, transceiver)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
-            self.router.remove_venue(peer.id)
+            self.router.remove_peer(peer.id)
             await close_quietly(pc)
             raise OfferRejected(f"the offer could not be answered ({type(exc).__name__}: {exc})") from None
         return await self._register(peer)
@@ -261,83 +279,66 @@ class MediaServer:
                 return
             if state == "connected" and not peer.connected:
                 peer.connected = True
-                log.info("peer_connected", venue=peer.id)
-                if peer.is_venue:
-                    self.on_connection(peer.id, True, "connected")
+                log.info("peer_connected", **_peer_fields(peer.id))
+                if isinstance(peer.id, VenuePeer):
+                    self.presence.media_connected(peer.id.venue)
             elif state in ("failed", "closed"):
                 self._close_soon(peer, f"connection {state}")
 
         peer.watchdog = asyncio.ensure_future(self._connect_watchdog(peer))
         return pc.localDescription.sdp
 
-    def _frame_handler(self, venue: str, kind: str):
-        on_frame = self.router.on_frame
-
-        def handle(codec, frame) -> None:
-            on_frame(venue, kind, frame.data, frame.timestamp)
-
-        return handle
-
     async def _connect_watchdog(self, peer: _Peer) -> None:
         await asyncio.sleep(CONNECT_TIMEOUT_S)
         if not peer.connected and self._peers.get(peer.id) is peer:
-            log.warning("peer_never_connected", venue=peer.id, after_s=CONNECT_TIMEOUT_S)
-            await self.close_peer(peer.id, "never connected")
+            log.warning("peer_never_connected", **_peer_fields(peer.id), after_s=CONNECT_TIMEOUT_S)
+            await self._close(peer.id, "never connected")
 
     def _close_soon(self, peer: _Peer, reason: str) -> None:
-        task = asyncio.ensure_future(self.close_peer(peer.id, reason, only=peer))
+        task = asyncio.ensure_future(self._close(peer.id, reason, only=peer))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def close_peer(self, peer_id: str, reason: str, only: _Peer | None = None) -> None:
+    async def close_peer(self, peer: PeerId, reason: str) -> None:
+        await self._close(peer, reason)
+
+    async def _close(self, peer_id: PeerId, reason: str, only: _Peer | None = None) -> None:
         peer = self._peers.get(peer_id)
         if peer is None or (only is not None and peer is not only):
             return
         del self._peers[peer_id]
-        self.router.remove_venue(peer_id)
+        self.router.remove_peer(peer_id)
         if peer.watchdog is not None and peer.watchdog is not asyncio.current_task():
             peer.watchdog.cancel()
         await peer.pc.close()
-        log.info("peer_closed", venue=peer_id, reason=reason)
-        if peer.connected and peer.is_venue:
-            self.on_connection(peer_id, False, reason)
+        log.info("peer_closed", **_peer_fields(peer_id), reason=reason)
+        if peer.connected and isinstance(peer_id, VenuePeer):
+            self.presence.media_disconnected(peer_id.venue, reason)
 
     async def close(self) -> None:
-        """Close every peer (shutdown)."""
+        """Close every peer and the router (shutdown)."""
         for peer_id in list(self._peers):
-            await self.close_peer(peer_id, "server stopping")
+            await self._close(peer_id, "server stopping")
         await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.router.close()
+
+    # ------------------------------------------------------------ links
 
     async def sample_links(self) -> dict[str, LinkStats]:
         """Measure every connected venue's link since the last sample."""
         now = time.monotonic()
         for peer in list(self._peers.values()):
-            if not peer.connected or not peer.uplinks:
+            if not peer.connected or not peer.uplinks or not isinstance(peer.id, VenuePeer):
                 continue
-            received = lost = 0
-            rtts = []
-            for transceiver in peer.uplinks.values():
-                for stat in (await transceiver.receiver.getStats()).values():
-                    if stat.type == "inbound-rtp":
-                        received += stat.packetsReceived
-                        lost += max(stat.packetsLost, 0)
-                for stat in (await transceiver.sender.getStats()).values():
-                    if stat.type == "remote-inbound-rtp" and stat.roundTripTime is not None:
-                        rtts.append(stat.roundTripTime * 1000)
-            bytes_in, frames_in = self.router.source_counters(peer.id)
-            bytes_out = sum(o.stats.bytes for o in peer.outputs)
-            dt = max(now - peer.sample_at, 1e-3)
-            d_received, d_lost = received - peer.received, lost - peer.lost
-            expected = d_received + d_lost
-            peer.link = LinkStats(
-                bitrate_in_kbps=round((bytes_in - peer.bytes_in) * 8 / dt / 1000, 1),
-                bitrate_out_kbps=round((bytes_out - peer.bytes_out) * 8 / dt / 1000, 1),
-                loss_pct=round(100 * d_lost / expected, 2) if expected > 0 else 0.0,
-                rtt_ms=round(max(rtts), 1) if rtts else None,
-                fps_in=round((frames_in - peer.frames_in) / dt, 1),
-                packets_received=received,
-                packets_lost=lost,
+            uplinks = list(peer.uplinks.values())
+            bytes_in, frames_in = self.router.source_counters(peer.id.venue)
+            peer.link = peer.meter.sample(
+                now,
+                bytes_in=bytes_in,
+                bytes_out=sum(o.stats.bytes for o in peer.outputs),
+                frames_in=frames_in,
+                inbound=await inbound_rtp(t.receiver for t in uplinks),
+                rtt_ms=await round_trip_ms(t.sender for t in uplinks),
             )
-            peer.sample_at, peer.bytes_in, peer.bytes_out, peer.frames_in = now, bytes_in, bytes_out, frames_in
-            peer.received, peer.lost = received, lost
-        return {p.id: p.link for p in self._peers.values() if p.connected}
+        # the peers connected now (one may have gone while the statistics were read)
+        return {p.id.venue: p.link for p in self._peers.values() if p.connected and isinstance(p.id, VenuePeer)}

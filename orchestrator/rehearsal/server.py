@@ -11,8 +11,9 @@ from pathlib import Path
 from aiohttp import web
 
 from ..config import Conference
-from ..media.aiortc_tap import restrict_host_addresses
-from ..web.app import TOKENS, ServerSettings, create_app
+from ..media import restrict_host_addresses
+from ..settings import ServerSettings
+from ..web.app import TOKENS, create_app
 
 LOOPBACK = "127.0.0.1"
 
@@ -32,18 +33,14 @@ class RunningServer:
 async def running_server(conference: Conference, data_dir: Path) -> AsyncIterator[RunningServer]:
     """Serve `conference` on 127.0.0.1 (a free port); media stays on loopback too."""
     restrict_host_addresses([LOOPBACK])
-    settings = ServerSettings(
-        conference=conference,
-        data_dir=data_dir,
-        operator_token=secrets.token_urlsafe(24),
-        secret_key=secrets.token_urlsafe(48).encode(),
-    )
-    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
+    token = secrets.token_urlsafe(24)
+    settings = ServerSettings(data_dir=data_dir, operator_token=token, secret_key=secrets.token_urlsafe(48))
+    runner = web.AppRunner(create_app(conference, settings), handle_signals=False, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, LOOPBACK, 0)
         await site.start()
         port = runner.addresses[0][1]
-        yield RunningServer(runner.app, f"http://{LOOPBACK}:{port}", settings.operator_token, settings.heartbeat_timeout_s)
+        yield RunningServer(runner.app, f"http://{LOOPBACK}:{port}", token, settings.heartbeat_timeout_s)
     finally:
         await runner.cleanup()

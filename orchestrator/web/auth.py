@@ -3,8 +3,9 @@
 A join link is `BASE/join#TOKEN`: the token rides in the URL fragment, which browsers
 never send to servers, so proxies and access logs do not see it. The token is a JWT
 (HS256 only) bound to one conference (`aud`) and one venue (`sub`), with an expiry.
-The signing key comes from ORCHESTRATOR_SECRET_KEY or from `secret.key` in the data
-folder, created by whichever of `serve` and `links` runs first, readable by its owner only.
+The signing key comes from the settings (ORCHESTRATOR_SECRET_KEY) or from `secret.key` in
+the data folder, created by whichever of `serve` and `links` runs first, readable by its
+owner only.
 """
 
 from __future__ import annotations
@@ -17,23 +18,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
+from pydantic import SecretStr
+
+from ..settings import DEFAULT_TOKEN_TTL_S
 
 ALGORITHM = "HS256"
 ISSUER = "orchestrator"
 KEY_FILE = "secret.key"
-DEFAULT_TTL_S = 14 * 24 * 3600
 
 
 class TokenRefused(Exception):
     """A join token that cannot be used; the message is safe to show to the venue."""
 
 
-def load_secret_key(data_dir: str | Path) -> bytes:
-    env = os.environ.get("ORCHESTRATOR_SECRET_KEY")
-    if env:
-        if len(env.encode()) < 32:
-            raise ValueError("ORCHESTRATOR_SECRET_KEY is too short: use at least 32 characters (64 recommended)")
-        return env.encode()
+def load_secret_key(data_dir: str | Path, given: SecretStr | None = None) -> bytes:
+    """The key that signs join links: `given` (the settings' `secret_key`), else the data
+    folder's key file, made on first use."""
+    if given is not None:
+        return given.get_secret_value().encode()
     path = Path(data_dir) / KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -60,7 +62,7 @@ class VenueClaims:
 class JoinTokens:
     """Issue and check venue join tokens for one conference."""
 
-    def __init__(self, key: bytes, conference: str, venues: set[str], ttl_s: float = DEFAULT_TTL_S):
+    def __init__(self, key: bytes, conference: str, venues: set[str], ttl_s: float = DEFAULT_TOKEN_TTL_S):
         self._key = key
         self.conference = conference
         self.venues = venues
@@ -78,6 +80,10 @@ class JoinTokens:
             "jti": secrets.token_urlsafe(8),
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def revoke(self, venue: str, issued_before: float) -> None:
+        """Refuse `venue`'s tokens issued before `issued_before` from now on."""
+        self.not_before[venue] = issued_before
 
     def link(self, base_url: str, venue: str) -> str:
         return f"{base_url.rstrip('/')}/join#{self.issue(venue)}"

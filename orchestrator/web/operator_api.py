@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
@@ -15,8 +14,8 @@ from ..core.commands import operator_command_adapter
 from ..core.events import Event
 from ..core.state import SessionState
 from ..logs import get_logger
-from ..media.sfu import MediaServer, OfferRejected
-from ..live_session import LiveSession
+from ..media.plane import MonitorPeer, OfferRejected
+from ..runtime import SessionRuntime
 from .auth import JoinTokens
 from .console import ConsoleAuth, roll_call_csv
 from .messages import BadMessage, describe_validation_error, parse_json_object
@@ -30,12 +29,12 @@ MAX_BODY_BYTES = 64 * 1024
 
 @dataclass(eq=False)
 class OperatorConnection:
-    id: str
+    monitor: MonitorPeer  # this console's monitor peer, if it makes one
     ws: web.WebSocketResponse
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(self.ws, self.id)
+        self.outbox = Outbox(self.ws, f"operator {self.monitor.number}")
 
     def send(self, message: dict) -> None:
         self.outbox.send(message)
@@ -44,20 +43,17 @@ class OperatorConnection:
 class OperatorApi:
     def __init__(
         self,
-        host: LiveSession,
-        media: MediaServer,
+        host: SessionRuntime,
         tokens: JoinTokens,
         auth: ConsoleAuth,
-        links: Callable[[], dict],
         base_url: Callable[[web.Request], str],
     ):
         self.host = host
-        self.media = media
+        self.media = host.media
         self.tokens = tokens
         self.auth = auth
-        self.links = links
         self.base_url = base_url
-        self.sockets: dict[str, OperatorConnection] = {}
+        self.sockets: dict[MonitorPeer, OperatorConnection] = {}
         self._counter = 0
 
     # ------------------------------------------------------------ auth
@@ -75,7 +71,7 @@ class OperatorApi:
     # ------------------------------------------------------------ state
 
     def state(self) -> dict:
-        return operator_state(self.host.session, self.links(), self.host.clock(), self.media.router.snapshot())
+        return operator_state(self.host.session, self.host.links, self.host.live.clock(), self.media.program_snapshot())
 
     def on_events(self, events: list[Event], state: SessionState) -> None:
         payload = [ev.model_dump(mode="json") for ev in events]
@@ -143,8 +139,8 @@ class OperatorApi:
         ws = web.WebSocketResponse(max_msg_size=MAX_BODY_BYTES + 4096)
         await ws.prepare(request)
         self._counter += 1
-        conn = OperatorConnection(f"operator-{self._counter}", ws)
-        self.sockets[conn.id] = conn
+        conn = OperatorConnection(MonitorPeer(self._counter), ws)
+        self.sockets[conn.monitor] = conn
         conn.send({"type": "state", "state": self.state()})
         try:
             async for msg in ws:
@@ -156,9 +152,9 @@ class OperatorApi:
                 except BadMessage as exc:
                     conn.send({"type": "error", "message": str(exc)})
         finally:
-            self.sockets.pop(conn.id, None)
+            self.sockets.pop(conn.monitor, None)
             conn.outbox.end()
-            cleanup = asyncio.ensure_future(self.media.close_peer(conn.id, "operator socket closed"))
+            cleanup = asyncio.ensure_future(self.media.close_peer(conn.monitor, "operator socket closed"))
             await asyncio.shield(asyncio.gather(cleanup, conn.outbox.finished(), return_exceptions=True))
         return ws
 
@@ -172,7 +168,7 @@ class OperatorApi:
             conn.send({"type": "command_result", "status": status, "ref": data.get("ref"), **payload})
         elif kind == "offer":
             try:
-                answer = await self.media.answer_monitor(conn.id, str(data.get("sdp", "")))
+                answer = await self.media.answer_monitor(conn.monitor, str(data.get("sdp", "")))
             except OfferRejected as exc:
                 conn.send({"type": "error", "message": str(exc)})
                 return
@@ -184,7 +180,7 @@ class OperatorApi:
             if not isinstance(slot, int):
                 raise BadMessage("'slot' must be a number")
             try:
-                self.media.set_monitor(conn.id, slot, venue)
+                self.media.set_monitor(conn.monitor, slot, venue)
             except ValueError as exc:
                 raise BadMessage(str(exc)) from None
         else:
@@ -198,15 +194,3 @@ class OperatorApi:
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
-
-
-async def periodic(interval: float, fn: Callable[[], Awaitable[None]]) -> None:
-    while True:
-        started = time.monotonic()
-        try:
-            await fn()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("periodic_task_failed")
-        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -15,13 +15,11 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TTL_S = 6 * 3600  # a long meeting day's session; a reconnect gets a fresh credential
-SECRET_ENV = "ORCHESTRATOR_TURN_SECRET"
+SECRET_ENV = "ORCHESTRATOR_TURN_SECRET"  # where `ServerSettings` reads the secret from
 
 
 class TurnConfigError(ValueError):
@@ -32,7 +30,7 @@ class TurnConfigError(ValueError):
 class TurnSettings:
     urls: tuple[str, ...]  # e.g. ("turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:443?transport=tcp")
     secret: str = field(repr=False)
-    ttl_s: int = DEFAULT_TTL_S
+    ttl_s: int  # seconds each credential stays valid (default: `orchestrator.settings`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "urls", tuple(self.urls))
@@ -68,12 +66,12 @@ def venue_ice_servers(static: list[dict[str, Any]], turn: TurnSettings | None, v
 
 def turn_settings_from(
     urls: list[str] | tuple[str, ...],
-    secret_file: str | os.PathLike | None = None,
-    ttl_s: int = DEFAULT_TTL_S,
-    environ: Mapping[str, str] = os.environ,
+    secret_file: str | os.PathLike[str] | None,
+    ttl_s: int,
+    secret: str | None = None,
 ) -> TurnSettings | None:
-    """Settings from command-line values: None without URLs; the secret from the file
-    (first line) or from ORCHESTRATOR_TURN_SECRET."""
+    """Settings from the server's settings: None without URLs; the secret from the file
+    (first line) or given (ORCHESTRATOR_TURN_SECRET)."""
     if not urls:
         if secret_file:
             raise TurnConfigError("a TURN secret file was given but no TURN URL")
@@ -87,7 +85,7 @@ def turn_settings_from(
         if not secret:
             raise TurnConfigError(f"the TURN secret file {secret_file} is empty")
     else:
-        secret = environ.get(SECRET_ENV, "").strip()
+        secret = (secret or "").strip()
         if not secret:
             raise TurnConfigError(f"TURN URLs need the shared secret: set {SECRET_ENV} or give a secret file")
     return TurnSettings(urls=tuple(urls), secret=secret, ttl_s=ttl_s)

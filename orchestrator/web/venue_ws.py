@@ -22,8 +22,8 @@ from ..core import commands as c
 from ..core import events as e
 from ..core.state import SessionState
 from ..logs import get_logger
-from ..media.sfu import MediaServer, OfferRejected
-from ..live_session import LiveSession
+from ..media.plane import OfferRejected, VenuePeer
+from ..runtime import SessionRuntime
 from . import messages as m
 from .auth import JoinTokens, TokenRefused
 from .outbox import Outbox
@@ -69,15 +69,14 @@ class VenueConnection:
 class VenueHub:
     def __init__(
         self,
-        host: LiveSession,
-        media: MediaServer,
+        host: SessionRuntime,
         tokens: JoinTokens,
         ice_servers: Callable[[str], list[dict[str, Any]]],
-        heartbeat_timeout_s: float = 3.0,
+        heartbeat_timeout_s: float,
         max_message_bytes: int = 64 * 1024,
     ):
         self.host = host
-        self.media = media
+        self.media = host.media
         self.tokens = tokens
         self.ice_servers = ice_servers
         self.heartbeat_timeout_s = heartbeat_timeout_s
@@ -105,16 +104,6 @@ class VenueHub:
             conn.sent_view = view
             conn.send(view)
 
-    # ------------------------------------------------------------ media -> session
-
-    def on_connection(self, venue: str, up: bool, reason: str) -> None:
-        """The venue's peer connected or went away: tell the core."""
-        command = c.JoinVenue(venue=venue) if up else c.LeaveVenue(venue=venue, reason=reason)
-        try:
-            self.host.execute(command)
-        except CommandRejected as exc:
-            log.info("presence_ignored", venue=venue, reason=str(exc))
-
     # ------------------------------------------------------------ the socket
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
@@ -135,7 +124,7 @@ class VenueHub:
     async def _closed(self, conn: VenueConnection) -> None:
         if self.connections.get(conn.venue) is conn:
             del self.connections[conn.venue]
-            await self.media.close_peer(conn.venue, "signalling closed")
+            await self.media.close_peer(VenuePeer(conn.venue), "signalling closed")
         conn.outbox.end()
         await conn.outbox.finished()
         if not conn.ws.closed:
@@ -229,7 +218,7 @@ class VenueHub:
             conn.send({"type": "heartbeat"})
         elif isinstance(msg, m.Offer):
             try:
-                answer = await self.media.answer_venue(venue, msg.sdp)
+                answer = await self.media.answer_venue(VenuePeer(venue), msg.sdp)
             except OfferRejected as exc:
                 log.info("venue_offer_rejected", venue=venue, reason=str(exc))
                 conn.send({"type": "error", "code": "bad_offer", "message": str(exc)})
@@ -237,7 +226,7 @@ class VenueHub:
             if self.connections.get(venue) is conn:
                 conn.send({"type": "answer", "sdp": answer})
             else:  # replaced while answering
-                await self.media.close_peer(venue, "replaced")
+                await self.media.close_peer(VenuePeer(venue), "replaced")
         elif isinstance(msg, m.Hello):
             conn.send({"type": "error", "code": "bad_message", "message": "already authenticated"})
         else:
@@ -266,7 +255,7 @@ class VenueHub:
                     log.warning("venue_heartbeat_lost", venue=conn.venue, silent_s=round(now - conn.last_seen, 1))
                     if self.connections.get(conn.venue) is conn:
                         del self.connections[conn.venue]
-                    await self.media.close_peer(conn.venue, "heartbeat lost")
+                    await self.media.close_peer(VenuePeer(conn.venue), "heartbeat lost")
                     self._spawn(conn.ws.close(code=CLOSE_HEARTBEAT, message=b"heartbeat lost"))
 
     async def disconnect(self, venue: str, code: int, message: dict) -> None:
@@ -274,7 +263,7 @@ class VenueHub:
         if conn is not None:
             conn.send(message)
             conn.outbox.end()
-            await self.media.close_peer(venue, message.get("type", "disconnected"))
+            await self.media.close_peer(VenuePeer(venue), message.get("type", "disconnected"))
             self._spawn(conn.ws.close(code=code, message=message.get("type", "").encode()))
 
     async def close_all(self, code: int, message: dict) -> None:

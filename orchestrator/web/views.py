@@ -7,7 +7,7 @@ from typing import Any
 from ..config import Conference, SegmentKind
 from ..core import Session
 from ..core.state import RollCallStatus
-from ..media.sfu import LinkStats
+from ..media.plane import LinkStats, ProgramSnapshot
 
 
 def _conference(conf: Conference) -> dict[str, Any]:
@@ -37,7 +37,9 @@ def _segment(conf: Conference, segment_id: str | None) -> dict[str, Any] | None:
     }
 
 
-def operator_state(session: Session, links: dict[str, LinkStats], now: float, program: dict | None = None) -> dict:
+def operator_state(
+    session: Session, links: dict[str, LinkStats], now: float, program: ProgramSnapshot | None = None
+) -> dict:
     """Everything the console and `GET /api/state` show."""
     conf, st = session.conference, session.state
     timing = session.timing(now)

@@ -26,8 +26,8 @@ def test_bench_with_baseline_reports_every_figure(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert FIELDS <= set(figures) and FIELDS <= set(figures["baseline"])
-    assert figures["venues"] == 3 and figures["media_path"] == "forward"
-    assert figures["baseline"]["media_path"] == "transcode"
+    assert figures["venues"] == 3 and figures["media"] == "embedded"
+    assert figures["baseline"]["media"] == "transcode"
     assert set(figures["switch_latency_ms"]) >= {"p50", "p95", "max"}
     assert figures["switch_latency_ms"]["samples"] > 0, "the takes were seen by the venues"
     assert figures["program_fps_median"] > 0 and figures["broken_frames"] == 0

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from aioice import stun, turn
 
-from orchestrator.media.sfu import MediaServer
-from orchestrator.web.app import MEDIA
-from orchestrator.web.turn import TurnSettings, turn_credentials
+from orchestrator.media.plane import VenuePeer
+from orchestrator.web.turn import turn_credentials
 from tests.deploy.support import TURN_CONF, Certificate, need, render_turn_conf, self_signed, start, stop, turn_conf_lines
-from tests.support.live import free_port, start_live, wait_for
+from tests.support.live import embedded_media, free_port, start_live, wait_for
 
 
 @dataclass
@@ -160,8 +159,8 @@ def _ice_connection(pc):
 async def test_a_relay_only_venue_joins_through_coturn_and_receives_the_program(coturn, sample_conf, tmp_path, monkeypatch):
     # venues behind a proxy: TURN over TLS; the agent trusts the test certificate
     monkeypatch.setenv("SSL_CERT_FILE", str(coturn.cert.cert))
-    turn_settings = TurnSettings(urls=(f"turns:127.0.0.1:{coturn.tls_port}?transport=tcp",), secret=coturn.secret, ttl_s=600)
-    live, server = await start_live(sample_conf, tmp_path, turn=turn_settings)
+    live, server = await start_live(sample_conf, tmp_path, turn_urls=[f"turns:127.0.0.1:{coturn.tls_port}?transport=tcp"],
+                                    turn_secret=coturn.secret, turn_ttl_s=600)
     try:
         await live.join(["main"])  # on air, direct
         relayed = live.start_agent("pinghu", relay_only=True)
@@ -173,8 +172,8 @@ async def test_a_relay_only_venue_joins_through_coturn_and_receives_the_program(
 
         # the proof that media went through the relay: the server saw only relay candidates from
         # this venue, and its selected pair's remote end is coturn's relay address
-        media: MediaServer = live.server_app[MEDIA]
-        connection = _ice_connection(media._peers["pinghu"].pc)
+        media = embedded_media(live.server_app)
+        connection = _ice_connection(media._peers[VenuePeer("pinghu")].pc)
         remote = connection.remote_candidates
         assert remote and all(c.type == "relay" for c in remote), [(c.type, c.host, c.port) for c in remote]
         pair = connection._nominated[1]
@@ -182,7 +181,7 @@ async def test_a_relay_only_venue_joins_through_coturn_and_receives_the_program(
         assert pair.remote_candidate.type == "relay" and host == "127.0.0.1"
         assert coturn.relay_ports[0] <= port <= coturn.relay_ports[1], (port, coturn.relay_ports)
         # ...whereas the direct venue's pair is host to host
-        direct = _ice_connection(media._peers["main"].pc)._nominated[1]
+        direct = _ice_connection(media._peers[VenuePeer("main")].pc)._nominated[1]
         assert direct.remote_candidate.type == "host"
     finally:
         await live.stop_agents()

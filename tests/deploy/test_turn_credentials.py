@@ -9,7 +9,9 @@ import json
 import time
 
 import pytest
+from pydantic import ValidationError
 
+from orchestrator.settings import DEFAULT_TURN_TTL_S, ServerSettings
 from orchestrator.web.turn import (
     TurnConfigError,
     TurnSettings,
@@ -44,37 +46,44 @@ def test_each_venue_gets_its_own_entry_after_the_static_servers():
 
 
 def test_the_secret_stays_out_of_reprs():
-    turn = TurnSettings(urls=("turn:127.0.0.1:3478",), secret=SECRET)
+    turn = TurnSettings(urls=("turn:127.0.0.1:3478",), secret=SECRET, ttl_s=600)
     assert SECRET not in repr(turn) and SECRET not in str(turn)
+    settings = ServerSettings(turn_urls=["turn:127.0.0.1:3478"], turn_secret=SECRET)
+    assert SECRET not in repr(settings) and SECRET not in str(settings) and SECRET not in repr(settings.turn)
 
 
-def test_settings_from_command_line_values(tmp_path):
-    assert turn_settings_from([]) is None
+def test_settings_from_command_line_values(tmp_path, monkeypatch):
+    assert turn_settings_from([], None, 600) is None
     secret_file = tmp_path / "turn-secret"
     secret_file.write_text(SECRET + "\n")
-    from_file = turn_settings_from(["turn:t:3478"], secret_file, 900, environ={})
+    from_file = turn_settings_from(["turn:t:3478"], secret_file, 900)
     assert from_file == TurnSettings(urls=("turn:t:3478",), secret=SECRET, ttl_s=900)
-    from_env = turn_settings_from(["turn:t:3478"], None, environ={"ORCHESTRATOR_TURN_SECRET": SECRET})
-    assert from_env.secret == SECRET
+    assert turn_settings_from(["turn:t:3478"], None, 900, SECRET).secret == SECRET
+    monkeypatch.setenv("ORCHESTRATOR_TURN_SECRET", SECRET)
+    from_env = ServerSettings(turn_urls=["turn:t:3478"]).turn
+    assert from_env is not None and from_env.secret == SECRET and from_env.ttl_s == DEFAULT_TURN_TTL_S
+    monkeypatch.delenv("ORCHESTRATOR_TURN_SECRET")
     with pytest.raises(TurnConfigError, match="ORCHESTRATOR_TURN_SECRET"):
-        turn_settings_from(["turn:t:3478"], None, environ={})
+        turn_settings_from(["turn:t:3478"], None, 600)
+    with pytest.raises(ValidationError, match="ORCHESTRATOR_TURN_SECRET"):
+        ServerSettings(turn_urls=["turn:t:3478"])
     with pytest.raises(TurnConfigError, match="not a TURN URL"):
-        turn_settings_from(["stun:t:3478"], secret_file)
+        turn_settings_from(["stun:t:3478"], secret_file, 600)
     with pytest.raises(TurnConfigError, match="cannot read"):
-        turn_settings_from(["turn:t:3478"], tmp_path / "missing")
+        turn_settings_from(["turn:t:3478"], tmp_path / "missing", 600)
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(TurnConfigError, match="is empty"):
-        turn_settings_from(["turn:t:3478"], tmp_path / "empty")
+        turn_settings_from(["turn:t:3478"], tmp_path / "empty", 600)
     with pytest.raises(TurnConfigError, match="no TURN URL"):
-        turn_settings_from([], secret_file)
+        turn_settings_from([], secret_file, 600)
     with pytest.raises(TurnConfigError, match="positive"):
         TurnSettings(urls=("turn:t",), secret=SECRET, ttl_s=0)
 
 
 async def test_the_welcome_message_carries_the_venues_own_credential(sample_conf, tmp_path, capsys):
-    turn = TurnSettings(urls=("turn:127.0.0.1:3478?transport=udp",), secret=SECRET, ttl_s=1200)
     static = [{"urls": ["stun:127.0.0.1:3478"]}]
-    live, server = await start_live(sample_conf, tmp_path, turn=turn, ice_servers=static)
+    live, server = await start_live(sample_conf, tmp_path, turn_urls=["turn:127.0.0.1:3478?transport=udp"],
+                                    turn_secret=SECRET, turn_ttl_s=1200, ice_servers=static)
     try:
         welcomes = {}
         for venue in ("pinghu", "nanhu"):

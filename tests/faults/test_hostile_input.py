@@ -51,8 +51,9 @@ from hypothesis import strategies as st
 from orchestrator.core.state import SessionPhase
 from orchestrator.media import sfu
 from orchestrator.web import console
-from orchestrator.web.app import CONSOLE, MEDIA, OPERATOR, VENUES
-from tests.support.live import OPERATOR_TOKEN, SECRET, Live, start_live, wait_for
+from orchestrator.media.plane import PeerId, VenuePeer
+from orchestrator.web.app import CONSOLE, OPERATOR, VENUES
+from tests.support.live import OPERATOR_TOKEN, SECRET, Live, embedded_media, start_live, wait_for
 
 # the sample conference (config/jiaxing-2025-six-initiatives.yaml)
 CONFERENCE = "jiaxing-2025-six-initiatives"
@@ -100,7 +101,7 @@ class Rig:
 
     @property
     def media(self) -> sfu.MediaServer:
-        return self.live.server_app[MEDIA]
+        return embedded_media(self.live.server_app)
 
     def server_errors(self) -> list[str]:
         found = []
@@ -192,9 +193,10 @@ def udp_sockets() -> int:
     return len(psutil.Process().net_connections(kind="udp"))
 
 
-def router_knows(media: sfu.MediaServer, venue: str) -> list:
-    """What the program router still holds for `venue`: its uplinks (sources) and downlinks (outputs)."""
-    return [key for key in media.router._sources if key[0] == venue] + media.router.outputs(venue)
+def router_knows(media: sfu.MediaServer, peer: PeerId) -> list:
+    """What the program router still holds for `peer`: a venue's uplinks (sources), and its downlinks (outputs)."""
+    venue = peer.venue if isinstance(peer, VenuePeer) else None
+    return [key for key in media.router._sources if key[0] == venue] + media.router.outputs(peer)
 
 
 CLOSED_TYPES = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
@@ -563,7 +565,7 @@ async def test_venue_socket_answers_every_hostile_message(rig):
 
     for client in clients:
         assert await client.heartbeat_answered(), f"{client.venue}'s socket no longer answers"
-    assert sorted(rig.media.peer_ids) == sorted(AGENT_VENUES), "the fuzz created a peer"
+    assert set(rig.media.peer_ids) == {VenuePeer(v) for v in AGENT_VENUES}, "the fuzz created a peer"
     await assert_program_flows(live)
     rig.assert_no_server_errors()
     reconnects = sum(c.connections for c in clients) - len(clients)
@@ -993,7 +995,8 @@ async def test_sdp_offers_from_real_offers_leave_nothing_behind(rig):
 
     async def settle(what: str) -> None:
         await client.close()
-        await wait_for(lambda: "nanhu" not in media.peer_ids and not router_knows(media, "nanhu"), 5,
+        nanhu = VenuePeer("nanhu")
+        await wait_for(lambda: nanhu not in media.peer_ids and not router_knows(media, nanhu), 5,
                        f"nanhu's peer and routes to close with its socket ({what})")
         await wait_for(lambda: udp_sockets() <= baseline, 5, f"UDP sockets back to {baseline} ({what})")
 
@@ -1004,7 +1007,7 @@ async def test_sdp_offers_from_real_offers_leave_nothing_behind(rig):
             result = await client.exchange(to_json({"type": "offer", "sdp": sdp}))
             assert [r["type"] for r in result.replies] == ["answer"], (name, result.replies)
             check_answer(sdp, result.replies[0]["sdp"])
-            assert "nanhu" in media.peer_ids and len(media.router.outputs("nanhu")) == 3
+            assert VenuePeer("nanhu") in media.peer_ids and len(media.router.outputs(VenuePeer("nanhu"))) == 3
             assert udp_sockets() > baseline, "the answered offer holds an ICE socket"
             if one_peer is None:
                 one_peer = udp_sockets()
@@ -1025,13 +1028,13 @@ async def test_sdp_offers_from_real_offers_leave_nothing_behind(rig):
         if reply["type"] == "answer":
             counts["answered"] += 1
             check_answer(sdp, reply["sdp"])
-            assert len(media.router.outputs("nanhu")) in (0, len(aiortc_sdp.SessionDescription.parse(
+            assert len(media.router.outputs(VenuePeer("nanhu"))) in (0, len(aiortc_sdp.SessionDescription.parse(
                 sfu.drop_unreachable_candidates(sdp)).media))
             await settle(f"answered after {ops}")
         else:
             assert is_error(reply, "bad_offer"), (ops, reply)
             counts["refused: " + re.sub(r"\d+", "N", reply["message"].split(" (")[0].split(";")[0])[:60]] += 1
-            assert "nanhu" not in media.peer_ids, f"a refused offer left a peer: {ops}"
+            assert VenuePeer("nanhu") not in media.peer_ids, f"a refused offer left a peer: {ops}"
             assert router_knows(media, "nanhu") == [], f"a refused offer left router sources or outputs: {ops}"
             await wait_for(lambda: udp_sockets() <= baseline, 5, f"UDP sockets back to {baseline} after {ops}")
 
@@ -1043,7 +1046,7 @@ async def test_sdp_offers_from_real_offers_leave_nothing_behind(rig):
     await fuzz(run)
 
     await settle("the end")
-    assert sorted(media.peer_ids) == sorted(AGENT_VENUES)
+    assert set(media.peer_ids) == {VenuePeer(v) for v in AGENT_VENUES}
     await wait_for(lambda: udp_sockets() == baseline, 10, f"exactly the {baseline} UDP sockets of before")
     state = await live.state()
     assert state["venues"]["nanhu"]["connected"] is False, "an offer that never connected made nanhu 'connected'"
@@ -1454,7 +1457,7 @@ async def test_more_than_50_messages_a_second_are_cut_off(rig):
         nonlocal cases
         venue = FUZZ_VENUES[cases % len(FUZZ_VENUES)]
         cases += 1
-        await wait_for(lambda: venue not in hub.connections and venue not in media.peer_ids, 5, f"{venue} gone")
+        await wait_for(lambda: venue not in hub.connections and VenuePeer(venue) not in media.peer_ids, 5, f"{venue} gone")
         client = VenueClient(live, venue)
         await client.connect()
         ws = client.ws
@@ -1488,7 +1491,7 @@ async def test_more_than_50_messages_a_second_are_cut_off(rig):
             assert is_error(replies[-1], "rate_limited"), replies[-1]
             assert ws.closed and ws.close_code == 4004, ws.close_code
             counts["cut off (4004)"] += 1
-            await wait_for(lambda: venue not in hub.connections and venue not in media.peer_ids, 5,
+            await wait_for(lambda: venue not in hub.connections and VenuePeer(venue) not in media.peer_ids, 5,
                            f"{venue}'s connection and peer closed after the rate limit")
         else:
             assert not ws.closed
@@ -1525,7 +1528,7 @@ async def test_an_offer_whose_peer_never_connects_is_closed_after_the_timeout(ri
         result = await client.exchange(to_json({"type": "offer", "sdp": pc.localDescription.sdp}))
         assert [r["type"] for r in result.replies] == ["answer"], result
     started = time.monotonic()
-    assert set(venues) <= set(media.peer_ids)
+    assert {VenuePeer(v) for v in venues} <= set(media.peer_ids)
     assert udp_sockets() >= baseline + 2 * len(venues), "each answered offer holds sockets on both sides"
 
     stop = asyncio.Event()
@@ -1538,7 +1541,8 @@ async def test_an_offer_whose_peer_never_connects_is_closed_after_the_timeout(ri
 
     alive = asyncio.ensure_future(keep_alive())
     try:
-        await wait_for(lambda: not set(venues) & set(media.peer_ids), CONNECT_TIMEOUT_S + 4, "the pending peers closed")
+        peers = {VenuePeer(v) for v in venues}
+        await wait_for(lambda: not peers & set(media.peer_ids), CONNECT_TIMEOUT_S + 4, "the pending peers closed")
         elapsed = time.monotonic() - started
         assert elapsed >= CONNECT_TIMEOUT_S * 0.8, f"closed after {elapsed:.2f} s, before the connect timeout"
         for pc in pending:
@@ -1550,7 +1554,7 @@ async def test_an_offer_whose_peer_never_connects_is_closed_after_the_timeout(ri
     never = {e.get("venue") for e in rig.events if e.get("event") == "peer_never_connected"}
     assert set(venues) <= never, f"closed, but not by the connect watchdog: {never}"
     for venue in venues:
-        assert media.router.outputs(venue) == []
+        assert media.router.outputs(VenuePeer(venue)) == []
     state = await live.state()
     assert not any(state["venues"][v]["connected"] for v in venues), "a peer that never connected counted as joined"
     # the sockets are still open and each venue can offer again

@@ -10,8 +10,8 @@ import aiohttp
 import jwt
 import pytest
 
-from orchestrator.web.app import MEDIA
-from tests.support.live import SECRET, start_live, wait_for
+from orchestrator.media.plane import VenuePeer
+from tests.support.live import SECRET, embedded_media, start_live, wait_for
 
 VALID_OFFER_TIMEOUT = 5
 
@@ -204,9 +204,9 @@ async def test_bad_offers_get_a_reason_and_leave_nothing_behind(live, sdp, messa
     error = await next_error(ws)
     assert error["code"] == "bad_offer"
     assert error["message"].startswith(message), error["message"]
-    media = live.server_app[MEDIA]
-    assert "nanhu" not in media.peer_ids, "a refused offer leaves no peer connection"
-    assert media.router.outputs("nanhu") == []
+    media = embedded_media(live.server_app)
+    assert VenuePeer("nanhu") not in media.peer_ids, "a refused offer leaves no peer connection"
+    assert media.router.outputs(VenuePeer("nanhu")) == []
     await ws.close()
 
 

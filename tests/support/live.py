@@ -19,8 +19,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from orchestrator.config import Conference
-from orchestrator.media.aiortc_tap import restrict_host_addresses
-from orchestrator.web.app import ServerSettings, create_app
+from orchestrator.media import restrict_host_addresses
+from orchestrator.media.sfu import MediaServer
+from orchestrator.settings import ServerSettings
+from orchestrator.web.app import RUNTIME, create_app
 from orchestrator.web.auth import JoinTokens
 from venues.agent import VenueAgent
 
@@ -122,19 +124,20 @@ class Live:
         await asyncio.gather(*(h.task for h in self.agents.values()), return_exceptions=True)
 
 
-def settings_for(conference: Conference, data_dir: Path, **overrides) -> ServerSettings:
-    return ServerSettings(
-        conference=conference,
-        data_dir=data_dir,
-        operator_token=OPERATOR_TOKEN,
-        secret_key=SECRET,
-        **overrides,
-    )
+def embedded_media(app: web.Application) -> MediaServer:
+    """The server's media plane, the embedded SFU (for tests that look inside it)."""
+    media = app[RUNTIME].media
+    assert isinstance(media, MediaServer), type(media)
+    return media
+
+
+def settings_for(data_dir: Path, **overrides) -> ServerSettings:
+    return ServerSettings(data_dir=data_dir, operator_token=OPERATOR_TOKEN, secret_key=SECRET.decode(), **overrides)
 
 
 async def start_live(conference: Conference, data_dir: Path, **overrides) -> tuple[Live, TestServer]:
     restrict_host_addresses(["127.0.0.1"])
-    server = TestServer(create_app(settings_for(conference, data_dir, **overrides)), host="127.0.0.1")
+    server = TestServer(create_app(conference, settings_for(data_dir, **overrides)), host="127.0.0.1")
     await server.start_server()
     base = f"http://127.0.0.1:{server.port}"
     tokens = JoinTokens(SECRET, conference.conference.id, set(conference.venue_by_id))

@@ -7,7 +7,8 @@ import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
 
 from orchestrator.media import aiortc_tap
-from orchestrator.media.aiortc_tap import EncodedPacker, InternalsChanged, check_internals, make_packet
+from orchestrator.media.aiortc_tap import EncodedPacker, InternalsChanged, check_internals
+from orchestrator.media.codec import make_packet
 
 
 def test_pinned_aiortc_has_every_internal_the_tap_uses():

@@ -16,9 +16,10 @@ import time
 
 import jwt
 import pytest
+from pydantic import ValidationError
 
+from orchestrator.settings import DEFAULT_TOKEN_TTL_S, ServerSettings
 from orchestrator.web.auth import (
-    DEFAULT_TTL_S,
     ISSUER,
     KEY_FILE,
     JoinTokens,
@@ -64,7 +65,7 @@ def test_issued_token_verifies_and_names_the_venue(tokens):
     verified = tokens.verify(tokens.issue("pinghu", now=now))
     assert (verified.conference, verified.venue) == ("conf", "pinghu")
     assert verified.issued == now
-    assert verified.expires == int(now + DEFAULT_TTL_S)
+    assert verified.expires == int(now + DEFAULT_TOKEN_TTL_S)
 
 
 def test_each_issued_token_is_distinct(tokens):
@@ -82,7 +83,7 @@ def test_link_carries_the_token_in_the_fragment(tokens):
 
 
 def test_expired_token_is_refused(tokens):
-    token = tokens.issue("pinghu", now=time.time() - DEFAULT_TTL_S - 3600)
+    token = tokens.issue("pinghu", now=time.time() - DEFAULT_TOKEN_TTL_S - 3600)
     assert "expired" in refusal(tokens, token)
 
 
@@ -231,14 +232,21 @@ def test_secret_keys_differ_between_data_folders(tmp_path, no_env_key):
 
 def test_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_SECRET_KEY", "e" * 40)
-    assert load_secret_key(tmp_path) == b"e" * 40
+    assert load_secret_key(tmp_path, ServerSettings().secret_key) == b"e" * 40
     assert not (tmp_path / KEY_FILE).exists()
 
 
 def test_empty_environment_key_falls_back_to_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_SECRET_KEY", "")
-    key = load_secret_key(tmp_path)
+    key = load_secret_key(tmp_path, ServerSettings().secret_key)
     assert (tmp_path / KEY_FILE).read_bytes().strip() == key
+
+
+def test_too_short_environment_key_is_refused_with_its_name(monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_SECRET_KEY", "short")
+    with pytest.raises(ValidationError, match="too short: use at least 32 characters") as refused:
+        ServerSettings()
+    assert "secret_key" in str(refused.value)
 
 
 def test_too_short_key_file_raises_value_error(tmp_path, no_env_key):

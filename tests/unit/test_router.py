@@ -14,6 +14,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from tests.conftest import FakeClock
+from orchestrator.media.plane import MonitorPeer, VenuePeer
 from orchestrator.media.router import (
     KEYFRAME_THROTTLE_S,
     MAX_AUDIO_QUEUE,
@@ -64,7 +65,7 @@ class Rig:
     requests: list[str] = field(default_factory=list)  # venues asked for a keyframe, in order
 
     def out(self, receiver: str, role: Role) -> Output:
-        return next(o for o in self.router.outputs(receiver) if o.role is role)
+        return next(o for o in self.router.outputs(VenuePeer(receiver)) if o.role is role)
 
     def video(self, venue: str, data: bytes, timestamp: int = 0) -> None:
         self.router.on_frame(venue, "video", data, timestamp)
@@ -79,13 +80,13 @@ class Rig:
 
     def wanted(self) -> dict[str, dict[str, str | None]]:
         return {
-            receiver: {o.role.value: self.router.wanted_source(o) for o in self.router.outputs(receiver)}
+            receiver: {o.role.value: self.router.wanted_source(o) for o in self.router.outputs(VenuePeer(receiver))}
             for receiver in VENUES
         }
 
     def drain_all(self) -> None:
         for receiver in VENUES:
-            for output in self.router.outputs(receiver):
+            for output in self.router.outputs(VenuePeer(receiver)):
                 drain(output)
 
 
@@ -93,12 +94,13 @@ def add_venue(rig: Rig, venue: str) -> None:
     for kind in ("video", "audio"):
         label = venue if kind == "video" else f"{venue}:audio"
         rig.router.add_source(venue, kind, lambda label=label: rig.requests.append(label))
+    peer = VenuePeer(venue)
     rig.router.add_outputs(
-        venue,
+        peer,
         [
-            Output("video", PV, venue, clock=rig.clock),
-            Output("audio", PA, venue, clock=rig.clock),
-            Output("audio", MA, venue, clock=rig.clock),
+            Output("video", PV, peer, clock=rig.clock),
+            Output("audio", PA, peer, clock=rig.clock),
+            Output("audio", MA, peer, clock=rig.clock),
         ],
     )
 
@@ -147,14 +149,14 @@ def test_branch_on_air_is_seen_by_others_and_itself_sees_main(rig):
 
 
 def test_snapshot_reports_the_sources_now_forwarded(live):
-    assert live.router.snapshot() == {
+    assert live.router.program_snapshot() == {
         "main": routes(None, None, None),
         "a": routes("main", "main", None),
         "b": routes("main", "main", None),
     }
     live.router.set_program("a", set())
     live.keyframes_from_all()
-    assert live.router.snapshot() == {
+    assert live.router.program_snapshot() == {
         "main": routes("a", "a", None),
         "a": routes("main", None, "main"),
         "b": routes("a", "a", "main"),
@@ -180,7 +182,7 @@ def test_muting_the_on_air_venue_stops_its_audio_at_once(live):
     live.router.set_program("main", {"main"})
     live.audio("main", b"hello", 100)
     assert payloads(live.out("a", PA)) == []
-    assert live.router.snapshot()["a"]["program_audio"] is None
+    assert live.router.program_snapshot()["a"]["program_audio"] is None
 
 
 def test_on_air_venue_without_uplinks_is_not_routed(rig):
@@ -199,7 +201,7 @@ def test_video_switch_keeps_old_source_flowing_until_new_keyframe(live):
     live.video("a", inter("a2"))
     live.video("main", inter("m2"))
     assert payloads(live.out("b", PV)) == [inter("m1"), inter("m2")]
-    assert live.router.snapshot()["b"]["program_video"] == "main"
+    assert live.router.program_snapshot()["b"]["program_video"] == "main"
     assert live.out("b", PV).pending == "a"
 
 
@@ -210,7 +212,7 @@ def test_video_switch_cuts_over_at_the_new_source_keyframe(live):
     live.video("main", inter("m1"))
     live.video("a", inter("a3"))
     assert payloads(live.out("b", PV)) == [key("a2"), inter("a3")]
-    assert live.router.snapshot()["b"]["program_video"] == "a"
+    assert live.router.program_snapshot()["b"]["program_video"] == "a"
     assert live.out("b", PV).pending is None
     assert live.out("b", PV).stats.switches == 1
 
@@ -238,7 +240,7 @@ def test_audio_switches_at_once(live):
     live.audio("main", b"m-voice", 100)
     assert payloads(live.out("b", PA)) == [b"a-voice"]
     assert payloads(live.out("b", MA)) == [b"m-voice"]
-    assert live.router.snapshot()["b"]["program_audio"] == "a"
+    assert live.router.program_snapshot()["b"]["program_audio"] == "a"
 
 
 # ------------------------------------------------------------------ timestamps
@@ -291,7 +293,7 @@ def test_backward_or_huge_source_jump_falls_back_to_wall_clock(live):
 
 def test_output_pts_wraps_modulo_2_to_the_32():
     clock = FakeClock(0.0)
-    output = Output("video", PV, "b", clock=clock)
+    output = Output("video", PV, VenuePeer("b"), clock=clock)
     output.push(key(), 0, restart=False)
     clock.advance((2**32 - 1000) / 90_000)  # a long pause: pts lands 1000 ticks below the wrap
     output.push(key(), 0, restart=True)
@@ -353,7 +355,7 @@ def test_video_overflow_drops_the_queue_and_waits_for_a_keyframe(live):
     output = live.out("b", PV)
     assert output._queue.empty()
     assert output.stats.resyncs == 1
-    assert live.router.snapshot()["b"]["program_video"] is None
+    assert live.router.program_snapshot()["b"]["program_video"] is None
     assert output.pending == "main"
 
 
@@ -368,7 +370,7 @@ def test_video_overflow_recovers_at_the_next_keyframe(live):
     live.video("main", key("fresh"), 1_002_000)
     live.video("main", inter("next"), 1_005_000)
     assert payloads(live.out("b", PV)) == [key("fresh"), inter("next")]
-    assert live.router.snapshot()["b"]["program_video"] == "main"
+    assert live.router.program_snapshot()["b"]["program_video"] == "main"
 
 
 def test_audio_overflow_drops_the_queue_but_keeps_flowing(live):
@@ -377,17 +379,17 @@ def test_audio_overflow_drops_the_queue_but_keeps_flowing(live):
     output = live.out("b", PA)
     assert payloads(output) == [f"s{MAX_AUDIO_QUEUE}".encode()]
     assert output.stats.resyncs == 1
-    assert live.router.snapshot()["b"]["program_audio"] == "main"
+    assert live.router.program_snapshot()["b"]["program_audio"] == "main"
 
 
 # ------------------------------------------------------------------ venues leaving
 
 
 def test_remove_venue_stops_and_forgets_its_outputs(live):
-    outputs = live.router.outputs("a")
-    live.router.remove_venue("a")
-    assert live.router.outputs("a") == []
-    assert "a" not in live.router.snapshot()
+    outputs = live.router.outputs(VenuePeer("a"))
+    live.router.remove_peer(VenuePeer("a"))
+    assert live.router.outputs(VenuePeer("a")) == []
+    assert "a" not in live.router.program_snapshot()
     assert [o.readyState for o in outputs] == ["ended"] * 3
     assert all(o.current is None and o.pending is None for o in outputs)
 
@@ -396,23 +398,26 @@ def test_remove_venue_forgets_its_uplinks(live):
     live.router.set_program("a", set())
     live.keyframes_from_all()
     live.drain_all()
-    live.router.remove_venue("a")
+    live.router.remove_peer(VenuePeer("a"))
     live.video("a", key("a"))
     live.audio("a", b"a")
     assert payloads(live.out("b", PV)) == []
     assert payloads(live.out("b", PA)) == []
-    assert live.router.snapshot()["b"] == routes(None, None, "main")
+    assert live.router.program_snapshot()["b"] == routes(None, None, "main")
     assert live.router.source_counters("a") == (0, 0)
 
 
 # ------------------------------------------------------------------ monitor outputs
 
 
+MONITOR = MonitorPeer(1)
+
+
 @pytest.fixture
 def monitor(live: Rig) -> Output:
-    output = Output("video", Role.MONITOR_VIDEO, "operator:1", clock=live.clock)
+    output = Output("video", Role.MONITOR_VIDEO, MONITOR, clock=live.clock)
     output.fixed_source = "b"
-    live.router.add_outputs("operator:1", [output])
+    live.router.add_outputs(MONITOR, [output])
     live.video("b", key("b0"))
     drain(output)
     live.requests.clear()
@@ -426,7 +431,8 @@ def test_monitor_follows_its_fixed_source_whatever_the_program(live, monitor):
     live.video("main", inter("m1"))
     live.video("b", inter("b1"))
     assert payloads(monitor) == [key("b"), inter("b1")]
-    assert live.router.snapshot()["operator:1"] == {"monitor_video": "b"}
+    assert live.router.snapshot()[MONITOR] == {"monitor_video": "b"}
+    assert MONITOR not in live.router.program_snapshot(), "monitors are not part of the program"
 
 
 def test_monitor_switches_at_the_next_keyframe_after_a_new_fixed_source(live, monitor):
@@ -438,14 +444,14 @@ def test_monitor_switches_at_the_next_keyframe_after_a_new_fixed_source(live, mo
     live.video("a", key("a2"))
     live.video("b", inter("b2"))
     assert payloads(monitor) == [inter("b1"), key("a2")]
-    assert live.router.snapshot()["operator:1"] == {"monitor_video": "a"}
+    assert live.router.snapshot()[MONITOR] == {"monitor_video": "a"}
 
 
 # ------------------------------------------------------------------ Output as a track
 
 
 async def test_recv_returns_queued_packets_in_order():
-    output = Output("audio", PA, "b", clock=FakeClock())
+    output = Output("audio", PA, VenuePeer("b"), clock=FakeClock())
     for n, timestamp in enumerate((0, 960, 1920)):
         output.push(f"p{n}".encode(), timestamp, restart=False)
     received = [await output.recv() for _ in range(3)]
@@ -454,7 +460,7 @@ async def test_recv_returns_queued_packets_in_order():
 
 
 async def test_recv_raises_after_stop():
-    output = Output("video", PV, "b", clock=FakeClock())
+    output = Output("video", PV, VenuePeer("b"), clock=FakeClock())
     output.push(key(), 0, restart=False)
     output.stop()
     with pytest.raises(MediaStreamError):
@@ -462,9 +468,28 @@ async def test_recv_raises_after_stop():
 
 
 async def test_stop_wakes_a_waiting_recv():
-    output = Output("video", PV, "b", clock=FakeClock())
+    output = Output("video", PV, VenuePeer("b"), clock=FakeClock())
     waiting = asyncio.ensure_future(output.recv())
     await asyncio.sleep(0)
     output.stop()
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(waiting, 1)
+
+
+# ------------------------------------------------------------------ peers are typed
+
+
+def test_a_venue_named_like_a_monitor_is_another_peer(live):
+    """A venue may be called `operator-1`; the first console's monitor is `MonitorPeer(1)`:
+    removing one never touches the other."""
+    add_venue(live, "operator-1")
+    monitor = Output("video", Role.MONITOR_VIDEO, MonitorPeer(1), clock=live.clock)
+    live.router.add_outputs(MonitorPeer(1), [monitor])
+    venue_outputs = live.router.outputs(VenuePeer("operator-1"))
+    live.router.remove_peer(MonitorPeer(1))
+    assert live.router.outputs(VenuePeer("operator-1")) == venue_outputs
+    assert [o.readyState for o in venue_outputs] == ["live"] * 3
+    assert live.router.source_counters("operator-1") == (0, 0)
+    live.video("operator-1", key("v"))
+    assert live.router.source_counters("operator-1") == (2, 1), "its uplinks are still routed"
+    assert monitor.readyState == "ended"

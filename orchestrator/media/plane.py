@@ -1,0 +1,106 @@
+"""The media plane as the rest of the orchestrator sees it: one protocol, whoever implements it.
+
+The session runtime, the web layer and the rehearsal speak to the media through
+`MediaPlane` only. Two implementations exist: the embedded SFU (`sfu.MediaServer`, the
+default: encoded frames forwarded, nothing decoded) and the transcoding baseline
+(`baseline.TranscodingMediaServer`, for the benchmark). `orchestrator.media.create_media_plane`
+picks one.
+
+Peers are keyed by typed ids, never by bare strings: a venue's peer (`VenuePeer`) and an
+operator console's monitor peer (`MonitorPeer`) can never be mistaken for each other,
+whatever a venue is called.
+
+Presence flows the other way: the plane tells its `MediaPresence` (given when the plane is
+made) when a venue's media connects and when it goes away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass
+from typing import Protocol
+
+@dataclass(frozen=True)
+class VenuePeer:
+    """The peer connection of venue `venue` (its camera and microphone up, the program down)."""
+
+    venue: str
+
+    def __str__(self) -> str:
+        return f"venue {self.venue}"
+
+
+@dataclass(frozen=True)
+class MonitorPeer:
+    """The monitor peer of operator console number `number` (receive-only video slots)."""
+
+    number: int
+
+    def __str__(self) -> str:
+        return f"monitor {self.number}"
+
+
+PeerId = VenuePeer | MonitorPeer
+
+ProgramSnapshot = dict[str, dict[str, str | None]]
+"""Who each venue receives now: {venue: {role: source venue or None}}."""
+
+
+class OfferRejected(ValueError):
+    """An SDP offer the media plane will not answer; the message says why."""
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    """One venue's link as the server measures it, over the last sampling period."""
+
+    bitrate_in_kbps: float = 0.0
+    bitrate_out_kbps: float = 0.0
+    loss_pct: float = 0.0
+    rtt_ms: float | None = None
+    fps_in: float = 0.0
+    packets_received: int = 0
+    packets_lost: int = 0
+
+
+class MediaPresence(Protocol):
+    """What the media plane reports about venues (given to it when it is made)."""
+
+    def media_connected(self, venue: str) -> None:
+        """Venue `venue`'s peer connected."""
+
+    def media_disconnected(self, venue: str, reason: str) -> None:
+        """Venue `venue`'s connected peer went away (closed, failed, replaced...)."""
+
+
+class MediaPlane(Protocol):
+    """Venue and monitor peers, the program they receive, and their links."""
+
+    async def answer_venue(self, peer: VenuePeer, offer: str) -> str:
+        """Answer a venue's SDP offer with a new peer (replacing the venue's old one).
+        Raises OfferRejected with the reason."""
+
+    async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
+        """Answer a console's monitor offer: one blank video slot per m-line. Raises OfferRejected."""
+
+    async def close_peer(self, peer: PeerId, reason: str) -> None:
+        """Close `peer` if it exists (a connected venue's presence then ends with `reason`)."""
+
+    def set_program(self, on_air: str, muted: Set[str]) -> None:
+        """The session's on-air venue and muted microphones (switching video on a keyframe)."""
+
+    def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
+        """Show `venue`'s camera (None: nothing) in a monitor slot. Raises ValueError for a slot
+        the monitor does not have."""
+
+    async def sample_links(self) -> dict[str, LinkStats]:
+        """Every connected venue's link since the last sample, by venue id."""
+
+    def is_connected(self, peer: PeerId) -> bool:
+        """Whether `peer`'s media is connected now."""
+
+    def program_snapshot(self) -> ProgramSnapshot:
+        """Who each venue receives now (for the console's state)."""
+
+    async def close(self) -> None:
+        """Close every peer (shutdown)."""

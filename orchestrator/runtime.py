@@ -1,0 +1,206 @@
+"""The session runtime: the live session, its media plane, and everything that follows them.
+
+`SessionRuntime` owns the `LiveSession` (command -> core -> event log -> listeners) and
+the `MediaPlane`, and holds the session's behaviour between the two and over time:
+
+- **Listeners**, run after every applied command in this order (each on its own: one that
+  fails is logged as `listener_failed` and the others still run):
+
+  1. `token_revocations`: a venue's revoked links are refused from now on, before any
+     socket hears of the revocation;
+  2. `media_program`: the media plane's on-air venue and muted microphones follow the
+     session, so the picture switches before the venues are told it did;
+  3. `venue_sockets`: each venue's view, roll-call prompts, revoked venues cut off;
+  4. `operator_sockets`: the consoles' event log and state.
+
+  The first two are the runtime's own; the sockets are attached by the web layer
+  (`attach_sockets`), which owns them.
+- **Presence**: the media plane reports a venue's media connecting (`JoinVenue`) and going
+  away (`LeaveVenue`); it is given the runtime as its `MediaPresence` when it is made.
+- **Link sampling**: every `link_sample_s`, each connected venue's link is measured and
+  reported to the core (`ReportLink`), venue by venue, so one bad value cannot stop the
+  others. A sample the core would refuse (aiortc derives the round trip from wall-clock
+  time, so it can come out negative) is corrected and logged (`link_sample_invalid`).
+- **Restart grace**: after a restart, venues the log shows connected have
+  `restart_grace_s` to come back before they are recorded as gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from .conference import Conference
+from .core import CommandRejected, Session
+from .core import commands as c
+from .core.events import Event
+from .core.state import SessionState
+from .live_session import Listener, LiveSession
+from .logs import get_logger
+from .media.plane import LinkStats, MediaPlane, MediaPresence, VenuePeer
+
+log = get_logger(component="runtime")
+
+MediaFactory = Callable[[MediaPresence], MediaPlane]
+"""Makes the media plane, given where it reports presence (the runtime)."""
+
+
+class SessionRuntime:
+    def __init__(
+        self,
+        live: LiveSession,
+        make_media: MediaFactory,
+        revoke_links: Callable[[str, float], None],
+        *,
+        link_sample_s: float,
+        restart_grace_s: float,
+    ):
+        """`revoke_links(venue, issued_before)` refuses the venue's links issued before then."""
+        self.live = live
+        self.link_sample_s = link_sample_s
+        self.restart_grace_s = restart_grace_s
+        self.links: dict[str, LinkStats] = {}  # the last sample of every connected venue's link
+        self._revoke_links = revoke_links
+        self._links_sampled: Callable[[], None] = lambda: None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.media: MediaPlane = make_media(self)
+        # 1 and 2 of the listeners' order (see the module's docstring); the replayed state first
+        for name, listener in (("token_revocations", self._follow_revocations), ("media_program", self._follow_program)):
+            listener([], live.state)
+            live.add_listener(name, listener)
+
+    # ------------------------------------------------------------ the session
+
+    @property
+    def conference(self) -> Conference:
+        return self.live.conference
+
+    @property
+    def session(self) -> Session:
+        return self.live.session
+
+    @property
+    def state(self) -> SessionState:
+        return self.live.state
+
+    def execute(self, command: c.Command, command_id: str | None = None) -> list[Event]:
+        """Run one command through the live session (see `LiveSession.execute`)."""
+        return self.live.execute(command, command_id)
+
+    def attach_sockets(self, venues: Listener, operators: Listener, links_sampled: Callable[[], None]) -> None:
+        """The web layer's listeners, 3 and 4 of the order; `links_sampled` after each link sample."""
+        self.live.add_listener("venue_sockets", venues)
+        self.live.add_listener("operator_sockets", operators)
+        self._links_sampled = links_sampled
+
+    # ------------------------------------------------------------ followers
+
+    def _follow_revocations(self, events: list[Event], state: SessionState) -> None:
+        for venue, vs in state.venues.items():
+            if vs.links_revoked_at is not None:
+                self._revoke_links(venue, vs.links_revoked_at)
+
+    def _follow_program(self, events: list[Event], state: SessionState) -> None:
+        self.media.set_program(state.on_air, {v for v, vs in state.venues.items() if vs.muted})
+
+    # ------------------------------------------------------------ presence (MediaPresence)
+
+    def media_connected(self, venue: str) -> None:
+        self._presence(c.JoinVenue(venue=venue))
+
+    def media_disconnected(self, venue: str, reason: str) -> None:
+        self._presence(c.LeaveVenue(venue=venue, reason=reason))
+
+    def _presence(self, command: c.JoinVenue | c.LeaveVenue) -> None:
+        try:
+            self.live.execute(command)
+        except CommandRejected as exc:
+            log.info("presence_ignored", venue=command.venue, reason=str(exc))
+
+    # ------------------------------------------------------------ links
+
+    async def sample_links(self) -> None:
+        """Measure every connected venue's link and report it to the core, venue by venue."""
+        sampled = await self.media.sample_links()
+        self.links = {
+            venue: _usable(venue, link) for venue, link in sampled.items() if venue in self.conference.venue_by_id
+        }
+        for venue, link in self.links.items():
+            try:
+                self.live.execute(c.ReportLink(venue=venue, loss_pct=link.loss_pct, rtt_ms=link.rtt_ms or 0.0))
+            except CommandRejected:
+                pass  # e.g. it left since the sample
+            except Exception:  # noqa: BLE001 - the other venues' reports still go in
+                log.exception("link_report_failed", venue=venue)
+        self._links_sampled()
+
+    # ------------------------------------------------------------ restart grace
+
+    async def restart_grace(self) -> None:
+        """Venues the log shows connected were connected to the previous process. They
+        rejoin by themselves; only those that do not come back within the grace period
+        are recorded as gone (so a restart changes nothing that the venues restore)."""
+        stale = [v for v, vs in self.state.venues.items() if vs.connected]
+        if not stale:
+            return
+        log.info("restart_grace_started", venues=len(stale), grace_s=self.restart_grace_s)
+        await asyncio.sleep(self.restart_grace_s)
+        for venue in stale:
+            if not self.media.is_connected(VenuePeer(venue)):
+                with contextlib.suppress(CommandRejected):
+                    self.live.execute(c.LeaveVenue(venue=venue, reason="did not come back after a server restart"))
+
+    # ------------------------------------------------------------ lifetime
+
+    def start(self) -> None:
+        """Start link sampling and the restart grace period."""
+        self._spawn(_every(self.link_sample_s, self.sample_links))
+        self._spawn(self.restart_grace())
+
+    async def stop(self) -> None:
+        """Stop the background work (the media keeps running)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop the background work and close the media plane."""
+        await self.stop()
+        await self.media.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+
+
+def _usable(venue: str, link: LinkStats) -> LinkStats:
+    """`link` with what the core cannot take corrected: a round trip that is negative or not a
+    number is unknown; a loss outside 0..100 % is clamped (one that is not a number is none)."""
+    rtt, loss = link.rtt_ms, link.loss_pct
+    if rtt is not None and not (math.isfinite(rtt) and rtt >= 0):
+        rtt = None
+    if not math.isfinite(loss):
+        loss = 0.0
+    loss = min(max(loss, 0.0), 100.0)
+    if (rtt, loss) == (link.rtt_ms, link.loss_pct):
+        return link
+    log.warning("link_sample_invalid", venue=venue, rtt_ms=link.rtt_ms, loss_pct=link.loss_pct)
+    return dataclasses.replace(link, rtt_ms=rtt, loss_pct=loss)
+
+
+async def _every(interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+    """Run `fn` every `interval` seconds; a failure is logged and the next run goes ahead."""
+    while True:
+        started = time.monotonic()
+        try:
+            await fn()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a periodic task outlives one failed run
+            log.exception("periodic_task_failed")
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

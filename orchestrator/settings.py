@@ -1,0 +1,180 @@
+"""The server's settings: every default in one place, typed, read from the environment.
+
+Each setting can come from an `ORCHESTRATOR_<NAME>` environment variable (the field name
+in capitals: `ORCHESTRATOR_HEARTBEAT_TIMEOUT_S=5`, `ORCHESTRATOR_OPERATOR_TOKEN=...`).
+A value given explicitly (on the command line, or in code) wins over the environment,
+which wins over the defaults below. Lists come from the environment as comma- or
+space-separated text (`ORCHESTRATOR_TURN_URLS`, `ORCHESTRATOR_ICE_ADDRESSES`), ICE servers
+as JSON (`ORCHESTRATOR_ICE_SERVERS='["stun:stun.example.org:3478"]'`).
+
+Secrets (`operator_token`, `secret_key`, `turn_secret`) are `SecretStr`: their repr hides them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .web.turn import TurnConfigError, TurnSettings, turn_settings_from
+
+ENV_PREFIX = "ORCHESTRATOR_"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_DATA_DIR = Path("./var")
+DEFAULT_HEARTBEAT_TIMEOUT_S = 3.0  # a venue silent this long is shown disconnected
+DEFAULT_RESTART_GRACE_S = 15.0  # after a restart, how long venues have to come back
+DEFAULT_TOKEN_TTL_S = 14 * 24 * 3600.0  # how long a join link stays valid
+DEFAULT_TURN_TTL_S = 6 * 3600  # a long meeting day's session; a reconnect gets a fresh credential
+DEFAULT_LINK_SAMPLE_S = 2.0  # how often every venue's link is measured
+MIN_SECRET_KEY_CHARS = 32
+
+MediaChoice = Literal["embedded", "transcode"]
+"""embedded: the SFU in this process, forwarding encoded media (the default).
+transcode: aiortc's decode-and-re-encode path, the benchmark's baseline only."""
+
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+def _split_words(value: Any) -> Any:
+    """'a, b c' -> ['a', 'b', 'c'] (lists from the environment); anything else as it is."""
+    if isinstance(value, str):
+        return [word for word in re.split(r"[\s,]+", value) if word]
+    return value
+
+
+class IceServer(BaseModel):
+    """A STUN or TURN server given to venues (WebRTC's RTCIceServer)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    urls: Annotated[list[str], Field(min_length=1)]
+    username: str | None = None
+    credential: SecretStr | None = None
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_url(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("urls")
+    @classmethod
+    def _ice_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(_ICE_SCHEMES):
+                raise ValueError(f"not a STUN or TURN URL (it must start with stun:, stuns:, turn: or turns:): {url}")
+        return urls
+
+    def as_json(self) -> dict[str, Any]:
+        """The entry as a browser's RTCPeerConnection takes it (and the `welcome` message carries it)."""
+        entry: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username is not None:
+            entry["username"] = self.username
+        if self.credential is not None:
+            entry["credential"] = self.credential.get_secret_value()
+        return entry
+
+
+class ServerSettings(BaseSettings):
+    """How one `orchestrator serve` runs (the conference itself comes from its file)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    host: str = DEFAULT_HOST
+    port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_PORT
+    data_dir: Path = DEFAULT_DATA_DIR  # the event log and the signing key
+    public_url: str | None = None  # the address venues and the console open (links, Origin checks)
+    operator_token: SecretStr | None = None  # None: a fresh one is made and shown once
+    secret_key: SecretStr | None = None  # signs join links; None: DATA_DIR/secret.key
+    ice_servers: list[IceServer] = []  # STUN/TURN servers venues are given; none by default (closed networks)
+    ice_addresses: Annotated[list[str], NoDecode] = []  # the local addresses media is offered on; []: every one
+    turn_urls: Annotated[list[str], NoDecode] = []  # TURN servers venues get their own short-lived credential for
+    turn_secret: SecretStr | None = None  # shared with coturn (static-auth-secret)
+    turn_secret_file: Path | None = None  # or: a file whose first line is that secret
+    turn_ttl_s: Annotated[int, Field(ge=60)] = DEFAULT_TURN_TTL_S
+    heartbeat_timeout_s: Annotated[float, Field(gt=0)] = DEFAULT_HEARTBEAT_TIMEOUT_S
+    restart_grace_s: Annotated[float, Field(ge=0, le=600)] = DEFAULT_RESTART_GRACE_S
+    token_ttl_s: Annotated[float, Field(gt=0)] = DEFAULT_TOKEN_TTL_S
+    link_sample_s: Annotated[float, Field(gt=0)] = DEFAULT_LINK_SAMPLE_S
+    media: MediaChoice = "embedded"
+
+    _turn: TurnSettings | None = PrivateAttr(default=None)
+
+    @field_validator("ice_servers", mode="before")
+    @classmethod
+    def _urls_alone(cls, value: Any) -> Any:
+        """A bare URL stands for a server with that URL only."""
+        if isinstance(value, list):
+            return [{"urls": [item]} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("ice_addresses", "turn_urls", mode="before")
+    @classmethod
+    def _words(cls, value: Any) -> Any:
+        return _split_words(value)
+
+    @field_validator("ice_addresses")
+    @classmethod
+    def _addresses(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ValueError(f"not an IP address: {address!r}") from None
+        return addresses
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"the public URL must start with http:// or https://, not {url!r}")
+        return url
+
+    @field_validator("operator_token", "secret_key", "turn_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value().encode()) < MIN_SECRET_KEY_CHARS:
+            raise ValueError(
+                f"the signing key is too short: use at least "
+                f"{MIN_SECRET_KEY_CHARS} characters (64 recommended)"
+            )
+        return key
+
+    @model_validator(mode="after")
+    def _turn_settings(self) -> ServerSettings:
+        secret = self.turn_secret.get_secret_value() if self.turn_secret is not None else None
+        try:
+            self._turn = turn_settings_from(self.turn_urls, self.turn_secret_file, self.turn_ttl_s, secret)
+        except TurnConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def turn(self) -> TurnSettings | None:
+        """TURN for venues, each with a credential of its own; None without TURN URLs."""
+        return self._turn
+
+    def venue_ice_servers(self) -> list[dict[str, Any]]:
+        """The static ICE servers, as venues are told them."""
+        return [server.as_json() for server in self.ice_servers]
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line per problem, naming the setting and its environment variable."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        name = str(err["loc"][0]) if err["loc"] else ""
+        message = err["msg"].removeprefix("Value error, ")
+        where = f"{name} ({ENV_PREFIX}{name.upper()})" if name else "settings"
+        lines.append(f"{where}: {message}")
+    return "\n".join(lines)
