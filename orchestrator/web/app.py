@@ -18,7 +18,7 @@ from ..event_log import EventLog, log_path
 from ..live_session import LiveSession
 from ..logs import get_logger
 from ..media import create_media_plane
-from ..runtime import SessionRuntime
+from ..runtime import MediaFactory, SessionRuntime
 from ..settings import ServerSettings
 from .auth import JoinTokens, load_secret_key
 from .console import ConsoleAuth, add_page_routes
@@ -30,6 +30,7 @@ log = get_logger(component="app")
 
 CONFERENCE = web.AppKey("conference", Conference)
 SETTINGS = web.AppKey("settings", ServerSettings)
+MEDIA_FACTORY = web.AppKey("media_factory", MediaFactory)
 RUNTIME = web.AppKey("runtime", SessionRuntime)
 TOKENS = web.AppKey("tokens", JoinTokens)
 VENUES = web.AppKey("venues", VenueHub)
@@ -37,15 +38,19 @@ OPERATOR = web.AppKey("operator", OperatorApi)
 CONSOLE = web.AppKey("console", ConsoleAuth)
 
 
-def create_app(conference: Conference, settings: ServerSettings) -> web.Application:
+def create_app(
+    conference: Conference, settings: ServerSettings, make_media: MediaFactory | None = None
+) -> web.Application:
     """The server for `conference`. `settings.operator_token` must be set (the command line
-    makes one when the environment gives none)."""
+    makes one when the environment gives none). The media plane is the one `settings.media`
+    names, unless `make_media` makes another (tests)."""
     if settings.operator_token is None:
         raise ValueError("the server needs an operator token (ORCHESTRATOR_OPERATOR_TOKEN)")
     # bodies above 64 KiB are refused by the handlers, with a JSON error; 1 MiB is the hard cap
     app = web.Application(client_max_size=1024 * 1024)
     app[CONFERENCE] = conference
     app[SETTINGS] = settings
+    app[MEDIA_FACTORY] = make_media or (lambda presence: create_media_plane(settings, conference.main_venue.id, presence))
     secret_key = load_secret_key(settings.data_dir, settings.secret_key)
     app[TOKENS] = JoinTokens(secret_key, conference.conference.id, set(conference.venue_by_id), settings.token_ttl_s)
     app[CONSOLE] = ConsoleAuth(settings.operator_token.get_secret_value(), settings.public_url)
@@ -69,7 +74,7 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         runtime = SessionRuntime(
             LiveSession(conf, event_log),
-            lambda presence: create_media_plane(settings, conf.main_venue.id, presence),
+            app[MEDIA_FACTORY],
             app[TOKENS].revoke,
             link_sample_s=settings.link_sample_s,
             restart_grace_s=settings.restart_grace_s,

@@ -7,8 +7,9 @@ import time
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from orchestrator.web.app import MEDIA
-from tests.support.live import wait_for
+from orchestrator.config import parse_conference
+from orchestrator.media.plane import MonitorPeer
+from tests.support.live import Live, embedded_media, start_live, wait_for
 from venues.agent import VenueAgent
 from venues.synthetic import read_mark
 
@@ -50,14 +51,14 @@ async def test_operator_monitors_any_venue_uplink_without_transcoding(live):
         while (msg := await ws.receive_json(timeout=5))["type"] != "error":
             pass
         assert msg["message"] == "there is no monitor slot 7 (this monitor has 2)"
-        assert "operator-1" in live.server_app[MEDIA].peer_ids
+        assert MonitorPeer(1) in embedded_media(live.server_app).peer_ids
     finally:
         for w in watchers:
             w.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
         await pc.close()
         await ws.close()
-    await wait_for(lambda: "operator-1" not in live.server_app[MEDIA].peer_ids, 3, "the monitor peer to close")
+    await wait_for(lambda: MonitorPeer(1) not in embedded_media(live.server_app).peer_ids, 3, "the monitor peer to close")
 
 
 class SilentAgent(VenueAgent):
@@ -79,3 +80,63 @@ async def test_a_venue_whose_heartbeat_stops_is_disconnected_within_five_seconds
     assert took < 5, took
     assert state["on_air"] == "main" and state["fallback_from"] == "pinghu"
     assert state["venues"]["pinghu"]["left_reason"] == "heartbeat lost"
+
+
+OPERATOR_NAMED_YAML = """\
+conference: {id: named, title: "Venue ids like the console's", date: 2025-02-05, start: "14:30", timezone: Asia/Shanghai}
+venues:
+  - {id: main, name: "Theatre", role: main}
+  - {id: operator-1, name: "Operations room 1", role: branch, kind: other}
+agenda:
+  - {id: opening, kind: presiding, title: "Opening", planned: 2m}
+"""
+
+
+async def open_monitor(live: Live):
+    """A console on /ws/operator with a connected two-slot monitor peer showing `operator-1`."""
+    ws = await live.http.ws_connect(live.base_url.replace("http", "ws") + "/ws/operator", headers=live.auth)
+    pc = RTCPeerConnection()
+    for _ in range(2):
+        pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
+    while (msg := await ws.receive_json(timeout=5))["type"] != "answer":
+        pass
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
+    await ws.send_json({"type": "monitor", "slot": 0, "venue": "operator-1"})
+    await wait_for(lambda: pc.connectionState == "connected", 10, "the monitor peer to connect")
+    return ws, pc
+
+
+async def test_a_venue_called_operator_1_keeps_its_peer_when_a_console_monitors_and_leaves(tmp_path):
+    """The first console's monitor peer and a venue whose id is `operator-1` are two peers:
+    the console opening and closing its monitor must not cut the venue off."""
+    conference = parse_conference(OPERATOR_NAMED_YAML, "named.yaml")
+    live, server = await start_live(conference, tmp_path)
+    try:
+        await live.join(["main", "operator-1"])
+        venue = live.agents["operator-1"].agent
+        await live.command({"type": "take", "venue": "operator-1"})
+        await wait_for(lambda: live.agents["main"].agent.stats.seen == "operator-1", 5, "operator-1 on air at main")
+
+        ws, pc = await open_monitor(live)
+        frames = venue.stats.program_frames
+        await wait_for(lambda: venue.stats.program_frames > frames + 10, 5, "operator-1 still receiving the program")
+        state = await live.state()
+        assert state["venues"]["operator-1"]["connected"] and state["on_air"] == "operator-1", state["venues"]
+        assert venue.stats.sessions == 1, "the venue had to reconnect when the console opened its monitor"
+        assert set(state["program"]) == {"main", "operator-1"}, "the program lists venues only"
+
+        await pc.close()
+        await ws.close()
+        await asyncio.sleep(1.0)  # time for the console's clean-up to close its peer
+        frames = venue.stats.program_frames
+        await wait_for(lambda: venue.stats.program_frames > frames + 10, 5, "operator-1 still receiving the program")
+        state = await live.state()
+        assert state["venues"]["operator-1"]["connected"] and state["on_air"] == "operator-1", state["venues"]
+        assert venue.stats.sessions == 1, "the venue had to reconnect when the console closed its monitor"
+        assert venue.connected.is_set()
+    finally:
+        await live.stop_agents()
+        await live.http.close()
+        await server.close()

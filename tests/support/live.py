@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from orchestrator.config import Conference
 from orchestrator.media import restrict_host_addresses
 from orchestrator.media.sfu import MediaServer
+from orchestrator.runtime import MediaFactory
 from orchestrator.settings import ServerSettings
 from orchestrator.web.app import RUNTIME, create_app
 from orchestrator.web.auth import JoinTokens
@@ -135,9 +136,12 @@ def settings_for(data_dir: Path, **overrides) -> ServerSettings:
     return ServerSettings(data_dir=data_dir, operator_token=OPERATOR_TOKEN, secret_key=SECRET.decode(), **overrides)
 
 
-async def start_live(conference: Conference, data_dir: Path, **overrides) -> tuple[Live, TestServer]:
+async def start_live(
+    conference: Conference, data_dir: Path, make_media: MediaFactory | None = None, **overrides
+) -> tuple[Live, TestServer]:
+    """The server on loopback (with `make_media`'s media plane, if given; settings `overrides`)."""
     restrict_host_addresses(["127.0.0.1"])
-    server = TestServer(create_app(conference, settings_for(data_dir, **overrides)), host="127.0.0.1")
+    server = TestServer(create_app(conference, settings_for(data_dir, **overrides), make_media), host="127.0.0.1")
     await server.start_server()
     base = f"http://127.0.0.1:{server.port}"
     tokens = JoinTokens(SECRET, conference.conference.id, set(conference.venue_by_id))

@@ -1,0 +1,287 @@
+"""The session runtime and the sockets around it, with a fake media plane (no aiortc): fast.
+
+The real server (aiohttp on loopback, the real event log) with `FakeMediaPlane` in place
+of the SFU, so a test says when a venue's media connects or goes away. The same
+behaviours are also covered over real WebRTC (test_live_session.py, test_monitor_and_heartbeat.py,
+faults/); these check the adapters on their own, quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+import structlog
+
+from orchestrator.media.plane import LinkStats, MediaPresence, MonitorPeer, VenuePeer
+from orchestrator.web.app import RUNTIME
+from orchestrator.web.venue_ws import CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REVOKED, MAX_MESSAGES_PER_S
+from tests.support.fake_media import CANNED_ANSWER, FakeMediaPlane
+from tests.support.live import Live, start_live, wait_for
+
+OFFER = "v=0\r\n"  # the fake plane answers anything
+HEARTBEAT_TIMEOUT_S = 0.6
+
+
+@dataclass
+class Rig:
+    live: Live
+    media: FakeMediaPlane
+    heartbeats: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def ws_url(self, path: str) -> str:
+        return self.live.base_url.replace("http", "ws", 1) + path
+
+    async def venue(self, venue: str, heartbeat: bool = True) -> VenueSocket:
+        """A venue signed in on /ws/venue (welcome read), not yet offering; it keeps sending
+        heartbeats unless `heartbeat` is False."""
+        ws = await self.live.http.ws_connect(self.ws_url("/ws/venue"))
+        await ws.send_json({"type": "hello", "token": self.live.link(venue).split("#", 1)[1], "client": "test"})
+        socket = VenueSocket(venue, ws)
+        welcome = await socket.next("welcome", "error")
+        assert welcome["type"] == "welcome", welcome
+        if heartbeat:
+            self.heartbeats.append(asyncio.ensure_future(_beat(ws)))
+        return socket
+
+    async def joined(self, venue: str, heartbeat: bool = True) -> VenueSocket:
+        """A venue signed in, offered, and its media connected."""
+        socket = await self.venue(venue, heartbeat)
+        await socket.ws.send_json({"type": "offer", "sdp": OFFER})
+        assert (await socket.next("answer"))["sdp"] == CANNED_ANSWER
+        self.media.connect(venue)
+        await self.live.wait_for_state(lambda s: s["venues"][venue]["connected"], 2, f"{venue} connected")
+        return socket
+
+
+async def _beat(ws: aiohttp.ClientWebSocketResponse) -> None:
+    while not ws.closed:
+        await ws.send_json({"type": "heartbeat"})
+        await asyncio.sleep(HEARTBEAT_TIMEOUT_S / 4)
+
+
+@dataclass
+class VenueSocket:
+    venue: str
+    ws: aiohttp.ClientWebSocketResponse
+
+    async def next(self, *kinds: str, timeout: float = 3.0) -> dict:
+        """The next message of one of `kinds` (others are skipped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                msg = await self.ws.receive()
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    raise AssertionError(f"{self.venue}: the socket closed ({self.ws.close_code}) before {kinds}")
+                data = json.loads(msg.data)
+                if data["type"] in kinds:
+                    return data
+
+    async def closed(self, timeout: float = 3.0) -> int | None:
+        """Read until the server closes the socket; its close code."""
+        async with asyncio.timeout(timeout):
+            while (await self.ws.receive()).type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                pass
+        return self.ws.close_code
+
+
+@pytest.fixture
+async def rig(sample_conf, tmp_path) -> AsyncIterator[Rig]:
+    planes: list[FakeMediaPlane] = []
+
+    def make_media(presence: MediaPresence) -> FakeMediaPlane:
+        planes.append(FakeMediaPlane(presence))
+        return planes[-1]
+
+    live, server = await start_live(
+        sample_conf, tmp_path, make_media, heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S, link_sample_s=0.1
+    )
+    rig = Rig(live, planes[0])
+    try:
+        yield rig
+    finally:
+        for task in rig.heartbeats:
+            task.cancel()
+        await asyncio.gather(*rig.heartbeats, return_exceptions=True)
+        await live.http.close()
+        await server.close()
+    assert planes[0].closed, "the server closed its media plane"
+
+
+# ------------------------------------------------------------------ presence
+
+
+async def test_a_venue_joins_when_its_media_connects_and_leaves_when_it_goes(rig):
+    socket = await rig.venue("pinghu")
+    await socket.ws.send_json({"type": "offer", "sdp": OFFER})
+    assert (await socket.next("answer"))["sdp"] == CANNED_ANSWER
+    assert rig.media.called("answer_venue") == [(VenuePeer("pinghu"),)]
+    assert not (await rig.live.state())["venues"]["pinghu"]["connected"], "signalling alone is not presence"
+
+    rig.media.connect("pinghu")
+    state = await rig.live.state()
+    assert state["venues"]["pinghu"]["connected"]
+
+    rig.media.disconnect("pinghu", "connection failed")
+    state = await rig.live.state()
+    assert not state["venues"]["pinghu"]["connected"]
+    assert state["venues"]["pinghu"]["left_reason"] == "connection failed"
+    await socket.ws.close()
+
+
+async def test_the_on_air_venue_losing_its_media_falls_back_and_the_plane_follows(rig):
+    await rig.joined("main")
+    await rig.joined("pinghu")
+    await rig.live.command({"type": "take", "venue": "pinghu"})
+    assert rig.media.on_air == "pinghu"
+    rig.media.disconnect("pinghu")
+    state = await rig.live.state()
+    assert state["on_air"] == "main" and state["fallback_from"] == "pinghu"
+    assert rig.media.on_air == "main", "the media plane follows the fallback"
+
+
+async def test_a_closed_venue_socket_closes_its_peer_and_the_venue_leaves(rig):
+    socket = await rig.joined("pinghu")
+    await socket.ws.close()
+    await wait_for(lambda: (VenuePeer("pinghu"), "signalling closed") in rig.media.called("close_peer"), 2, "the peer closed")
+    state = await rig.live.state()
+    assert state["venues"]["pinghu"]["left_reason"] == "signalling closed"
+
+
+# ------------------------------------------------------------------ revocation, roll call, heartbeat, rate
+
+
+async def test_revocation_cuts_the_venue_off_and_refuses_its_old_link(rig):
+    token = rig.live.link("pinghu").split("#", 1)[1]
+    socket = await rig.joined("pinghu")
+    await rig.joined("nanhu")
+    await rig.live.command({"type": "revoke_link", "venue": "pinghu"})
+    error = await socket.next("error")
+    assert error["code"] == "refused" and "revoked" in error["message"]
+    assert await socket.closed() == CLOSE_REVOKED
+    assert rig.media.called("close_peer")[-1][0] == VenuePeer("pinghu")
+    state = await rig.live.state()
+    assert not state["venues"]["pinghu"]["connected"] and state["venues"]["nanhu"]["connected"]
+
+    again = await rig.live.http.ws_connect(rig.ws_url("/ws/venue"))
+    await again.send_json({"type": "hello", "token": token})
+    refused = await again.receive_json(timeout=3)
+    assert refused == {"type": "error", "code": "refused", "message": "this link has been revoked; ask the operator for a new one"}
+    await again.close()
+    fresh = await rig.venue("pinghu")  # a link issued after the revocation works
+    await fresh.ws.close()
+
+
+async def test_roll_call_prompts_reach_the_venue_sockets_and_answers_are_recorded(rig):
+    sockets = {venue: await rig.joined(venue) for venue in ("main", "pinghu", "nanhu")}
+    await rig.live.command({"type": "start_session"})
+    await rig.live.command({"type": "goto_segment", "segment": "roll-call"})
+    await rig.live.command({"type": "start_roll_call"})
+    for venue in ("pinghu", "nanhu"):
+        prompt = await sockets[venue].next("roll_call_prompt")
+        assert prompt == {"type": "roll_call_prompt", "segment": "roll-call"}
+    await sockets["pinghu"].ws.send_json({"type": "roll_call_answer", "picture_ok": True, "sound_ok": False})
+    recorded = await sockets["pinghu"].next("roll_call_recorded")
+    assert recorded == {"type": "roll_call_recorded", "picture_ok": True, "sound_ok": False}
+    entry = (await rig.live.state())["roll_call"]["venues"]["pinghu"]
+    assert (entry["picture_ok"], entry["sound_ok"]) == (True, False)
+
+
+async def test_a_venue_whose_heartbeat_stops_is_cut_off_and_leaves(rig):
+    socket = await rig.joined("pinghu", heartbeat=False)  # it says nothing more
+    assert await socket.closed(timeout=3) == CLOSE_HEARTBEAT
+    assert (VenuePeer("pinghu"), "heartbeat lost") in rig.media.called("close_peer")
+    state = await rig.live.state()
+    assert state["venues"]["pinghu"]["left_reason"] == "heartbeat lost"
+
+
+async def test_a_venue_flooding_its_socket_is_refused_and_closed(rig):
+    socket = await rig.joined("pinghu")
+    for _ in range(MAX_MESSAGES_PER_S + 5):
+        await socket.ws.send_json({"type": "heartbeat"})
+    error = await socket.next("error")
+    assert error["code"] == "rate_limited"
+    assert await socket.closed() == CLOSE_RATE
+    await wait_for(lambda: not rig.media.is_connected(VenuePeer("pinghu")), 2, "the flooding venue's peer closed")
+
+
+# ------------------------------------------------------------------ operator monitor
+
+
+async def test_a_console_monitor_is_its_own_peer(rig):
+    await rig.joined("main")
+    ws = await rig.live.http.ws_connect(rig.ws_url("/ws/operator"), headers=rig.live.auth)
+    await ws.send_json({"type": "offer", "sdp": OFFER})
+    while (msg := await ws.receive_json(timeout=3))["type"] != "answer":
+        pass
+    (monitor,) = [peer for (peer,) in rig.media.called("answer_monitor")]
+    assert isinstance(monitor, MonitorPeer)
+    await ws.send_json({"type": "monitor", "slot": 1, "venue": "main"})
+    await wait_for(lambda: rig.media.monitors[monitor] == [None, "main"], 2, "the monitor slot set")
+    await ws.close()
+    await wait_for(lambda: (monitor, "operator socket closed") in rig.media.called("close_peer"), 2, "the monitor closed")
+    assert rig.media.is_connected(VenuePeer("main")), "the venue's own peer stays"
+
+
+# ------------------------------------------------------------------ link sampling
+
+
+async def test_a_negative_round_trip_for_one_venue_does_not_stop_the_others_reports(rig):
+    """aiortc derives the round trip from wall-clock time, so it can come out negative. That
+    sample is corrected and logged; the other venues' reports and the console update go on."""
+    for venue in ("main", "pinghu", "nanhu"):
+        await rig.joined(venue)
+    # the bad value first, so an aborted loop would skip the others
+    rig.media.links = {
+        "main": LinkStats(bitrate_in_kbps=510.0, loss_pct=0.0, rtt_ms=-3.5),
+        "pinghu": LinkStats(bitrate_in_kbps=480.0, loss_pct=12.0, rtt_ms=40.0),
+        "nanhu": LinkStats(bitrate_in_kbps=490.0, loss_pct=0.0, rtt_ms=900.0),
+    }
+    console = await rig.live.http.ws_connect(rig.ws_url("/ws/operator"), headers=rig.live.auth)
+    with structlog.testing.capture_logs() as logs:
+        async with asyncio.timeout(3):
+            while True:  # the console's state after the reports of the venues after the bad one
+                msg = await console.receive_json()
+                venues = msg["state"]["venues"] if msg["type"] == "state" else {}
+                if venues and all(venues[v]["link"]["quality"] == "poor" for v in ("pinghu", "nanhu")):
+                    break
+    await console.close()
+    assert [venues[v]["link"]["bitrate_in_kbps"] for v in ("main", "pinghu", "nanhu")] == [510.0, 480.0, 490.0]
+    assert venues["main"]["link"]["rtt_ms"] is None, "an impossible round trip is shown as unknown"
+    assert venues["main"]["link"]["quality"] == "good"
+    corrected = [e for e in logs if e["event"] == "link_sample_invalid"]
+    assert corrected and corrected[0]["venue"] == "main" and corrected[0]["rtt_ms"] == -3.5
+    assert not [e for e in logs if e["log_level"] in ("error", "critical")], logs
+
+
+# ------------------------------------------------------------------ listeners
+
+
+async def test_a_failing_listener_is_logged_and_the_command_and_other_listeners_go_on(rig, monkeypatch):
+    sockets = {venue: await rig.joined(venue) for venue in ("main", "pinghu")}
+    console = await rig.live.http.ws_connect(rig.ws_url("/ws/operator"), headers=rig.live.auth)
+    await console.receive_json(timeout=3)  # its first state
+
+    def broken(on_air: str, muted: object) -> None:
+        raise RuntimeError("the media plane failed")
+
+    monkeypatch.setattr(rig.media, "set_program", broken)
+    with structlog.testing.capture_logs() as logs:
+        body = await rig.live.command({"type": "take", "venue": "pinghu"})  # 200, or it raises
+    assert [e["type"] for e in body["events"]][0] == "venue_took_air"
+    failed = [e for e in logs if e["event"] == "listener_failed"]
+    assert [(e["listener"], e["command"]) for e in failed] == [("media_program", "take")]
+    # the listeners after it still ran: the venue sockets and the console heard of the take
+    while (await sockets["main"].next("state"))["on_air"] != "pinghu":
+        pass
+    async with asyncio.timeout(3):
+        while (msg := await console.receive_json())["type"] != "events":
+            pass
+    assert msg["events"][0]["type"] == "venue_took_air"
+    assert rig.live.server_app[RUNTIME].live.listener_names == [
+        "token_revocations", "media_program", "venue_sockets", "operator_sockets",
+    ]
+    await console.close()

@@ -1,0 +1,116 @@
+"""A stand-in for the media plane (our own seam): no peers, no aiortc.
+
+`FakeMediaPlane` implements `orchestrator.media.plane.MediaPlane`. It records every call,
+answers offers with a canned SDP, and lets a test say what the real plane would report:
+`connect("pinghu")` (the venue's media connected), `disconnect("pinghu", why)`, and the
+link figures `sample_links` returns (`links`). Closing a connected venue's peer reports
+its disconnection, as the real plane does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.media.plane import (
+    LinkStats,
+    MediaPresence,
+    MonitorPeer,
+    OfferRejected,
+    PeerId,
+    ProgramSnapshot,
+    VenuePeer,
+)
+
+CANNED_ANSWER = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=fake answer\r\n"
+MONITOR_SLOTS = 2
+
+
+@dataclass
+class FakeMediaPlane:
+    presence: MediaPresence
+    calls: list[tuple[Any, ...]] = field(default_factory=list)  # (method, arguments...) in order
+    peers: dict[PeerId, bool] = field(default_factory=dict)  # peer -> connected
+    links: dict[str, LinkStats] = field(default_factory=dict)  # what sample_links returns
+    monitors: dict[MonitorPeer, list[str | None]] = field(default_factory=dict)  # slot sources
+    on_air: str | None = None
+    muted: frozenset[str] = frozenset()
+    refuse_offers: str | None = None  # the reason given to every offer, when set
+    closed: bool = False
+
+    # ------------------------------------------------------------ what a test says happened
+
+    def connect(self, venue: str) -> None:
+        """Venue `venue`'s media connected (it must have offered)."""
+        peer = VenuePeer(venue)
+        assert peer in self.peers, f"{venue} never offered"
+        self.peers[peer] = True
+        self.presence.media_connected(venue)
+
+    def disconnect(self, venue: str, reason: str = "connection failed") -> None:
+        """Venue `venue`'s media went away by itself."""
+        if self.peers.pop(VenuePeer(venue), False):
+            self.presence.media_disconnected(venue, reason)
+
+    def called(self, method: str) -> list[tuple[Any, ...]]:
+        """The arguments of every call of `method`, in order."""
+        return [call[1:] for call in self.calls if call[0] == method]
+
+    # ------------------------------------------------------------ MediaPlane
+
+    async def answer_venue(self, peer: VenuePeer, offer: str) -> str:
+        self.calls.append(("answer_venue", peer))
+        if self.refuse_offers:
+            raise OfferRejected(self.refuse_offers)
+        await self.close_peer(peer, "replaced by a new connection")
+        self.peers[peer] = False
+        return CANNED_ANSWER
+
+    async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
+        self.calls.append(("answer_monitor", peer))
+        if self.refuse_offers:
+            raise OfferRejected(self.refuse_offers)
+        await self.close_peer(peer, "replaced by a new connection")
+        self.peers[peer] = False
+        self.monitors[peer] = [None] * MONITOR_SLOTS
+        return CANNED_ANSWER
+
+    async def close_peer(self, peer: PeerId, reason: str) -> None:
+        self.calls.append(("close_peer", peer, reason))
+        connected = self.peers.pop(peer, None)
+        if isinstance(peer, MonitorPeer):
+            self.monitors.pop(peer, None)
+        if connected and isinstance(peer, VenuePeer):
+            self.presence.media_disconnected(peer.venue, reason)
+
+    def set_program(self, on_air: str, muted: Set[str]) -> None:
+        self.calls.append(("set_program", on_air, frozenset(muted)))
+        self.on_air, self.muted = on_air, frozenset(muted)
+
+    def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
+        self.calls.append(("set_monitor", peer, slot, venue))
+        slots = self.monitors.get(peer, [])
+        if not 0 <= slot < len(slots):
+            raise ValueError(f"there is no monitor slot {slot} (this monitor has {len(slots)})")
+        slots[slot] = venue
+
+    async def sample_links(self) -> dict[str, LinkStats]:
+        self.calls.append(("sample_links",))
+        return {venue: link for venue, link in self.links.items() if self.peers.get(VenuePeer(venue))}
+
+    def is_connected(self, peer: PeerId) -> bool:
+        return bool(self.peers.get(peer))
+
+    def program_snapshot(self) -> ProgramSnapshot:
+        return {
+            peer.venue: {"program_video": self.on_air if self.on_air != peer.venue else None}
+            for peer, connected in self.peers.items()
+            if connected and isinstance(peer, VenuePeer)
+        }
+
+    async def close(self) -> None:
+        self.calls.append(("close",))
+        for peer in list(self.peers):
+            await self.close_peer(peer, "server stopping")
+        self.closed = True
