@@ -16,6 +16,7 @@ its receiver across switches; aiortc's sender numbers the packets continuously.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Set
 from dataclasses import dataclass, field
@@ -160,7 +161,7 @@ class ProgramRouter:
 
     def add_outputs(self, receiver: PeerId, outputs: list[Output]) -> None:
         for output in outputs:
-            output.on_keyframe_request = lambda o=output: self._answer_receiver_pli(o)
+            output.on_keyframe_request = functools.partial(self._answer_receiver_pli, output)
         self._outputs.setdefault(receiver, []).extend(outputs)
         self.reroute()
 

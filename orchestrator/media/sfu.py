@@ -65,6 +65,16 @@ class _Peer:
     watchdog: asyncio.Task[None] | None = None
 
 
+def _send_packets(transceiver: RTCRtpTransceiver, output: Output) -> None:
+    """The sender packetizes `output`'s encoded packets; its PLI/FIR go to `output` (the router
+    routes them once the output is added to it)."""
+
+    def keyframe_request() -> None:
+        output.on_keyframe_request()
+
+    install_packer(transceiver.sender, keyframe_request)
+
+
 def _peer_fields(peer: PeerId) -> dict[str, Any]:
     """Log context naming a peer."""
     return {"venue": peer.venue} if isinstance(peer, VenuePeer) else {"monitor": peer.number}
@@ -96,7 +106,7 @@ def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescri
     for i, m in enumerate(media):
         if m.kind not in ("audio", "video"):
             raise OfferRejected(f"media section {i} is '{m.kind}'; only audio and video are served")
-        if not m.ice.usernameFragment or not m.ice.password:
+        if not m.ice or not m.ice.usernameFragment or not m.ice.password:
             raise OfferRejected(f"media section {i} has no ICE credentials")
         if not m.dtls or not m.dtls.fingerprints:
             raise OfferRejected(f"media section {i} has no DTLS fingerprint")
@@ -204,12 +214,17 @@ class MediaServer:
 
     def _attach_output(self, transceiver: RTCRtpTransceiver, output: Output) -> None:
         """Make the sender of `output` send what it is given: encoded packets, packetized only."""
-        install_packer(transceiver.sender, lambda: output.on_keyframe_request())
+        _send_packets(transceiver, output)
 
     def _attach_uplink(self, venue: str, kind: str, transceiver: RTCRtpTransceiver) -> None:
         """Feed a venue's camera or microphone to the router, frame by encoded frame."""
-        tap_receiver(transceiver.receiver, self._frame_handler(venue, kind))
-        self.router.add_source(venue, kind, lambda: request_keyframe(transceiver.receiver))
+        receiver = transceiver.receiver
+
+        def ask_for_keyframe() -> None:
+            request_keyframe(receiver)
+
+        tap_receiver(receiver, self._frame_handler(venue, kind))
+        self.router.add_source(venue, kind, ask_for_keyframe)
 
     def _frame_handler(self, venue: str, kind: str) -> FrameCallback:
         on_frame = self.router.on_frame
@@ -231,7 +246,7 @@ class MediaServer:
             output = Output("video", Role.MONITOR_VIDEO, peer)
             transceiver = monitor.pc.addTransceiver(output, direction="sendonly")
             prefer_codec(transceiver)
-            install_packer(transceiver.sender, lambda o=output: o.on_keyframe_request())
+            _send_packets(transceiver, output)
             monitor.outputs.append(output)
         return await self._negotiate(monitor, offer)
 

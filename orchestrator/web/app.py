@@ -9,6 +9,7 @@ runtime (the event log replayed into the session, the media plane), then the soc
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -30,7 +31,6 @@ log = get_logger(component="app")
 
 CONFERENCE = web.AppKey("conference", Conference)
 SETTINGS = web.AppKey("settings", ServerSettings)
-MEDIA_FACTORY = web.AppKey("media_factory", MediaFactory)
 RUNTIME = web.AppKey("runtime", SessionRuntime)
 TOKENS = web.AppKey("tokens", JoinTokens)
 VENUES = web.AppKey("venues", VenueHub)
@@ -50,12 +50,12 @@ def create_app(
     app = web.Application(client_max_size=1024 * 1024)
     app[CONFERENCE] = conference
     app[SETTINGS] = settings
-    app[MEDIA_FACTORY] = make_media or (lambda presence: create_media_plane(settings, conference.main_venue.id, presence))
     secret_key = load_secret_key(settings.data_dir, settings.secret_key)
     app[TOKENS] = JoinTokens(secret_key, conference.conference.id, set(conference.venue_by_id), settings.token_ttl_s)
     app[CONSOLE] = ConsoleAuth(settings.operator_token.get_secret_value(), settings.public_url)
     add_page_routes(app, app[CONSOLE])
-    app.cleanup_ctx.append(_runtime_ctx)
+    media = make_media or (lambda presence: create_media_plane(settings, conference.main_venue.id, presence))
+    app.cleanup_ctx.append(functools.partial(_runtime_ctx, make_media=media))
     app.cleanup_ctx.append(_sockets_ctx)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/ws/venue", _venue_socket)
@@ -67,14 +67,14 @@ def create_app(
     return app
 
 
-async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+async def _runtime_ctx(app: web.Application, make_media: MediaFactory) -> AsyncIterator[None]:
     settings, conf = app[SETTINGS], app[CONFERENCE]
     path = log_path(settings.data_dir, conf.conference.id)
     event_log = EventLog(path, conf.conference.id)
     try:
         runtime = SessionRuntime(
             LiveSession(conf, event_log),
-            app[MEDIA_FACTORY],
+            make_media,
             app[TOKENS].revoke,
             link_sample_s=settings.link_sample_s,
             restart_grace_s=settings.restart_grace_s,

@@ -49,3 +49,11 @@ def test_validate_missing_file(tmp_path):
     out = run("validate", str(tmp_path / "none.yaml"))
     assert out.returncode == 1
     assert out.stderr.strip() == f"{tmp_path / 'none.yaml'}:1:1: cannot read the file: No such file or directory"
+
+
+def test_serve_refuses_a_bad_setting_by_name_before_starting(tmp_path):
+    out = run("serve", str(SAMPLE), "--data", str(tmp_path), "--heartbeat-timeout", "-1", "--media", "transcode")
+    assert out.returncode == 2
+    assert "heartbeat_timeout_s (ORCHESTRATOR_HEARTBEAT_TIMEOUT_S): Input should be greater than 0" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not list(tmp_path.iterdir()), "nothing was written"

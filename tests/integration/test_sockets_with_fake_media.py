@@ -215,7 +215,7 @@ async def test_a_console_monitor_is_its_own_peer(rig):
     await rig.joined("main")
     ws = await rig.live.http.ws_connect(rig.ws_url("/ws/operator"), headers=rig.live.auth)
     await ws.send_json({"type": "offer", "sdp": OFFER})
-    while (msg := await ws.receive_json(timeout=3))["type"] != "answer":
+    while (await ws.receive_json(timeout=3))["type"] != "answer":
         pass
     (monitor,) = [peer for (peer,) in rig.media.called("answer_monitor")]
     assert isinstance(monitor, MonitorPeer)

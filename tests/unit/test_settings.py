@@ -1,0 +1,87 @@
+"""The server's settings: defaults, the environment, explicit values, and clear refusals."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from orchestrator.settings import (
+    DEFAULT_HEARTBEAT_TIMEOUT_S,
+    DEFAULT_RESTART_GRACE_S,
+    DEFAULT_TOKEN_TTL_S,
+    IceServer,
+    ServerSettings,
+    describe_settings_error,
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("ORCHESTRATOR_"):
+            monkeypatch.delenv(name)
+
+
+def refusal(**values) -> str:
+    with pytest.raises(ValidationError) as refused:
+        ServerSettings(**values)
+    return describe_settings_error(refused.value)
+
+
+def test_the_defaults():
+    settings = ServerSettings()
+    assert settings.heartbeat_timeout_s == DEFAULT_HEARTBEAT_TIMEOUT_S == 3.0
+    assert settings.restart_grace_s == DEFAULT_RESTART_GRACE_S == 15.0
+    assert settings.token_ttl_s == DEFAULT_TOKEN_TTL_S == 14 * 24 * 3600
+    assert settings.media == "embedded" and settings.ice_servers == [] and settings.turn is None
+    assert settings.operator_token is None and settings.secret_key is None
+
+
+def test_the_environment_is_read_and_an_explicit_value_wins(monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_HEARTBEAT_TIMEOUT_S", "5")
+    monkeypatch.setenv("ORCHESTRATOR_MEDIA", "transcode")
+    monkeypatch.setenv("ORCHESTRATOR_ICE_ADDRESSES", "127.0.0.1, ::1")
+    monkeypatch.setenv("ORCHESTRATOR_OPERATOR_TOKEN", "from-the-environment")
+    settings = ServerSettings()
+    assert settings.heartbeat_timeout_s == 5.0 and settings.media == "transcode"
+    assert settings.ice_addresses == ["127.0.0.1", "::1"]
+    assert settings.operator_token is not None and settings.operator_token.get_secret_value() == "from-the-environment"
+    assert "from-the-environment" not in repr(settings)
+    assert ServerSettings(heartbeat_timeout_s=1.5).heartbeat_timeout_s == 1.5
+
+
+def test_ice_servers_are_models_and_a_bare_url_is_a_server(monkeypatch):
+    monkeypatch.setenv("ORCHESTRATOR_ICE_SERVERS", '["stun:stun.example.org:3478", '
+                       '{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "c"}]')
+    settings = ServerSettings()
+    assert settings.ice_servers == [
+        IceServer(urls=["stun:stun.example.org:3478"]),
+        IceServer(urls=["turn:turn.example.org:3478"], username="u", credential="c"),
+    ]
+    assert settings.venue_ice_servers() == [
+        {"urls": ["stun:stun.example.org:3478"]},
+        {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "c"},
+    ]
+
+
+def test_turn_needs_its_secret(monkeypatch):
+    assert "ORCHESTRATOR_TURN_SECRET" in refusal(turn_urls=["turn:turn.example.org:3478"])
+    monkeypatch.setenv("ORCHESTRATOR_TURN_SECRET", "shared")
+    turn = ServerSettings(turn_urls="turn:a:3478 turns:a:5349", turn_ttl_s=600).turn
+    assert turn is not None and turn.urls == ("turn:a:3478", "turns:a:5349") and turn.ttl_s == 600
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"heartbeat_timeout_s": 0}, "heartbeat_timeout_s (ORCHESTRATOR_HEARTBEAT_TIMEOUT_S): Input should be greater than 0"),
+    ({"restart_grace_s": 900}, "restart_grace_s (ORCHESTRATOR_RESTART_GRACE_S): Input should be less than or equal to 600"),
+    ({"media": "forward"}, "media (ORCHESTRATOR_MEDIA): Input should be 'embedded' or 'transcode'"),
+    ({"ice_addresses": ["localhost"]}, "ice_addresses (ORCHESTRATOR_ICE_ADDRESSES): not an IP address: 'localhost'"),
+    ({"ice_servers": ["http://stun.example.org"]}, "not a STUN or TURN URL"),
+    ({"public_url": "meet.example.org"}, "the public URL must start with http:// or https://"),
+    ({"secret_key": "short"}, "secret_key (ORCHESTRATOR_SECRET_KEY): the signing key is too short"),
+    ({"turn_ttl_s": 10}, "turn_ttl_s (ORCHESTRATOR_TURN_TTL_S): Input should be greater than or equal to 60"),
+])
+def test_a_bad_setting_is_refused_by_name(values, message):
+    assert message in refusal(**values)
