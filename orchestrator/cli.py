@@ -236,7 +236,7 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, rela
     from venues.agent import VenueAgent, device_media, open_log, synthetic_media
 
     from .logs import configure
-    from .media.aiortc_tap import restrict_host_addresses
+    from .media import restrict_host_addresses
 
     if (camera or microphone) if synthetic else not (camera and microphone):
         raise click.UsageError("use --synthetic, or both --camera and --microphone")

@@ -35,7 +35,7 @@ class WorkerConfig:
 def run(config: WorkerConfig, ready: mp.Event, go: mp.Event, stop: mp.Event, results: mp.Queue) -> None:
     """Process entry point."""
     from orchestrator.logs import configure
-    from orchestrator.media.aiortc_tap import restrict_host_addresses
+    from orchestrator.media import restrict_host_addresses
 
     configure(level="warning")
     restrict_host_addresses(["127.0.0.1"])
