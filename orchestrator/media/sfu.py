@@ -1,4 +1,4 @@
-"""The embedded SFU: one aiortc peer connection per venue, media forwarded encoded.
+"""The embedded SFU: one aiortc peer connection per venue (and per console monitor), media forwarded encoded.
 
 A venue offers, in any order: one video m-line it sends and receives (camera up,
 program down), one audio m-line it sends and receives (microphone up, program audio
