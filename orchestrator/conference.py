@@ -138,6 +138,60 @@ class SegmentKind(str, Enum):
 ALL_BRANCHES = "all-branches"
 
 
+class RollCallMode(str, Enum):
+    """How a roll call asks: each venue in turn, on air (`called`), or all at once (`check`)."""
+
+    CALLED = "called"
+    CHECK = "check"
+
+
+class PollingTarget(str, Enum):
+    """What site polling cycles: the program (everyone sees it) or only the main venue's return."""
+
+    PROGRAM = "program"
+    MAIN_RETURN = "main_return"
+
+
+class ReturnMode(str, Enum):
+    """What the main venue's return shows: the program, one venue, or a wall of venues."""
+
+    PROGRAM = "program"
+    SINGLE = "single"
+    WALL = "wall"
+
+
+class WallLayout(str, Enum):
+    L2X2 = "2x2"
+    L3X3 = "3x3"
+    L4X4 = "4x4"
+
+    @property
+    def tiles(self) -> int:
+        side = int(self.value[0])
+        return side * side
+
+
+DEFAULT_ROLL_CALL_MODE = RollCallMode.CALLED
+DEFAULT_PER_VENUE_S = 10
+DEFAULT_POLLING_DWELL_S = 15
+POLLING_DWELL_RANGE_S = (10, 120)
+DEFAULT_PAGE_EVERY_S = 20
+PAGE_EVERY_RANGE_S = (5, 600)
+
+
+def _polling_target(value: Any) -> Any:
+    """The file writes `main-return` (like `all-branches`); `main_return` is accepted too."""
+    if value == "main-return":
+        return PollingTarget.MAIN_RETURN
+    if value not in ("program", "main_return"):
+        raise PydanticCustomError("enum", "'{value}' is not one of {expected}",
+                                  {"value": value, "expected": "'program' or 'main-return'"})
+    return value
+
+
+PollingTargetName = Annotated[PollingTarget, BeforeValidator(_polling_target)]
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -171,6 +225,24 @@ class Award(_Model):
     recipients: list[Recipient] = Field(min_length=1)
 
 
+class SegmentPolling(_Model):
+    """`polling: {target: main-return, dwell: 15s, venues: all-branches}` on an agenda item."""
+
+    target: PollingTargetName
+    dwell: Duration = DEFAULT_POLLING_DWELL_S
+    venues: Literal["all-branches"] | list[Slug] = ALL_BRANCHES
+
+
+class SegmentMainReturn(_Model):
+    """`main_return: {mode: wall, layout: 3x3, venues: all-branches, page_every: 20s}` or `{mode: single, venue: x}`."""
+
+    mode: ReturnMode
+    venue: Slug | None = None  # single only
+    layout: WallLayout | None = None  # wall only (required there)
+    venues: Literal["all-branches"] | list[Slug] | None = None  # wall only; default all-branches
+    page_every: Duration | None = None  # wall only; default 20s
+
+
 class Segment(_Model):
     id: Slug
     kind: SegmentKind
@@ -180,6 +252,18 @@ class Segment(_Model):
     planned: Duration
     venues: Literal["all-branches"] | list[Slug] | None = None
     awards: list[Slug] | None = None
+    mode: RollCallMode | None = None  # roll_call only; default called
+    per_venue: Duration | None = None  # roll_call only (called mode): time to answer; default 10s
+    polling: SegmentPolling | None = None  # polling that starts with the segment
+    main_return: SegmentMainReturn | None = None  # the main venue's return while the segment runs
+
+    @property
+    def roll_call_mode(self) -> RollCallMode:
+        return self.mode or DEFAULT_ROLL_CALL_MODE
+
+    @property
+    def roll_call_per_venue(self) -> int:
+        return self.per_venue or DEFAULT_PER_VENUE_S
 
 
 class Conference(_Model):
@@ -215,9 +299,13 @@ class Conference(_Model):
         return segment.venue or self.main_venue.id
 
     def roll_call_venues(self, segment: Segment) -> tuple[str, ...]:
-        if segment.venues is None or segment.venues == ALL_BRANCHES:
+        return self.listed_branches(segment.venues)
+
+    def listed_branches(self, venues: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+        """`all-branches` (or nothing) -> every branch venue in file order; a list as it is."""
+        if venues is None or venues == ALL_BRANCHES:
             return self.branch_ids
-        return tuple(segment.venues)
+        return tuple(venues)
 
     @cached_property
     def starts_at(self) -> dt.datetime:

@@ -28,10 +28,15 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .conference import (
     ALL_BRANCHES,
+    PAGE_EVERY_RANGE_S,
+    POLLING_DWELL_RANGE_S,
     Award,
     Conference,
     ConferenceInfo,
+    PollingTarget,
     Recipient,
+    ReturnMode,
+    RollCallMode,
     Segment,
     SegmentKind,
     Venue,
@@ -295,6 +300,64 @@ def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
                 yield (*here, "awards", a), f"unknown award '{ref}'{_did_you_mean(ref, award_ids)}"
         if seg.awards:
             yield from _duplicates((*here, "awards"), seg.awards, "award", indexed=True)
+        yield from _control_room_problems(here, seg, venue_ids, main_id)
+
+
+def _control_room_problems(here: Loc, seg: Segment, venue_ids: list[str], main_id: str | None) -> Iterable[tuple[Loc, str]]:
+    """Roll-call mode, site polling and the main venue's return on one agenda item."""
+    is_roll_call = seg.kind is SegmentKind.ROLL_CALL
+    for key in ("mode", "per_venue"):
+        if getattr(seg, key) is not None and not is_roll_call:
+            yield (*here, key), f"only a roll_call segment takes '{key}' (this one is {seg.kind.value})"
+
+    def branch_list(loc: Loc, venues: list[str]) -> Iterable[tuple[Loc, str]]:
+        yield from _duplicates(loc, venues, "venue", indexed=True)
+        for v, ref in enumerate(venues):
+            if ref == main_id:
+                yield (*loc, v), f"only branch venues are listed here; '{ref}' is the main venue"
+            elif ref not in venue_ids:
+                yield (*loc, v), f"unknown venue '{ref}'{_did_you_mean(ref, venue_ids)}"
+        if not venues:
+            yield loc, "list at least one venue (or write all-branches)"
+
+    def within(loc: Loc, seconds: int, bounds: tuple[int, int], what: str) -> Iterable[tuple[Loc, str]]:
+        low, high = bounds
+        if not low <= seconds <= high:
+            yield loc, (f"{what} must be between {format_duration(low)} and {format_duration(high)} "
+                        f"(found {format_duration(seconds)})")
+
+    if seg.polling is not None:
+        at = (*here, "polling")
+        yield from within((*at, "dwell"), seg.polling.dwell, POLLING_DWELL_RANGE_S, "the polling dwell")
+        if isinstance(seg.polling.venues, list):
+            yield from branch_list((*at, "venues"), seg.polling.venues)
+        if (seg.polling.target is PollingTarget.PROGRAM and is_roll_call
+                and seg.roll_call_mode is RollCallMode.CALLED):
+            yield (*at, "target"), ("a called roll call puts each venue on air in turn, so it cannot poll the "
+                                    "program; poll the main-return or use mode: check")
+
+    ret = seg.main_return
+    if ret is not None:
+        at = (*here, "main_return")
+        allowed = {ReturnMode.PROGRAM: set(), ReturnMode.SINGLE: {"venue"},
+                   ReturnMode.WALL: {"layout", "venues", "page_every"}}[ret.mode]
+        for key in ("venue", "layout", "venues", "page_every"):
+            if getattr(ret, key) is not None and key not in allowed:
+                yield (*at, key), f"'{key}' does not go with mode: {ret.mode.value}"
+        if ret.mode is ReturnMode.SINGLE:
+            if ret.venue is None:
+                yield at, "mode: single needs 'venue': the branch venue the main venue sees"
+            elif ret.venue == main_id:
+                yield (*at, "venue"), f"the main venue's return shows a branch venue; '{ret.venue}' is the main venue"
+            elif ret.venue not in venue_ids:
+                yield (*at, "venue"), f"unknown venue '{ret.venue}'{_did_you_mean(ret.venue, venue_ids)}"
+        if ret.mode is ReturnMode.WALL:
+            if ret.layout is None:
+                yield at, "mode: wall needs 'layout': 2x2, 3x3 or 4x4"
+            if isinstance(ret.venues, list):
+                yield from branch_list((*at, "venues"), ret.venues)
+            if ret.page_every is not None:
+                yield from within((*at, "page_every"), ret.page_every, PAGE_EVERY_RANGE_S, "page_every")
 
 
 def _duplicates(loc: Loc, ids: list[str], what: str, indexed: bool = False) -> Iterable[tuple[Loc, str]]:

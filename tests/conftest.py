@@ -28,7 +28,7 @@ awards:
       - {name: "SAMPLE: Village C", venue: nanhu}
 agenda:
   - {id: opening, kind: presiding, title: "Opening", speaker: "The Mayor", planned: 2m}
-  - {id: roll-call, kind: roll_call, title: "Roll call", planned: 3m}
+  - {id: roll-call, kind: roll_call, title: "Roll call", planned: 3m, mode: check}
   - {id: announce, kind: award_announcement, title: "Lists", awards: [collectives, villages], planned: 2m}
   - {id: present, kind: award_presentation, title: "Awards", awards: [collectives, villages], planned: 3m}
   - {id: speech-pinghu, kind: speech, title: "Pinghu speaks", speaker: "Leader of Pinghu", venue: pinghu, planned: 5m}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..conference import RollCallMode
 from . import events as e
 from .errors import ReplayError
 from .state import (
@@ -20,6 +21,8 @@ from .state import (
     AwardPosition,
     FloorRequest,
     LinkQuality,
+    MainReturnState,
+    PollingState,
     RollCallEntry,
     RollCallPhase,
     RollCallState,
@@ -85,6 +88,17 @@ def _with_venue(state: SessionState, venue: str, **changes: Any) -> SessionState
     return state.model_copy(update={"venues": {**state.venues, venue: updated}})
 
 
+def _with_roll_call(state: SessionState, segment: str, **changes: Any) -> SessionState:
+    rc = state.roll_calls[segment].model_copy(update=changes)
+    return state.model_copy(update={"roll_calls": {**state.roll_calls, segment: rc}})
+
+
+def _with_polling(state: SessionState, **changes: Any) -> SessionState:
+    if state.polling is None:
+        raise ValueError("no polling is running")
+    return state.model_copy(update={"polling": state.polling.model_copy(update=changes)})
+
+
 def _with_roll_call_entry(
     state: SessionState, segment: str, venue: str, to: RollCallStatus | None = None, **changes: Any
 ) -> SessionState:
@@ -95,6 +109,8 @@ def _with_roll_call_entry(
             raise ValueError(f"roll call of '{venue}' cannot go from {entry.status.value} to {to.value}")
         changes["status"] = to
     rc = rc.model_copy(update={"entries": {**rc.entries, venue: entry.model_copy(update=changes)}})
+    if rc.calling == venue and changes.get("status") not in (None, RollCallStatus.PENDING):
+        rc = rc.model_copy(update={"calling": None, "call_deadline": None, "call_left": None})
     return state.model_copy(update={"roll_calls": {**state.roll_calls, segment: rc}})
 
 
@@ -145,7 +161,7 @@ def venue_took_air(state: SessionState, ev: e.VenueTookAir) -> SessionState:
 @_applies(e.ProgramFellBack)
 def program_fell_back(state: SessionState, ev: e.ProgramFellBack) -> SessionState:
     state.venues[ev.venue]  # noqa: B018 - must exist
-    return state.model_copy(update={"on_air": ev.venue, "fallback_from": ev.from_venue})
+    return state.model_copy(update={"on_air": ev.venue, "fallback_from": ev.from_venue if ev.rejoin else None})
 
 
 @_applies(e.CaptionChanged)
@@ -199,8 +215,9 @@ def roll_call_started(state: SessionState, ev: e.RollCallStarted) -> SessionStat
     _segment_index(state, ev.segment)
     for venue in ev.venues:
         state.venues[venue]  # noqa: B018 - must exist
-    entries = {v: RollCallEntry(venue=v, status=RollCallStatus.PENDING) for v in ev.venues}
-    rc = RollCallState(segment=ev.segment, started_at=ev.at, entries=entries)
+    first = RollCallStatus.WAITING if ev.mode is RollCallMode.CALLED else RollCallStatus.PENDING
+    entries = {v: RollCallEntry(venue=v, status=first) for v in ev.venues}
+    rc = RollCallState(segment=ev.segment, started_at=ev.at, entries=entries, mode=ev.mode, per_venue=ev.per_venue)
     return state.model_copy(update={"roll_calls": {**state.roll_calls, ev.segment: rc}})
 
 
@@ -227,8 +244,94 @@ def roll_call_marked(state: SessionState, ev: e.RollCallMarked) -> SessionState:
 
 @_applies(e.RollCallFinished)
 def roll_call_finished(state: SessionState, ev: e.RollCallFinished) -> SessionState:
-    rc = state.roll_calls[ev.segment].model_copy(update={"phase": RollCallPhase.FINISHED, "finished_at": ev.at})
-    return state.model_copy(update={"roll_calls": {**state.roll_calls, ev.segment: rc}})
+    return _with_roll_call(state, ev.segment, phase=RollCallPhase.FINISHED, finished_at=ev.at, calling=None,
+                           call_deadline=None, paused=False, call_left=None)
+
+
+@_applies(e.RollCallCalled)
+def roll_call_called(state: SessionState, ev: e.RollCallCalled) -> SessionState:
+    state = _with_roll_call_entry(
+        state, ev.segment, ev.venue, RollCallStatus.PENDING,
+        prompted_at=ev.at, at=None, picture_ok=None, sound_ok=None, by=None, note="",
+    )
+    return _with_roll_call(state, ev.segment, calling=ev.venue, call_deadline=ev.deadline, paused=False,
+                           call_left=None)
+
+
+@_applies(e.RollCallRequeued)
+def roll_call_requeued(state: SessionState, ev: e.RollCallRequeued) -> SessionState:
+    return _with_roll_call_entry(state, ev.segment, ev.venue, RollCallStatus.WAITING, at=None, by=None, note="")
+
+
+@_applies(e.RollCallPaused)
+def roll_call_paused(state: SessionState, ev: e.RollCallPaused) -> SessionState:
+    return _with_roll_call(state, ev.segment, paused=True, call_left=ev.left, call_deadline=None)
+
+
+@_applies(e.RollCallResumed)
+def roll_call_resumed(state: SessionState, ev: e.RollCallResumed) -> SessionState:
+    return _with_roll_call(state, ev.segment, paused=False, call_left=None, call_deadline=ev.deadline)
+
+
+@_applies(e.RollCallReopened)
+def roll_call_reopened(state: SessionState, ev: e.RollCallReopened) -> SessionState:
+    if state.roll_calls[ev.segment].phase is not RollCallPhase.FINISHED:
+        raise ValueError(f"the roll call of '{ev.segment}' is not finished")
+    return _with_roll_call(state, ev.segment, phase=RollCallPhase.RUNNING, finished_at=None)
+
+
+# ---------------------------------------------------------------- polling and the main venue's return
+
+
+@_applies(e.PollingStarted)
+def polling_started(state: SessionState, ev: e.PollingStarted) -> SessionState:
+    if state.polling is not None:
+        raise ValueError("a polling run is already running")
+    for venue in ev.venues:
+        state.venues[venue]  # noqa: B018 - must exist
+    return_to = state.main_return if ev.target is e.PollingTarget.MAIN_RETURN else None
+    polling = PollingState(target=ev.target, venues=ev.venues, dwell=ev.dwell, segment=ev.segment, return_to=return_to)
+    return state.model_copy(update={"polling": polling})
+
+
+@_applies(e.PollingStepped)
+def polling_stepped(state: SessionState, ev: e.PollingStepped) -> SessionState:
+    return _with_polling(state, current=ev.venue, index=ev.index, next_at=ev.next_at)
+
+
+@_applies(e.PollingPaused)
+def polling_paused(state: SessionState, ev: e.PollingPaused) -> SessionState:
+    return _with_polling(state, paused=True, left=ev.left, next_at=None)
+
+
+@_applies(e.PollingResumed)
+def polling_resumed(state: SessionState, ev: e.PollingResumed) -> SessionState:
+    return _with_polling(state, paused=False, left=None, next_at=ev.next_at)
+
+
+@_applies(e.PollingStopped)
+def polling_stopped(state: SessionState, ev: e.PollingStopped) -> SessionState:
+    if state.polling is None:
+        raise ValueError("no polling is running")
+    return state.model_copy(update={"polling": None})
+
+
+@_applies(e.MainReturnChanged)
+def main_return_changed(state: SessionState, ev: e.MainReturnChanged) -> SessionState:
+    for venue in (ev.venue, *(ev.venues or ())):
+        if venue is not None:
+            state.venues[venue]  # noqa: B018 - must exist
+    main_return = MainReturnState(mode=ev.mode, venue=ev.venue, layout=ev.layout, venues=ev.venues,
+                                  page_every=ev.page_every, next_page_at=ev.next_page_at)
+    return state.model_copy(update={"main_return": main_return})
+
+
+@_applies(e.WallPaged)
+def wall_paged(state: SessionState, ev: e.WallPaged) -> SessionState:
+    if state.main_return.mode is not e.MainReturnMode.WALL:
+        raise ValueError("the main venue's return is not a wall")
+    return state.model_copy(update={"main_return": state.main_return.model_copy(
+        update={"page": ev.page, "next_page_at": ev.next_at})})
 
 
 # ---------------------------------------------------------------- awards and floor

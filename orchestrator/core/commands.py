@@ -5,7 +5,8 @@ Three sources, three unions, so an adapter can only parse what its speaker may s
 - `OperatorCommand`: the console and `POST /api/commands`;
 - `VenueCommand`: a venue's own requests; the adapter fills `venue` from the
   authenticated connection, never from the message;
-- `SystemCommand`: facts the server observes (a venue joined, left, its link changed).
+- `SystemCommand`: facts the server observes (a venue joined, left, its link changed)
+  and the passing of time (`Tick`, about once a second or at `Session.next_deadline()`).
 
 `Command` is all of them, for the core and the log.
 """
@@ -16,6 +17,8 @@ from enum import Enum
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from ..conference import PAGE_EVERY_RANGE_S, POLLING_DWELL_RANGE_S, PollingTarget, ReturnMode, WallLayout
 
 
 class RollCallMark(str, Enum):
@@ -80,6 +83,59 @@ class RetryRollCall(_Command):
 
 class FinishRollCall(_Command):
     type: Literal["finish_roll_call"] = "finish_roll_call"
+
+
+class PauseRollCall(_Command):
+    """Called roll call: stop the timer (the operator may take other venues meanwhile)."""
+
+    type: Literal["pause_roll_call"] = "pause_roll_call"
+
+
+class ResumeRollCall(_Command):
+    """Called roll call: the called venue goes back on air with the time it had left."""
+
+    type: Literal["resume_roll_call"] = "resume_roll_call"
+
+
+class SkipRollCallVenue(_Command):
+    """Called roll call: record the called venue `no_answer` and call the next."""
+
+    type: Literal["skip_roll_call_venue"] = "skip_roll_call_venue"
+
+
+VenueList = Annotated[list[VenueRef], Field(min_length=1, max_length=500)]
+
+
+class StartPolling(_Command):
+    """Cycle branch venues (`venues`, default every branch venue) on the program or the main venue's return."""
+
+    type: Literal["start_polling"] = "start_polling"
+    target: PollingTarget
+    venues: VenueList | None = None
+    dwell_s: Annotated[float, Field(ge=POLLING_DWELL_RANGE_S[0], le=POLLING_DWELL_RANGE_S[1])]
+
+
+class PausePolling(_Command):
+    type: Literal["pause_polling"] = "pause_polling"
+
+
+class ResumePolling(_Command):
+    type: Literal["resume_polling"] = "resume_polling"
+
+
+class StopPolling(_Command):
+    type: Literal["stop_polling"] = "stop_polling"
+
+
+class SetMainReturn(_Command):
+    """What the main venue receives: the program, one venue (`venue`), or a wall (`layout`, `venues`, `page_every_s`)."""
+
+    type: Literal["set_main_return"] = "set_main_return"
+    mode: ReturnMode
+    venue: VenueRef | None = None
+    layout: WallLayout | None = None
+    venues: VenueList | None = None  # wall: default every branch venue
+    page_every_s: Annotated[float, Field(ge=PAGE_EVERY_RANGE_S[0], le=PAGE_EVERY_RANGE_S[1])] | None = None
 
 
 class NextAward(_Command):
@@ -167,6 +223,12 @@ class LeaveVenue(_Command):
     reason: Annotated[str, Field(max_length=200)] = "left"
 
 
+class Tick(_Command):
+    """Time passes: what is due (a called venue's time, a polling step, a wall page) happens."""
+
+    type: Literal["tick"] = "tick"
+
+
 class ReportLink(_Command):
     """Link measurements for a venue (from RTCP); the core decides poor / recovered."""
 
@@ -182,11 +244,13 @@ OperatorCommand = Annotated[
         StartRollCall, MarkRollCall, RetryRollCall, FinishRollCall, NextAward,
         GrantFloor, DismissHand, MuteVenue, UnmuteVenue, MuteAllButOnAir,
         SetCaption, ResetCaption, RevokeLink,
+        PauseRollCall, ResumeRollCall, SkipRollCallVenue,
+        StartPolling, PausePolling, ResumePolling, StopPolling, SetMainReturn,
     ],
     Field(discriminator="type"),
 ]
 VenueCommand = Annotated[Union[AnswerRollCall, RaiseHand, LowerHand], Field(discriminator="type")]
-SystemCommand = Annotated[Union[JoinVenue, LeaveVenue, ReportLink], Field(discriminator="type")]
+SystemCommand = Annotated[Union[JoinVenue, LeaveVenue, ReportLink, Tick], Field(discriminator="type")]
 Command = Annotated[
     Union[OperatorCommand, VenueCommand, SystemCommand],  # type: ignore[valid-type]
     Field(discriminator="type"),

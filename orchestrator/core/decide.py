@@ -16,6 +16,14 @@ Rules the deciders hold to:
 - a roll call records every listed venue: venues not connected at the start are absent,
   never silently skipped; finishing (or leaving its segment) records the silent ones as
   absent, so no roll call stays open;
+- a called roll call calls the listed venues one at a time, in the file's order; the
+  called venue is on air while its time runs, so a manual take waits until the roll call
+  is paused or finished; a venue not connected when its turn comes is absent, one that
+  does not answer in time is `no_answer`; when nobody is left to call it finishes and
+  the program goes back to the segment's venue;
+- one polling run at a time; program polling steps the program, so a manual take stops
+  it first; a called roll call and program polling exclude each other; a segment change
+  stops polling, and resets the main venue's return to what the new segment says;
 - the floor queue is ordered by request time and never holds a venue twice.
 """
 
@@ -24,14 +32,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-from ..conference import Conference, Segment, SegmentKind
+from ..conference import (
+    DEFAULT_PAGE_EVERY_S,
+    Conference,
+    PollingTarget,
+    ReturnMode,
+    RollCallMode,
+    Segment,
+    SegmentKind,
+    WallLayout,
+    format_duration,
+)
 from ..hints import closest
 from . import commands as c
 from . import events as e
+from . import timers
 from .apply import apply
 from .errors import CommandRejected, Param
+from .main_return import wall_pages
 from .state import (
     LinkQuality,
+    MainReturnState,
+    PollingState,
     RollCallEntry,
     RollCallPhase,
     RollCallState,
@@ -77,10 +99,21 @@ ALLOWED_PHASES: dict[type, frozenset[SessionPhase]] = {
     c.SetCaption: _BEFORE_END,
     c.ResetCaption: _BEFORE_END,
     c.RevokeLink: _ANY,
+    c.PauseRollCall: _RUNNING,
+    c.ResumeRollCall: _RUNNING,
+    c.SkipRollCallVenue: _RUNNING,
+    c.StartPolling: _RUNNING,
+    c.PausePolling: _RUNNING,
+    c.ResumePolling: _RUNNING,
+    c.StopPolling: _RUNNING,
+    c.SetMainReturn: _BEFORE_END,
     c.JoinVenue: _ANY,
     c.LeaveVenue: _ANY,
     c.ReportLink: _ANY,
+    c.Tick: _ANY,  # never refused: the runtime sends it whatever the phase
 }
+
+_TARGET_WORDS = {PollingTarget.PROGRAM: "the program", PollingTarget.MAIN_RETURN: "the main venue's return"}
 
 # What a command is trying to do, for the first half of a rejection sentence.
 DOING: dict[type, Callable[[Any], str]] = {
@@ -106,6 +139,15 @@ DOING: dict[type, Callable[[Any], str]] = {
     c.SetCaption: lambda _: "set the caption",
     c.ResetCaption: lambda _: "reset the caption",
     c.RevokeLink: lambda cmd: f"revoke the links of '{cmd.venue}'",
+    c.PauseRollCall: lambda _: "pause the roll call",
+    c.ResumeRollCall: lambda _: "resume the roll call",
+    c.SkipRollCallVenue: lambda _: "skip the venue being called",
+    c.StartPolling: lambda cmd: f"start polling on {_TARGET_WORDS[cmd.target]}",
+    c.PausePolling: lambda _: "pause the polling",
+    c.ResumePolling: lambda _: "resume the polling",
+    c.StopPolling: lambda _: "stop the polling",
+    c.SetMainReturn: lambda cmd: f"set the main venue's return to {cmd.mode.value}",
+    c.Tick: lambda _: "pass time",
     c.JoinVenue: lambda cmd: f"record that '{cmd.venue}' joined",
     c.LeaveVenue: lambda cmd: f"record that '{cmd.venue}' left",
     c.ReportLink: lambda cmd: f"record the link of '{cmd.venue}'",
@@ -179,6 +221,51 @@ class Decision:
             self.reject("roll_call_finished", f"the roll call of '{segment.id}' has finished", segment=segment.id)
         return rc
 
+    def called_roll_call(self) -> RollCallState:
+        """The current segment's running roll call, which must be a called one."""
+        rc = self.roll_call(running=True)
+        if rc.mode is not RollCallMode.CALLED:
+            self.reject("roll_call_not_called_mode",
+                        f"the roll call of '{rc.segment}' checks every venue at once; it calls nobody in turn",
+                        segment=rc.segment)
+        return rc
+
+    def running_call(self) -> RollCallState | None:
+        """The current segment's called roll call while it runs (paused or not)."""
+        rc = timers.running_roll_call(self.state)
+        return rc if rc is not None and rc.mode is RollCallMode.CALLED else None
+
+    def program_polling(self) -> PollingState | None:
+        polling = self.state.polling
+        return polling if polling is not None and polling.target is PollingTarget.PROGRAM else None
+
+    def polling(self) -> PollingState:
+        if self.state.polling is None:
+            self.reject("polling_not_running", "no polling is running")
+        return self.state.polling
+
+    def branch_list(self, venues: list[str] | None) -> tuple[str, ...]:
+        """Venues to cycle or show: known branch venues, each once; None: every branch venue."""
+        if venues is None:
+            if not self.conference.branch_ids:
+                self.reject("no_branch_venues", "this conference has no branch venues")
+            return self.conference.branch_ids
+        for i, venue in enumerate(venues):
+            self.venue(venue)
+            if venue == self.main:
+                self.reject("main_venue_listed", f"'{venue}' is the main venue; list branch venues only", venue=venue)
+            if venue in venues[:i]:
+                self.reject("duplicate_venue", f"'{venue}' is listed twice", venue=venue)
+        return tuple(venues)
+
+    def refuse_while_call_runs(self) -> None:
+        """A manual take would take the program from the called venue."""
+        rc = self.running_call()
+        if rc is not None and not rc.paused:
+            self.reject("roll_call_in_progress",
+                        f"the called roll call of '{rc.segment}' holds the program (calling '{rc.calling}'); "
+                        "pause or finish it first", segment=rc.segment, calling=rc.calling)
+
     def roll_call_entry(self, rc: RollCallState, venue: str) -> RollCallEntry:
         self.venue(venue)
         entry = rc.entries.get(venue)
@@ -207,10 +294,19 @@ class Decision:
             self.emit(e.VenueTookAir(at=self.now, venue=venue, previous=previous, reason=reason))
         self.mics_follow_take(previous, venue)
 
-    def fall_back(self, from_venue: str, why: str) -> None:
+    def fall_back(self, from_venue: str, why: str, *, rejoin: bool = True) -> None:
         previous = self.state.on_air
-        self.emit(e.ProgramFellBack(at=self.now, venue=self.main, from_venue=from_venue, previous=previous, reason=why))
+        self.emit(e.ProgramFellBack(at=self.now, venue=self.main, from_venue=from_venue, previous=previous, reason=why,
+                                    rejoin=rejoin))
         self.mics_follow_take(previous, self.main)
+
+    def segment_venue_on_air(self, segment: Segment) -> None:
+        """The segment's venue on air, or the fallback (saying why) when it is not connected."""
+        wanted = self.conference.segment_venue(segment)
+        if wanted != self.main and not self.state.venues[wanted].connected:
+            self.fall_back(wanted, f"segment '{segment.id}' is on air from '{wanted}', which is not connected")
+        else:
+            self.put_on_air(wanted, e.TakeReason.SEGMENT)
 
     def mics_follow_take(self, previous: str, venue: str) -> None:
         if self.state.venues[venue].muted:
@@ -232,22 +328,110 @@ class Decision:
             )
 
     def leave_segment(self, status: str) -> None:
-        """End the current segment; a roll call still running there is finished first."""
+        """End the current segment; a roll call still running there is finished first, polling stopped."""
         current = self.state.current
         assert current is not None
         rc = self.state.roll_calls.get(current)
         if rc is not None and rc.phase is RollCallPhase.RUNNING:
-            self.finish_roll_call(rc, note="no answer before the segment ended")
+            self.finish_roll_call(rc, by="segment")
+        if self.state.polling is not None:
+            self.stop_polling("segment")
         self.emit(e.SegmentEnded(at=self.now, segment=current, status=status))  # type: ignore[arg-type]
 
-    def finish_roll_call(self, rc: RollCallState, note: str) -> None:
-        for entry in rc.entries.values():
-            if entry.status is RollCallStatus.PENDING:
-                self.emit(e.RollCallMarked(at=self.now, segment=rc.segment, venue=entry.venue, status="absent",
+    def finish_roll_call(self, rc: RollCallState, by: str) -> None:
+        """Record every venue still open (`_OPEN_AT_FINISH`) and close the roll call."""
+        for venue, entry in rc.entries.items():
+            recorded = _OPEN_AT_FINISH.get((rc.mode, entry.status, by))
+            if recorded is not None:
+                status, note = recorded
+                self.emit(e.RollCallMarked(at=self.now, segment=rc.segment, venue=venue, status=status,
                                            by="session", note=note))
         done = self.state.roll_calls[rc.segment]
         self.emit(e.RollCallFinished(at=self.now, segment=rc.segment, present=done.count(RollCallStatus.PRESENT),
-                                     absent=done.count(RollCallStatus.ABSENT)))
+                                     absent=done.count(RollCallStatus.ABSENT),
+                                     no_answer=done.count(RollCallStatus.NO_ANSWER)))
+
+    # ------------------------------------------------------------ called roll call
+
+    def call(self, segment: str, venue: str) -> None:
+        """Call `venue`: its time starts and it goes on air (its microphone opens)."""
+        rc = self.state.roll_calls[segment]
+        assert rc.per_venue is not None
+        self.emit(e.RollCallCalled(at=self.now, segment=segment, venue=venue, deadline=self.now + rc.per_venue))
+        self.put_on_air(venue, e.TakeReason.ROLL_CALL)
+
+    def call_next(self, segment: str) -> None:
+        """Call the next waiting venue in the file's order; nobody left: finish, back to the segment's venue.
+
+        Paused: nothing (resuming calls the next). A venue not connected when its turn
+        comes is recorded absent and the call moves on.
+        """
+        rc = self.state.roll_calls[segment]
+        if rc.paused:
+            return
+        for venue in self.conference.roll_call_venues(self.conference.segment_by_id[segment]):
+            if rc.entries[venue].status is not RollCallStatus.WAITING:
+                continue
+            if self.state.venues[venue].connected:
+                self.call(segment, venue)
+                return
+            self.emit(e.RollCallMarked(at=self.now, segment=segment, venue=venue, status="absent", by="session",
+                                       note="not connected when called"))
+        self.finish_roll_call(self.state.roll_calls[segment], by="nobody_left")
+        self.segment_venue_on_air(self.conference.segment_by_id[segment])
+
+    # ------------------------------------------------------------ polling and the main venue's return
+
+    def start_polling(self, target: PollingTarget, venues: tuple[str, ...], dwell: float, segment: str | None) -> None:
+        self.emit(e.PollingStarted(at=self.now, target=target, venues=venues, dwell=dwell, segment=segment))
+        if target is PollingTarget.MAIN_RETURN:
+            self.emit(e.MainReturnChanged(at=self.now, mode=e.MainReturnMode.POLLING))
+        self.polling_step()
+
+    def polling_step(self) -> None:
+        """On to the next connected venue of the rotation (on the program for program polling).
+
+        None connected: the step is recorded with no venue, nothing shown changes, and
+        the next try is a dwell later.
+        """
+        polling = self.state.polling
+        assert polling is not None
+        count = len(polling.venues)
+        next_at = self.now + polling.dwell
+        for k in range(1, count + 1):
+            index = (polling.index + k) % count
+            venue = polling.venues[index]
+            if self.state.venues[venue].connected:
+                self.emit(e.PollingStepped(at=self.now, venue=venue, index=index, next_at=next_at))
+                if polling.target is PollingTarget.PROGRAM:
+                    self.put_on_air(venue, e.TakeReason.POLLING)
+                return
+        self.emit(e.PollingStepped(at=self.now, venue=None, index=polling.index, next_at=next_at))
+
+    def stop_polling(self, reason: str, *, restore: bool = True) -> None:
+        """Stop the polling run; main-return polling gives the return back to what it replaced."""
+        polling = self.state.polling
+        assert polling is not None
+        self.emit(e.PollingStopped(at=self.now, reason=reason))  # type: ignore[arg-type]
+        if restore and polling.return_to is not None:
+            self.set_main_return(polling.return_to)
+
+    def set_main_return(self, wanted: MainReturnState) -> None:
+        """Emit the change if `wanted` differs from what the return is set to (a wall pages from now)."""
+        if _setting(wanted) == _setting(self.state.main_return):
+            return
+        next_page_at = self.now + wanted.page_every if wanted.page_every is not None else None
+        self.emit(e.MainReturnChanged(at=self.now, mode=wanted.mode, venue=wanted.venue, layout=wanted.layout,
+                                      venues=wanted.venues, page_every=wanted.page_every, next_page_at=next_page_at))
+
+    def segment_main_return(self, segment: Segment) -> MainReturnState:
+        """What the segment's `main_return` option asks for (the program when it has none)."""
+        option = segment.main_return
+        if option is None:
+            return MainReturnState()
+        return return_setting(option.mode, option.venue, option.layout,
+                              None if option.venues in (None, "all-branches") else tuple(option.venues),
+                              option.page_every)
 
     def enter_segment(self, target: int) -> None:
         now = self.now
@@ -264,11 +448,7 @@ class Decision:
         segment = self.conference.agenda[target]
         self.emit(e.SegmentStarted(at=now, segment=segment.id))
 
-        wanted = self.conference.segment_venue(segment)
-        if wanted != self.main and not self.state.venues[wanted].connected:
-            self.fall_back(wanted, f"segment '{segment.id}' is on air from '{wanted}', which is not connected")
-        else:
-            self.put_on_air(wanted, e.TakeReason.SEGMENT)
+        self.segment_venue_on_air(segment)
         open_mics = {self.state.on_air, self.main}
         for v in list(self.state.venues.values()):
             if v.id in open_mics and v.muted:
@@ -278,6 +458,35 @@ class Decision:
         caption = self.default_caption(segment)
         if caption != self.state.caption or self.state.caption_override:
             self.emit(e.CaptionChanged(at=now, caption=caption))
+        self.set_main_return(self.segment_main_return(segment))
+        polling = segment.polling
+        venues = self.conference.listed_branches(polling.venues) if polling else ()
+        if polling is not None and venues:
+            self.start_polling(polling.target, venues, polling.dwell, segment=segment.id)
+
+
+# A roll call's open entries when it finishes: (mode, status, finished by) -> (recorded status, note).
+_OPEN_AT_FINISH: dict[tuple[RollCallMode, RollCallStatus, str], tuple[str, str]] = {
+    (RollCallMode.CHECK, RollCallStatus.PENDING, "operator"): ("absent", "no answer"),
+    (RollCallMode.CHECK, RollCallStatus.PENDING, "segment"): ("absent", "no answer before the segment ended"),
+    (RollCallMode.CALLED, RollCallStatus.PENDING, "operator"): ("no_answer", "no answer when the roll call was finished"),
+    (RollCallMode.CALLED, RollCallStatus.WAITING, "operator"): ("no_answer", "not called before the roll call was finished"),
+    (RollCallMode.CALLED, RollCallStatus.PENDING, "segment"): ("no_answer", "no answer before the segment ended"),
+    (RollCallMode.CALLED, RollCallStatus.WAITING, "segment"): ("no_answer", "not called before the segment ended"),
+}
+
+
+def _setting(mr: MainReturnState) -> tuple:
+    """What the return is set to, without where its paging stands."""
+    return (mr.mode, mr.venue, mr.layout, mr.venues, mr.page_every)
+
+
+def return_setting(mode: ReturnMode, venue: str | None, layout: WallLayout | None, venues: tuple[str, ...] | None,
+                   page_every: float | None) -> MainReturnState:
+    """A main-return setting from the file's or the operator's words (a wall pages every 20 s unless told)."""
+    wall = mode is ReturnMode.WALL
+    return MainReturnState(mode=e.MainReturnMode(mode.value), venue=venue, layout=layout, venues=venues,
+                           page_every=(page_every or DEFAULT_PAGE_EVERY_S) if wall else None)
 
 
 C = TypeVar("C")
@@ -304,6 +513,8 @@ def start_session(d: Decision, cmd: c.StartSession) -> None:
 
 @_decides(c.EndSession)
 def end_session(d: Decision, cmd: c.EndSession) -> None:
+    if d.state.polling is not None:
+        d.stop_polling("session_ended")
     if d.state.current is not None:
         d.leave_segment("done")
     for seg in d.state.segments:
@@ -311,6 +522,7 @@ def end_session(d: Decision, cmd: c.EndSession) -> None:
             d.emit(e.SegmentSkipped(at=d.now, segment=seg.id))
     for request in d.state.floor_queue:
         d.emit(e.HandLowered(at=d.now, venue=request.venue, reason="session_ended"))
+    d.set_main_return(MainReturnState())
     d.emit(e.SessionEnded(at=d.now))
 
 
@@ -349,6 +561,9 @@ def goto_segment(d: Decision, cmd: c.GotoSegment) -> None:
 @_decides(c.Take)
 def take(d: Decision, cmd: c.Take) -> None:
     d.take_checks(d.venue(cmd.venue), cmd.confirm)
+    d.refuse_while_call_runs()
+    if d.program_polling() is not None:
+        d.stop_polling("take")
     d.put_on_air(cmd.venue, e.TakeReason.TAKE)
 
 
@@ -358,6 +573,9 @@ def grant_floor(d: Decision, cmd: c.GrantFloor) -> None:
     if d.floor_position(cmd.venue) is None:
         d.reject("floor_not_requested", f"'{cmd.venue}' has not asked for the floor", venue=cmd.venue)
     d.take_checks(venue, cmd.confirm)
+    d.refuse_while_call_runs()
+    if d.program_polling() is not None:
+        d.stop_polling("take")
     d.put_on_air(cmd.venue, e.TakeReason.FLOOR)
 
 
@@ -447,7 +665,14 @@ def start_roll_call(d: Decision, cmd: c.StartRollCall) -> None:
                  f"the roll call of '{segment.id}' is already {existing.phase.value}; retry a venue instead",
                  segment=segment.id, phase=existing.phase.value)
     listed = d.conference.roll_call_venues(segment)
-    d.emit(e.RollCallStarted(at=d.now, segment=segment.id, venues=listed))
+    if segment.roll_call_mode is RollCallMode.CALLED:
+        if d.program_polling() is not None:
+            d.reject("polling_in_progress", "program polling holds the program; stop it first")
+        d.emit(e.RollCallStarted(at=d.now, segment=segment.id, venues=listed, mode=RollCallMode.CALLED,
+                                 per_venue=segment.roll_call_per_venue))
+        d.call_next(segment.id)
+        return
+    d.emit(e.RollCallStarted(at=d.now, segment=segment.id, venues=listed, mode=RollCallMode.CHECK))
     for venue in listed:
         if d.state.venues[venue].connected:
             d.emit(e.RollCallPrompted(at=d.now, segment=segment.id, venue=venue))
@@ -460,6 +685,15 @@ def start_roll_call(d: Decision, cmd: c.StartRollCall) -> None:
 def answer_roll_call(d: Decision, cmd: c.AnswerRollCall) -> None:
     rc = d.roll_call(running=True)
     entry = d.roll_call_entry(rc, cmd.venue)
+    if rc.mode is RollCallMode.CALLED:
+        if rc.calling != cmd.venue:
+            now_calling = f"'{rc.calling}' is being called" if rc.calling else "nobody is being called"
+            d.reject("roll_call_not_your_turn", f"it is not its turn ({now_calling})",
+                     venue=cmd.venue, calling=rc.calling)
+        d.emit(e.RollCallAnswered(at=d.now, segment=rc.segment, venue=cmd.venue, picture_ok=cmd.picture_ok,
+                                  sound_ok=cmd.sound_ok))
+        d.call_next(rc.segment)
+        return
     if entry.status is not RollCallStatus.PENDING:
         d.reject("roll_call_not_asking", f"it is not being asked (recorded {entry.status.value})",
                  venue=cmd.venue, status=entry.status.value)
@@ -475,19 +709,174 @@ def mark_roll_call(d: Decision, cmd: c.MarkRollCall) -> None:
         d.reject("roll_call_already_recorded", f"it is already recorded {entry.status.value}",
                  venue=cmd.venue, status=entry.status.value)
     d.emit(e.RollCallMarked(at=d.now, segment=rc.segment, venue=cmd.venue, status=cmd.status.value, by="operator"))
+    if rc.calling == cmd.venue:
+        d.call_next(rc.segment)
 
 
 @_decides(c.RetryRollCall)
 def retry_roll_call(d: Decision, cmd: c.RetryRollCall) -> None:
-    rc = d.roll_call(running=True)
+    """Check mode: prompt the venue again. Called mode: call it now (reopening a finished roll call)."""
+    rc = d.roll_call(running=False)
+    if rc.mode is RollCallMode.CHECK:
+        rc = d.roll_call(running=True)
     d.roll_call_entry(rc, cmd.venue)
     d.connected_venue(cmd.venue)
-    d.emit(e.RollCallPrompted(at=d.now, segment=rc.segment, venue=cmd.venue))
+    if rc.mode is RollCallMode.CHECK:
+        d.emit(e.RollCallPrompted(at=d.now, segment=rc.segment, venue=cmd.venue))
+        return
+    if rc.paused:
+        d.reject("roll_call_paused", f"the roll call of '{rc.segment}' is paused; resume it first", segment=rc.segment)
+    if d.program_polling() is not None:
+        d.reject("polling_in_progress", "program polling holds the program; stop it first")
+    if rc.phase is RollCallPhase.FINISHED:
+        d.emit(e.RollCallReopened(at=d.now, segment=rc.segment, venue=cmd.venue))
+    elif rc.calling is not None and rc.calling != cmd.venue:
+        d.emit(e.RollCallRequeued(at=d.now, segment=rc.segment, venue=rc.calling, reason="recall"))
+    d.call(rc.segment, cmd.venue)
 
 
 @_decides(c.FinishRollCall)
 def finish_roll_call(d: Decision, cmd: c.FinishRollCall) -> None:
-    d.finish_roll_call(d.roll_call(running=True), note="no answer")
+    rc = d.roll_call(running=True)
+    d.finish_roll_call(rc, by="operator")
+    if rc.mode is RollCallMode.CALLED:
+        d.segment_venue_on_air(d.current_segment()[1])
+
+
+@_decides(c.PauseRollCall)
+def pause_roll_call(d: Decision, cmd: c.PauseRollCall) -> None:
+    rc = d.called_roll_call()
+    if rc.paused:
+        d.reject("roll_call_already_paused", f"the roll call of '{rc.segment}' is already paused", segment=rc.segment)
+    left = max(rc.call_deadline - d.now, 0.0) if rc.call_deadline is not None else None
+    d.emit(e.RollCallPaused(at=d.now, segment=rc.segment, left=left))
+
+
+@_decides(c.ResumeRollCall)
+def resume_roll_call(d: Decision, cmd: c.ResumeRollCall) -> None:
+    rc = d.called_roll_call()
+    if not rc.paused:
+        d.reject("roll_call_not_paused", f"the roll call of '{rc.segment}' is not paused", segment=rc.segment)
+    if rc.calling is None:
+        d.emit(e.RollCallResumed(at=d.now, segment=rc.segment, deadline=None))
+        d.call_next(rc.segment)
+        return
+    d.emit(e.RollCallResumed(at=d.now, segment=rc.segment, deadline=d.now + (rc.call_left or 0.0)))
+    d.put_on_air(rc.calling, e.TakeReason.ROLL_CALL)
+
+
+@_decides(c.SkipRollCallVenue)
+def skip_roll_call_venue(d: Decision, cmd: c.SkipRollCallVenue) -> None:
+    rc = d.called_roll_call()
+    if rc.calling is None:
+        d.reject("roll_call_nobody_called", "no venue is being called", segment=rc.segment)
+    d.emit(e.RollCallMarked(at=d.now, segment=rc.segment, venue=rc.calling, status="no_answer", by="operator",
+                            note="skipped"))
+    d.call_next(rc.segment)
+
+
+# ---------------------------------------------------------------- polling and the main venue's return
+
+
+@_decides(c.StartPolling)
+def start_polling(d: Decision, cmd: c.StartPolling) -> None:
+    if d.state.polling is not None:
+        running = _TARGET_WORDS[d.state.polling.target]
+        d.reject("polling_already_running", f"polling on {running} is already running; stop it first",
+                 target=d.state.polling.target.value)
+    if cmd.target is PollingTarget.PROGRAM:
+        rc = d.running_call()
+        if rc is not None:
+            d.reject("roll_call_in_progress",
+                     f"the called roll call of '{rc.segment}' holds the program; finish it first", segment=rc.segment)
+    d.start_polling(cmd.target, d.branch_list(cmd.venues), cmd.dwell_s, segment=None)
+
+
+@_decides(c.PausePolling)
+def pause_polling(d: Decision, cmd: c.PausePolling) -> None:
+    polling = d.polling()
+    if polling.paused:
+        d.reject("polling_already_paused", "the polling is already paused")
+    assert polling.next_at is not None
+    d.emit(e.PollingPaused(at=d.now, left=max(polling.next_at - d.now, 0.0)))
+
+
+@_decides(c.ResumePolling)
+def resume_polling(d: Decision, cmd: c.ResumePolling) -> None:
+    """The polling goes on where it was: its venue back on the program, or the next one if it left."""
+    polling = d.polling()
+    if not polling.paused:
+        d.reject("polling_not_paused", "the polling is not paused")
+    d.emit(e.PollingResumed(at=d.now, next_at=d.now + (polling.left or 0.0)))
+    current = polling.current
+    if current is None or not d.state.venues[current].connected:
+        d.polling_step()
+    elif polling.target is PollingTarget.PROGRAM:
+        d.put_on_air(current, e.TakeReason.POLLING)
+
+
+@_decides(c.StopPolling)
+def stop_polling(d: Decision, cmd: c.StopPolling) -> None:
+    d.polling()
+    d.stop_polling("operator")
+
+
+@_decides(c.SetMainReturn)
+def set_main_return(d: Decision, cmd: c.SetMainReturn) -> None:
+    options = {"venue": cmd.venue, "layout": cmd.layout, "venues": cmd.venues, "page_every_s": cmd.page_every_s}
+    allowed = _RETURN_OPTIONS[cmd.mode]
+    for name, value in options.items():
+        if value is not None and name not in allowed:
+            d.reject("main_return_option_not_for_mode", f"'{name}' does not go with mode {cmd.mode.value}",
+                     option=name, mode=cmd.mode.value)
+    venues = None
+    if cmd.mode is ReturnMode.SINGLE:
+        if cmd.venue is None:
+            d.reject("main_return_venue_missing", "mode single needs the venue to show")
+        d.venue(cmd.venue)
+        if cmd.venue == d.main:
+            d.reject("main_venue_listed", f"'{cmd.venue}' is the main venue itself", venue=cmd.venue)
+        d.connected_venue(cmd.venue)
+    elif cmd.mode is ReturnMode.WALL:
+        if cmd.layout is None:
+            d.reject("main_return_layout_missing", "mode wall needs a layout: 2x2, 3x3 or 4x4")
+        venues = d.branch_list(cmd.venues) if cmd.venues is not None else None
+    wanted = return_setting(cmd.mode, cmd.venue, cmd.layout, venues, cmd.page_every_s)
+    polling = d.state.polling
+    if polling is not None and polling.target is PollingTarget.MAIN_RETURN:
+        d.stop_polling("main_return", restore=False)
+    elif _setting(wanted) == _setting(d.state.main_return):
+        d.reject("main_return_unchanged", f"the main venue's return is already set to {cmd.mode.value} like that",
+                 mode=cmd.mode.value)
+    d.set_main_return(wanted)
+
+
+_RETURN_OPTIONS: dict[ReturnMode, frozenset[str]] = {
+    ReturnMode.PROGRAM: frozenset(),
+    ReturnMode.SINGLE: frozenset({"venue"}),
+    ReturnMode.WALL: frozenset({"layout", "venues", "page_every_s"}),
+}
+
+
+@_decides(c.Tick)
+def tick(d: Decision, cmd: c.Tick) -> None:
+    """Whatever is due at `now` (see `timers`): a called venue's time, a polling step, a wall page."""
+    due = timers.call_due_at(d.state)
+    if due is not None and due <= d.now:
+        rc = d.running_call()
+        assert rc is not None and rc.calling is not None and rc.per_venue is not None
+        d.emit(e.RollCallMarked(at=d.now, segment=rc.segment, venue=rc.calling, status="no_answer", by="session",
+                                note=f"no answer within {format_duration(rc.per_venue)}"))
+        d.call_next(rc.segment)
+    due = timers.polling_due_at(d.state)
+    if due is not None and due <= d.now:
+        d.polling_step()
+    due = timers.wall_due_at(d.state, d.conference)
+    if due is not None and due <= d.now:
+        mr = d.state.main_return
+        assert mr.page_every is not None
+        d.emit(e.WallPaged(at=d.now, page=(mr.page + 1) % wall_pages(d.state, d.conference),
+                           next_at=d.now + mr.page_every))
 
 
 # ---------------------------------------------------------------- awards
@@ -537,7 +926,11 @@ def join_venue(d: Decision, cmd: c.JoinVenue) -> None:
     if rc and rc.phase is RollCallPhase.RUNNING:
         entry = rc.entries.get(cmd.venue)
         if entry is not None and entry.status is RollCallStatus.ABSENT and entry.by == "session":
-            d.emit(e.RollCallPrompted(at=d.now, segment=segment.id, venue=cmd.venue))
+            if rc.mode is RollCallMode.CALLED:
+                # it waits for its turn: after the venue being called now
+                d.emit(e.RollCallRequeued(at=d.now, segment=segment.id, venue=cmd.venue, reason="rejoined"))
+            else:
+                d.emit(e.RollCallPrompted(at=d.now, segment=segment.id, venue=cmd.venue))
 
 
 @_decides(c.LeaveVenue)
@@ -546,8 +939,21 @@ def leave_venue(d: Decision, cmd: c.LeaveVenue) -> None:
     d.emit(e.VenueLeft(at=d.now, venue=cmd.venue, reason=cmd.reason))
     if d.floor_position(cmd.venue) is not None:
         d.emit(e.HandLowered(at=d.now, venue=cmd.venue, reason="disconnected"))
+    rc = d.running_call()
+    called = rc is not None and rc.calling == cmd.venue
+    polled = d.state.polling is not None and d.state.polling.current == cmd.venue
     if d.state.on_air == cmd.venue and cmd.venue != d.main:
-        d.fall_back(cmd.venue, f"'{cmd.venue}' disconnected ({cmd.reason})")
+        # a called or polled venue does not come back on air when it rejoins: the call or polling moves on
+        moves_on = called or (polled and d.program_polling() is not None)
+        d.fall_back(cmd.venue, f"'{cmd.venue}' disconnected ({cmd.reason})", rejoin=not moves_on)
+    if called:
+        assert rc is not None
+        d.emit(e.RollCallMarked(at=d.now, segment=rc.segment, venue=cmd.venue, status="absent", by="session",
+                                note="disconnected while called"))
+        d.call_next(rc.segment)
+    polling = d.state.polling
+    if polled and polling is not None and not polling.paused:
+        d.polling_step()
 
 
 @_decides(c.ReportLink)

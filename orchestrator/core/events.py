@@ -11,6 +11,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from ..conference import PollingTarget, RollCallMode, WallLayout
+
 
 class CaptionKind(str, Enum):
     SPEAKER = "speaker"
@@ -34,9 +36,20 @@ class Caption(BaseModel):
 
 class TakeReason(str, Enum):
     TAKE = "take"  # the operator's take
-    SEGMENT = "segment"  # a segment started with this venue
+    SEGMENT = "segment"  # the segment's own venue: the segment started, or a called roll call ended
     FLOOR = "floor"  # a floor request was granted
     REJOINED = "rejoined"  # the segment's venue came back after a fallback
+    ROLL_CALL = "roll_call"  # a called roll call called this venue
+    POLLING = "polling"  # program polling reached this venue
+
+
+class MainReturnMode(str, Enum):
+    """What the main venue's return shows (the file and SetMainReturn choose the first three)."""
+
+    PROGRAM = "program"  # the program, like every venue
+    SINGLE = "single"  # one branch venue
+    WALL = "wall"  # tiles of the connected venues, paged
+    POLLING = "polling"  # main-return polling runs: the venue it is on
 
 
 class _Event(BaseModel):
@@ -79,13 +92,18 @@ class VenueTookAir(_Event):
 
 
 class ProgramFellBack(_Event):
-    """The program went to the main venue because `from_venue` could not be on air."""
+    """The program went to the main venue because `from_venue` could not be on air.
+
+    `rejoin`: `from_venue` goes back on air if it rejoins in this segment (not so for a
+    venue that a called roll call or polling had put on air: they move on).
+    """
 
     type: Literal["program_fell_back"] = "program_fell_back"
     venue: str
     from_venue: str
     previous: str
     reason: str
+    rejoin: bool = True
 
 
 class VenueJoined(_Event):
@@ -122,9 +140,13 @@ class MicrophoneUnmuted(_Event):
 
 
 class RollCallStarted(_Event):
+    """A roll call began: `check` prompts every venue at once; `called` calls them in turn."""
+
     type: Literal["roll_call_started"] = "roll_call_started"
     segment: str
     venues: tuple[str, ...]
+    mode: RollCallMode = RollCallMode.CHECK
+    per_venue: float | None = None  # called: seconds each venue has to answer
 
 
 class RollCallPrompted(_Event):
@@ -149,7 +171,7 @@ class RollCallMarked(_Event):
     type: Literal["roll_call_marked"] = "roll_call_marked"
     segment: str
     venue: str
-    status: Literal["present", "absent"]
+    status: Literal["present", "absent", "no_answer"]
     by: Literal["operator", "session"]
     note: str = ""
 
@@ -159,6 +181,103 @@ class RollCallFinished(_Event):
     segment: str
     present: int
     absent: int
+    no_answer: int = 0
+
+
+class RollCallCalled(_Event):
+    """Called roll call: `venue` is called (and goes on air); it has until `deadline` to answer."""
+
+    type: Literal["roll_call_called"] = "roll_call_called"
+    segment: str
+    venue: str
+    deadline: float
+
+
+class RollCallRequeued(_Event):
+    """Called roll call: `venue` waits to be called (again): interrupted by a recall, or it rejoined."""
+
+    type: Literal["roll_call_requeued"] = "roll_call_requeued"
+    segment: str
+    venue: str
+    reason: Literal["recall", "rejoined"]
+
+
+class RollCallPaused(_Event):
+    """Called roll call: the timer stopped; the called venue had `left` seconds (None: nobody called)."""
+
+    type: Literal["roll_call_paused"] = "roll_call_paused"
+    segment: str
+    left: float | None
+
+
+class RollCallResumed(_Event):
+    """Called roll call: the timer runs again; the called venue has until `deadline` (None: nobody called)."""
+
+    type: Literal["roll_call_resumed"] = "roll_call_resumed"
+    segment: str
+    deadline: float | None
+
+
+class RollCallReopened(_Event):
+    """A finished called roll call runs again to recall one venue; it finishes again afterwards."""
+
+    type: Literal["roll_call_reopened"] = "roll_call_reopened"
+    segment: str
+    venue: str
+
+
+class PollingStarted(_Event):
+    """Site polling began: `venues` in turn, `dwell` seconds each. `segment`: started by that segment."""
+
+    type: Literal["polling_started"] = "polling_started"
+    target: PollingTarget
+    venues: tuple[str, ...]
+    dwell: float
+    segment: str | None = None
+
+
+class PollingStepped(_Event):
+    """Polling moved to `venue` (None: no listed venue is connected; nothing shown changes)."""
+
+    type: Literal["polling_stepped"] = "polling_stepped"
+    venue: str | None
+    index: int  # where the rotation stands in the polling's venues (unchanged when venue is None)
+    next_at: float
+
+
+class PollingPaused(_Event):
+    type: Literal["polling_paused"] = "polling_paused"
+    left: float  # seconds that were left before the next step
+
+
+class PollingResumed(_Event):
+    type: Literal["polling_resumed"] = "polling_resumed"
+    next_at: float
+
+
+class PollingStopped(_Event):
+    type: Literal["polling_stopped"] = "polling_stopped"
+    reason: Literal["operator", "take", "segment", "session_ended", "main_return"]
+
+
+class MainReturnChanged(_Event):
+    """What the main venue receives changed (see `core.main_return.main_return_view`)."""
+
+    type: Literal["main_return_changed"] = "main_return_changed"
+    mode: MainReturnMode
+    venue: str | None = None  # single
+    layout: WallLayout | None = None  # wall
+    venues: tuple[str, ...] | None = None  # wall: the listed venues (None: every branch venue)
+    page_every: float | None = None  # wall
+    next_page_at: float | None = None  # wall
+
+
+class WallPaged(_Event):
+    """The main venue's wall turned to `page` (of the connected venues)."""
+
+    type: Literal["wall_paged"] = "wall_paged"
+    page: int
+    next_at: float
 
 
 class AwardPresented(_Event):
@@ -202,6 +321,9 @@ Event = Annotated[
         VenueLinkRecovered, MicrophoneMuted, MicrophoneUnmuted, RollCallStarted,
         RollCallPrompted, RollCallAnswered, RollCallMarked, RollCallFinished,
         AwardPresented, HandRaised, HandLowered, CaptionChanged, LinkRevoked,
+        RollCallCalled, RollCallRequeued, RollCallPaused, RollCallResumed, RollCallReopened,
+        PollingStarted, PollingStepped, PollingPaused, PollingResumed, PollingStopped,
+        MainReturnChanged, WallPaged,
     ],
     Field(discriminator="type"),
 ]

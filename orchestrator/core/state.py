@@ -14,7 +14,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .events import Caption
+from ..conference import PollingTarget, RollCallMode, WallLayout
+from .events import Caption, MainReturnMode
 
 
 class SessionPhase(str, Enum):
@@ -41,9 +42,11 @@ class RollCallPhase(str, Enum):
 
 
 class RollCallStatus(str, Enum):
-    PENDING = "pending"  # prompted, no answer yet
+    WAITING = "waiting"  # called roll call: not called yet
+    PENDING = "pending"  # prompted (check) or being called (called), no answer yet
     PRESENT = "present"
     ABSENT = "absent"
+    NO_ANSWER = "no_answer"  # called roll call: connected, but did not answer in time (or was skipped)
 
 
 SESSION_TRANSITIONS: dict[SessionPhase, frozenset[SessionPhase]] = {
@@ -60,10 +63,17 @@ SEGMENT_TRANSITIONS: dict[SegmentStatus, frozenset[SegmentStatus]] = {
     SegmentStatus.SKIPPED: frozenset({SegmentStatus.RUNNING}),
 }
 
+_W, _P, _Y, _A, _N = (RollCallStatus.WAITING, RollCallStatus.PENDING, RollCallStatus.PRESENT,
+                      RollCallStatus.ABSENT, RollCallStatus.NO_ANSWER)
 ROLL_CALL_TRANSITIONS: dict[RollCallStatus, frozenset[RollCallStatus]] = {
-    RollCallStatus.PENDING: frozenset({RollCallStatus.PRESENT, RollCallStatus.ABSENT, RollCallStatus.PENDING}),
-    RollCallStatus.PRESENT: frozenset({RollCallStatus.ABSENT, RollCallStatus.PENDING}),
-    RollCallStatus.ABSENT: frozenset({RollCallStatus.PRESENT, RollCallStatus.PENDING}),
+    # called: its turn (pending), not connected then (absent), never called (no_answer), marked by the operator
+    _W: frozenset({_P, _A, _N, _Y}),
+    # answered or marked; no answer in time; interrupted by a recall (waiting); asked again
+    _P: frozenset({_Y, _A, _N, _W, _P}),
+    _Y: frozenset({_A, _P}),
+    # a venue recorded absent by the session that rejoins a called roll call waits for its turn again
+    _A: frozenset({_Y, _P, _W}),
+    _N: frozenset({_Y, _A, _P}),
 }
 
 
@@ -114,9 +124,47 @@ class RollCallState(_State):
     started_at: float
     finished_at: float | None = None
     entries: dict[str, RollCallEntry] = Field(default_factory=dict)
+    mode: RollCallMode = RollCallMode.CHECK
+    per_venue: float | None = None  # called: seconds each venue has to answer
+    calling: str | None = None  # called: the venue being called now
+    call_deadline: float | None = None  # called: when the call runs out (None while paused)
+    paused: bool = False
+    call_left: float | None = None  # called, paused: the time the called venue had left
+
+    @property
+    def call_running(self) -> bool:
+        """A called venue is on air and its time runs (the roll call holds the program)."""
+        return self.phase is RollCallPhase.RUNNING and self.calling is not None and not self.paused
 
     def count(self, status: RollCallStatus) -> int:
         return sum(1 for e in self.entries.values() if e.status is status)
+
+
+class MainReturnState(_State):
+    """What the main venue's return is set to (what it shows now: `core.main_return.main_return_view`)."""
+
+    mode: MainReturnMode = MainReturnMode.PROGRAM
+    venue: str | None = None  # single
+    layout: WallLayout | None = None  # wall
+    venues: tuple[str, ...] | None = None  # wall: the listed venues (None: every branch venue)
+    page_every: float | None = None  # wall
+    page: int = 0  # wall: the page shown (taken modulo the pages there are now)
+    next_page_at: float | None = None  # wall
+
+
+class PollingState(_State):
+    """A polling run: `venues` in turn, `dwell` seconds each, on the program or the main venue's return."""
+
+    target: PollingTarget
+    venues: tuple[str, ...]
+    dwell: float
+    segment: str | None = None  # the segment that started it
+    index: int = -1  # where the rotation stands in `venues`
+    current: str | None = None  # the venue shown (None: none was connected at the last step)
+    next_at: float | None = None  # the next step (None while paused)
+    paused: bool = False
+    left: float | None = None  # paused: seconds that were left before the next step
+    return_to: MainReturnState | None = None  # main-return polling: the return it replaced
 
 
 class AwardPosition(_State):
@@ -145,3 +193,5 @@ class SessionState(_State):
     award_positions: dict[str, AwardPosition] = Field(default_factory=dict)
     caption: Caption | None = None
     caption_override: bool = False
+    polling: PollingState | None = None
+    main_return: MainReturnState = Field(default_factory=MainReturnState)

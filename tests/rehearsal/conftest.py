@@ -25,7 +25,7 @@ awards:
       - {name: "SAMPLE: Unit C", venue: nanhu}
 agenda:
   - {id: opening, kind: presiding, title: "Opening", speaker: "The Mayor", planned: 2m}
-  - {id: roll-call, kind: roll_call, title: "Roll call", planned: 3m}
+  - {id: roll-call, kind: roll_call, title: "Roll call", planned: 3m, mode: check}
   - {id: awards, kind: award_presentation, title: "Awards", awards: [collectives], planned: 3m}
   - {id: speech-pinghu, kind: speech, title: "Pinghu speaks", speaker: "Leader of Pinghu", venue: pinghu, planned: 5m}
   - {id: speech-haiyan, kind: speech, title: "Haiyan speaks", speaker: "Leader of Haiyan", venue: haiyan, planned: 90s}
