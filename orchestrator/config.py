@@ -300,10 +300,12 @@ def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
                 yield (*here, "awards", a), f"unknown award '{ref}'{_did_you_mean(ref, award_ids)}"
         if seg.awards:
             yield from _duplicates((*here, "awards"), seg.awards, "award", indexed=True)
-        yield from _control_room_problems(here, seg, venue_ids, main_id)
+        yield from _control_room_problems(here, seg, venue_ids, main_id, has_branches=bool(conf.branch_ids))
 
 
-def _control_room_problems(here: Loc, seg: Segment, venue_ids: list[str], main_id: str | None) -> Iterable[tuple[Loc, str]]:
+def _control_room_problems(
+    here: Loc, seg: Segment, venue_ids: list[str], main_id: str | None, has_branches: bool
+) -> Iterable[tuple[Loc, str]]:
     """Roll-call mode, site polling and the main venue's return on one agenda item."""
     is_roll_call = seg.kind is SegmentKind.ROLL_CALL
     for key in ("mode", "per_venue"):
@@ -331,6 +333,8 @@ def _control_room_problems(here: Loc, seg: Segment, venue_ids: list[str], main_i
         yield from within((*at, "dwell"), seg.polling.dwell, POLLING_DWELL_RANGE_S, "the polling dwell")
         if isinstance(seg.polling.venues, list):
             yield from branch_list((*at, "venues"), seg.polling.venues)
+        elif not has_branches:
+            yield at, "there are no branch venues to poll (this conference has none)"
         if (seg.polling.target is PollingTarget.PROGRAM and is_roll_call
                 and seg.roll_call_mode is RollCallMode.CALLED):
             yield (*at, "target"), ("a called roll call puts each venue on air in turn, so it cannot poll the "

@@ -6,11 +6,13 @@ No asyncio, network, clock or disk here; adapters (web, media, store, rehearsal)
 
 from . import commands, events
 from .errors import CommandRejected, ReplayError
+from .main_return import MainReturnView, main_return_view
 from .session import SegmentTiming, Session, SessionTiming
 from .state import SessionPhase, SessionState
 
 __all__ = [
     "CommandRejected",
+    "MainReturnView",
     "ReplayError",
     "SegmentTiming",
     "Session",
@@ -19,4 +21,5 @@ __all__ = [
     "SessionTiming",
     "commands",
     "events",
+    "main_return_view",
 ]

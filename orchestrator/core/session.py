@@ -12,7 +12,9 @@ The state is immutable: `Session.state` can be handed to any adapter as it is.
 `Session.replay(conference, events)` is the one way to rebuild a session from a log: a
 replayed session equals the live one.
 
-Time is passed in (`now`, unix seconds); the core never reads a clock.
+Time is passed in (`now`, unix seconds); the core never reads a clock. What runs on time
+(a called roll call's call, polling, the wall's pages) moves on when the runtime sends
+`Tick`; `next_deadline()` says when the next thing is due.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from . import commands as c
 from . import events as e
 from .apply import apply, initial_state
 from .decide import ALLOWED_PHASES, DECIDERS, WRONG_PHASE, Decision
+from .main_return import MainReturnView, main_return_view
+from .timers import next_deadline
 from .state import SegmentStatus, SessionPhase, SessionState
 
 
@@ -85,6 +89,14 @@ class Session:
     def apply(self, event: e.Event) -> None:
         """Change the state by one event (live or replayed). Raises ReplayError if it does not fit."""
         self._state = apply(self._state, event)
+
+    def next_deadline(self) -> float | None:
+        """When something is next due (send `Tick` then); None: nothing runs on time now."""
+        return next_deadline(self._state, self.conference)
+
+    def main_return(self) -> MainReturnView:
+        """What the main venue should receive now."""
+        return main_return_view(self._state, self.conference)
 
     def timing(self, now: float) -> SessionTiming:
         st = self._state

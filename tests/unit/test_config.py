@@ -158,3 +158,89 @@ def test_unreadable_and_missing_files(tmp_path):
 
 def test_sample_file_loads_from_disk():
     assert load_conference(SAMPLE).conference.id == "jiaxing-2025-six-initiatives"
+
+
+# ------------------------------------------------------------------ control-room options
+
+
+def test_roll_call_polling_and_main_return_options_load():
+    text = replace("planned: 3m, mode: check}", "planned: 3m, per_venue: 15s, polling: {target: main-return, dwell: 20s}}")
+    text = replace("venue: pinghu, planned: 5m}", "venue: pinghu, planned: 5m, polling: {target: program, dwell: 15s, "
+                   "venues: [nanhu, haiyan]}, main_return: {mode: wall, layout: 3x3, venues: all-branches}}", text)
+    text = replace("title: \"Close\", planned: 1m}", "title: \"Close\", planned: 1m, main_return: {mode: single, venue: pinghu}}",
+                   text)
+    conf = parse_conference(text, "c.yaml")
+    roll_call, speech, closing = conf.agenda[1], conf.agenda[4], conf.agenda[6]
+    assert (roll_call.roll_call_mode.value, roll_call.roll_call_per_venue) == ("called", 15), "called is the default"
+    assert (roll_call.polling.target.value, roll_call.polling.dwell) == ("main_return", 20)
+    assert conf.listed_branches(roll_call.polling.venues) == ("pinghu", "haiyan", "nanhu")
+    assert (speech.polling.target.value, speech.polling.venues) == ("program", ["nanhu", "haiyan"])
+    assert (speech.main_return.mode.value, speech.main_return.layout.tiles) == ("wall", 9)
+    assert (closing.main_return.mode.value, closing.main_return.venue) == ("single", "pinghu")
+    assert conf.agenda[0].roll_call_per_venue == 10 and conf.agenda[0].polling is None
+
+
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ("title: \"Opening\", speaker", "title: \"Opening\", mode: called, speaker",
+         "c.yaml:18:60: agenda[0].mode: only a roll_call segment takes 'mode' (this one is presiding)"),
+        ("title: \"Opening\", speaker", "title: \"Opening\", per_venue: 5s, speaker",
+         "agenda[0].per_venue: only a roll_call segment takes 'per_venue' (this one is presiding)"),
+        ("planned: 3m, mode: check}", "planned: 3m, mode: calls}", "agenda[1].mode: 'calls' is not one of 'called' or 'check'"),
+        ("planned: 3m, mode: check}", "planned: 3m, per_venue: 10}", "agenda[1].per_venue: '10' is not a duration"),
+        ("planned: 3m, mode: check}", "planned: 3m, mode: called, polling: {target: program}}",
+         "agenda[1].polling.target: a called roll call puts each venue on air in turn, so it cannot poll the program"),
+        ("planned: 5m}", "planned: 5m, polling: {target: main, dwell: 15s}}",
+         "agenda[4].polling.target: 'main' is not one of 'program' or 'main-return'"),
+        ("planned: 5m}", "planned: 5m, polling: {target: main-return, dwel: 15s}}",
+         "agenda[4].polling: unknown key 'dwel' (did you mean 'dwell'?)"),
+        ("planned: 5m}", "planned: 5m, polling: {target: program, dwell: 5s}}",
+         "c.yaml:22:154: agenda[4].polling.dwell: the polling dwell must be between 10s and 2m (found 5s)"),
+        ("planned: 5m}", "planned: 5m, polling: {target: program, dwell: 3m}}",
+         "agenda[4].polling.dwell: the polling dwell must be between 10s and 2m (found 3m)"),
+        ("planned: 5m}", "planned: 5m, polling: {target: program, venues: [nanhu, main]}}",
+         "agenda[4].polling.venues[1]: only branch venues are listed here; 'main' is the main venue"),
+        ("planned: 5m}", "planned: 5m, polling: {target: program, venues: [nanhu, pinhgu]}}",
+         "agenda[4].polling.venues[1]: unknown venue 'pinhgu' (did you mean 'pinghu'?)"),
+        ("planned: 5m}", "planned: 5m, polling: {target: program, venues: [nanhu, nanhu]}}",
+         "agenda[4].polling.venues[1]: duplicate venue id 'nanhu'"),
+        ("planned: 5m}", "planned: 5m, polling: {target: program, venues: []}}",
+         "agenda[4].polling.venues: list at least one venue (or write all-branches)"),
+        ("planned: 5m}", "planned: 5m, polling: {target: program, venues: everyone}}",
+         "agenda[4].polling.venues: 'everyone' is not valid here: expected 'all-branches' or a list of venue ids"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: single}}",
+         "agenda[4].main_return: mode: single needs 'venue': the branch venue the main venue sees"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: single, venue: main}}",
+         "agenda[4].main_return.venue: the main venue's return shows a branch venue; 'main' is the main venue"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: single, venue: pinhgu}}",
+         "agenda[4].main_return.venue: unknown venue 'pinhgu' (did you mean 'pinghu'?)"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: single, venue: nanhu, layout: 2x2}}",
+         "agenda[4].main_return.layout: 'layout' does not go with mode: single"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: program, venue: nanhu}}",
+         "agenda[4].main_return.venue: 'venue' does not go with mode: program"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: wall}}",
+         "agenda[4].main_return: mode: wall needs 'layout': 2x2, 3x3 or 4x4"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: wall, layout: 5x5}}",
+         "agenda[4].main_return.layout: '5x5' is not one of '2x2', '3x3' or '4x4'"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: wall, layout: 2x2, venues: [main]}}",
+         "agenda[4].main_return.venues[0]: only branch venues are listed here; 'main' is the main venue"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: wall, layout: 2x2, page_every: 2s}}",
+         "agenda[4].main_return.page_every: page_every must be between 5s and 10m (found 2s)"),
+        ("planned: 5m}", "planned: 5m, main_return: {mode: mosaic}}",
+         "agenda[4].main_return.mode: 'mosaic' is not one of 'program', 'single' or 'wall'"),
+    ],
+)
+def test_control_room_option_mistakes_are_reported_where_they_are(old, new, expected):
+    errors = errors_of(replace(old, new))
+    assert any(line.startswith(expected) if expected.startswith("c.yaml") else expected in line for line in errors), errors
+
+
+def test_polling_needs_branch_venues_to_poll():
+    text = SMALL_YAML.split("awards:\n")[0]
+    venues_only_main = "\n".join(line for line in text.splitlines() if "role: branch" not in line) + "\n"
+    agenda = ("agenda:\n  - {id: opening, kind: presiding, title: \"Opening\", planned: 2m, "
+              "polling: {target: main-return}}\n")
+    assert errors_of(venues_only_main + agenda) == [
+        "c.yaml:5:76: agenda[0].polling: there are no branch venues to poll (this conference has none)"
+    ]
