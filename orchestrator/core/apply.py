@@ -277,7 +277,7 @@ def roll_call_resumed(state: SessionState, ev: e.RollCallResumed) -> SessionStat
 def roll_call_reopened(state: SessionState, ev: e.RollCallReopened) -> SessionState:
     if state.roll_calls[ev.segment].phase is not RollCallPhase.FINISHED:
         raise ValueError(f"the roll call of '{ev.segment}' is not finished")
-    return _with_roll_call(state, ev.segment, phase=RollCallPhase.RUNNING, finished_at=None)
+    return _with_roll_call(state, ev.segment, phase=RollCallPhase.RUNNING, finished_at=None, reopened=True)
 
 
 # ---------------------------------------------------------------- polling and the main venue's return

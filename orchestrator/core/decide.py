@@ -927,8 +927,10 @@ def join_venue(d: Decision, cmd: c.JoinVenue) -> None:
         entry = rc.entries.get(cmd.venue)
         if entry is not None and entry.status is RollCallStatus.ABSENT and entry.by == "session":
             if rc.mode is RollCallMode.CALLED:
-                # it waits for its turn: after the venue being called now
-                d.emit(e.RollCallRequeued(at=d.now, segment=segment.id, venue=cmd.venue, reason="rejoined"))
+                # it waits for its turn, after the venue being called now (a reopened roll call
+                # calls only the venues the operator recalls)
+                if not rc.reopened:
+                    d.emit(e.RollCallRequeued(at=d.now, segment=segment.id, venue=cmd.venue, reason="rejoined"))
             else:
                 d.emit(e.RollCallPrompted(at=d.now, segment=segment.id, venue=cmd.venue))
 

@@ -130,6 +130,7 @@ class RollCallState(_State):
     call_deadline: float | None = None  # called: when the call runs out (None while paused)
     paused: bool = False
     call_left: float | None = None  # called, paused: the time the called venue had left
+    reopened: bool = False  # called: running again after its finish, for the venues the operator recalls
 
     @property
     def call_running(self) -> bool:

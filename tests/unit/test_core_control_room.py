@@ -198,6 +198,17 @@ def test_recall_after_the_finish_reopens_the_roll_call_for_that_venue_only():
     run.replayed()
 
 
+def test_a_reopened_roll_call_calls_only_the_recalled_venue():
+    run = roll_call("pinghu", "nanhu")
+    run.do(c.StartRollCall())
+    run.do(c.AnswerRollCall(venue="pinghu", picture_ok=True, sound_ok=True))  # haiyan: absent when called
+    run.do(c.FinishRollCall())
+    run.do(c.RetryRollCall(venue="nanhu"), after=10)
+    assert types(run.do(c.JoinVenue(venue="haiyan"))) == ["venue_joined"], "haiyan is not called by itself"
+    run.do(c.AnswerRollCall(venue="nanhu", picture_ok=True, sound_ok=True))
+    assert run.rc().phase is RollCallPhase.FINISHED and run.entry("haiyan").status is RollCallStatus.ABSENT
+
+
 def test_pause_stops_the_timer_and_resume_gives_back_the_time_left():
     run = roll_call("pinghu", "nanhu")
     run.do(c.StartRollCall())
