@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..config import Conference, SegmentKind
-from ..core import Session
+from ..core import Session, main_return_view
 from ..core.state import RollCallStatus
 from ..media.plane import LinkStats, ProgramSnapshot
 
@@ -73,6 +74,10 @@ def operator_state(
             "phase": rc.phase.value,
             "started_at": rc.started_at,
             "finished_at": rc.finished_at,
+            "mode": rc.mode.value,
+            "calling": rc.calling,
+            "call_deadline": rc.call_deadline,
+            "paused": rc.paused,
             "counts": {s.value: rc.count(s) for s in RollCallStatus},
             "venues": {venue: entry.model_dump(mode="json", exclude={"venue"}) for venue, entry in rc.entries.items()},
         }
@@ -108,6 +113,8 @@ def operator_state(
         "venues": venues,
         "floor_queue": [{"venue": r.venue, "at": r.at} for r in st.floor_queue],
         "roll_call": roll_call,
+        "polling": st.polling.model_dump(mode="json", exclude={"return_to"}) if st.polling else None,
+        "main_return": dataclasses.asdict(main_return_view(st, conf)),
         "awards": awards,
         "timing": {
             "now": now,
