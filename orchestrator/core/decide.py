@@ -30,9 +30,10 @@ Rules the deciders hold to:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from ..conference import (
+    ALL_BRANCHES,
     DEFAULT_PAGE_EVERY_S,
     Conference,
     PollingTarget,
@@ -74,6 +75,9 @@ _S, _R, _E = SessionPhase.SCHEDULED, SessionPhase.RUNNING, SessionPhase.ENDED
 _ANY = frozenset({_S, _R, _E})
 _BEFORE_END = frozenset({_S, _R})
 _RUNNING = frozenset({_R})
+
+# Who finishes a roll call: the operator, leaving its segment, or nobody being left to call.
+FinishedBy = Literal["operator", "segment", "nobody_left"]
 
 # Which session phases accept which commands.
 ALLOWED_PHASES: dict[type, frozenset[SessionPhase]] = {
@@ -338,7 +342,7 @@ class Decision:
             self.stop_polling("segment")
         self.emit(e.SegmentEnded(at=self.now, segment=current, status=status))  # type: ignore[arg-type]
 
-    def finish_roll_call(self, rc: RollCallState, by: str) -> None:
+    def finish_roll_call(self, rc: RollCallState, by: FinishedBy) -> None:
         """Record every venue still open (`_OPEN_AT_FINISH`) and close the roll call."""
         for venue, entry in rc.entries.items():
             recorded = _OPEN_AT_FINISH.get((rc.mode, entry.status, by))
@@ -430,7 +434,7 @@ class Decision:
         if option is None:
             return MainReturnState()
         return return_setting(option.mode, option.venue, option.layout,
-                              None if option.venues in (None, "all-branches") else tuple(option.venues),
+                              None if option.venues in (None, ALL_BRANCHES) else tuple(option.venues),
                               option.page_every)
 
     def enter_segment(self, target: int) -> None:
@@ -466,7 +470,7 @@ class Decision:
 
 
 # A roll call's open entries when it finishes: (mode, status, finished by) -> (recorded status, note).
-_OPEN_AT_FINISH: dict[tuple[RollCallMode, RollCallStatus, str], tuple[str, str]] = {
+_OPEN_AT_FINISH: dict[tuple[RollCallMode, RollCallStatus, FinishedBy], tuple[Literal["absent", "no_answer"], str]] = {
     (RollCallMode.CHECK, RollCallStatus.PENDING, "operator"): ("absent", "no answer"),
     (RollCallMode.CHECK, RollCallStatus.PENDING, "segment"): ("absent", "no answer before the segment ended"),
     (RollCallMode.CALLED, RollCallStatus.PENDING, "operator"): ("no_answer", "no answer when the roll call was finished"),

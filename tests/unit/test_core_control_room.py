@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.config import parse_conference
 from orchestrator.conference import PollingTarget, ReturnMode, WallLayout
+from orchestrator.config import parse_conference
 from orchestrator.core import CommandRejected, Session, main_return_view
 from orchestrator.core import commands as c
 from orchestrator.core import events as e

@@ -26,13 +26,14 @@ def _control_room_yaml() -> str:
     """The small conference with more branch venues, a called and a check roll call, polling and walls."""
     text = SMALL_YAML
     for old, new in [
-        ('  - {id: nanhu, name: "Nanhu District", role: branch, kind: district}\n',
-         '  - {id: nanhu, name: "Nanhu District", role: branch, kind: district}\n'
-         '  - {id: xiuzhou, name: "Xiuzhou District", role: branch, kind: district}\n'
-         '  - {id: jiashan, name: "Jiashan County", role: branch, kind: county}\n'),
-        ("planned: 3m, mode: check}", "planned: 3m, mode: called, per_venue: 10s, venues: [pinghu, haiyan, nanhu, jiashan],"
-         " polling: {target: main-return, dwell: 10s}}\n"
-         '  - {id: check, kind: roll_call, title: "Self-check", planned: 2m, mode: check}'),
+        ('  - {id: nanhu, name: "Nanhu District", role: branch, kind: district}\n', (
+            '  - {id: nanhu, name: "Nanhu District", role: branch, kind: district}\n'
+            '  - {id: xiuzhou, name: "Xiuzhou District", role: branch, kind: district}\n'
+            '  - {id: jiashan, name: "Jiashan County", role: branch, kind: county}\n')),
+        ("planned: 3m, mode: check}", (
+            "planned: 3m, mode: called, per_venue: 10s, venues: [pinghu, haiyan, nanhu, jiashan],"
+            " polling: {target: main-return, dwell: 10s}}\n"
+            '  - {id: check, kind: roll_call, title: "Self-check", planned: 2m, mode: check}')),
         ("speaker: \"Leader of Pinghu\", venue: pinghu, planned: 5m}",
          "speaker: \"Leader of Pinghu\", venue: pinghu, planned: 5m, main_return: {mode: wall, layout: 2x2, page_every: 20s}}"),
         ("venue: haiyan, planned: 90s}", "venue: haiyan, planned: 90s, polling: {target: program, dwell: 10s}}"),
