@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..conference import RollCallMode
+from ..conference import PollingTarget, RollCallMode
 from . import events as e
 from .errors import ReplayError
 from .state import (
@@ -289,7 +289,7 @@ def polling_started(state: SessionState, ev: e.PollingStarted) -> SessionState:
         raise ValueError("a polling run is already running")
     for venue in ev.venues:
         state.venues[venue]  # noqa: B018 - must exist
-    return_to = state.main_return if ev.target is e.PollingTarget.MAIN_RETURN else None
+    return_to = state.main_return if ev.target is PollingTarget.MAIN_RETURN else None
     polling = PollingState(target=ev.target, venues=ev.venues, dwell=ev.dwell, segment=ev.segment, return_to=return_to)
     return state.model_copy(update={"polling": polling})
 
