@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from ..config import Conference, SegmentKind
-from ..core import Session, main_return_view
+from ..core import MainReturnView, Session, main_return_view
 from ..core.state import RollCallStatus
 from ..media.plane import LinkStats, ProgramSnapshot
 
@@ -114,7 +113,7 @@ def operator_state(
         "floor_queue": [{"venue": r.venue, "at": r.at} for r in st.floor_queue],
         "roll_call": roll_call,
         "polling": st.polling.model_dump(mode="json", exclude={"return_to"}) if st.polling else None,
-        "main_return": dataclasses.asdict(main_return_view(st, conf)),
+        "main_return": _main_return(main_return_view(st, conf)),
         "awards": awards,
         "timing": {
             "now": now,
@@ -122,6 +121,18 @@ def operator_state(
             "projected_end": timing.projected_end,
         },
         "program": program or {},
+    }
+
+
+def _main_return(view: MainReturnView) -> dict[str, Any]:
+    return {
+        "mode": view.mode.value,
+        "shows": view.shows.value,
+        "venue": view.venue,
+        "layout": view.layout.value if view.layout else None,
+        "tiles": list(view.tiles),
+        "page": view.page,
+        "pages": view.pages,
     }
 
 
