@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from orchestrator.core import CommandRejected, Session
 from orchestrator.core import commands as c
 from orchestrator.event_log import EventLog, LogError, log_path
-from tests.unit.test_core_properties import CONF, steps
+from tests.unit.test_core_properties import CONF, resolve, steps
 
 
 def test_events_get_sequence_numbers_and_survive_reopening(tmp_path, small_conf):
@@ -42,8 +42,8 @@ def test_replay_from_disk_equals_the_live_session(tmp_path_factory, sequence):
     live = Session(CONF)
     now = 0.0
     with EventLog(path, "small") as log:
-        for command, dt in sequence:
-            now += dt
+        for step, dt in sequence:
+            command, now = resolve(live, step, now + dt)
             try:
                 log.append(live.handle(command, now))
             except CommandRejected:

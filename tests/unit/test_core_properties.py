@@ -149,6 +149,17 @@ body_steps = st.one_of(
 )
 
 
+def resolve(session: Session, step, now: float) -> tuple[c.Command, float]:
+    """A generated step as the command to send, and when: DUE and ANSWER depend on the session."""
+    if step == DUE:
+        return c.Tick(), max(now, session.next_deadline() or now)
+    if step == ANSWER:
+        rc = session.state.roll_calls.get(session.state.current or "")
+        calling = rc.calling if rc is not None else None
+        return c.AnswerRollCall(venue=calling or "pinghu", picture_ok=True, sound_ok=now % 2 < 1), now
+    return step, now
+
+
 @st.composite
 def steps(draw):
     """Mostly: some venues join, the session starts, things happen, maybe it ends."""
@@ -232,13 +243,7 @@ def test_invariants_hold_and_rejections_change_nothing(sequence):
     now = 1_000.0
     log = []
     for command, dt in sequence:
-        now += dt
-        if command == DUE:
-            command, now = c.Tick(), max(now, session.next_deadline() or now)
-        elif command == ANSWER:
-            rc = session.state.roll_calls.get(session.state.current or "")
-            calling = rc.calling if rc is not None else None
-            command = c.AnswerRollCall(venue=calling or "pinghu", picture_ok=True, sound_ok=dt > 1)
+        command, now = resolve(session, command, now + dt)
         previous = session.state
         before = previous.model_copy(deep=True)
         try:
