@@ -118,6 +118,13 @@ class RollCallEntry(_State):
     note: str = ""
 
 
+# The statuses a roll call of each mode records (a check roll call never waits nor times out).
+ROLL_CALL_STATUSES: dict[RollCallMode, tuple[RollCallStatus, ...]] = {
+    RollCallMode.CHECK: (RollCallStatus.PENDING, RollCallStatus.PRESENT, RollCallStatus.ABSENT),
+    RollCallMode.CALLED: tuple(RollCallStatus),
+}
+
+
 class RollCallState(_State):
     segment: str
     phase: RollCallPhase = RollCallPhase.RUNNING

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..config import Conference, SegmentKind
 from ..core import MainReturnView, Session, main_return_view
-from ..core.state import RollCallStatus
+from ..core.state import ROLL_CALL_STATUSES
 from ..media.plane import LinkStats, ProgramSnapshot
 
 
@@ -77,7 +77,7 @@ def operator_state(
             "calling": rc.calling,
             "call_deadline": rc.call_deadline,
             "paused": rc.paused,
-            "counts": {s.value: rc.count(s) for s in RollCallStatus},
+            "counts": {s.value: rc.count(s) for s in ROLL_CALL_STATUSES[rc.mode]},
             "venues": {venue: entry.model_dump(mode="json", exclude={"venue"}) for venue, entry in rc.entries.items()},
         }
     segments = []
