@@ -1,15 +1,19 @@
-"""`orchestrator` command line: validate | serve | links | rehearse | venue | bench."""
+"""`orchestrator` command line: validate | serve | archive | links | rehearse | venue | bench."""
 
 from __future__ import annotations
 
 import signal
+import socket
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from .config import ConfigError, Conference, VenueRole, format_duration, load_conference
+from .wording import Clock, count
 
 
 def _load_or_exit(path: str, status: int = 1) -> Conference:
@@ -33,9 +37,9 @@ def summary(path: str, conf: Conference) -> str:
         f"  conference   {info.id}: {info.title}",
         f"  starts       {info.date.isoformat()} {info.start:%H:%M} ({info.timezone})",
         f"  venues       {len(conf.venues)}: main '{conf.main_venue.id}' ({conf.main_venue.name}); "
-        f"{len(conf.branch_ids)} branches: {branches}",
-        f"  awards       {len(conf.awards)} lists, {recipients} recipients",
-        f"  agenda       {len(conf.agenda)} segments, {format_duration(conf.planned_total)} planned",
+        f"{count(len(conf.branch_ids), 'branch', 'branches')}" + (f": {branches}" if branches else ""),
+        f"  awards       {count(len(conf.awards), 'list')}, {count(recipients, 'recipient')}",
+        f"  agenda       {count(len(conf.agenda), 'segment')}, {format_duration(conf.planned_total)} planned",
         f"  planned end  {end_local:%Y-%m-%d %H:%M} ({info.timezone})",
     ]
     return "\n".join(lines)
@@ -149,15 +153,18 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
     if simulated and not settings.ice_addresses:
         settings = settings.model_copy(update={"ice_addresses": ["127.0.0.1"]})
+    sockets = _listen(settings.host, settings.port)  # start errors are one line each, before anything else is printed
+    ended_at = _open_data_folder(conf, settings.data_dir)
     configure(background=True)  # a stalled log reader must not stall the session
     restrict_host_addresses(settings.ice_addresses or None)
     if settings.operator_token is None:
         token = secrets.token_urlsafe(24)
         click.echo(f"Operator token (shown once; set ORCHESTRATOR_OPERATOR_TOKEN to choose it): {token}")
         settings = settings.model_copy(update={"operator_token": SecretStr(token)})
-    host, port, data_dir = settings.host, settings.port, settings.data_dir
+    host, port, data_dir = settings.host, sockets[0].getsockname()[1], settings.data_dir
     base = settings.public_url or f"http://{host}:{port}"
-    click.echo(f"Conference {conf.conference.id}: {len(conf.venues)} venues, {len(conf.agenda)} segments")
+    click.echo(f"Conference {conf.conference.id}: {count(len(conf.venues), 'venue')}, "
+               f"{count(len(conf.agenda), 'segment')}")
     click.echo(f"Operator API:   {base}/api/state  (Authorization: Bearer <operator token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
     try:
@@ -171,11 +178,64 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
         simulate_in_app(app, simulated, f"http://{local}:{port}", Path(data_dir) / "simulated")
         click.echo(f"Simulated venues ({len(simulated)}): {', '.join(simulated)}; their logs in "
                    f"{Path(data_dir) / 'simulated'}; media on {', '.join(settings.ice_addresses)}")
+    if ended_at is not None:
+        click.echo(f"The event log holds a session that ended at {Clock(conf.conference.timezone).stamp(ended_at)} "
+                   f"({conf.conference.timezone}); to start a new session, stop the server and run: "
+                   f"orchestrator archive {config} --data {data_dir}")
     try:
-        web.run_app(app, host=host, port=port, shutdown_timeout=5, print=None, handle_signals=True)
+        web.run_app(app, sock=sockets, shutdown_timeout=5, print=None, handle_signals=True)
     except LogError as exc:
         click.echo(f"orchestrator serve: {exc}", err=True)
         sys.exit(1)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"orchestrator {click.get_current_context().info_name}: {message}", err=True)
+    sys.exit(1)
+
+
+def _oserror_reason(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Bind the server's sockets (every address `host` names), or exit 1 saying why not."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                                  flags=socket.AI_PASSIVE):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does: restart past TIME_WAIT
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        _fail(f"cannot listen on {where}: {_oserror_reason(exc)}")
+    return sockets
+
+
+def _open_data_folder(conf: Conference, data_dir: str | Path) -> float | None:
+    """Make the data folder and open the event log once (a folder that cannot be written, a log of another
+    conference or held by another server: one line, exit 1). Returns when the logged session ended, if it has."""
+    from .event_log import EventLog, LogError, log_path
+
+    folder = Path(data_dir)
+    try:
+        if folder.exists() and not folder.is_dir():
+            _fail(f"cannot use the data folder {folder}: it is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+        with EventLog(log_path(folder, conf.conference.id), conf.conference.id) as log:
+            return log.ended_at()
+    except OSError as exc:
+        _fail(f"cannot use the data folder {folder}: {_oserror_reason(exc)}")
+    except LogError as exc:
+        _fail(str(exc))
 
 
 def _simulated_venues(conf: Conference, spec: str) -> list[str]:
@@ -214,6 +274,40 @@ def links(config, base_url, data_dir, valid_days) -> None:
     tokens = JoinTokens(key, conf.conference.id, set(conf.venue_by_id), settings.token_ttl_s)
     for venue in conf.venues:
         click.echo(f"{venue.id}\t{tokens.link(base_url, venue.id)}")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
+              help=f"The server's data folder; archived sessions are kept in its archive/ folder.  "
+                   f"[default: {_default('data_dir')}]")
+@click.option("--list", "list_archived", is_flag=True, help="List the archived sessions instead.")
+@click.option("--show", "show_name", default=None, metavar="NAME",
+              help="Print the summary of one archived session (its file name, or its date stamp).")
+def archive(config, data_dir, list_archived, show_name) -> None:
+    """Move the session's event log aside, so the next `serve` starts a new session from "scheduled".
+
+    The log is moved, never deleted, to DATA/archive/<conference-id>.<date-time>.events.sqlite3 (its first
+    event, in the conference's time zone). Refused while a server runs on the data folder.
+    """
+    from . import archive as archives
+
+    conf = _load_or_exit(config)
+    if list_archived and show_name:
+        raise click.UsageError("use --list or --show NAME, not both")
+    data_dir = _settings(data_dir=data_dir).data_dir
+    try:
+        if list_archived:
+            click.echo(archives.listing(data_dir, conf))
+        elif show_name:
+            path = archives.find_archive(data_dir, conf, show_name)
+            click.echo(archives.describe(archives.summarise(path), conf))
+        else:
+            path, summary = archives.archive_log(data_dir, conf)
+            click.echo(f"Archived the session of '{conf.conference.id}' ({count(summary.events, 'event')}) as {path}.")
+            click.echo(f"The next `orchestrator serve {config} --data {data_dir}` starts a new session.")
+    except archives.ArchiveError as exc:
+        _fail(str(exc))
 
 
 @main.command()

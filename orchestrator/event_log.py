@@ -8,11 +8,18 @@ append runs on the event loop that also forwards media, and a slow disk must not
 every venue's picture. Only a power cut can cost the last commits. On start the log is replayed into a new Session.
 A file written for another conference, or that is not a readable log, is refused and
 never overwritten.
+
+While a log is open, its process holds an exclusive advisory lock (`flock`) on the
+companion file `<log>.lock`: a second server on the same log, or `orchestrator archive`,
+is refused while the first runs. The kernel drops the lock when the process ends, even
+killed, so a crash never leaves the log locked.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -46,6 +53,26 @@ def log_path(data_dir: str | Path, conference_id: str) -> Path:
     return Path(data_dir) / f"{conference_id}.events.sqlite3"
 
 
+def lock_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+def _lock(path: Path) -> int:
+    """Take the log's exclusive lock, or raise LogError when another process holds it."""
+    try:
+        fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise LogError(f"{path}: cannot open the event log: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise LogError(f"{path}: the event log is in use by another process (a server running on this "
+                       "data folder?)") from None
+    return fd
+
+
 class EventLog:
     """Append-only event log of one conference."""
 
@@ -53,18 +80,20 @@ class EventLog:
         self.path = Path(path)
         self.conference_id = conference_id
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = _lock(self.path)
         existed = self.path.exists() and self.path.stat().st_size > 0
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
+            self._unlock()
             raise LogError(f"{self.path}: cannot open the event log: {exc}") from None
         try:
             self._open(existed)
         except sqlite3.DatabaseError as exc:
-            self._db.close()
+            self.close()
             raise LogError(f"{self.path}: not a readable event log ({exc}); it was left untouched") from None
         except LogError:
-            self._db.close()
+            self.close()
             raise
 
     def _open(self, existed: bool) -> None:
@@ -138,8 +167,31 @@ class EventLog:
                 "Was the agenda or the venue list changed during the session?"
             ) from None
 
+    def ended_at(self) -> float | None:
+        """When the session in this log ended (None: it has not)."""
+        row = self._db.execute("SELECT at FROM events WHERE type = 'session_ended' ORDER BY seq DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def seal(self) -> None:
+        """Make the file stand alone, to be moved: the WAL checkpointed into it and switched
+        off (no -wal/-shm companions), the connection closed. The lock is kept until close()."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            mode = self._db.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise LogError(f"{self.path}: cannot write the event log out as one file: {exc}") from None
+        if mode != "delete":
+            raise LogError(f"{self.path}: another connection still reads the event log; it was left as it was")
+        self._db.close()
+
     def close(self) -> None:
         self._db.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def __enter__(self) -> EventLog:
         return self

@@ -157,3 +157,33 @@ def test_sigkill_while_appending_loses_nothing_acknowledged(tmp_path, kill_after
     venues = [v.id for v in conf.venues]
     expected = {v: len(range(i, last, len(venues))) % 2 == 1 for i, v in enumerate(venues)}
     assert {v: s.connected for v, s in session.state.venues.items()} == expected
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from orchestrator.event_log import EventLog
+    log = EventLog(sys.argv[1], "small")
+    print("open", flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def test_a_log_held_by_another_process_is_refused_until_that_process_ends(tmp_path):
+    path = tmp_path / "log.sqlite3"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert holder.stdout.readline() == "open\n"
+        with pytest.raises(LogError) as refused:
+            EventLog(path, "small")
+        assert str(refused.value) == (f"{path}: the event log is in use by another process (a server running on this "
+                                      "data folder?)")
+    finally:
+        holder.kill()  # killed, not closed: the kernel drops the lock
+        holder.wait()
+        holder.stdout.close()
+        holder.stdin.close()
+    with EventLog(path, "small") as log:
+        assert log.last_seq() == 0
