@@ -401,18 +401,24 @@ def rehearse(config, speed, report_dir, absent, drop, loss, threshold) -> None:
 
 
 def _rehearsal_summary(report, folder: Path) -> str:
-    s = report.summary
-    latency = f" at up to {s.switch_latency_max_s:.2f} s" if s.switch_latency_max_s is not None else ""
+    from .rehearsal.report import ReportText
+
+    s, text = report.summary, ReportText(report)
     lines = [
-        f"Rehearsal of {report.conference['id']}: {s.segments} segments in {report.session_s:.1f} s "
-        f"(speed {report.speed:g}x; {report.duration_s:.1f} s in all), {s.switch_measurements} venue switches{latency}, "
-        f"{s.caption_deliveries}/{s.caption_deliveries_expected} captions delivered, {s.broken_frames} broken frames.",
+        f"Rehearsal of {report.conference['id']}, {text.when()}: {count(s.segments, 'segment')} in "
+        f"{report.session_s:.1f} s (speed {report.speed:g}x; {report.duration_s:.1f} s in all).",
+        f"  program   {text.switches()}",
+        f"  captions  {text.captions()}",
+        f"  awards    {text.awards()}",
+        f"  pictures  {text.pictures()}",
     ]
     for drill in report.drill_outcomes:
-        lines.append(f"  drill {drill.spec}: " + ("; ".join(o.message for o in drill.outcomes) or "no outcome"))
+        lines.append(f"  drill {drill.spec}: "
+                     + ("; ".join(o.message for o in drill.outcomes) or "no outcome"))
     if report.findings:
-        lines.append(f"{len(report.findings)} finding{'s' if len(report.findings) != 1 else ''}:")
-        lines += [f"  {f.kind} [segment {f.segment or '-'}] [venue {f.venue or '-'}] {f.message}" for f in report.findings]
+        lines.append(f"{count(len(report.findings), 'finding')}:")
+        lines += [f"  {text.at(f.at_s)} {f.kind} [segment {f.segment or '-'}] [venue {f.venue or '-'}] {f.message}"
+                  for f in report.findings]
     else:
         lines.append("No findings: every check passed.")
     lines.append(f"Report: {folder / 'report.html'} and {folder / 'report.json'}")

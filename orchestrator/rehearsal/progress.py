@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..wording import count
 from .records import DrillOutcome, Finding, SegmentRun
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ class LiveProgress(Progress):
         lines += [Text(f"FINDING {f.kind} [{f.segment or '-'}] [{f.venue or '-'}] {f.message}", "bold red")
                   for f in self.findings[-SHOWN_FINDINGS:]]
         if len(self.findings) > SHOWN_FINDINGS:
-            lines.append(Text(f"... {len(self.findings)} findings so far", "red"))
+            lines.append(Text(f"... {count(len(self.findings), 'finding')} so far", "red"))
         return lines
 
 

@@ -1,7 +1,10 @@
 """The rehearsal report: `report.json` (these models) and `report.html` (one self-contained page).
 
-Times in the report are seconds since the session started (`at_s`), except the
-ISO start and end of the whole rehearsal.
+In `report.json` times are seconds since the session started (`at_s`); the session's
+start is given as unix seconds and as ISO text in the conference's time zone (`timezone`),
+as are the start and end of the whole rehearsal. The roll-call record keeps the server's
+unix seconds. `ReportText` says it all in words for people: counted nouns, venue names,
+and wall-clock times in the conference's time zone, the date said once.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel
 
+from ..config import format_duration
+from ..wording import Clock, count
 from .records import DrillOutcome, Finding, Recording
 from .timeline import draw_timeline
-from .verifier import SegmentCheck, epochs
+from .verifier import SegmentCheck, epochs, session_events
 
 
 class OnAirSpan(BaseModel):
@@ -79,6 +84,19 @@ class DrillReport(BaseModel):
     outcomes: list[Outcome]
 
 
+class AwardReport(BaseModel):
+    """One presentation: an award handed to one recipient."""
+
+    segment: str
+    award: str
+    title: str  # the award's title
+    recipient: str
+    venue: str | None  # the recipient's venue, if the file names one
+    at_s: float
+    caption_delivered: int | None  # venues that showed its caption (None: no caption checked) ...
+    caption_expected: int | None  # ... of the venues connected
+
+
 class FindingReport(BaseModel):
     kind: str
     segment: str | None
@@ -92,10 +110,16 @@ class Summary(BaseModel):
     findings: int
     findings_by_kind: dict[str, int]
     segments: int
-    switches: int
-    switch_measurements: int
+    switches: int  # changes of the on-air venue checked at the venues: takes and fallbacks
+    takes: int  # a venue put on air (segment start, operator's take, floor, return after a rejoin)
+    fallbacks: int  # the program fell back to the main venue
+    switch_measurements: int  # one per switch and venue whose picture had to change
+    switch_measurements_within_threshold: int
+    switch_measurements_never_shown: int
     switch_latency_median_s: float | None
     switch_latency_max_s: float | None
+    awards_presented: int  # presentations (one per recipient) ...
+    awards: int  # ... of this many awards
     captions: int
     caption_deliveries: int
     caption_deliveries_expected: int
@@ -108,14 +132,18 @@ class Report(BaseModel):
     speed: float
     threshold_s: float
     drills: list[str]
+    timezone: str  # the conference's (IANA name): the ISO times below carry its offset
     started_at: str
     ended_at: str
+    session_started_at: str  # at_s counts from here ...
+    session_started_unix: float  # ... in unix seconds
     duration_s: float  # the whole rehearsal, joining and stopping included
     session_s: float  # from start_session to end_session
     cpu: dict[str, float]  # this process (server and simulated venues)
     venues: list[dict[str, Any]]
     segments: list[SegmentReport]
-    roll_calls: dict[str, Any]
+    roll_calls: dict[str, Any]  # as the server reports them (times in unix seconds)
+    awards: list[AwardReport]
     drill_outcomes: list[DrillReport]
     findings: list[FindingReport]
     summary: Summary
@@ -141,20 +169,29 @@ def build_report(
     segments = [
         _segment(rec, run, by_segment.get(run.step.id), spans, t0, end, all_findings) for run in rec.segments
     ]
-    latencies = [v for s in segments for sw in s.switches for v in sw.latencies_s.values() if v is not None]
+    switches = [sw for s in segments for sw in s.switches]
+    measured = [x for sw in switches for x in sw.latencies_s.values()]
+    latencies = [x for x in measured if x is not None]
     captions = [c for s in segments for c in s.captions]
     fps = [v for s in segments for v in s.fps.values()]
     broken = sum(1 for entries in rec.logs.values() for e in entries if e["event"] == "broken_frame")
     by_kind = Counter(f.kind for f in all_findings)
+    awards = _awards(rec, t0, segments)
     summary = Summary(
         passed=not all_findings,
         findings=len(all_findings),
         findings_by_kind=dict(sorted(by_kind.items())),
         segments=len(segments),
-        switches=sum(len(s.switches) for s in segments),
-        switch_measurements=len(latencies) + sum(1 for s in segments for sw in s.switches for v in sw.latencies_s.values() if v is None),
+        switches=len(switches),
+        takes=sum(1 for sw in switches if sw.cause != "fallback"),
+        fallbacks=sum(1 for sw in switches if sw.cause == "fallback"),
+        switch_measurements=len(measured),
+        switch_measurements_within_threshold=sum(1 for x in latencies if x <= rec.plan.threshold_s),
+        switch_measurements_never_shown=len(measured) - len(latencies),
         switch_latency_median_s=round(statistics.median(latencies), 3) if latencies else None,
         switch_latency_max_s=round(max(latencies), 3) if latencies else None,
+        awards_presented=len(awards),
+        awards=len({a.award for a in awards}),
         captions=len(captions),
         caption_deliveries=sum(c.delivered for c in captions),
         caption_deliveries_expected=sum(c.expected for c in captions),
@@ -162,14 +199,18 @@ def build_report(
         min_fps=min(fps) if fps else None,
     )
     conf = rec.conference
+    clock = Clock(conf.conference.timezone)
     return Report(
         conference={"id": conf.conference.id, "title": conf.conference.title, "file": config_path,
                     "main_venue": rec.main, "planned_s": conf.planned_total},
         speed=rec.plan.speed,
         threshold_s=rec.plan.threshold_s,
         drills=rec.drills.describe(),
-        started_at=_iso(started),
-        ended_at=_iso(ended),
+        timezone=clock.zone,
+        started_at=clock.iso(started),
+        ended_at=clock.iso(ended),
+        session_started_at=clock.iso(t0),
+        session_started_unix=t0,
         duration_s=round(ended - started, 2),
         session_s=round(end - t0, 2),
         cpu={"process_s": round(cpu_s, 2), "cores": round(cpu_s / max(ended - started, 1e-6), 3)},
@@ -180,6 +221,7 @@ def build_report(
         ],
         segments=segments,
         roll_calls=rec.roll_calls,
+        awards=awards,
         drill_outcomes=_drills(rec, all_outcomes, t0),
         findings=[
             FindingReport(kind=f.kind, segment=f.segment, venue=f.venue, message=f.message, at_s=round(f.at - t0, 3))
@@ -254,13 +296,142 @@ def _drills(rec: Recording, outcomes: list[DrillOutcome], t0: float) -> list[Dri
     return drills
 
 
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
+def _awards(rec: Recording, t0: float, segments: list[SegmentReport]) -> list[AwardReport]:
+    titles = {a.id: a.title for a in rec.conference.awards}
+    # the award's caption is changed by the same command, at the same time
+    captions = {(s.id, c.at_s): c for s in segments for c in s.captions if c.kind == "award"}
+    awards = []
+    for e in session_events(rec):
+        if e["type"] != "award_presented":
+            continue
+        at_s = round(e["at"] - t0, 3)
+        caption = captions.get((e["segment"], at_s))
+        awards.append(AwardReport(
+            segment=e["segment"], award=e["award"], title=titles.get(e["award"], e["award"]), recipient=e["recipient"],
+            venue=e.get("venue"), at_s=at_s, caption_delivered=caption.delivered if caption else None,
+            caption_expected=caption.expected if caption else None,
+        ))
+    return awards
+
+
+CAUSE_WORDS = {
+    "segment": "segment start",
+    "take": "take",
+    "floor": "floor given",
+    "rejoined": "back after rejoining",
+    "fallback": "fallback",
+    "initial": "at the start",
+}
+
+
+class ReportText:
+    """The report in words, for the page and the terminal: computed from its figures, never assumed."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        self.clock = Clock(report.timezone)
+        self.t0 = report.session_started_unix
+        self.names = {v["id"]: v["name"] for v in report.venues}
+        self.titles = {s.id: s.title for s in report.segments}
+        self.day = self.clock.date(self.t0)
+
+    def time(self, t: float) -> str:
+        """A unix time as wall-clock time ('14:31:05'); with the date when not the session's day."""
+        return self.clock.time(t) if self.clock.date(t) == self.day else self.clock.stamp(t)
+
+    def at(self, at_s: float) -> str:
+        """Seconds since the session started, as wall-clock time."""
+        return self.time(self.t0 + at_s)
+
+    def venue(self, venue: str | None) -> str:
+        return "-" if venue is None else self.names.get(venue, venue)
+
+    def segment(self, segment: str) -> str:
+        """'Roll call (roll-call)': the title, and the id the findings and the file use."""
+        title = self.titles.get(segment)
+        return f"{title} ({segment})" if title else segment
+
+    def when(self) -> str:
+        """'2025-02-05, 14:30:00 to 14:52:11 (Asia/Shanghai, UTC+08:00)': the date once."""
+        r = self.report
+        start = dt.datetime.fromisoformat(r.started_at).timestamp()
+        end = dt.datetime.fromisoformat(r.ended_at).timestamp()
+        return f"{self.clock.date(start)}, {self.time(start)} to {self.time(end)} ({self.clock.zone_label(start)})"
+
+    def cause(self, cause: str) -> str:
+        """How a switch came about, in words."""
+        return CAUSE_WORDS.get(cause, cause)
+
+    def stands_for(self, seconds: float) -> str:
+        return format_duration(seconds)
+
+    def switches(self) -> str:
+        """The program's switches and what the venues showed of them."""
+        s, threshold = self.report.summary, self.report.threshold_s
+        if not s.switches:
+            return "none (the on-air venue never changed)"
+        kinds = [count(s.takes, "take")] + ([count(s.fallbacks, "fallback")] if s.fallbacks else [])
+        text = f"{count(s.switches, 'switch', 'switches')} ({', '.join(kinds)})"
+        if not s.switch_measurements:
+            return text + ", none measured at a venue"
+        text += f", measured {count(s.switch_measurements, 'time')} at the venues: "
+        late = s.switch_measurements - s.switch_measurements_within_threshold - s.switch_measurements_never_shown
+        if late == s.switch_measurements_never_shown == 0:
+            text += f"all within {threshold:g} s"
+        else:
+            text += f"{s.switch_measurements_within_threshold} within {threshold:g} s"
+            text += f", {late} later" if late else ""
+            text += f", {s.switch_measurements_never_shown} never shown" if s.switch_measurements_never_shown else ""
+        if s.switch_latency_max_s is not None:
+            text += f" (median {s.switch_latency_median_s:.2f} s, slowest {s.switch_latency_max_s:.2f} s)"
+        return text
+
+    def captions(self) -> str:
+        s = self.report.summary
+        return (f"{count(s.captions, 'caption')}, {s.caption_deliveries} of "
+                f"{count(s.caption_deliveries_expected, 'delivery', 'deliveries')} to the venues")
+
+    def awards(self) -> str:
+        s = self.report.summary
+        if not s.awards_presented:
+            return "none presented"
+        return f"{count(s.awards_presented, 'presentation')} of {count(s.awards, 'award')}"
+
+    def pictures(self) -> str:
+        s = self.report.summary
+        lowest = f", lowest {s.min_fps:.1f} frames per second" if s.min_fps is not None else ""
+        return f"{count(s.broken_frames, 'broken frame')}{lowest}"
+
+    def checks(self) -> str:
+        """What held, when there are no findings, in the figures' own terms."""
+        s, threshold = self.report.summary, self.report.threshold_s
+        said = []
+        if s.switch_measurements:
+            late = s.switch_measurements - s.switch_measurements_within_threshold - s.switch_measurements_never_shown
+            if late == s.switch_measurements_never_shown == 0:
+                said.append(f"every venue showed every switch within {threshold:g} s "
+                            f"(the slowest after {s.switch_latency_max_s:.2f} s)")
+            else:
+                of = f"of {count(s.switch_measurements, 'switch measurement')}"
+                parts = [f"{late} {of} took longer than {threshold:g} s (the slowest {s.switch_latency_max_s:.2f} s)"] if late else []
+                parts += [f"{s.switch_measurements_never_shown} {of} never showed the new venue"] \
+                    if s.switch_measurements_never_shown else []
+                said.append(" and ".join(parts) + ": drill outcomes, see Drills")
+        if s.caption_deliveries_expected:
+            if s.caption_deliveries == s.caption_deliveries_expected:
+                said.append("every caption reached every connected venue")
+            else:
+                missing = s.caption_deliveries_expected - s.caption_deliveries
+                said.append(f"{missing} of {count(s.caption_deliveries_expected, 'caption delivery', 'caption deliveries')} "
+                            "did not arrive: drill outcomes, see Drills")
+        return "; ".join(said)
 
 
 def render_html(report: Report) -> str:
     env = Environment(loader=PackageLoader("orchestrator.rehearsal", "templates"), autoescape=select_autoescape(["html"]))
-    return env.get_template("report.html").render(report=report, timeline=draw_timeline(report))
+    env.filters["count"] = count
+    text = ReportText(report)
+    return env.get_template("report.html").render(report=report, text=text, timeline=draw_timeline(report, text))
 
 
 def write_report(report: Report, directory: Path) -> tuple[Path, Path]:

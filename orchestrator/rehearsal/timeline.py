@@ -1,21 +1,25 @@
 """The session timeline as a picture: geometry for the report's inline SVG.
 
-A horizontal time axis (seconds since the session started); a band of segments coloured
-by kind, a band of the on-air venue over time with the fallbacks marked, one row per
-drilled venue (absent, dropped, lossy uplink) and a row of findings. The template only
-draws what this computes.
+A horizontal time axis (wall-clock time in the conference's time zone); a band of
+segments coloured by kind, a band of the on-air venue over time with the fallbacks
+marked, one row per drilled venue (absent, dropped, lossy uplink) and a row of findings.
+The template only draws what this computes.
 """
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..config import format_duration
+
 if TYPE_CHECKING:
-    from .report import Report
+    from .report import Report, ReportText
 
 WIDTH = 1100
-LEFT = 150  # row labels
+LEFT = 180  # row labels
 RIGHT = 16
 TOP = 28  # tick labels
 ROW_H = 26
@@ -83,11 +87,20 @@ class Timeline:
     legend: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _width(text: str) -> int:
+    """Width in narrow characters: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _fit(label: str, width: float) -> str:
     room = int((width - 6) / CHAR_W)
-    if room >= len(label):
+    if room >= _width(label):
         return label
-    return label[: room - 1] + "…" if room >= 4 else ""
+    if room < 4:
+        return ""
+    while _width(label) > room - 1:
+        label = label[:-1]
+    return label + "…"
 
 
 def venue_colours(report: Report) -> dict[str, str]:
@@ -96,16 +109,34 @@ def venue_colours(report: Report) -> dict[str, str]:
     return {main: MAIN_COLOUR, **{v: VENUE_PALETTE[i % len(VENUE_PALETTE)] for i, v in enumerate(branches)}}
 
 
-def draw_timeline(report: Report) -> Timeline:
+def _ticks(text: ReportText, total: float) -> tuple[int, list[tuple[float, str]]]:
+    """Tick times (seconds since the session started) on round wall-clock times, and their labels."""
+    step = next((s for s in NICE_STEPS if total / s <= 12), NICE_STEPS[-1])
+    t0 = text.t0
+    offset = text.clock.at(t0).utcoffset().total_seconds()  # round in local time, not in UTC
+    first = math.ceil((t0 + offset) / step) * step - offset - t0
+    ticks = []
+    t = first
+    while t <= total + 1e-6:
+        clock = text.clock.at(t0 + t)
+        ticks.append((t, f"{clock:%H:%M:%S}" if step < 60 else f"{clock:%H:%M}"))
+        t += step
+    return step, ticks
+
+
+def draw_timeline(report: Report, text: ReportText) -> Timeline:
     total = max(report.session_s, 1.0)
     plot_w = WIDTH - LEFT - RIGHT
 
     def x(t: float) -> float:
         return round(LEFT + plot_w * min(max(t, 0.0), total) / total, 1)
 
+    def span(a: float, b: float) -> str:
+        return f"{text.at(a)} to {text.at(b)}"
+
     tl = Timeline(WIDTH, 0, LEFT, WIDTH - RIGHT)
-    step = next((s for s in NICE_STEPS if total / s <= 12), NICE_STEPS[-1])
-    tl.ticks = [(x(t), f"{t:g} s" if step < 60 else f"{t / 60:g} min") for t in range(0, int(total) + 1, step)]
+    _, ticks = _ticks(text, total)
+    tl.ticks = [(x(t), label) for t, label in ticks]
     y = TOP
 
     def row(label: str) -> float:
@@ -117,28 +148,31 @@ def draw_timeline(report: Report) -> Timeline:
     top = row("Segments")
     for s in report.segments:
         w = x(s.ended_at_s) - x(s.started_at_s)
-        tl.boxes.append(Box(x(s.started_at_s), top, w, ROW_H, KIND_COLOURS.get(s.kind, "#cccccc"), _fit(s.id, w),
-                            f"{s.id} ({s.kind}) from {s.venue}: planned {s.planned_s:g} s, ran {s.actual_s:.1f} s"))
+        tl.boxes.append(Box(x(s.started_at_s), top, w, ROW_H, KIND_COLOURS.get(s.kind, "#cccccc"), _fit(s.title, w),
+                            f"{s.title} ({s.id}, {s.kind.replace('_', ' ')}) from {text.venue(s.venue)}, "
+                            f"{span(s.started_at_s, s.ended_at_s)}: planned {format_duration(s.planned_s)}, "
+                            f"ran {s.actual_s:.1f} s"))
 
     top = row("On air")
     colours = venue_colours(report)
-    spans = [span for s in report.segments for span in s.on_air]
+    spans = [on_air for s in report.segments for on_air in s.on_air]
     merged: list = []
-    for span in spans:
-        if merged and merged[-1].venue == span.venue and abs(merged[-1].to_s - span.from_s) < 1e-6:
-            merged[-1] = merged[-1].model_copy(update={"to_s": span.to_s})
+    for on_air in spans:
+        if merged and merged[-1].venue == on_air.venue and abs(merged[-1].to_s - on_air.from_s) < 1e-6:
+            merged[-1] = merged[-1].model_copy(update={"to_s": on_air.to_s})
         else:
-            merged.append(span)
-    for span in merged:
-        w = x(span.to_s) - x(span.from_s)
-        tl.boxes.append(Box(x(span.from_s), top, w, ROW_H, colours.get(span.venue, "#cccccc"), _fit(span.venue, w),
-                            f"{span.venue} on air from {span.from_s:.1f} s to {span.to_s:.1f} s ({span.cause})"))
-        if span.cause == "fallback":
-            tl.markers.append(Marker(x(span.from_s), top - 1, "triangle", "#b22222",
-                                     f"fallback to {span.venue} at {span.from_s:.1f} s"))
+            merged.append(on_air)
+    for on_air in merged:
+        w = x(on_air.to_s) - x(on_air.from_s)
+        name = text.venue(on_air.venue)
+        tl.boxes.append(Box(x(on_air.from_s), top, w, ROW_H, colours.get(on_air.venue, "#cccccc"), _fit(name, w),
+                            f"{name} on air, {span(on_air.from_s, on_air.to_s)} ({on_air.cause})"))
+        if on_air.cause == "fallback":
+            tl.markers.append(Marker(x(on_air.from_s), top - 1, "triangle", "#b22222",
+                                     f"fallback to {name} at {text.at(on_air.from_s)}"))
 
     for drill in report.drill_outcomes:
-        top = row(f"{drill.venue} ({drill.kind})")
+        top = row(_fit(f"{text.venue(drill.venue)} ({drill.kind})", LEFT - 8))
         said = "; ".join(o.message for o in drill.outcomes) or drill.spec
         if drill.kind == "drop" and drill.down_at_s is not None:
             end = drill.up_at_s if drill.up_at_s is not None else total
@@ -151,9 +185,9 @@ def draw_timeline(report: Report) -> Timeline:
     top = row("Findings")
     for f in report.findings:
         tl.markers.append(Marker(x(f.at_s), top + ROW_H / 2, "circle", "#d62728",
-                                 f"{f.kind} [{f.segment or '-'}] [{f.venue or '-'}] at {f.at_s:.1f} s: {f.message}"))
+                                 f"{text.at(f.at_s)} {f.kind} [{f.segment or '-'}] [{text.venue(f.venue)}]: {f.message}"))
     tl.height = y + 4
     kinds = sorted({s.kind for s in report.segments})
     tl.legend = [(KIND_COLOURS.get(k, "#cccccc"), k.replace("_", " ")) for k in kinds]
-    tl.legend += [(colours[v], v) for v in colours if any(span.venue == v for span in merged)]
+    tl.legend += [(colours[v], text.venue(v)) for v in colours if any(on_air.venue == v for on_air in merged)]
     return tl

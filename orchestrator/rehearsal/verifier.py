@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import wording
 from .records import DrillOutcome, DropRun, Finding, Recording, SegmentRun
 
 SYNTHETIC_FPS = 15.0  # the simulated venues' video rate (venues.agent.synthetic_media)
@@ -178,6 +179,7 @@ class _Check:
         self.start, self.end = run.started, run.ended
         self.threshold = rec.plan.threshold_s
         self.segment = run.step.id
+        self.clock = wording.Clock(rec.conference.conference.timezone)
         self.epochs = epochs(rec)
         self.events = session_events(rec)
         self.timelines = {v: VenueTimeline(entries) for v, entries in rec.logs.items()}
@@ -200,8 +202,9 @@ class _Check:
         else:
             self.find(kind, venue, message, at)
 
-    def rel(self, t: float) -> str:
-        return f"+{t - (self.rec.session_started or self.start):.1f} s"
+    def when(self, t: float) -> str:
+        """A time as the operators read it: wall-clock time in the conference's time zone."""
+        return self.clock.time(t)
 
     def events_of(self, kind: str, a: float, b: float, **match: Any) -> list[dict[str, Any]]:
         return [
@@ -235,7 +238,7 @@ class _Check:
         if want is None:
             for ts, shown in seen:
                 if ts < self.end:
-                    self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.rel(ts)} while it was "
+                    self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.when(ts)} while it was "
                               "on air itself (it should receive no program)", ts)
             return
         current = timeline.seen_before(a)
@@ -247,7 +250,7 @@ class _Check:
                 return  # superseded before anyone could show it
             latency = None if settled is None else settled - epoch.start
             check.latencies[venue] = latency
-            what = f"{CAUSES.get(epoch.cause, '{} of {!r}').format(epoch.cause, epoch.on_air)} at {self.rel(epoch.start)}"
+            what = f"{CAUSES.get(epoch.cause, '{} of {!r}').format(epoch.cause, epoch.on_air)} at {self.when(epoch.start)}"
             if latency is None:
                 still = f"it still showed '{current}'" if current else "it showed nothing"
                 self.degraded("switch_missing", venue, f"'{venue}' never showed '{want}' after {what} ({still})", epoch.start)
@@ -257,7 +260,7 @@ class _Check:
         allowed = {expected_view(venue, e.on_air, main) for e in recent} | {current, want}
         for ts, shown in seen:
             if ts < self.end and shown != want and ((settled is not None and ts > settled) or shown not in allowed):
-                self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.rel(ts)} while "
+                self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.when(ts)} while "
                           f"'{epoch.on_air}' was on air (it should show '{want}')", ts)
 
     def segment_start(self) -> None:
@@ -309,7 +312,7 @@ class _Check:
         for venue, timeline in self.timelines.items():
             broken = timeline.between("broken_frame", self.start, self.end)
             if broken:
-                self.degraded("broken_frames", venue, f"'{venue}' could not read {len(broken)} program frames", broken[0]["ts"])
+                self.degraded("broken_frames", venue, f"'{venue}' could not read {wording.count(len(broken), 'program frame')}", broken[0]["ts"])
         for venue, count in self.run.frames.items():
             if count.end is None or count.end_agent_start != count.agent_start:
                 continue
@@ -324,7 +327,7 @@ class _Check:
             self.result.fps[venue] = round(frames / receiving, 1)
             expected = SYNTHETIC_FPS * receiving
             if frames < FRAME_RATIO * expected - SYNTHETIC_FPS * FRAME_SLACK_S:
-                self.degraded("frames_dropped", venue, f"'{venue}' received {frames} program frames in {receiving:.1f} s "
+                self.degraded("frames_dropped", venue, f"'{venue}' received {wording.count(frames, 'program frame')} in {receiving:.1f} s "
                               f"({frames / receiving:.1f} per second; the venues send {SYNTHETIC_FPS:g})", self.start)
 
     # ------------------------------------------------------------ presence, roll call, drills
@@ -337,7 +340,7 @@ class _Check:
                 for d in self.rec.drops
             )
             if not dropped:
-                self.find("venue_disconnected", venue, f"'{venue}' was shown disconnected at {self.rel(event['at'])} "
+                self.find("venue_disconnected", venue, f"'{venue}' was shown disconnected at {self.when(event['at'])} "
                           f"({event['reason']})", event["at"])
 
     @property
@@ -378,10 +381,10 @@ class _Check:
 
     def _drop(self, run: DropRun) -> None:
         venue, down = run.drop.venue, run.down_at
-        said = [f"dropped at {self.rel(down)}"]
+        said = [f"dropped at {self.when(down)}"]
         left = self.events_of("venue_left", down - 0.05, down + self.notice_s, venue=venue)
         if not left:
-            self.find("disconnect_missing", venue, f"'{venue}' dropped at {self.rel(down)} but the server did not show it "
+            self.find("disconnect_missing", venue, f"'{venue}' dropped at {self.when(down)} but the server did not show it "
                       f"disconnected within {self.notice_s:g} s", down)
         else:
             said.append(f"shown disconnected after {max(left[0]['at'] - down, 0):.2f} s")
@@ -397,7 +400,7 @@ class _Check:
             return
         joined = self.events_of("venue_joined", run.up_at, self.end, venue=venue)
         if not joined:
-            self.find("rejoin_missing", venue, f"'{venue}' came back at {self.rel(run.up_at)} but did not rejoin "
+            self.find("rejoin_missing", venue, f"'{venue}' came back at {self.when(run.up_at)} but did not rejoin "
                       "before the segment ended", run.up_at)
             self.outcome("drop", venue, "; ".join(said), down)
             return

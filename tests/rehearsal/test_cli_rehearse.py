@@ -28,6 +28,12 @@ def test_a_rehearsal_passes_and_writes_a_self_contained_report(rehearsal_yaml, t
     assert "segment 1/6 opening (presiding, 2.0 s), on air from 'main'" in out.stdout
     assert "roll call finished: 3 present, 0 absent" in out.stdout
     assert "No findings: every check passed." in out.stdout
+    # the summary counts takes apart from their measurements, and presentations apart from awards
+    assert re.search(r"^  program   (\d+) switches \(\1 takes\), measured \d+ times at the venues: all within 1 s "
+                     r"\(median \d\.\d\d s, slowest \d\.\d\d s\)$", out.stdout, re.M), out.stdout
+    assert "\n  awards    3 presentations of 1 award\n" in out.stdout
+    assert re.search(r"^Rehearsal of rehearsal-test, \d{4}-\d\d-\d\d, \d\d:\d\d:\d\d to \d\d:\d\d:\d\d "
+                     r"\(Asia/Shanghai, UTC\+08:00\): 6 segments in ", out.stdout, re.M), out.stdout
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["summary"]["passed"] is True and report["summary"]["findings"] == 0
     assert report["conference"]["file"] == str(rehearsal_yaml)

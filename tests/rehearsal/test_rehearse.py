@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 
 from rich.console import Console
 
@@ -61,7 +62,7 @@ async def test_a_rehearsal_with_every_drill_passes_and_reports_the_outcomes(rehe
         "the segment fell back to 'main': segment 'speech-haiyan' is on air from 'haiyan', which is not connected",
     ]
     (dropped,) = drills["--drop pinghu@speech-pinghu:2"].outcomes
-    assert dropped.message.startswith("dropped at +")
+    assert re.match(r"dropped at \d\d:\d\d:\d\d; ", dropped.message)  # wall-clock time in Asia/Shanghai
     for part in ("shown disconnected after", "program fell back to 'main'", "rejoined", "back on air"):
         assert part in dropped.message
     (loss,) = drills["--loss nanhu:15"].outcomes
@@ -72,8 +73,14 @@ async def test_a_rehearsal_with_every_drill_passes_and_reports_the_outcomes(rehe
 
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["summary"]["passed"] is True and saved["drills"] == report.drills
+    # switches: takes and fallbacks, each measured at several venues
+    s = report.summary
+    assert s.takes + s.fallbacks == s.switches and s.fallbacks >= 2 and s.switch_measurements > s.switches
+    assert (s.awards_presented, s.awards) == (3, 1)
     html = (tmp_path / "report" / "report.html").read_text()
-    assert "<svg" in html and "pinghu (drop)" in html and "haiyan (absent)" in html
+    assert "<svg" in html and "Pinghu City (drop)" in html and "Haiyan County (absent)" in html
+    assert "Roll call (roll-call): 2 present, 1 absent" in html
+    assert "<td>Advanced collectives</td><td>SAMPLE: Unit C</td><td>Nanhu District</td>" in html
     assert (tmp_path / "report" / "venues" / "pinghu.jsonl").read_text().count('"event": "joined"') == 2
 
     screen_text = screen.getvalue()
