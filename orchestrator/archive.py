@@ -158,7 +158,9 @@ def listing(data_dir: str | Path, conference: Conference) -> str:
 def _segments_run(s: SessionSummary, conference: Conference) -> str:
     run = len({segment for segment, _ in s.segments})
     said = f"{run} of {count(len(conference.agenda), 'segment')}"
-    return said + (", ended" if s.ended_at is not None else ", not ended" if s.started_at is not None else ", not started")
+    if s.ended_at is not None:
+        return said + ", ended"
+    return said + (", not ended" if s.started_at is not None else ", not started")
 
 
 def describe(s: SessionSummary, conference: Conference) -> str:
@@ -180,7 +182,8 @@ def describe(s: SessionSummary, conference: Conference) -> str:
                              + (f"ended {when(s.ended_at)}" if s.ended_at is not None else "not ended")),
         f"  segments run  {_segments_run(s, conference)}",
     ]
-    lines += [f"    {when(at)}  {segment}: {titles.get(segment, '(not in this conference file)')}" for segment, at in s.segments]
+    lines += [f"    {when(at)}  {segment}: {titles.get(segment, '(not in this conference file)')}"
+              for segment, at in s.segments]
     for segment, present, absent in s.roll_calls:
         lines.append(f"  roll call     {segment}: {present} present, {absent} absent")
     if s.awards:
@@ -188,6 +191,6 @@ def describe(s: SessionSummary, conference: Conference) -> str:
         lines.append(f"  awards        {count(len(s.awards), 'presentation')} of {count(len(awards), 'award')}")
         names = {v.id: v.name for v in conference.venues}
         award_titles = {a.id: a.title for a in conference.awards}
-        lines += [f"    {award_titles.get(award, award)}: {recipient}" + (f" ({names.get(venue, venue)})" if venue else "")
-                  for award, recipient, venue in s.awards]
+        lines += [f"    {award_titles.get(award, award)}: {recipient}"
+                  + (f" ({names.get(venue, venue)})" if venue else "") for award, recipient, venue in s.awards]
     return "\n".join(lines)

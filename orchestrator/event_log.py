@@ -169,7 +169,9 @@ class EventLog:
 
     def ended_at(self) -> float | None:
         """When the session in this log ended (None: it has not)."""
-        row = self._db.execute("SELECT at FROM events WHERE type = 'session_ended' ORDER BY seq DESC LIMIT 1").fetchone()
+        row = self._db.execute(
+            "SELECT at FROM events WHERE type = 'session_ended' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         return row[0] if row else None
 
     def seal(self) -> None:

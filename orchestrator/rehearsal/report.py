@@ -413,17 +413,20 @@ class ReportText:
                             f"(the slowest after {s.switch_latency_max_s:.2f} s)")
             else:
                 of = f"of {count(s.switch_measurements, 'switch measurement')}"
-                parts = [f"{late} {of} took longer than {threshold:g} s (the slowest {s.switch_latency_max_s:.2f} s)"] if late else []
-                parts += [f"{s.switch_measurements_never_shown} {of} never showed the new venue"] \
-                    if s.switch_measurements_never_shown else []
+                parts = []
+                if late:
+                    parts.append(f"{late} {of} took longer than {threshold:g} s "
+                                 f"(the slowest {s.switch_latency_max_s:.2f} s)")
+                if s.switch_measurements_never_shown:
+                    parts.append(f"{s.switch_measurements_never_shown} {of} never showed the new venue")
                 said.append(" and ".join(parts) + ": drill outcomes, see Drills")
         if s.caption_deliveries_expected:
             if s.caption_deliveries == s.caption_deliveries_expected:
                 said.append("every caption reached every connected venue")
             else:
                 missing = s.caption_deliveries_expected - s.caption_deliveries
-                said.append(f"{missing} of {count(s.caption_deliveries_expected, 'caption delivery', 'caption deliveries')} "
-                            "did not arrive: drill outcomes, see Drills")
+                deliveries = count(s.caption_deliveries_expected, "caption delivery", "caption deliveries")
+                said.append(f"{missing} of {deliveries} did not arrive: drill outcomes, see Drills")
         return "; ".join(said)
 
 

@@ -22,7 +22,7 @@ import aiohttp
 
 from ..config import Conference
 from ..logs import get_logger
-from ..wording import count
+from .. import wording
 from .client import CommandRecord, OperatorClient
 from .drills import Drills
 from .plan import DropStep, Plan, Step, make_plan
@@ -128,7 +128,7 @@ class Rehearsal:
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while any(sim.agent.stats.seen != main for sim in receivers) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        self.progress.note(f"{len(joined)} of {count(len(self.conference.venues), 'venue')} joined")
+        self.progress.note(f"{len(joined)} of {wording.count(len(self.conference.venues), 'venue')} joined")
 
     async def _session(self) -> None:
         rec, client = self.rec, self.client

@@ -312,7 +312,8 @@ class _Check:
         for venue, timeline in self.timelines.items():
             broken = timeline.between("broken_frame", self.start, self.end)
             if broken:
-                self.degraded("broken_frames", venue, f"'{venue}' could not read {wording.count(len(broken), 'program frame')}", broken[0]["ts"])
+                self.degraded("broken_frames", venue,
+                              f"'{venue}' could not read {wording.count(len(broken), 'program frame')}", broken[0]["ts"])
         for venue, count in self.run.frames.items():
             if count.end is None or count.end_agent_start != count.agent_start:
                 continue
@@ -327,7 +328,8 @@ class _Check:
             self.result.fps[venue] = round(frames / receiving, 1)
             expected = SYNTHETIC_FPS * receiving
             if frames < FRAME_RATIO * expected - SYNTHETIC_FPS * FRAME_SLACK_S:
-                self.degraded("frames_dropped", venue, f"'{venue}' received {wording.count(frames, 'program frame')} in {receiving:.1f} s "
+                self.degraded("frames_dropped", venue, f"'{venue}' received {wording.count(frames, 'program frame')} "
+                              f"in {receiving:.1f} s "
                               f"({frames / receiving:.1f} per second; the venues send {SYNTHETIC_FPS:g})", self.start)
 
     # ------------------------------------------------------------ presence, roll call, drills
