@@ -95,7 +95,7 @@ def archive_log(data_dir: str | Path, conference: Conference) -> tuple[Path, Ses
     except LogError as exc:
         raise ArchiveError(f"{exc}; nothing was archived") from None
     try:
-        first = next((event.at for _, event in log.read()), None)
+        first = log.first_at()
         if first is None:
             raise ArchiveError(f"{path} holds no events: the session has not begun, there is nothing to archive")
         stamp = clock.at(first).strftime("%Y-%m-%d-%H%M%S")

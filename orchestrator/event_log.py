@@ -167,6 +167,11 @@ class EventLog:
                 "Was the agenda or the venue list changed during the session?"
             ) from None
 
+    def first_at(self) -> float | None:
+        """When the first event was written (None: the log is empty)."""
+        row = self._db.execute("SELECT at FROM events ORDER BY seq LIMIT 1").fetchone()
+        return row[0] if row else None
+
     def ended_at(self) -> float | None:
         """When the session in this log ended (None: it has not)."""
         row = self._db.execute(
