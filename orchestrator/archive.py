@@ -100,12 +100,15 @@ def archive_log(data_dir: str | Path, conference: Conference) -> tuple[Path, Ses
             raise ArchiveError(f"{path} holds no events: the session has not begun, there is nothing to archive")
         stamp = clock.at(first).strftime("%Y-%m-%d-%H%M%S")
         target = archive_dir(data_dir) / f"{conference_id}.{stamp}{SUFFIX}"
+        taken = ArchiveError(f"{target} already exists; {path} was left where it is")
+        if target.exists():
+            raise taken
         log.seal()
         target.parent.mkdir(exist_ok=True)
         try:
-            os.link(path, target)  # fails, rather than overwrite, if the name is taken
+            os.link(path, target)  # fails, rather than overwrite, if the name was taken meanwhile
         except FileExistsError:
-            raise ArchiveError(f"{target} already exists; {path} was left where it is") from None
+            raise taken from None
         os.unlink(path)
     except LogError as exc:
         raise ArchiveError(str(exc)) from None
