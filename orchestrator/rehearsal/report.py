@@ -351,6 +351,11 @@ class ReportText:
         title = self.titles.get(segment)
         return f"{title} ({segment})" if title else segment
 
+    def roll_call_counts(self, roll_call: dict[str, Any]) -> str:
+        """'8 present, 1 absent': every status the record counts, in the server's order."""
+        counts = [f"{n} {status.replace('_', ' ')}" for status, n in roll_call.get("counts", {}).items() if n]
+        return ", ".join(counts) or "no venues"
+
     def when(self) -> str:
         """'2025-02-05, 14:30:00 to 14:52:11 (Asia/Shanghai, UTC+08:00)': the date once."""
         r = self.report

@@ -367,7 +367,7 @@ class _Check:
             entry = entries.get(venue) or {}
             status = entry.get("status")
             if status != want:
-                self.find("roll_call_mismatch", venue, f"the roll call recorded '{venue}' {status or 'nothing'}; "
+                self.find("roll_call_mismatch", venue, f"the roll call recorded '{venue}' {(status or 'nothing').replace('_', ' ')}; "
                           f"it was {'connected' if connected else 'not connected'}", entry.get("at") or self.start)
             elif want == "present" and not (entry.get("picture_ok") and entry.get("sound_ok")):
                 self.find("roll_call_mismatch", venue, f"'{venue}' answered the roll call with picture_ok="

@@ -29,10 +29,10 @@ PRESENTED = [
 ]
 
 
-def report_of(conf, logs=None, **drills):
+def report_of(conf, logs=None, roll_calls=None, **drills):
     """A report of the session that started at T (21:46:40 in Asia/Shanghai) with 'speech-pinghu' from T+10 to T+13."""
     rec, run = recording(conf, logs or good_logs(), **drills)
-    rec.roll_calls = ROLL_CALL
+    rec.roll_calls = roll_calls or ROLL_CALL
     rec.server_events += PRESENTED
     check = verify_segment(rec, run)
     return build_report(rec, [check], [], check.outcomes, started=T - 1, ended=T + 14, cpu_s=1.0,
@@ -112,3 +112,15 @@ def test_the_terminal_summary_counts_in_words(rehearsal_conf, tmp_path):
         "  awards    3 presentations of 1 award",
         "  pictures  0 broken frames",
     ]
+
+
+def test_the_roll_call_line_counts_every_status_the_record_has(rehearsal_conf):
+    called = {"roll-call": {**ROLL_CALL["roll-call"], "mode": "called", "counts": {
+        "waiting": 0, "pending": 0, "present": 1, "absent": 0, "no_answer": 2}, "venues": {
+        "pinghu": {**ROLL_CALL["roll-call"]["venues"]["pinghu"]},
+        "haiyan": {**ROLL_CALL["roll-call"]["venues"]["haiyan"], "status": "no_answer"},
+        "nanhu": {**ROLL_CALL["roll-call"]["venues"]["nanhu"], "status": "no_answer"},
+    }}}
+    page = render_html(report_of(rehearsal_conf, roll_calls=called))
+    assert "roll-call: 1 present, 2 no answer</p>" in page
+    assert "<td>Nanhu District</td><td class=\"no_answer\">no answer</td>" in page
