@@ -322,12 +322,27 @@ def archive(config, data_dir, list_archived, show_name) -> None:
 @click.option("--relay-only", is_flag=True, help="Send and receive media through the TURN server only.")
 @_ice_options
 def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, relay_only, ice_addresses) -> None:
-    """Join a session as a venue (room PC or simulated venue)."""
+    """Join a session as a venue (room PC or simulated venue).
+
+    It stays joined, and rejoins with backoff when the server or the media goes away
+    (saying why when the media cannot connect), until it is stopped (SIGINT, SIGTERM).
+    A link to this machine (127.0.0.1, localhost) also offers media on loopback.
+
+    \b
+    Exit status:
+      0  stopped
+      2  bad options
+      3  the link was refused (expired, revoked, not issued by this server)
+      4  the venue was opened elsewhere (another agent or the venue page on the same
+         link took it over): this agent stops rather than take it back
+    """
     import asyncio
     import signal
     import ssl
 
-    from venues.agent import VenueAgent, device_media, open_log, synthetic_media
+    import aioice
+
+    from venues.agent import VenueAgent, device_media, local_server_address, open_log, synthetic_media
 
     from .logs import configure
     from .media import restrict_host_addresses
@@ -336,6 +351,11 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, rela
         raise click.UsageError("use --synthetic, or both --camera and --microphone")
     configure(background=True)  # as the server: a stalled log reader must not stall the media
     restrict_host_addresses(list(ice_addresses) or None)
+    loopback = local_server_address(join_url)
+    if not ice_addresses and loopback:
+        # aioice never gathers on loopback, and a server on this machine may offer only that
+        # (`serve --simulate`, `--ice-address 127.0.0.1`): offer it beside every interface
+        restrict_host_addresses([*aioice.ice.get_host_addresses(True, True), loopback])
     factory = synthetic_media if synthetic else (lambda index: device_media(camera, microphone))
     try:
         trust = ssl.create_default_context(cafile=ca_file) if ca_file else None

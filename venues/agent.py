@@ -3,15 +3,20 @@
 It sends a camera and microphone (real devices, or `--synthetic` pre-encoded media that
 carries the venue's mark), receives the program, decodes the program video and reads the
 mark to know which venue it is seeing. It answers the roll call after checking its own
-picture and sound, and reconnects with backoff and jitter when the server goes away.
+picture and sound, and reconnects with backoff and jitter when the server goes away or
+the media cannot connect (then it says why, from the addresses the server offered).
+It stops for good when its link is refused, and when the venue is opened elsewhere (a
+second agent, or the venue page, on the same link: the newest connection keeps the venue).
 
-With a log file it writes JSON lines: joined, on_air_seen, caption, roll_call_prompt,
-roll_call_answered, disconnected, reconnected (and state, error, refused).
+With a log file it writes JSON lines: joined, on_air_seen (again after each reconnection),
+caption, roll_call_prompt, roll_call_answered, disconnected, reconnected (and offer_sent,
+program_started, segment, muted, restarting, error, no_media_path, replaced, refused).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import random
 import time
@@ -27,6 +32,7 @@ import av
 from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from orchestrator import protocol as p
 from orchestrator.logs import get_logger
 from orchestrator.media.aiortc_tap import drop_outgoing_rtp, install_packer, tap_receiver
 from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe, make_packet
@@ -37,11 +43,70 @@ log = get_logger(component="venue_agent")
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 8.0
-STABLE_SESSION_S = 10.0  # a session this long resets the backoff
+STABLE_SESSION_S = 10.0  # media connected this long resets the backoff
+MEDIA_CONNECT_TIMEOUT_S = 15.0  # an offer whose media has not connected by then has no path
+
+# exit statuses of `run()` (and of `orchestrator venue`)
+EXIT_STOPPED = 0
+EXIT_DISCONNECTED = 1  # only without reconnect
+EXIT_REFUSED = 3
+EXIT_REPLACED = 4
+REPLACED_SENTENCE = "this venue was opened elsewhere; this agent stops"
 
 
 class Refused(Exception):
     """The server refused this link (expired, forged, revoked...): retrying will not help."""
+
+
+class Replaced(Exception):
+    """The venue connected again from elsewhere (another agent, or the venue page): this
+    agent gives the venue up rather than take it back, which would flap forever."""
+
+
+class NoMediaPath(ConnectionError):
+    """The media did not connect; the message says what the server offered and what to do."""
+
+
+def is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def local_server_address(join_url: str) -> str | None:
+    """The loopback address to offer media on when the link names this machine
+    (127.0.0.1, ::1, localhost); None for another machine."""
+    host = urlsplit(join_url).hostname or ""
+    if not is_loopback(host):
+        return None
+    return "::1" if ":" in host else "127.0.0.1"
+
+
+def candidate_addresses(sdp: str) -> list[str]:
+    """The addresses of the ICE candidates in an SDP, in order, each once."""
+    found: list[str] = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            if len(parts) >= 8 and parts[4] not in found:
+                found.append(parts[4])
+    return found
+
+
+def explain_no_media_path(answer_sdp: str, offer_sdp: str) -> str:
+    """Why the media could not connect, from the candidates of both sides, and what to do."""
+    theirs, ours = candidate_addresses(answer_sdp), candidate_addresses(offer_sdp)
+    if not theirs:
+        return "no media path to the server: its answer offers no address; use TURN"
+    listed = ", ".join(theirs)
+    families = {":" in a for a in theirs}  # IPv6 or not
+    if all(is_loopback(a) for a in theirs) and not any(is_loopback(a) and (":" in a) in families for a in ours):
+        return f"no media path to the server: it offers only {listed}; run with --ice-address {theirs[0]} or use TURN"
+    return (f"no media path to the server: it offers {listed} and this agent {', '.join(ours) or 'no address'}, "
+            f"and no pair of them connected (UDP blocked?); use TURN")
 
 
 def split_join_url(url: str) -> tuple[str, str]:
@@ -179,13 +244,15 @@ class VenueAgent:
         self.pc: RTCPeerConnection | None = None
         self.venue: str | None = None
         self.venues: list[str] = []
-        self.view: dict[str, Any] = {}
+        self.view: p.VenueView | None = None
         self.connected = asyncio.Event()
         self._media: Media | None = None
         self._stop = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._program: asyncio.Future | None = None
         self._microphone: tuple | None = None  # (sender, track)
+        self._connected_at: float | None = None  # when this session's media connected
+        self._no_media_path: NoMediaPath | None = None  # why this session's media did not connect
 
     # ------------------------------------------------------------ log
 
@@ -202,18 +269,27 @@ class VenueAgent:
             self._closing = asyncio.ensure_future(self._ws.close())
 
     async def run(self) -> int:
-        """Join and stay joined until stopped; 0 when stopped, 3 when the link is refused."""
+        """Join and stay joined until stopped. Returns EXIT_STOPPED when stopped,
+        EXIT_REFUSED when the link is refused, EXIT_REPLACED when the venue was opened
+        elsewhere (EXIT_DISCONNECTED when a session ends without `reconnect`)."""
         backoff = BACKOFF_START_S
-        first = True
         async with aiohttp.ClientSession() as http:
             while not self._stop.is_set():
-                started = time.monotonic()
+                self._connected_at, self._no_media_path = None, None
+                no_path = False
                 try:
-                    reason = await self._session(http, first)
+                    reason = await self._session(http)
                 except Refused as exc:
                     self.emit("refused", message=str(exc))
                     log.error("venue_refused", message=str(exc))
-                    return 3
+                    return EXIT_REFUSED
+                except Replaced as exc:
+                    self.connected.clear()
+                    self.emit("replaced", message=str(exc))
+                    log.error("venue_replaced", venue=self.venue, message=REPLACED_SENTENCE, server=str(exc))
+                    return EXIT_REPLACED
+                except NoMediaPath as exc:
+                    reason, no_path = str(exc), True
                 except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ConnectionError) as exc:
                     reason = f"{type(exc).__name__}: {exc}"
                 if self._stop.is_set():
@@ -222,55 +298,74 @@ class VenueAgent:
                     self.emit("disconnected", reason=reason)
                 self.connected.clear()
                 if not self.reconnect:
-                    return 1
-                first = False
-                if time.monotonic() - started > STABLE_SESSION_S:
+                    return EXIT_DISCONNECTED
+                if self._connected_at is not None and time.monotonic() - self._connected_at > STABLE_SESSION_S:
                     backoff = BACKOFF_START_S
                 delay = self.rng.uniform(backoff / 2, backoff)  # jitter: venues do not rejoin in step
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
-                log.info("venue_reconnecting", venue=self.venue, delay_s=round(delay, 2), reason=reason)
+                if no_path:
+                    self.emit("no_media_path", message=reason, retry_in_s=round(delay, 2))
+                    log.error("venue_no_media_path", venue=self.venue, message=reason, retry_in_s=round(delay, 2))
+                else:
+                    log.info("venue_reconnecting", venue=self.venue, delay_s=round(delay, 2), reason=reason)
                 try:
                     await asyncio.wait_for(self._stop.wait(), delay)
                 except asyncio.TimeoutError:
                     pass
-        return 0
+        return EXIT_STOPPED
 
-    async def _session(self, http: aiohttp.ClientSession, first: bool) -> str:
+    async def _session(self, http: aiohttp.ClientSession) -> str:
         async with http.ws_connect(self.ws_url, heartbeat=None, max_msg_size=1 << 20, timeout=aiohttp.ClientWSTimeout(ws_close=2),
                                    ssl=self.ssl if self.ssl is not None else True) as ws:
             self._ws = ws
-            await ws.send_json({"type": "hello", "token": self.token, "client": "venue-agent"})
+            await self._send(ws, p.Hello(token=self.token, client="venue-agent"))
             welcome = await self._receive(ws, timeout=10)
-            if welcome.get("type") == "error":
-                raise Refused(welcome.get("message", "refused"))
-            if welcome.get("type") != "welcome":
-                raise ConnectionError(f"unexpected first message {welcome.get('type')!r}")
-            self.venue = welcome["venue"]["id"]
-            self.venues = list(welcome["venues"])
+            if isinstance(welcome, p.ErrorMessage):
+                raise Refused(welcome.message)
+            if not isinstance(welcome, p.Welcome):
+                raise ConnectionError(f"unexpected first message {welcome.type!r}")
+            self.venue = welcome.venue.id
+            self.venues = list(welcome.venues)
             if self._media is None:
-                self._media = self.media_factory(welcome["venue_index"])
-            pc = await self._connect_peer(ws, welcome)
+                self._media = self.media_factory(welcome.venue_index)
+            pc, answer = await self._connect_peer(ws, welcome)
             tasks = [
-                asyncio.ensure_future(self._heartbeat(ws, welcome.get("heartbeat_s", 1.0))),
-                asyncio.ensure_future(self._watch_peer(pc)),
+                asyncio.ensure_future(self._heartbeat(ws, welcome.heartbeat_s)),
+                asyncio.ensure_future(self._watch_peer(pc, answer)),
             ]
             try:
-                return await self._messages(ws, pc, first)
+                reason = await self._messages(ws, pc)
             finally:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await pc.close()
                 self._ws = None
+            if self._no_media_path is not None:
+                raise self._no_media_path
+            return reason
 
-    async def _receive(self, ws, timeout: float) -> dict:
+    async def _receive(self, ws, timeout: float) -> p.ToVenueMessage:
         msg = await asyncio.wait_for(ws.receive(), timeout)
         if msg.type != aiohttp.WSMsgType.TEXT:
+            if ws.close_code == p.CLOSE_REPLACED:
+                raise Replaced("this venue connected again from elsewhere")
             raise ConnectionError(f"the server closed the connection ({ws.close_code})")
-        return json.loads(msg.data)
+        return self._parse(msg.data)
 
-    async def _connect_peer(self, ws, welcome: dict) -> RTCPeerConnection:
-        ice = [RTCIceServer(**{k: v for k, v in s.items() if k in ("urls", "username", "credential")}) for s in welcome.get("ice_servers", [])]
+    @staticmethod
+    def _parse(text: str) -> p.ToVenueMessage:
+        try:
+            return p.parse(p.to_venue_adapter, text)
+        except p.BadMessage as exc:
+            raise ConnectionError(f"the server sent a message this agent does not understand: {exc}") from None
+
+    @staticmethod
+    async def _send(ws, message: p.VenueMessage) -> None:
+        await ws.send_json(p.wire(message))
+
+    async def _connect_peer(self, ws, welcome: p.Welcome) -> tuple[RTCPeerConnection, str]:
+        ice = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in welcome.ice_servers]
         policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
         pc = RTCPeerConnection(RTCConfiguration(iceServers=ice, iceTransportPolicy=policy))
         video, audio = self._media.tracks()
@@ -281,29 +376,33 @@ class VenueAgent:
             install_packer(video_t.sender, video.request_keyframe)
             install_packer(audio_t.sender, lambda: None)
         self._microphone = (audio_t.sender, audio)
-        self._mute_at_source(bool(self.view.get("muted")))
+        self._mute_at_source(bool(self.view and self.view.muted))
         for t in (audio_t, main_t):
             tap_receiver(t.receiver, self._count_audio)
         if not self.decode_all:
             tap_receiver(video_t.receiver, self._keyframes_only())
         self.pc = pc
+        self.stats.seen = None  # a new program: its first decoded frame is logged as on_air_seen
         await pc.setLocalDescription(await pc.createOffer())
-        await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
+        await self._send(ws, p.Offer(sdp=pc.localDescription.sdp))
         self.emit("offer_sent")
         while True:
             msg = await self._receive(ws, timeout=15)
-            if msg.get("type") == "answer":
+            if isinstance(msg, p.Answer):
                 break
-            if msg.get("type") == "error":
+            if isinstance(msg, p.ErrorMessage):
                 await pc.close()
-                raise ConnectionError(f"offer refused: {msg.get('message')}")
+                raise ConnectionError(f"offer refused: {msg.message}")
+            if isinstance(msg, p.Replaced):
+                await pc.close()
+                raise Replaced(msg.message)
             self._on_message(msg)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=msg.sdp, type="answer"))
         if self.loss > 0:
             drop_outgoing_rtp(video_t.sender.transport, self.loss, self.rng)
         if self.decode_all:
             self._program = asyncio.ensure_future(self._watch_program(video_t.receiver.track))
-        return pc
+        return pc, msg.sdp
 
     def _mute_at_source(self, muted: bool) -> None:
         """A muted venue stops sending its microphone (the server would drop it anyway)."""
@@ -314,18 +413,28 @@ class VenueAgent:
     def _count_audio(self, codec, frame) -> None:
         self.stats.audio_frames += 1
 
-    async def _watch_peer(self, pc: RTCPeerConnection) -> None:
-        while pc.connectionState not in ("connected", "failed", "closed"):
+    async def _watch_peer(self, pc: RTCPeerConnection, answer_sdp: str) -> None:
+        """Follow the media connection; a failure, or no connection within
+        MEDIA_CONNECT_TIMEOUT_S, ends the session with the reason (NoMediaPath)."""
+        deadline = time.monotonic() + MEDIA_CONNECT_TIMEOUT_S
+        while pc.connectionState not in ("connected", "failed", "closed") and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if pc.connectionState == "connected":
-            self.stats.sessions += 1
-            self.connected.set()
-            self.emit("joined" if self.stats.sessions == 1 else "reconnected", venue=self.venue)
-            log.info("venue_joined", venue=self.venue)
+        if pc.connectionState != "connected":
+            self._no_media_path = NoMediaPath(explain_no_media_path(answer_sdp, pc.localDescription.sdp))
+            await self._close_socket()
+            return
+        self._connected_at = time.monotonic()
+        self.stats.sessions += 1
+        self.connected.set()
+        self.emit("joined" if self.stats.sessions == 1 else "reconnected", venue=self.venue)
+        log.info("venue_joined", venue=self.venue)
         while pc.connectionState == "connected":
             await asyncio.sleep(0.2)
+        await self._close_socket()  # media gone: start over with a new peer
+
+    async def _close_socket(self) -> None:
         if self._ws is not None and not self._ws.closed:
-            await self._ws.close()  # media gone: start over with a new peer
+            await self._ws.close()
 
     async def _watch_program(self, track: MediaStreamTrack) -> None:
         try:
@@ -363,51 +472,54 @@ class VenueAgent:
 
     async def _heartbeat(self, ws, interval: float) -> None:
         while not ws.closed:
-            await ws.send_json({"type": "heartbeat"})
+            await self._send(ws, p.Heartbeat())
             await asyncio.sleep(interval)
 
-    async def _messages(self, ws, pc: RTCPeerConnection, first: bool) -> str:
+    async def _messages(self, ws, pc: RTCPeerConnection) -> str:
         try:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
-                data = json.loads(msg.data)
-                kind = data.get("type")
-                if kind in ("replaced", "restarting"):
-                    self.emit(kind, message=data.get("message"))
-                elif kind == "roll_call_prompt":
-                    self.emit("roll_call_prompt", segment=data.get("segment"))
+                data = self._parse(msg.data)
+                if isinstance(data, p.Replaced):
+                    raise Replaced(data.message)
+                if isinstance(data, p.Restarting):
+                    self.emit("restarting", message=data.message)
+                elif isinstance(data, p.RollCallPrompt):
+                    self.emit("roll_call_prompt", segment=data.segment)
                     picture_ok, sound_ok = self._media.check()
-                    await ws.send_json({"type": "roll_call_answer", "picture_ok": picture_ok, "sound_ok": sound_ok})
+                    await self._send(ws, p.RollCallAnswer(picture_ok=picture_ok, sound_ok=sound_ok))
                     self.emit("roll_call_answered", picture_ok=picture_ok, sound_ok=sound_ok)
                 else:
                     self._on_message(data)
         finally:
             if self._program is not None:
                 self._program.cancel()
+        if ws.close_code == p.CLOSE_REPLACED:
+            raise Replaced("this venue connected again from elsewhere")
         return f"socket closed ({ws.close_code})"
 
-    def _on_message(self, data: dict) -> None:
-        kind = data.get("type")
-        if kind == "state":
-            if data.get("caption") != self.view.get("caption") and data.get("caption"):
-                self.emit("caption", **data["caption"])
-            if data.get("segment") != self.view.get("segment") and data.get("segment"):
-                self.emit("segment", segment=data["segment"]["id"])
-            if data.get("muted") != self.view.get("muted"):
-                self.emit("muted", muted=data.get("muted"))
-                self._mute_at_source(bool(data.get("muted")))
-            self.view = data
-        elif kind == "error":
-            self.emit("error", code=data.get("code"), message=data.get("message"))
-            log.warning("venue_server_error", venue=self.venue, message=data.get("message"))
+    def _on_message(self, msg: p.ToVenueMessage) -> None:
+        if isinstance(msg, p.VenueView):
+            before = self.view
+            if msg.caption is not None and (before is None or msg.caption != before.caption):
+                self.emit("caption", **msg.caption.model_dump(mode="json"))
+            if msg.segment is not None and (before is None or msg.segment != before.segment):
+                self.emit("segment", segment=msg.segment.id)
+            if before is None or msg.muted != before.muted:
+                self.emit("muted", muted=msg.muted)
+                self._mute_at_source(msg.muted)
+            self.view = msg
+        elif isinstance(msg, p.ErrorMessage):
+            self.emit("error", code=msg.code, message=msg.message)
+            log.warning("venue_server_error", venue=self.venue, code=msg.code, message=msg.message)
 
     # ------------------------------------------------------------ requests
 
-    async def send(self, message: dict) -> None:
+    async def send(self, message: p.VenueMessage) -> None:
         if self._ws is None or self._ws.closed:
             raise ConnectionError("not connected")
-        await self._ws.send_json(message)
+        await self._send(self._ws, message)
 
 
 def open_log(path: str | None) -> IO[str] | None:

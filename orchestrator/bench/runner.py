@@ -11,7 +11,7 @@ so the two are compared on one machine in one invocation.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import multiprocessing as mp
 import os
 import secrets
@@ -22,14 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import psutil
 
 from ..logs import get_logger
+from ..operator_client import CommandAnswer, OperatorClient, wait_healthy
 from ..settings import MediaChoice
 from . import worker
 
@@ -84,32 +84,21 @@ class _Server:
         )
         self.ps = psutil.Process(self.proc.pid)
         self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.get("/healthz")
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start: {self.log_path.read_text()[-2000:]}") from None
-                time.sleep(0.1)
+        self.operator: OperatorClient | None = None
 
-    def get(self, path: str) -> dict:
-        request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return json.loads(r.read())
-
-    def command(self, command: dict) -> tuple[int, dict]:
-        """(HTTP status, body): a refused take is a figure of the run, not a crash of the bench."""
-        request = urllib.request.Request(
-            self.base + "/api/commands", data=json.dumps(command).encode(), method="POST",
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
+    async def started(self, http: aiohttp.ClientSession) -> None:
+        """Wait for the health check; then `operator` drives it."""
         try:
-            with urllib.request.urlopen(request, timeout=30) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
+            await wait_healthy(self.base, 30, interval=0.1,
+                               give_up=lambda: "it exited" if self.proc.poll() is not None else None)
+        except (TimeoutError, RuntimeError) as exc:
+            raise RuntimeError(f"the server did not start ({exc}): {self.log_path.read_text()[-2000:]}") from None
+        self.operator = OperatorClient(http, self.base, self.token)
+
+    async def take(self, venue: str) -> CommandAnswer:
+        """A refused take is a figure of the run, not a crash of the bench. confirm: the
+        benchmark measures the switch, not the poor-link guard."""
+        return await self.operator.command({"type": "take", "venue": venue, "confirm": True})
 
     def cpu_s(self) -> float:
         times = self.ps.cpu_times()
@@ -138,13 +127,26 @@ def run_once(options: BenchOptions, media: MediaChoice = "embedded", progress=pr
         config.write_text(conference_yaml(options.venues))
         server = _Server(config, Path(tmp) / "data", media)
         try:
-            return _measure(server, options, media, progress)
+            return asyncio.run(_measure(server, options, media, progress))
         finally:
             server.stop()
 
 
-def _measure(server: _Server, options: BenchOptions, media: MediaChoice, progress) -> dict:
-    links = server.get("/api/links")
+async def _blocking(fn, *args):
+    """A blocking call (a process event, a queue) without stopping the loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def _measure(server: _Server, options: BenchOptions, media: MediaChoice, progress) -> dict:
+    # the client's own timeout: a take the server does not answer within 30 s is a stall of the run
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        await server.started(http)
+        return await _run(server, options, media, progress)
+
+
+async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progress) -> dict:
+    operator = server.operator
+    links = await operator.links()
     venues = list(links)
     ctx = mp.get_context("spawn")
     go, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
@@ -162,26 +164,29 @@ def _measure(server: _Server, options: BenchOptions, media: MediaChoice, progres
         p.start()
     try:
         for r in readies:
-            if not r.wait(300):
+            if not await _blocking(r.wait, 300):
                 raise RuntimeError("the venue workers did not get ready")
         progress(f"[{media}] {len(venues)} venues ready in {count} workers; joining all at once")
         go.set()
-        joined = _wait(lambda: all(v["connected"] for v in server.get("/api/state")["venues"].values()), 60)
-        if not joined:
-            state = server.get("/api/state")["venues"]
-            missing = [v for v, s in state.items() if not s["connected"]]
+
+        async def all_joined() -> bool:
+            return all(v.connected for v in (await operator.state()).venues.values())
+
+        if not await _wait(all_joined, 60):
+            state = (await operator.state()).venues
+            missing = [v for v, s in state.items() if not s.connected]
             raise RuntimeError(f"{len(missing)} venues did not join within 60 s: {missing[:10]}")
         first_branch = venues[1] if len(venues) > 1 else venues[0]
-        server.command({"type": "take", "venue": first_branch, "confirm": True})
-        time.sleep(3.0)
+        await server.take(first_branch)
+        await asyncio.sleep(3.0)
         workers_ps = [psutil.Process(p.pid) for p in procs]
         cpu0, agents0, t0 = server.cpu_s(), _cpu(workers_ps), time.time()
         if options.soak_minutes:
             progress(f"[{media}] soak for {options.soak_minutes:g} min, a take every {SOAK_TAKE_S:.0f} s")
-            soak = _soak(server, options.soak_minutes * 60, venues[1:] or venues, progress)
+            soak = await _soak(server, options.soak_minutes * 60, venues[1:] or venues, progress)
         else:
             progress(f"[{media}] steady state for {options.duration:.0f} s")
-            time.sleep(options.duration)
+            await asyncio.sleep(options.duration)
             soak = None
         cpu1, agents1, t1 = server.cpu_s(), _cpu(workers_ps), time.time()
         takes = []
@@ -190,17 +195,16 @@ def _measure(server: _Server, options: BenchOptions, media: MediaChoice, progres
         for k in range(options.switches):
             venue = branches[(k + 1) % len(branches)]
             sent = time.time()
-            # confirm: the benchmark measures the switch, not the poor-link guard
-            status, body = server.command({"type": "take", "venue": venue, "confirm": True})
-            if status == 200:
+            answer = await server.take(venue)
+            if answer.ok:
                 takes.append((venue, sent))
             else:
-                refused.append(body.get("error", str(status)))
-            time.sleep(SWITCH_SPACING_S)
-        time.sleep(1.0)
+                refused.append(answer.error or str(answer.status))
+            await asyncio.sleep(SWITCH_SPACING_S)
+        await asyncio.sleep(1.0)
         peak_rss = server.peak_rss_mb()
         stop.set()
-        reports = [r for _ in procs for r in results.get(timeout=120)]
+        reports = [r for _ in procs for r in await _blocking(results.get, True, 120)]
     finally:
         stop.set()
         go.set()
@@ -215,7 +219,7 @@ def _measure(server: _Server, options: BenchOptions, media: MediaChoice, progres
     return figures
 
 
-def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dict:
+async def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dict:
     """Takes every SOAK_TAKE_S; samples the server's memory and open files along the way."""
     start = time.monotonic()
     every = max(seconds / SOAK_SAMPLES, SOAK_TAKE_S)
@@ -229,14 +233,14 @@ def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dic
             next_sample += every
         takes += 1
         try:
-            status, body = server.command({"type": "take", "venue": branches[takes % len(branches)], "confirm": True})
-        except OSError as exc:  # includes timeouts: the server did not answer in 30 s
+            answer = await server.take(branches[takes % len(branches)])
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # the server did not answer in 30 s
             stalls.append(round(elapsed))
             progress(f"  the server did not answer a take at {elapsed:.0f} s ({type(exc).__name__})")
             continue
-        if status != 200:  # e.g. a venue that dropped: the soak goes on
-            progress(f"  take refused: {body.get('error', status)}")
-        time.sleep(min(SOAK_TAKE_S, max(0.0, seconds - (time.monotonic() - start))))
+        if not answer.ok:  # e.g. a venue that dropped: the soak goes on
+            progress(f"  take refused: {answer.error or answer.status}")
+        await asyncio.sleep(min(SOAK_TAKE_S, max(0.0, seconds - (time.monotonic() - start))))
     # growth from the end of the warm-up (the first tenth) to the end
     settled = samples[max(1, len(samples) // 10):] or samples
     first, last = settled[0], settled[-1]
@@ -250,12 +254,12 @@ def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dic
     }
 
 
-def _wait(predicate, timeout: float) -> bool:
+async def _wait(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
+        if await predicate():
             return True
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     return False
 
 

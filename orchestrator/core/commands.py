@@ -27,7 +27,8 @@ class RollCallMark(str, Enum):
 
 
 class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: JSON `"confirm": "yes"` or `1` is not true; an enumeration takes its string value
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 VenueRef = Annotated[str, Field(min_length=1, max_length=64)]
@@ -73,7 +74,7 @@ class StartRollCall(_Command):
 class MarkRollCall(_Command):
     type: Literal["mark_roll_call"] = "mark_roll_call"
     venue: VenueRef
-    status: RollCallMark
+    status: Annotated[RollCallMark, Field(strict=False)]
 
 
 class RetryRollCall(_Command):
@@ -110,7 +111,7 @@ class StartPolling(_Command):
     """Cycle branch venues (`venues`, default every branch venue) on the program or the main venue's return."""
 
     type: Literal["start_polling"] = "start_polling"
-    target: PollingTarget
+    target: Annotated[PollingTarget, Field(strict=False)]
     venues: VenueList | None = None
     dwell_s: Annotated[float, Field(ge=POLLING_DWELL_RANGE_S[0], le=POLLING_DWELL_RANGE_S[1])]
 
@@ -131,9 +132,9 @@ class SetMainReturn(_Command):
     """What the main venue receives: the program, one venue (`venue`), or a wall (`layout`, `venues`, `page_every_s`)."""
 
     type: Literal["set_main_return"] = "set_main_return"
-    mode: ReturnMode
+    mode: Annotated[ReturnMode, Field(strict=False)]
     venue: VenueRef | None = None
-    layout: WallLayout | None = None
+    layout: Annotated[WallLayout, Field(strict=False)] | None = None
     venues: VenueList | None = None  # wall: default every branch venue
     page_every_s: Annotated[float, Field(ge=PAGE_EVERY_RANGE_S[0], le=PAGE_EVERY_RANGE_S[1])] | None = None
 

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..protocol import OperatorState
 from ..wording import count
 from .records import DrillOutcome, Finding, SegmentRun
 
@@ -119,7 +120,7 @@ class LiveProgress(Progress):
 
     def __rich__(self) -> Group:
         r = self.rehearsal
-        state = r.client.state if r.client else {}
+        state = r.socket.state if r.socket else None
         run = r.current
         head = Text.assemble(("Rehearsal ", "bold"), (r.conference.conference.title, "bold cyan"),
                              f"  speed {r.options.speed:g}x  elapsed {self.elapsed().strip()} of about "
@@ -130,12 +131,12 @@ class LiveProgress(Progress):
             into = time.time() - run.started
             line = Text.assemble(f"segment {run.step.index + 1}/{len(r.plan.steps)} ", (run.step.id, "bold"),
                                  f" ({run.step.kind.value})  {into:4.1f}/{run.step.target_s:.1f} s  on air: ",
-                                 (str(state.get("on_air", "?")), "bold magenta"))
+                                 (state.on_air if state else "?", "bold magenta"))
         else:
             line = Text("joining the venues...")
         return Group(head, line, self._venues(state), *self._lists())
 
-    def _venues(self, state: dict) -> Table:
+    def _venues(self, state: OperatorState | None) -> Table:
         r = self.rehearsal
         counts: dict[str, int] = {}
         for f in self.findings:
@@ -145,7 +146,7 @@ class LiveProgress(Progress):
         for column in ("venue", "state", "server", "shows", "frames", "loss", "findings"):
             table.add_column(column)
         for venue in r.conference.venues:
-            view = state.get("venues", {}).get(venue.id, {})
+            view = state.venues.get(venue.id) if state else None
             sim = r.fleet.venues.get(venue.id) if r.fleet else None
             if venue.id in r.options.drills.absent:
                 local = Text("absent", "yellow")
@@ -153,8 +154,8 @@ class LiveProgress(Progress):
                 local = Text("dropped", "red")
             else:
                 local = Text("connected", "green") if sim.connected else Text("joining", "yellow")
-            server = "on air" if view.get("on_air") else ("connected" if view.get("connected") else "-")
-            loss = (view.get("link") or {}).get("loss_pct")
+            server = "on air" if view and view.on_air else ("connected" if view and view.connected else "-")
+            loss = view.link.loss_pct if view else None
             stats = sim.agent.stats if sim and sim.agent else None
             table.add_row(
                 venue.id, local, server, (stats.seen or "-") if stats else "-",

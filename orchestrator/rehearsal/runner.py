@@ -23,11 +23,12 @@ import aiohttp
 from ..config import Conference
 from ..logs import get_logger
 from .. import wording
-from .client import CommandRecord, OperatorClient
+from ..operator_client import OperatorClient, OperatorSocket
+from ..protocol import OperatorState, wire
 from .drills import Drills
 from .plan import DropStep, Plan, Step, make_plan
 from .progress import Progress
-from .records import DrillOutcome, DropRun, Finding, FrameCount, Recording, SegmentRun
+from .records import CommandRecord, DrillOutcome, DropRun, Finding, FrameCount, Recording, SegmentRun
 from .report import Report, build_report, write_report
 from .server import running_server
 from .simulate import SimulatedVenues
@@ -65,7 +66,10 @@ class Rehearsal:
         self.current: SegmentRun | None = None
         self.rec: Recording | None = None
         self.fleet: SimulatedVenues | None = None
-        self.client: OperatorClient | None = None
+        self.operator: OperatorClient | None = None
+        self.socket: OperatorSocket | None = None  # the operator socket: every event, the latest state
+        self.commands: list[CommandRecord] = []
+        self.server_events: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------ the run
@@ -78,17 +82,17 @@ class Rehearsal:
         venue_logs = self.options.report_dir / "venues" if self.options.report_dir else None
         with tempfile.TemporaryDirectory(prefix="rehearsal-") as data_dir:
             async with running_server(self.conference, Path(data_dir)) as server, aiohttp.ClientSession() as http:
-                self.client = client = OperatorClient(http, server.base_url, server.operator_token)
-                await client.connect()
-                client.on_change.append(self._watch_links)
+                self.operator = OperatorClient(http, server.base_url, server.operator_token)
+                self.socket = socket = await self.operator.socket()
+                socket.on_change += [self._record_events, self._watch_links]
                 simulated = [v.id for v in self.conference.venues if v.id not in drills.absent]
                 self.fleet = SimulatedVenues({v: server.link(v) for v in simulated}, drills.loss, venue_logs)
                 self.rec = Recording(
                     conference=self.conference, plan=self.plan, drills=drills,
                     heartbeat_timeout_s=server.heartbeat_timeout_s,
-                    commands=client.commands, server_events=client.events, logs=self.fleet.logs(),
+                    commands=self.commands, server_events=self.server_events, logs=self.fleet.logs(),
                 )
-                watcher = asyncio.ensure_future(client.watch())
+                watcher = asyncio.ensure_future(socket.watch())
                 self.progress.attach(self)
                 try:
                     self.fleet.start()
@@ -99,7 +103,7 @@ class Rehearsal:
                         task.cancel()
                     await asyncio.gather(*self._tasks, return_exceptions=True)
                     await self.fleet.stop()
-                    await client.close()
+                    await socket.close()
                     await asyncio.gather(watcher, return_exceptions=True)
                     self.progress.detach()
         checks = [verify_segment(self.rec, run) for run in self.rec.segments if run.ended is not None]
@@ -115,14 +119,14 @@ class Rehearsal:
         return report
 
     async def _join(self) -> None:
-        fleet, client = self.fleet, self.client
+        fleet = self.fleet
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         while not all(sim.connected for sim in fleet.venues.values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         joined = [v for v, sim in fleet.venues.items() if sim.connected]
         for venue in sorted(set(fleet.venues) - set(joined)):
             self._finding("join_failed", None, venue, f"'{venue}' did not join within {JOIN_TIMEOUT_S:g} s")
-        await client.wait_for(lambda s: all(s["venues"][v]["connected"] for v in joined), SETTLE_TIMEOUT_S)
+        await self.socket.wait_for(lambda s: all(s.venues[v].connected for v in joined), SETTLE_TIMEOUT_S)
         main = self.conference.main_venue.id
         receivers = [fleet[v] for v in joined if v != main]
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
@@ -131,7 +135,7 @@ class Rehearsal:
         self.progress.note(f"{len(joined)} of {wording.count(len(self.conference.venues), 'venue')} joined")
 
     async def _session(self) -> None:
-        rec, client = self.rec, self.client
+        rec = self.rec
         previous: SegmentRun | None = None
         for step in self.plan.steps:
             command = {"type": "start_session"} if step.index == 0 else {"type": "next_segment"}
@@ -147,7 +151,7 @@ class Rehearsal:
                 await asyncio.gather(*drops)
             previous = run
         frames = self._frames()
-        record = await client.command({"type": "end_session"})
+        record = await self._command({"type": "end_session"})
         self._refused(record, None)
         rec.session_ended = record.sent
         if previous is not None:
@@ -156,7 +160,7 @@ class Rehearsal:
 
     async def _start_segment(self, step: Step, command: dict, previous: SegmentRun | None) -> SegmentRun:
         frames = self._frames()
-        record = await self.client.command(command)
+        record = await self._command(command)
         self._refused(record, step.id)
         if previous is not None:
             self._end_segment(previous, record.sent, frames)
@@ -189,39 +193,39 @@ class Rehearsal:
     async def _ensure_on_air(self, run: SegmentRun) -> None:
         """Take the segment's venue if it is connected and the session did not put it on air."""
         venue = run.step.venue
-        state = await self.client.get_state()
-        if state["on_air"] != venue and state["venues"][venue]["connected"]:
+        state = await self.operator.state()
+        if state.on_air != venue and state.venues[venue].connected:
             await self._take(venue, run.step.id)
 
     async def _take(self, venue: str, segment: str) -> None:
-        record = await self.client.command({"type": "take", "venue": venue})
-        if record.status == 409 and "link is poor" in (record.error or ""):
+        record = await self._command({"type": "take", "venue": venue})
+        if record.status == 409 and record.code == "link_poor_needs_confirm":
             self._outcome("loss", venue, segment, f"the take of '{venue}' needed confirmation: {record.error}")
-            record = await self.client.command({"type": "take", "venue": venue, "confirm": True})
+            record = await self._command({"type": "take", "venue": venue, "confirm": True})
         self._refused(record, segment)
 
     async def _roll_call(self, run: SegmentRun) -> None:
-        step, client = run.step, self.client
-        self._refused(await client.command({"type": "start_roll_call"}), step.id)
+        step = run.step
+        self._refused(await self._command({"type": "start_roll_call"}), step.id)
         dropping = {d.drop.venue for d in step.drops}
         answering = [v for v in step.roll_call if v in self.fleet and self.fleet[v].connected and v not in dropping]
 
-        def answered(state: dict[str, Any]) -> bool:
-            entries = (state.get("roll_call") or {}).get("venues", {})
-            return all(entries.get(v, {}).get("status") in ("present", "absent") for v in answering)
+        def answered(state: OperatorState) -> bool:
+            entries = state.roll_call.venues if state.roll_call else {}
+            return all(v in entries and entries[v].status.value in ("present", "absent") for v in answering)
 
-        await client.wait_for(answered, max(step.target_s, ROLL_CALL_MIN_WAIT_S))
-        self._refused(await client.command({"type": "finish_roll_call"}), step.id)
-        state = await client.get_state()
-        if state.get("roll_call") and state["roll_call"]["segment"] == step.id:
-            self.rec.roll_calls[step.id] = state["roll_call"]
-        counts = (state.get("roll_call") or {}).get("counts", {})
+        await self.socket.wait_for(answered, max(step.target_s, ROLL_CALL_MIN_WAIT_S))
+        self._refused(await self._command({"type": "finish_roll_call"}), step.id)
+        state = await self.operator.state()
+        if state.roll_call and state.roll_call.segment == step.id:
+            self.rec.roll_calls[step.id] = wire(state.roll_call)
+        counts = state.roll_call.counts if state.roll_call else {}
         self.progress.note(f"roll call finished: {counts.get('present', 0)} present, {counts.get('absent', 0)} absent")
 
     async def _awards(self, run: SegmentRun) -> None:
         for award in run.step.awards:
             await self._until(run.started + award.at_s)
-            record = await self.client.command({"type": "next_award"})
+            record = await self._command({"type": "next_award"})
             if self._refused(record, run.step.id):
                 continue
             presented = next((e for e in record.events if e["type"] == "award_presented"), None)
@@ -253,13 +257,30 @@ class Rehearsal:
         """Each running agent's (start number, program frames received)."""
         return {v: (sim.starts, sim.agent.stats.program_frames) for v, sim in self.fleet.venues.items() if sim.agent}
 
+    async def _command(self, command: dict[str, Any]) -> CommandRecord:
+        """Send one operator command and record it with its send and answer times."""
+        sent = time.time()
+        answer = await self.operator.command(command)
+        record = CommandRecord(
+            command=command, sent=sent, answered=time.time(), status=answer.status,
+            events=[wire(e) for e in answer.events], error=answer.error, code=answer.code,
+        )
+        self.commands.append(record)
+        log.info("command_sent", command=command.get("type"), status=record.status, code=record.code, error=record.error)
+        return record
+
+    def _record_events(self) -> None:
+        """The session events the operator socket delivered, as JSON, for the verifier."""
+        new = self.socket.events[len(self.server_events):]
+        self.server_events.extend(wire(e) for e in new)
+
     def _watch_links(self) -> None:
-        for venue, view in self.client.state.get("venues", {}).items():
-            link = view.get("link") or {}
-            loss = link.get("loss_pct")
-            if loss is not None and view.get("connected"):
+        state = self.socket.state
+        for venue, view in state.venues.items() if state else ():
+            loss = view.link.loss_pct
+            if loss is not None and view.connected:
                 self.rec.max_loss_pct[venue] = max(self.rec.max_loss_pct.get(venue, 0.0), loss)
-            if link.get("quality") == "poor":
+            if view.link.quality.value == "poor":
                 self.rec.poor_link.add(venue)
 
     def _refused(self, record: CommandRecord, segment: str | None) -> bool:

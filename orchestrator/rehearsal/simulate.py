@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-import aiohttp
 from aiohttp import web
 
 from venues.agent import VenueAgent
 
 from ..logs import get_logger
+from ..operator_client import wait_healthy
 from ..web.app import TOKENS
 
 log = get_logger(component="simulate")
@@ -155,7 +155,7 @@ def simulate_in_app(app: web.Application, venues: list[str], base_url: str, log_
     tasks: set[asyncio.Task] = set()
 
     async def start_when_listening() -> None:
-        await _wait_listening(base_url)
+        await wait_healthy(base_url, SERVER_WAIT_S)
         tokens = app[TOKENS]
         fleet = SimulatedVenues({v: tokens.link(base_url, v) for v in venues}, log_dir=log_dir)
         app[SIMULATED] = fleet
@@ -176,17 +176,3 @@ def simulate_in_app(app: web.Application, venues: list[str], base_url: str, log_
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)  # before the server's own goodbye, added when it starts
 
-
-async def _wait_listening(base_url: str) -> None:
-    deadline = time.monotonic() + SERVER_WAIT_S
-    async with aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(f"{base_url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer at {base_url} within {SERVER_WAIT_S:g} s")
-            await asyncio.sleep(0.1)

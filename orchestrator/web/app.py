@@ -19,13 +19,15 @@ from ..event_log import EventLog, log_path
 from ..live_session import LiveSession
 from ..logs import get_logger
 from ..media import create_media_plane
+from ..protocol import CLOSE_RESTART, Health, Restarting, wire
 from ..runtime import MediaFactory, SessionRuntime
 from ..settings import ServerSettings
 from .auth import JoinTokens, load_secret_key
 from .console import ConsoleAuth, add_page_routes
+from .http_errors import MAX_REQUEST_BYTES, json_errors
 from .operator_api import OperatorApi
 from .turn import venue_ice_servers
-from .venue_ws import CLOSE_RESTART, VenueHub
+from .venue_ws import VenueHub
 
 log = get_logger(component="app")
 
@@ -47,7 +49,7 @@ def create_app(
     if settings.operator_token is None:
         raise ValueError("the server needs an operator token (ORCHESTRATOR_OPERATOR_TOKEN)")
     # bodies above 64 KiB are refused by the handlers, with a JSON error; 1 MiB is the hard cap
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[json_errors])
     app[CONFERENCE] = conference
     app[SETTINGS] = settings
     secret_key = load_secret_key(settings.data_dir, settings.secret_key)
@@ -107,7 +109,7 @@ async def _sockets_ctx(app: web.Application) -> AsyncIterator[None]:
         heartbeats.cancel()
         await asyncio.gather(heartbeats, return_exceptions=True)
         await runtime.stop()
-        await venues.close_all(CLOSE_RESTART, {"type": "restarting", "message": "the server is restarting; reconnecting"})
+        await venues.close_all(CLOSE_RESTART, Restarting(message="the server is restarting; reconnecting"))
         await operator.close_all()
 
     app.on_shutdown.append(say_goodbye)
@@ -146,4 +148,4 @@ def _base_url(request: web.Request) -> str:
 
 async def _healthz(request: web.Request) -> web.Response:
     runtime = request.app.get(RUNTIME)
-    return web.json_response({"ok": runtime is not None, "phase": runtime.state.phase.value if runtime else None})
+    return web.json_response(wire(Health(ok=runtime is not None, phase=runtime.state.phase if runtime else None)))

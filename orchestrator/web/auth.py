@@ -130,6 +130,10 @@ def operator_token_matches(expected: str, given: str | None) -> bool:
 
 
 def bearer(header: str | None) -> str | None:
-    if header and header.startswith("Bearer "):
-        return header[len("Bearer "):].strip() or None
-    return None
+    """The token of an `Authorization: Bearer TOKEN` header (the scheme in any case, RFC 7235)."""
+    if not header:
+        return None
+    scheme, _, token = header.strip(" ").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None

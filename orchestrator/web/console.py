@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..logs import get_logger
+from ..protocol import OperatorState
 from .auth import bearer, operator_token_matches
 
 STATIC = Path(__file__).parent / "static"
@@ -142,20 +143,20 @@ async def _home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console")
 
 
-def roll_call_csv(state: dict) -> str:
+def roll_call_csv(state: OperatorState) -> str:
     """The roll-call record of the operator state as CSV."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["segment", "venue", "name", "status", "picture_ok", "sound_ok", "answered_at_utc", "by", "note"])
-    roll_call = state.get("roll_call")
+    roll_call = state.roll_call
     if roll_call:
-        for venue, entry in roll_call["venues"].items():
-            at = entry.get("at")
+        for venue, entry in roll_call.venues.items():
+            at = entry.at
             writer.writerow([
-                roll_call["segment"], venue, state["venues"][venue]["name"], entry["status"],
-                _yes_no(entry.get("picture_ok")), _yes_no(entry.get("sound_ok")),
+                roll_call.segment, venue, state.venues[venue].name, entry.status.value,
+                _yes_no(entry.picture_ok), _yes_no(entry.sound_ok),
                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)) if at else "",
-                entry.get("by") or "", entry.get("note") or "",
+                entry.by or "", entry.note or "",
             ])
     return out.getvalue()
 

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
-from pydantic import ValidationError
 
+from .. import protocol as p
 from ..core import CommandRejected
 from ..core.commands import operator_command_adapter
 from ..core.events import Event
 from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.plane import MonitorPeer, OfferRejected
+from ..protocol import BadMessage
 from ..runtime import SessionRuntime
 from .auth import JoinTokens
 from .console import ConsoleAuth, roll_call_csv
-from .messages import BadMessage, describe_validation_error, parse_json_object
 from .outbox import Outbox
 from .views import operator_state
 
@@ -36,8 +37,8 @@ class OperatorConnection:
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.ws, f"operator {self.monitor.number}")
 
-    def send(self, message: dict) -> None:
-        self.outbox.send(message)
+    def send(self, message: p.ToConsoleMessage) -> None:
+        self.outbox.send(p.wire(message))
 
 
 class OperatorApi:
@@ -63,74 +64,80 @@ class OperatorApi:
             if request.headers.get("Authorization"):
                 await self.auth.slow_down(request, "bearer token")
             raise web.HTTPUnauthorized(
-                text='{"error": "operator authorisation required (Authorization: Bearer <operator token>)"}',
+                text=json.dumps(p.wire(p.error_body(
+                    "unauthorised", "operator authorisation required (Authorization: Bearer <operator token>)"))),
                 content_type="application/json",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
     # ------------------------------------------------------------ state
 
-    def state(self) -> dict:
+    def state(self) -> p.OperatorState:
         return operator_state(self.host.session, self.host.links, self.host.live.clock(), self.media.program_snapshot())
 
     def on_events(self, events: list[Event], state: SessionState) -> None:
-        payload = [ev.model_dump(mode="json") for ev in events]
-        snapshot = self.state()
+        if not self.sockets:
+            return
+        news = p.wire(p.EventsMessage(events=events))
+        snapshot = p.wire(p.StateMessage(state=self.state()))
         for conn in list(self.sockets.values()):
-            conn.send({"type": "events", "events": payload})
-            conn.send({"type": "state", "state": snapshot})
+            conn.outbox.send(news)
+            conn.outbox.send(snapshot)
 
     def push_state(self) -> None:
         if self.sockets:
-            snapshot = self.state()
+            snapshot = p.wire(p.StateMessage(state=self.state()))
             for conn in list(self.sockets.values()):
-                conn.send({"type": "state", "state": snapshot})
+                conn.outbox.send(snapshot)
 
     # ------------------------------------------------------------ HTTP
 
     async def get_state(self, request: web.Request) -> web.Response:
         await self._require(request)
-        return web.json_response(self.state())
+        return web.json_response(p.wire(self.state()))
 
     async def get_links(self, request: web.Request) -> web.Response:
         await self._require(request)
         base = self.base_url(request)
-        return web.json_response({v.id: self.tokens.link(base, v.id) for v in self.host.conference.venues})
+        links: p.JoinLinks = {v.id: self.tokens.link(base, v.id) for v in self.host.conference.venues}
+        return web.json_response(links)
 
     async def get_roll_call_csv(self, request: web.Request) -> web.Response:
         await self._require(request)
-        roll_call = self.state().get("roll_call")
-        name = f"roll-call-{roll_call['segment']}.csv" if roll_call else "roll-call.csv"
+        state = self.state()
+        name = f"roll-call-{state.roll_call.segment}.csv" if state.roll_call else "roll-call.csv"
         return web.Response(
-            text=roll_call_csv(self.state()), content_type="text/csv",
+            text=roll_call_csv(state), content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     async def post_command(self, request: web.Request) -> web.Response:
-        await self._require(request, changes_state=True)
-        body = await request.read()
+        await self._require(request, changes_state=True)  # before reading a byte of the body
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return too_large(request.content_length, MAX_BODY_BYTES)
+        body = await request.read()  # a chunked body past the app's hard cap: HTTPRequestEntityTooLarge
         if len(body) > MAX_BODY_BYTES:
-            return _error(413, f"the body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+            return too_large(len(body), MAX_BODY_BYTES)
         try:
-            status, payload = self.run_command(parse_json_object(body))
+            status, answer = self.run_command(p.parse_json_object(body))
         except BadMessage as exc:
-            return _error(422, str(exc))
-        return web.json_response(payload, status=status)
+            status, answer = 422, p.refusal(exc)
+        return web.json_response(p.wire(answer), status=status)
 
-    def run_command(self, data: dict) -> tuple[int, dict]:
+    def run_command(self, data: dict) -> tuple[int, p.CommandAccepted | p.ErrorBody]:
         """Validate and execute one operator command given as JSON: (HTTP status, body)."""
         command_id = data.pop("id", None)
-        if command_id is not None and (not isinstance(command_id, str) or not 0 < len(command_id) <= 100):
-            return 422, {"error": "'id' must be a string of 1 to 100 characters"}
+        if command_id is not None and not p.valid(p.command_id_adapter, command_id):
+            return 422, p.error_body("bad_message", "'id' must be a string of 1 to 100 characters", {"field": "id"})
         try:
-            command = operator_command_adapter.validate_python(data)
-        except ValidationError as exc:
-            return 422, {"error": describe_validation_error(exc)}
+            command = p.validate(operator_command_adapter, data)
+        except BadMessage as exc:
+            return 422, p.refusal(exc)
         try:
             events = self.host.execute(command, command_id)
         except CommandRejected as exc:
-            return 409, {"error": str(exc)}
-        return 200, {"events": [ev.model_dump(mode="json") for ev in events]}
+            return 409, p.refusal(exc)
+        return 200, p.CommandAccepted(events=events)
 
     # ------------------------------------------------------------ socket
 
@@ -141,16 +148,16 @@ class OperatorApi:
         self._counter += 1
         conn = OperatorConnection(MonitorPeer(self._counter), ws)
         self.sockets[conn.monitor] = conn
-        conn.send({"type": "state", "state": self.state()})
+        conn.send(p.StateMessage(state=self.state()))
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
-                    conn.send({"type": "error", "message": "messages must be JSON text frames"})
+                    conn.send(p.error_message("bad_json", "messages must be JSON text frames"))
                     continue
                 try:
-                    await self._on_message(conn, parse_json_object(msg.data))
+                    await self._on_message(conn, p.parse(p.console_message_adapter, msg.data))
                 except BadMessage as exc:
-                    conn.send({"type": "error", "message": str(exc)})
+                    conn.send(p.error_message(exc.code, str(exc), exc.params))
         finally:
             self.sockets.pop(conn.monitor, None)
             conn.outbox.end()
@@ -158,33 +165,28 @@ class OperatorApi:
             await asyncio.shield(asyncio.gather(cleanup, conn.outbox.finished(), return_exceptions=True))
         return ws
 
-    async def _on_message(self, conn: OperatorConnection, data: dict) -> None:
-        kind = data.get("type")
-        if kind == "command":
-            command = data.get("command")
-            if not isinstance(command, dict):
-                raise BadMessage("'command' must be an object")
-            status, payload = self.run_command(dict(command))
-            conn.send({"type": "command_result", "status": status, "ref": data.get("ref"), **payload})
-        elif kind == "offer":
+    async def _on_message(self, conn: OperatorConnection, msg: p.ConsoleMessage) -> None:
+        if isinstance(msg, p.CommandMessage):
+            status, answer = self.run_command(dict(msg.command))
+            if isinstance(answer, p.CommandAccepted):
+                conn.send(p.CommandResult(status=status, ref=msg.ref, events=answer.events))
+            else:
+                conn.send(p.CommandResult(status=status, ref=msg.ref, error=answer.error, code=answer.code,
+                                          **({"params": answer.params} if answer.params else {})))
+        elif isinstance(msg, p.MonitorOffer):
             try:
-                answer = await self.media.answer_monitor(conn.monitor, str(data.get("sdp", "")))
+                answer = await self.media.answer_monitor(conn.monitor, msg.sdp)
             except OfferRejected as exc:
-                conn.send({"type": "error", "message": str(exc)})
+                conn.send(p.error_message("bad_offer", str(exc)))
                 return
-            conn.send({"type": "answer", "sdp": answer})
-        elif kind == "monitor":
-            slot, venue = data.get("slot"), data.get("venue")
-            if venue is not None and (not isinstance(venue, str) or venue not in self.host.conference.venue_by_id):
-                raise BadMessage(f"there is no venue {venue!r}")
-            if not isinstance(slot, int):
-                raise BadMessage("'slot' must be a number")
-            try:
-                self.media.set_monitor(conn.monitor, slot, venue)
-            except ValueError as exc:
-                raise BadMessage(str(exc)) from None
+            conn.send(p.Answer(sdp=answer))
         else:
-            raise BadMessage(f"unknown message type {kind!r} (expected command, offer or monitor)")
+            if msg.venue is not None and msg.venue not in self.host.conference.venue_by_id:
+                raise BadMessage(f"there is no venue {msg.venue!r}", "unknown_venue", {"venue": msg.venue})
+            try:
+                self.media.set_monitor(conn.monitor, msg.slot, msg.venue)
+            except ValueError as exc:
+                raise BadMessage(str(exc), "unknown_monitor_slot", {"slot": msg.slot}) from None
 
     async def close_all(self) -> None:
         for conn in list(self.sockets.values()):
@@ -192,5 +194,8 @@ class OperatorApi:
             await conn.ws.close()
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def too_large(size: int, limit: int) -> web.Response:
+    return web.json_response(
+        p.wire(p.error_body("too_large", f"the body is {size} bytes; the limit is {limit}", {"size": size, "limit": limit})),
+        status=413,
+    )

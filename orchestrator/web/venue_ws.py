@@ -4,7 +4,9 @@ The first message must be `hello` with the venue's join token. Then the venue se
 its offer and gets the answer; the same socket carries the venue's view of the
 session (`state`), roll-call prompts, and the venue's requests. A venue whose
 messages stop for `heartbeat_timeout_s` is disconnected. A second connection for the
-same venue replaces the first.
+same venue replaces the first (told `replaced`, closed with 4002; the venue page and the
+agent then stop rather than take the venue back). Every message is a model of
+`orchestrator.protocol`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.plane import OfferRejected, VenuePeer
 from ..runtime import SessionRuntime
-from . import messages as m
+from .. import protocol as p
+from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, CLOSE_REVOKED
 from .auth import JoinTokens, TokenRefused
 from .outbox import Outbox
 from .views import venue_view
@@ -33,12 +36,6 @@ log = get_logger(component="venue_ws")
 
 HELLO_TIMEOUT_S = 10.0
 MAX_MESSAGES_PER_S = 50
-CLOSE_AUTH = 4001  # WebSocket close codes from the private range
-CLOSE_REPLACED = 4002
-CLOSE_HEARTBEAT = 4003
-CLOSE_RATE = 4004
-CLOSE_REVOKED = 4005
-CLOSE_RESTART = 4006
 
 
 @dataclass(eq=False)
@@ -46,7 +43,7 @@ class VenueConnection:
     venue: str
     ws: web.WebSocketResponse
     last_seen: float = field(default_factory=time.monotonic)
-    sent_view: dict | None = None
+    sent_view: p.VenueView | None = None
     window_start: float = field(default_factory=time.monotonic)
     window_count: int = 0
     outbox: Outbox = field(init=False)
@@ -54,8 +51,8 @@ class VenueConnection:
     def __post_init__(self) -> None:
         self.outbox = Outbox(self.ws, f"venue {self.venue}")
 
-    def send(self, message: dict) -> None:
-        self.outbox.send(message)
+    def send(self, message: p.ToVenueMessage) -> None:
+        self.outbox.send(p.wire(message))
 
     def count_message(self) -> bool:
         """False when the venue sends more than MAX_MESSAGES_PER_S."""
@@ -89,11 +86,10 @@ class VenueHub:
     def on_events(self, events: list[e.Event], state: SessionState) -> None:
         for event in events:
             if isinstance(event, e.RollCallPrompted) and event.venue in self.connections:
-                self.connections[event.venue].send({"type": "roll_call_prompt", "segment": event.segment})
+                self.connections[event.venue].send(p.RollCallPrompt(segment=event.segment))
             elif isinstance(event, e.LinkRevoked):
                 log.warning("venue_link_revoked", venue=event.venue)
-                message = {"type": "error", "code": "refused",
-                           "message": "this link has been revoked; ask the operator for a new one"}
+                message = p.error_message("refused", "this link has been revoked; ask the operator for a new one")
                 self._spawn(self.disconnect(event.venue, CLOSE_REVOKED, message))
         for conn in list(self.connections.values()):
             self._send_view(conn)
@@ -135,113 +131,114 @@ class VenueHub:
         try:
             msg = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
         except asyncio.TimeoutError:
-            await self._refuse(ws, "timeout", "no hello message within 10 s")
+            await self._refuse(ws, p.error_message("timeout", "no hello message within 10 s"))
             return None
         if msg.type != WSMsgType.TEXT:
             if msg.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-                await self._refuse(ws, "bad_message", self._frame_problem(msg))
+                await self._refuse(ws, self._frame_problem(msg))
             return None
         try:
-            hello = m.parse_venue_message(msg.data)
-            if not isinstance(hello, m.Hello):
-                raise m.BadMessage(f"the first message must be 'hello', not '{hello.type}'")
+            hello = p.parse_venue_message(msg.data)
+            if not isinstance(hello, p.Hello):
+                raise p.BadMessage(f"the first message must be 'hello', not '{hello.type}'", "bad_message",
+                                   {"type": hello.type})
             claims = self.tokens.verify(hello.token)
             if hello.venue is not None and hello.venue != claims.venue:
                 raise TokenRefused(f"this link is for venue '{claims.venue}', not '{hello.venue}'")
-        except m.BadMessage as exc:
-            await self._refuse(ws, "bad_message", str(exc))
+        except p.BadMessage as exc:
+            await self._refuse(ws, p.error_message(exc.code, str(exc), exc.params))
             return None
         except TokenRefused as exc:
             log.info("venue_refused", reason=str(exc))
-            await self._refuse(ws, "refused", str(exc))
+            await self._refuse(ws, p.error_message("refused", str(exc)))
             return None
         venue = claims.venue
         old = self.connections.get(venue)
         if old is not None:
             log.info("venue_connection_replaced", venue=venue)
-            old.send({"type": "replaced", "message": "this venue connected again from elsewhere"})
+            old.send(p.Replaced(message="this venue connected again from elsewhere"))
             old.outbox.end()
             self._spawn(old.ws.close(code=CLOSE_REPLACED, message=b"replaced"))
         conn = VenueConnection(venue, ws)
         self.connections[venue] = conn
         vconf = self.host.conference.venue_by_id[venue]
         conn.send(
-            {
-                "type": "welcome",
-                "venue": {"id": venue, "name": vconf.name, "role": vconf.role.value},
-                "conference": {"id": self.host.conference.conference.id, "title": self.host.conference.conference.title},
-                "venues": {v.id: v.name for v in self.host.conference.venues},
-                "venue_index": [v.id for v in self.host.conference.venues].index(venue),
-                "ice_servers": self.ice_servers(venue),
-                "heartbeat_s": max(self.heartbeat_timeout_s / 3, 0.2),
-            }
+            p.Welcome(
+                venue=p.VenueInfo(id=venue, name=vconf.name, role=vconf.role),
+                conference=p.ConferenceInfo(id=self.host.conference.conference.id, title=self.host.conference.conference.title),
+                venues={v.id: v.name for v in self.host.conference.venues},
+                venue_index=[v.id for v in self.host.conference.venues].index(venue),
+                ice_servers=[p.IceServer(**server) for server in self.ice_servers(venue)],
+                heartbeat_s=max(self.heartbeat_timeout_s / 3, 0.2),
+            )
         )
         self._send_view(conn)
         log.info("venue_socket_opened", venue=venue, client=hello.client)
         return conn
 
     @staticmethod
-    def _frame_problem(msg) -> str:
+    def _frame_problem(msg) -> p.ErrorMessage:
         if msg.type == WSMsgType.ERROR:
-            return f"the message could not be read ({msg.data})"
-        return "messages must be JSON text frames"
+            return p.error_message("bad_json", f"the message could not be read ({msg.data})")
+        return p.error_message("bad_json", "messages must be JSON text frames")
 
-    async def _refuse(self, ws: web.WebSocketResponse, code: str, message: str) -> None:
+    async def _refuse(self, ws: web.WebSocketResponse, error: p.ErrorMessage) -> None:
         try:
-            await ws.send_json({"type": "error", "code": code, "message": message})
+            await ws.send_json(p.wire(error))
         except (ConnectionError, RuntimeError):
             pass
-        await ws.close(code=CLOSE_AUTH, message=code.encode())
+        await ws.close(code=CLOSE_AUTH, message=error.code.encode())
 
     async def _serve(self, conn: VenueConnection) -> None:
         async for msg in conn.ws:
             conn.last_seen = time.monotonic()
             if not conn.count_message():
-                conn.send({"type": "error", "code": "rate_limited", "message": f"more than {MAX_MESSAGES_PER_S} messages per second"})
+                conn.send(p.error_message("rate_limited", f"more than {MAX_MESSAGES_PER_S} messages per second",
+                                          {"limit": MAX_MESSAGES_PER_S}))
                 log.warning("venue_rate_limited", venue=conn.venue)
                 await asyncio.sleep(0.05)  # let the writer send the error
                 await conn.ws.close(code=CLOSE_RATE, message=b"rate limited")
                 return
             if msg.type != WSMsgType.TEXT:
-                conn.send({"type": "error", "code": "bad_message", "message": self._frame_problem(msg)})
+                conn.send(self._frame_problem(msg))
                 if msg.type == WSMsgType.ERROR:
                     return
                 continue
             try:
-                await self._dispatch(conn, m.parse_venue_message(msg.data))
-            except m.BadMessage as exc:
-                conn.send({"type": "error", "code": "bad_message", "message": str(exc)})
+                await self._dispatch(conn, p.parse_venue_message(msg.data))
+            except p.BadMessage as exc:
+                conn.send(p.error_message(exc.code, str(exc), exc.params))
 
-    async def _dispatch(self, conn: VenueConnection, msg: m.VenueMessage) -> None:
+    async def _dispatch(self, conn: VenueConnection, msg: p.VenueMessage) -> None:
         venue = conn.venue
-        if isinstance(msg, m.Heartbeat):
-            conn.send({"type": "heartbeat"})
-        elif isinstance(msg, m.Offer):
+        if isinstance(msg, p.Heartbeat):
+            conn.send(p.Heartbeat())
+        elif isinstance(msg, p.Offer):
             try:
                 answer = await self.media.answer_venue(VenuePeer(venue), msg.sdp)
             except OfferRejected as exc:
                 log.info("venue_offer_rejected", venue=venue, reason=str(exc))
-                conn.send({"type": "error", "code": "bad_offer", "message": str(exc)})
+                conn.send(p.error_message("bad_offer", str(exc)))
                 return
             if self.connections.get(venue) is conn:
-                conn.send({"type": "answer", "sdp": answer})
+                conn.send(p.Answer(sdp=answer))
             else:  # replaced while answering
                 await self.media.close_peer(VenuePeer(venue), "replaced")
-        elif isinstance(msg, m.Hello):
-            conn.send({"type": "error", "code": "bad_message", "message": "already authenticated"})
+        elif isinstance(msg, p.Hello):
+            conn.send(p.error_message("bad_message", "already authenticated"))
         else:
             command = {
-                m.RollCallAnswer: lambda: c.AnswerRollCall(venue=venue, picture_ok=msg.picture_ok, sound_ok=msg.sound_ok),
-                m.RaiseHand: lambda: c.RaiseHand(venue=venue),
-                m.LowerHand: lambda: c.LowerHand(venue=venue),
+                p.RollCallAnswer: lambda: c.AnswerRollCall(venue=venue, picture_ok=msg.picture_ok, sound_ok=msg.sound_ok),
+                p.RaiseHand: lambda: c.RaiseHand(venue=venue),
+                p.LowerHand: lambda: c.LowerHand(venue=venue),
             }[type(msg)]()
             try:
                 self.host.execute(command)
             except CommandRejected as exc:
-                conn.send({"type": "error", "code": "rejected", "message": str(exc)})
+                conn.send(p.error_message(exc.code, str(exc), exc.params))
                 return
-            if isinstance(msg, m.RollCallAnswer):
-                conn.send({"type": "roll_call_recorded", "picture_ok": msg.picture_ok, "sound_ok": msg.sound_ok})
+            if isinstance(msg, p.RollCallAnswer):
+                conn.send(p.RollCallRecorded(picture_ok=msg.picture_ok, sound_ok=msg.sound_ok))
 
     # ------------------------------------------------------------ upkeep
 
@@ -258,15 +255,15 @@ class VenueHub:
                     await self.media.close_peer(VenuePeer(conn.venue), "heartbeat lost")
                     self._spawn(conn.ws.close(code=CLOSE_HEARTBEAT, message=b"heartbeat lost"))
 
-    async def disconnect(self, venue: str, code: int, message: dict) -> None:
+    async def disconnect(self, venue: str, code: int, message: p.ToVenueMessage) -> None:
         conn = self.connections.pop(venue, None)
         if conn is not None:
             conn.send(message)
             conn.outbox.end()
-            await self.media.close_peer(VenuePeer(venue), message.get("type", "disconnected"))
-            self._spawn(conn.ws.close(code=code, message=message.get("type", "").encode()))
+            await self.media.close_peer(VenuePeer(venue), message.type)
+            self._spawn(conn.ws.close(code=code, message=message.type.encode()))
 
-    async def close_all(self, code: int, message: dict) -> None:
+    async def close_all(self, code: int, message: p.ToVenueMessage) -> None:
         for venue in list(self.connections):
             await self.disconnect(venue, code, message)
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,35 +1,35 @@
-"""JSON views of the session: the operator's full state, and what one venue is shown."""
+"""Views of the session as the protocol's models: the operator's full state, and what one venue is shown."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from ..config import Conference, SegmentKind
 from ..core import MainReturnView, Session, main_return_view
 from ..core.state import ROLL_CALL_STATUSES
 from ..media.plane import LinkStats, ProgramSnapshot
+from ..protocol import (
+    AwardPanel, AwardStep, ConferenceView, FloorEntry, LinkView, MainReturnPanel, OperatorState, PollingView,
+    RollCallEntryView, RollCallView, SegmentInfo, SegmentRow, TimingView, VenueRow, VenueView,
+)
 
 
-def _conference(conf: Conference) -> dict[str, Any]:
+def _conference(conf: Conference) -> ConferenceView:
     info = conf.conference
-    return {
-        "id": info.id,
-        "title": info.title,
-        "date": info.date.isoformat(),
-        "start": info.start.strftime("%H:%M"),
-        "timezone": info.timezone,
-        "starts_at": conf.starts_at.timestamp(),
-        "main_venue": conf.main_venue.id,
-    }
+    return ConferenceView(
+        id=info.id,
+        title=info.title,
+        date=info.date.isoformat(),
+        start=info.start.strftime("%H:%M"),
+        timezone=info.timezone,
+        starts_at=conf.starts_at.timestamp(),
+        main_venue=conf.main_venue.id,
+    )
 
 
-def _segment(conf: Conference, segment_id: str | None) -> dict[str, Any] | None:
-    if segment_id is None:
-        return None
+def _segment_fields(conf: Conference, segment_id: str) -> dict:
     seg = conf.segment_by_id[segment_id]
     return {
         "id": seg.id,
-        "kind": seg.kind.value,
+        "kind": seg.kind,
         "title": seg.title,
         "speaker": seg.speaker,
         "venue": conf.segment_venue(seg),
@@ -37,9 +37,20 @@ def _segment(conf: Conference, segment_id: str | None) -> dict[str, Any] | None:
     }
 
 
+def _link(quality, link: LinkStats | None) -> LinkView:
+    """The measured figures only while the venue is connected (`link` is None otherwise)."""
+    if link is None:
+        return LinkView(quality=quality)
+    return LinkView(
+        quality=quality, bitrate_in_kbps=link.bitrate_in_kbps, bitrate_out_kbps=link.bitrate_out_kbps,
+        loss_pct=link.loss_pct, rtt_ms=link.rtt_ms, fps_in=link.fps_in,
+        packets_received=link.packets_received, packets_lost=link.packets_lost,
+    )
+
+
 def operator_state(
     session: Session, links: dict[str, LinkStats], now: float, program: ProgramSnapshot | None = None
-) -> dict:
+) -> OperatorState:
     """Everything the console and `GET /api/state` show."""
     conf, st = session.conference, session.state
     timing = session.timing(now)
@@ -47,99 +58,86 @@ def operator_state(
     venues = {}
     for v in conf.venues:
         vs = st.venues[v.id]
-        link = links.get(v.id)
-        venues[v.id] = {
-            "name": v.name,
-            "role": v.role.value,
-            "kind": v.kind.value if v.kind else None,
-            "connected": vs.connected,
-            "muted": vs.muted,
-            "on_air": st.on_air == v.id,
-            "hand_raised": v.id in hands,
-            "link": {
-                "quality": vs.link.value,
-                **(vars(link) if link and vs.connected else {}),
-            },
-            "joined_at": vs.joined_at,
-            "left_at": vs.left_at,
-            "left_reason": vs.left_reason,
-        }
+        venues[v.id] = VenueRow(
+            name=v.name,
+            role=v.role,
+            kind=v.kind,
+            connected=vs.connected,
+            muted=vs.muted,
+            on_air=st.on_air == v.id,
+            hand_raised=v.id in hands,
+            link=_link(vs.link, links.get(v.id) if vs.connected else None),
+            joined_at=vs.joined_at,
+            left_at=vs.left_at,
+            left_reason=vs.left_reason,
+        )
     rc_segment = st.current if st.current in st.roll_calls else (list(st.roll_calls)[-1] if st.roll_calls else None)
     roll_call = None
     if rc_segment is not None:
         rc = st.roll_calls[rc_segment]
-        roll_call = {
-            "segment": rc.segment,
-            "phase": rc.phase.value,
-            "started_at": rc.started_at,
-            "finished_at": rc.finished_at,
-            "mode": rc.mode.value,
-            "calling": rc.calling,
-            "call_deadline": rc.call_deadline,
-            "paused": rc.paused,
-            "counts": {s.value: rc.count(s) for s in ROLL_CALL_STATUSES[rc.mode]},
-            "venues": {venue: entry.model_dump(mode="json", exclude={"venue"}) for venue, entry in rc.entries.items()},
-        }
+        roll_call = RollCallView(
+            segment=rc.segment,
+            phase=rc.phase,
+            started_at=rc.started_at,
+            finished_at=rc.finished_at,
+            mode=rc.mode,
+            calling=rc.calling,
+            call_deadline=rc.call_deadline,
+            paused=rc.paused,
+            counts={s.value: rc.count(s) for s in ROLL_CALL_STATUSES[rc.mode]},
+            venues={venue: RollCallEntryView(**entry.model_dump(exclude={"venue"})) for venue, entry in rc.entries.items()},
+        )
     segments = []
     for seg, row in zip(conf.agenda, timing.segments):
         ss = st.segments[conf.agenda.index(seg)]
         segments.append(
-            {
-                **_segment(conf, seg.id),
-                "status": row.status,
-                "started_at": ss.started_at,
-                "ended_at": ss.ended_at,
-                "elapsed_s": round(row.elapsed, 1),
-                "remaining_s": round(row.remaining, 1),
-                "overrun_s": round(row.overrun, 1),
-                "awards": seg.awards,
-            }
+            SegmentRow(
+                **_segment_fields(conf, seg.id),
+                status=row.status,
+                started_at=ss.started_at,
+                ended_at=ss.ended_at,
+                elapsed_s=round(row.elapsed, 1),
+                remaining_s=round(row.remaining, 1),
+                overrun_s=round(row.overrun, 1),
+                awards=seg.awards,
+            )
         )
     awards = None
     if st.current and conf.segment_by_id[st.current].kind is SegmentKind.AWARD_PRESENTATION:
         awards = award_panel(conf, st.current, st.award_positions.get(st.current))
-    return {
-        "conference": _conference(conf),
-        "phase": st.phase.value,
-        "started_at": st.started_at,
-        "ended_at": st.ended_at,
-        "segment": st.current,
-        "segments": segments,
-        "on_air": st.on_air,
-        "fallback_from": st.fallback_from,
-        "caption": st.caption.model_dump(mode="json") if st.caption else None,
-        "caption_override": st.caption_override,
-        "venues": venues,
-        "floor_queue": [{"venue": r.venue, "at": r.at} for r in st.floor_queue],
-        "roll_call": roll_call,
-        "polling": st.polling.model_dump(mode="json", exclude={"return_to"}) if st.polling else None,
-        "main_return": _main_return(main_return_view(st, conf)),
-        "awards": awards,
-        "timing": {
-            "now": now,
-            "planned_end": timing.planned_end,
-            "projected_end": timing.projected_end,
-        },
-        "program": program or {},
-    }
+    return OperatorState(
+        conference=_conference(conf),
+        phase=st.phase,
+        started_at=st.started_at,
+        ended_at=st.ended_at,
+        segment=st.current,
+        segments=segments,
+        on_air=st.on_air,
+        fallback_from=st.fallback_from,
+        caption=st.caption,
+        caption_override=st.caption_override,
+        venues=venues,
+        floor_queue=[FloorEntry(venue=r.venue, at=r.at) for r in st.floor_queue],
+        roll_call=roll_call,
+        polling=PollingView(**st.polling.model_dump(mode="json", exclude={"return_to"})) if st.polling else None,
+        main_return=_main_return(main_return_view(st, conf)),
+        awards=awards,
+        timing=TimingView(now=now, planned_end=timing.planned_end, projected_end=timing.projected_end),
+        program=program or {},
+    )
 
 
-def _main_return(view: MainReturnView) -> dict[str, Any]:
-    return {
-        "mode": view.mode.value,
-        "shows": view.shows.value,
-        "venue": view.venue,
-        "layout": view.layout.value if view.layout else None,
-        "tiles": list(view.tiles),
-        "page": view.page,
-        "pages": view.pages,
-    }
+def _main_return(view: MainReturnView) -> MainReturnPanel:
+    return MainReturnPanel(
+        mode=view.mode, shows=view.shows, venue=view.venue, layout=view.layout, tiles=list(view.tiles),
+        page=view.page, pages=view.pages,
+    )
 
 
-def award_panel(conf: Conference, segment_id: str, position) -> dict:
+def award_panel(conf: Conference, segment_id: str, position) -> AwardPanel:
     """The current and next award step of an award presentation."""
     steps = [
-        {"award": a, "category": conf.award_by_id[a].title, "recipient": r.name, "venue": r.venue}
+        AwardStep(award=a, category=conf.award_by_id[a].title, recipient=r.name, venue=r.venue)
         for a in conf.segment_by_id[segment_id].awards or ()
         for r in conf.award_by_id[a].recipients
     ]
@@ -147,29 +145,28 @@ def award_panel(conf: Conference, segment_id: str, position) -> dict:
     if position is not None:
         awards = conf.segment_by_id[segment_id].awards or []
         index = sum(len(conf.award_by_id[a].recipients) for a in awards[: position.award_index]) + position.recipient_index
-    return {
-        "segment": segment_id,
-        "total": len(steps),
-        "index": index,
-        "current": steps[index] if index >= 0 else None,
-        "next": steps[index + 1] if index + 1 < len(steps) else None,
-    }
+    return AwardPanel(
+        segment=segment_id,
+        total=len(steps),
+        index=index,
+        current=steps[index] if index >= 0 else None,
+        next=steps[index + 1] if index + 1 < len(steps) else None,
+    )
 
 
-def venue_view(session: Session, venue: str) -> dict:
+def venue_view(session: Session, venue: str) -> VenueView:
     """What one venue's page or agent shows: no other venue's details."""
     conf, st = session.conference, session.state
     rc = st.roll_calls.get(st.current) if st.current else None
     entry = rc.entries.get(venue) if rc else None
-    return {
-        "type": "state",
-        "phase": st.phase.value,
-        "segment": _segment(conf, st.current),
-        "on_air": st.on_air,
-        "on_air_name": conf.venue_by_id[st.on_air].name,
-        "you_are_on_air": st.on_air == venue,
-        "caption": st.caption.model_dump(mode="json") if st.caption else None,
-        "muted": st.venues[venue].muted,
-        "hand_raised": any(r.venue == venue for r in st.floor_queue),
-        "roll_call": entry.status.value if entry and rc.phase.value == "running" else None,
-    }
+    return VenueView(
+        phase=st.phase,
+        segment=SegmentInfo(**_segment_fields(conf, st.current)) if st.current else None,
+        on_air=st.on_air,
+        on_air_name=conf.venue_by_id[st.on_air].name,
+        you_are_on_air=st.on_air == venue,
+        caption=st.caption,
+        muted=st.venues[venue].muted,
+        hand_raised=any(r.venue == venue for r in st.floor_queue),
+        roll_call=entry.status if entry and rc.phase.value == "running" else None,
+    )

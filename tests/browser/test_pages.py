@@ -13,8 +13,11 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
-from orchestrator.web.app import VENUES
+from orchestrator.core import CommandRejected
+from orchestrator.core import commands as c
+from orchestrator.web.app import RUNTIME, VENUES
 from tests.support.live import OPERATOR_TOKEN, wait_for
+from venues.agent import EXIT_REPLACED
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -259,3 +262,49 @@ async def test_the_console_refuses_cross_origin_sockets_and_posts(live, browser)
     async with live.http.post(live.base_url + "/api/commands", json=take,
                               headers={**cookie, "Origin": live.base_url, "X-CSRF-Token": csrf}) as r:
         assert r.status == 401
+
+
+async def test_the_console_asks_to_confirm_a_take_by_the_refusal_code(live, browser, monkeypatch):
+    """The console branches on the refusal's code, not on its sentence."""
+    await live.join(["main", "pinghu", "nanhu"])
+    host = live.server_app[RUNTIME]
+    decide = host.execute
+    poor = "cannot take venue 'pinghu': its link is poor (loss 20.0%, round trip 1 ms); confirm to put it on air anyway"
+
+    def execute(command, command_id=None):
+        if isinstance(command, c.Take) and not command.confirm:
+            if command.venue == "pinghu":
+                raise CommandRejected(poor, "link_poor_needs_confirm", {"venue": "pinghu", "loss_pct": 20.0})
+            if command.venue == "nanhu":  # the same words, another reason: no confirmation offered
+                raise CommandRejected(poor.replace("pinghu", "nanhu"), "not_connected")
+        return decide(command, command_id)
+
+    monkeypatch.setattr(host, "execute", execute)
+    console = await console_page(browser, live)
+    dialogs = []
+
+    async def accept(dialog) -> None:
+        dialogs.append(dialog.message)
+        await dialog.accept()
+
+    console.on("dialog", accept)
+    await console.click("#tile-pinghu .take")
+    await console.wait_for_selector("#tile-pinghu.on-air", timeout=TIMEOUT_MS)
+    assert dialogs == [f"{poor}\n\nPut it on air anyway?"]
+    await console.click("#tile-nanhu .take")
+    error = await console.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
+    assert await error.inner_text() == poor.replace("pinghu", "nanhu")
+    assert len(dialogs) == 1 and (await live.state())["on_air"] == "pinghu"
+    assert console.errors == []
+
+
+async def test_a_page_opened_on_the_link_of_a_running_agent_keeps_the_venue(live, browser):
+    await live.join(["main", "pinghu"])
+    agent = live.agents["pinghu"]
+    page = await venue_page(browser, live, "pinghu")
+    assert await asyncio.wait_for(agent.task, 10) == EXIT_REPLACED
+    await asyncio.sleep(3)  # longer than the agent's first backoffs: nothing takes the venue back
+    assert await page.evaluate("document.body.dataset.connection") == "connected"
+    state = await live.wait_for_state(lambda s: s["venues"]["pinghu"]["connected"], 10, "the page's media")
+    assert state["venues"]["pinghu"]["connected"]
+    assert page.errors == []

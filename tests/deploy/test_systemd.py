@@ -4,7 +4,6 @@ the kernel's W^X switch and strace, with venues joining and the program flowing)
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import re
@@ -19,7 +18,8 @@ import pytest
 from orchestrator.media.aiortc_tap import restrict_host_addresses
 from tests.conftest import SAMPLE
 from tests.deploy.support import ENV_EXAMPLE, UNIT, need, stop
-from tests.support.live import OPERATOR_TOKEN, SECRET, Live, free_port, wait_for, healthy
+from orchestrator.operator_client import wait_healthy
+from tests.support.live import OPERATOR_TOKEN, SECRET, Live, free_port, wait_for
 
 
 def unit_settings(text: str) -> dict[str, dict[str, list[str]]]:
@@ -200,11 +200,8 @@ async def test_a_session_runs_under_the_units_system_call_filter(tmp_path, sampl
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                if await healthy(http, base):
-                    break
-                assert proc.poll() is None, out.read_text()
-                await asyncio.sleep(0.1)
+            await wait_healthy(base, 30, interval=0.1,
+                               give_up=lambda: out.read_text() if proc.poll() is not None else None)
             async with http.get(base + "/api/links", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) as r:
                 links = await r.json()
             live = Live(sample_conf, base, None, http)

@@ -89,6 +89,7 @@ async def test_uplink_loss_shows_in_link_stats_and_guards_the_take(live):
     clean = state["venues"]["nanhu"]["link"]
     assert clean["quality"] == "good" and clean["loss_pct"] < 2
     refused = await live.command({"type": "take", "venue": "pinghu"}, expect=409)
-    assert refused["error"].startswith("cannot take venue 'pinghu': its link is poor (loss ")
+    assert refused.error.startswith("cannot take venue 'pinghu': its link is poor (loss ")
+    assert refused.code == "link_poor_needs_confirm" and refused.params["venue"] == "pinghu"
     taken = await live.command({"type": "take", "venue": "pinghu", "confirm": True})
-    assert taken["events"][0]["type"] == "venue_took_air"
+    assert taken.events[0].type == "venue_took_air"

@@ -4,7 +4,6 @@ agent rejoins by itself and receives the program again."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 
@@ -12,9 +11,11 @@ import aiohttp
 import pytest
 
 from tests.conftest import SAMPLE
-from tests.support.live import SECRET, Live, healthy, free_port, server_process, wait_for
+from tests.support.live import SECRET, Live, free_port, server_process, wait_for
 from venues.agent import VenueAgent
 from orchestrator.media.aiortc_tap import restrict_host_addresses
+from orchestrator.operator_client import wait_healthy
+from orchestrator.protocol import RaiseHand
 from orchestrator.web.auth import JoinTokens
 
 
@@ -45,7 +46,7 @@ async def test_sigkill_mid_session_loses_nothing_acknowledged(tmp_path, sample_c
     async with aiohttp.ClientSession() as http:
         live = Live(sample_conf, base, tokens, http)
         try:
-            await wait_for_async(lambda: healthy(http, base), 15, "the server to start")
+            await wait_healthy(base, 15)
             await live.join(["main", "pinghu", "nanhu", "xiuzhou"])
             silent = live.start_agent("haiyan")
             silent.agent.__class__ = NeverAnswers
@@ -66,7 +67,7 @@ async def test_sigkill_mid_session_loses_nothing_acknowledged(tmp_path, sample_c
             await run({"type": "next_award"})
             await run({"type": "take", "venue": "pinghu"})
             await run({"type": "unmute_venue", "venue": "nanhu"})
-            await live.agents["xiuzhou"].agent.send({"type": "raise_hand"})
+            await live.agents["xiuzhou"].agent.send(RaiseHand())
             await live.wait_for_state(lambda s: s["floor_queue"], 5, "the raised hand")
             last = {"type": "next_award", "id": "cmd-last"}
             await live.command(last)
@@ -80,7 +81,7 @@ async def test_sigkill_mid_session_loses_nothing_acknowledged(tmp_path, sample_c
             killed = time.monotonic()
             seen_before = {v: h.agent.stats.program_frames for v, h in live.agents.items()}
             procs.append(server_process(SAMPLE, data, port))
-            back = await wait_for_async(lambda: healthy(http, base), 15, "the server to come back")
+            back = await wait_healthy(base, 15)
             back_s = time.monotonic() - killed
             receivers = [v for v in live.agents if v != "pinghu"] + ["pinghu"]
             await wait_for(
@@ -96,7 +97,7 @@ async def test_sigkill_mid_session_loses_nothing_acknowledged(tmp_path, sample_c
 
             # the retried command is not applied twice
             again = await live.command(last)
-            assert again["events"] == []
+            assert again.events == []
             assert session_view(await live.state()) == before
             assert all(h.events("reconnected") for h in live.agents.values())
         finally:
@@ -112,8 +113,8 @@ async def test_sigkill_mid_session_loses_nothing_acknowledged(tmp_path, sample_c
 class NeverAnswers(VenueAgent):
     """A venue agent that ignores roll-call prompts."""
 
-    async def _messages(self, ws, pc, first):
-        return await super()._messages(_DropPrompts(ws), pc, first)
+    async def _messages(self, ws, pc):
+        return await super()._messages(_DropPrompts(ws), pc)
 
 
 class _DropPrompts:
@@ -134,11 +135,3 @@ class _DropPrompts:
                 continue
             yield msg
 
-
-async def wait_for_async(predicate, timeout: float, what: str):
-    start = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start

@@ -5,11 +5,12 @@ from a worker thread: the `@given` function is synchronous and hands each exampl
 the server's event loop (`run_example`), so hundreds of examples share one server, its
 real venue agents and its media server. Run with `-s` to see the number of cases.
 
-Every example checks the reply against an oracle written here (not the server's own
-parser), that the socket stays open, and (per test) that no peer connection or UDP
-socket is left behind, that nothing was logged at ERROR level (stdlib logging: aiohttp,
-asyncio, aiortc; structlog: the orchestrator), and that the real venues keep receiving
-the program.
+Every example checks the reply against an oracle derived from the wire protocol's models
+(`orchestrator/protocol.py`: which messages are valid, which error code a bad one gets),
+that every message the server sends is one the protocol allows, that the socket stays
+open, and (per test) that no peer connection or UDP socket is left behind, that nothing
+was logged at ERROR level (stdlib logging: aiohttp, asyncio, aiortc; structlog: the
+orchestrator), and that the real venues keep receiving the program.
 
 BUGS THIS FUZZING FOUND, now fixed. Each has its own regression test at the end of this
 file with the exact input, and the random strategies still draw such inputs:
@@ -35,6 +36,7 @@ import logging
 import re
 import string
 import time
+import typing
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -48,8 +50,11 @@ from aiortc import sdp as aiortc_sdp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from orchestrator import protocol as p
+from orchestrator.core.commands import OperatorCommand, operator_command_adapter
 from orchestrator.core.state import SessionPhase
 from orchestrator.media import sfu
+from orchestrator.operator_client import OperatorSocket
 from orchestrator.web import console
 from orchestrator.media.plane import PeerId, VenuePeer
 from orchestrator.web.app import CONSOLE, OPERATOR, VENUES
@@ -202,13 +207,21 @@ def router_knows(media: sfu.MediaServer, peer: PeerId) -> list:
 CLOSED_TYPES = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
 
 
-def is_error(msg: dict, code: str | None = None) -> bool:
-    """{"type": "error", "code", "message": a sentence} (operator socket errors have no code)."""
-    keys = {"type", "message"} | ({"code"} if code is not None else set())
+MALFORMED = {"bad_json", "bad_message", "unknown_type"}  # the codes of input that cannot be understood
+
+
+def is_error(msg: dict | p.ErrorMessage, code: str | None = None) -> bool:
+    """An `error` message of the protocol (a sentence and a code), with `code` if given."""
+    if isinstance(msg, dict):
+        msg = p.to_venue_adapter.validate_json(json.dumps(msg))
     return (
-        set(msg) == keys and msg["type"] == "error" and (code is None or msg["code"] == code)
-        and isinstance(msg["message"], str) and msg["message"].strip() != ""
+        isinstance(msg, p.ErrorMessage) and msg.message.strip() != "" and (code is None or msg.code == code)
     )
+
+
+def is_refusal(msg: dict | p.ErrorMessage) -> bool:
+    """An error that refuses a well-formed request (the core's code, not a malformed-input one)."""
+    return is_error(msg) and (msg["code"] if isinstance(msg, dict) else msg.code) not in MALFORMED
 
 
 def has_surrogate(value: object) -> bool:
@@ -311,11 +324,12 @@ class VenueClient:
             if msg.type in CLOSED_TYPES:
                 return Exchange(replies, closed=True, code=self.ws.close_code)
             assert msg.type == aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
+            p.parse(p.to_venue_adapter, msg.data)  # every message follows the protocol
             data = json.loads(msg.data)
             if data.get("type") == "state":
                 continue
             if data.get("type") == "error" and f"'{nonce}'" in data.get("message", ""):
-                assert data["code"] == "bad_message", data
+                assert data["code"] == "unknown_type" and data["params"] == {"type": nonce}, data
                 return Exchange(replies)
             replies.append(data)
 
@@ -324,75 +338,36 @@ class VenueClient:
         return not result.closed and result.replies == [{"type": "heartbeat"}]
 
 
-# ---------------------------------------------------------------------------- the oracle for venue messages
+# ---------------------------------------------------------------------------- the oracle, from the protocol's models
 
-# type -> (required fields, optional fields); every field is checked below
-VENUE_SCHEMA = {
-    "hello": ({"type", "token"}, {"venue", "client"}),
-    "offer": ({"type", "sdp"}, set()),
-    "heartbeat": ({"type"}, set()),
-    "roll_call_answer": ({"type", "picture_ok", "sound_ok"}, set()),
-    "raise_hand": ({"type"}, set()),
-    "lower_hand": ({"type"}, set()),
-}
+
+def union_models(union) -> dict[str, type]:
+    """The message models of a discriminated union (`Annotated[Union[...], Field(...)]`) by their `type`."""
+    members = typing.get_args(typing.get_args(union)[0])
+    return {model.model_fields["type"].default: model for model in members}
+
+
+def fields_of(model) -> tuple[set[str], set[str]]:
+    """(required, optional) field names; `type` is always required (it is the discriminator)."""
+    required = {"type"} | {n for n, f in model.model_fields.items() if f.is_required()}
+    return required, set(model.model_fields) - required
+
+
+VENUE_MODELS = union_models(p.VenueMessage)
+CONSOLE_MODELS = union_models(p.ConsoleMessage)
+VENUE_SCHEMA = {kind: fields_of(model) for kind, model in VENUE_MODELS.items()}  # type -> (required, optional)
 VENUE_TYPES = sorted(VENUE_SCHEMA)
-LAX_BOOLS = {"0", "1", "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n"}
 
 
-def _string_field(value: object, max_length: int | None, optional: bool = False) -> str:
-    if value is None and optional:
-        return "valid"
-    if not isinstance(value, str):
-        return "invalid"
-    if max_length is not None and (len(value) > max_length or has_surrogate(value)):
-        return "invalid"  # a constrained str must be real text (pydantic)
-    return "valid"
-
-
-def _bool_field(value: object) -> str:
-    if isinstance(value, bool):
-        return "valid"
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return "either"  # lax coercion: 0 / 1 may pass
-    if isinstance(value, str) and value.strip().lower() in LAX_BOOLS:
-        return "either"
-    return "invalid"
-
-
-def venue_shape(obj: object) -> tuple[str, str | None]:
-    """('valid' | 'invalid' | 'either', type): whether the venue message schema accepts `obj`."""
-    if not isinstance(obj, dict):
-        return "invalid", None
-    kind = obj.get("type")
-    if not isinstance(kind, str) or kind not in VENUE_SCHEMA:
-        return "invalid", None
-    required, optional = VENUE_SCHEMA[kind]
-    if not required <= set(obj) <= required | optional:
-        return "invalid", kind
-    verdicts = []
-    if kind == "hello":
-        verdicts.append(_string_field(obj["token"], 4096))
-        verdicts.append(_string_field(obj.get("venue"), None, optional=True))
-        verdicts.append(_string_field(obj.get("client", "unknown"), 100))
-    elif kind == "offer":
-        verdicts.append(_string_field(obj["sdp"], None))
-    elif kind == "roll_call_answer":
-        verdicts += [_bool_field(obj["picture_ok"]), _bool_field(obj["sound_ok"])]
-    if "invalid" in verdicts:
-        return "invalid", kind
-    return ("either" if "either" in verdicts else "valid"), kind
-
-
-def frame_shape(frame: str | bytes) -> tuple[str, str | None]:
+def verdict(adapter, frame: str | bytes) -> tuple[str | None, str | None]:
+    """(None, type) when `frame` is a valid message of `adapter`'s union, else (the error
+    code the protocol gives it, None)."""
     if isinstance(frame, bytes):
-        return "invalid", None
+        return "bad_json", None  # a binary frame is not JSON text
     try:
-        obj = json.loads(frame)
-    except (ValueError, RecursionError):
-        return "invalid", None
-    if contains_surrogate(obj):
-        return "invalid", None
-    return venue_shape(obj)
+        return None, p.parse(adapter, frame).type
+    except p.BadMessage as exc:
+        return exc.code, None
 
 
 # what a well-formed message gets after hello (the fuzz venues have no media: not connected)
@@ -400,9 +375,9 @@ AFTER_HELLO = {
     "heartbeat": lambda r: r == [{"type": "heartbeat"}],
     "hello": lambda r: r == [{"type": "error", "code": "bad_message", "message": "already authenticated"}],
     "offer": lambda r: len(r) == 1 and (is_error(r[0], "bad_offer") or (r[0]["type"] == "answer" and isinstance(r[0].get("sdp"), str))),
-    "roll_call_answer": lambda r: len(r) == 1 and (is_error(r[0], "rejected") or r[0]["type"] == "roll_call_recorded"),
-    "raise_hand": lambda r: r == [] or (len(r) == 1 and is_error(r[0], "rejected")),
-    "lower_hand": lambda r: r == [] or (len(r) == 1 and is_error(r[0], "rejected")),
+    "roll_call_answer": lambda r: len(r) == 1 and (is_refusal(r[0]) or r[0]["type"] == "roll_call_recorded"),
+    "raise_hand": lambda r: r == [] or (len(r) == 1 and is_refusal(r[0])),
+    "lower_hand": lambda r: r == [] or (len(r) == 1 and is_refusal(r[0])),
 }
 
 
@@ -543,15 +518,13 @@ async def test_venue_socket_answers_every_hostile_message(rig):
                 await client.connect()
                 return
         assert not result.closed, f"the socket was closed (code {result.code}) after {shown}; replies {result.replies}"
-        verdict, kind = frame_shape(frame)
+        error, kind = verdict(p.venue_message_adapter, frame)
         replies = result.replies
-        invalid = len(replies) == 1 and is_error(replies[0], "bad_message")
-        if verdict == "invalid":
-            assert invalid, f"expected one bad_message error for {shown}, got {replies}"
-            counts["bad_message"] += 1
+        if error is not None:
+            assert len(replies) == 1 and is_error(replies[0], error), f"expected one {error} error for {shown}, got {replies}"
+            counts[error] += 1
         else:
-            ok = AFTER_HELLO[kind](replies)
-            assert ok or (verdict == "either" and invalid), f"{kind} ({verdict}) {shown} got {replies}"
+            assert AFTER_HELLO[kind](replies), f"{kind} {shown} got {replies}"
             counts[f"{kind}: {replies[0].get('code') or replies[0]['type'] if replies else 'nothing'}"] += 1
         if isinstance(frame, bytes):
             assert replies[0]["message"] == "messages must be JSON text frames"
@@ -704,8 +677,8 @@ async def test_first_messages_never_authenticate(rig):
                 assert may_accept, f"ACCEPTED a forged first message: {shown}"
                 counts["accepted (same bytes as the issued token)"] += 1
                 return
-            verdict, kind = frame_shape(frame)
-            expected = "refused" if verdict == "valid" and kind == "hello" else "bad_message"
+            error, kind = verdict(p.venue_message_adapter, frame)
+            expected = error or ("refused" if kind == "hello" else "bad_message")  # the first message must be hello
             assert is_error(reply, expected), f"expected a '{expected}' error for {shown}, got {reply}"
             closing = await ws.receive(timeout=10)
             assert closing.type in CLOSED_TYPES, (closing.type, closing.data)
@@ -1057,15 +1030,12 @@ async def test_sdp_offers_from_real_offers_leave_nothing_behind(rig):
 
 # ---------------------------------------------------------------------------- 4. operator HTTP API
 
-OPERATOR_SCHEMA = {
-    "start_session": set(), "next_segment": set(), "previous_segment": set(), "goto_segment": {"segment"},
-    "take": {"venue", "confirm?"}, "start_roll_call": set(), "mark_roll_call": {"venue", "status"},
-    "retry_roll_call": {"venue"}, "finish_roll_call": set(), "next_award": set(), "grant_floor": {"venue", "confirm?"},
-    "dismiss_hand": {"venue"}, "mute_venue": {"venue"}, "unmute_venue": {"venue"}, "mute_all_but_on_air": set(),
-    "set_caption": {"text"}, "reset_caption": set(), "revoke_link": {"venue"},
-    # end_session is left out: it is final, every later command would be a 409
+OPERATOR_MODELS = union_models(OperatorCommand)
+OPERATOR_SCHEMA = {  # type -> its fields, "name?" when optional
+    kind: {*(required - {"type"}), *(f"{name}?" for name in optional)}
+    for kind, (required, optional) in ((k, fields_of(m)) for k, m in OPERATOR_MODELS.items())
+    if kind != "end_session"  # it is final: every later command would be a 409
 }
-OPERATOR_TYPES = {*OPERATOR_SCHEMA, "end_session"}
 COMMAND_VALUES = {
     "venue": st.sampled_from(SAMPLE_VENUES + ("", "MAIN", "shanghai", "x" * 65)) | strings(70),
     "segment": st.sampled_from(SEGMENTS + ("", "nope", "roll_call", "x" * 65)) | strings(70),
@@ -1073,7 +1043,13 @@ COMMAND_VALUES = {
     "status": st.sampled_from(["present", "absent", "PRESENT", "late", ""]) | JSON,
     "text": st.text(min_size=1, max_size=20) | st.text(min_size=195, max_size=205) | strings(),
     "id": st.sampled_from(["cmd-1", "cmd-2", "cmd-3", "", "x" * 101, "cmd-\ud800"]) | st.text(max_size=110) | JSON,
+    "target": st.sampled_from(["program", "main_return", "main-return", "PROGRAM", ""]) | JSON,
+    "mode": st.sampled_from(["program", "single", "wall", "polling", "Wall", ""]) | JSON,
+    "layout": st.sampled_from(["2x2", "3x3", "4x4", "5x5", ""]) | JSON,
+    "dwell_s": st.sampled_from([10, 15.5, 120, 9.99, 121, 0, -1, "15"]) | st.floats() | JSON,
+    "page_every_s": st.sampled_from([5, 20, 600, 4, 601, "20"]) | st.floats() | JSON,
 }
+COMMAND_VALUES["venues"] = st.lists(COMMAND_VALUES["venue"], max_size=5) | JSON
 
 
 def cuts_off_an_agent(obj: object) -> bool:
@@ -1107,14 +1083,20 @@ def command_objects(draw) -> dict:
     return obj
 
 
-def command_verdict(obj: object) -> str:
-    """'422' when the body can only be refused as malformed, else 'any' (200 / 409 / 422)."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str) or obj["type"] not in OPERATOR_TYPES:
-        return "422"
-    command_id = obj.get("id")
-    if command_id is not None and (not isinstance(command_id, str) or not 0 < len(command_id) <= 100):
-        return "422"
-    return "any"
+def command_verdict(obj: object) -> str | None:
+    """The error code of a command body the protocol refuses as malformed (422), or None
+    for a valid command (then 200, or 409 with the core's refusal)."""
+    if not isinstance(obj, dict):
+        return "bad_message"
+    body = dict(obj)
+    command_id = body.pop("id", None)
+    if command_id is not None and not p.valid(p.command_id_adapter, command_id):
+        return "bad_message"
+    try:
+        p.validate(operator_command_adapter, body)
+    except p.BadMessage as exc:
+        return exc.code
+    return None
 
 
 @st.composite
@@ -1143,7 +1125,7 @@ TOKEN_CHARS = st.characters(min_codepoint=0x20, max_codepoint=0x7E) | st.charact
 
 def operator_would_match(headers: dict) -> bool:
     value = headers.get("Authorization", "").strip(" \t")
-    return value.startswith("Bearer ") and value[len("Bearer "):].strip() == OPERATOR_TOKEN
+    return value[:7].lower() == "bearer " and value[len("Bearer "):].strip() == OPERATOR_TOKEN
 
 
 @st.composite
@@ -1204,24 +1186,28 @@ async def test_operator_api_bodies_and_credentials(rig, monkeypatch):
         if len(body) > BODY_LIMIT:
             assert status == 413, (len(body), status)
         assert content_type == "application/json", (status, content_type, text[:300])
-        payload = json.loads(text)
+        if status == 200:
+            p.command_accepted_adapter.validate_json(text)  # {"events": [...]}, each a session event
+        else:
+            error = p.error_body_adapter.validate_json(text)
+            assert error.error.strip(), error
+            counts[f"HTTP {status}: {error.code}"] += 1
         if status == 413:
             assert len(body) > BODY_LIMIT, f"413 for a body of {len(body)} bytes"
-            assert set(payload) == {"error"} and "limit" in payload["error"], payload
+            assert error.code == "too_large" and "limit" in error.error, error
             return
-        if status == 200:
-            assert set(payload) == {"events"} and isinstance(payload["events"], list), payload
-            assert all(isinstance(e, dict) and isinstance(e.get("type"), str) and isinstance(e.get("at"), (int, float))
-                       for e in payload["events"]), payload
-        else:
-            assert set(payload) == {"error"} and isinstance(payload["error"], str) and payload["error"].strip(), payload
         try:
-            parsed = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            assert status == 422, f"{status} for a body that is not JSON: {shown!r}"
+            parsed = p.parse_json_object(body)
+        except p.BadMessage as exc:  # not JSON, not an object, not valid Unicode
+            assert status == 422 and error.code == exc.code, f"{status} for {shown!r}: {text[:300]!r}"
             return
-        if command_verdict(parsed) == "422":
-            assert status == 422, f"{status} for {shown!r}: {payload}"
+        malformed = command_verdict(parsed)
+        if malformed is not None:
+            assert status == 422 and error.code == malformed, f"{status} for {shown!r}: {text[:300]!r}"
+        else:
+            assert status in (200, 409), f"{status} for a valid command {shown!r}: {text[:300]!r}"
+            if status == 409:
+                assert error.code not in MALFORMED, error
 
     @settings(max_examples=1200, **FUZZ)
     @given(command_bodies())
@@ -1261,7 +1247,7 @@ async def test_operator_api_bodies_and_credentials(rig, monkeypatch):
             status, text = r.status, await r.text()
             assert status == 401, f"{status} for {method} {path} with {headers}: {text[:300]}"
             assert r.headers.get("WWW-Authenticate") == "Bearer"
-            assert set(json.loads(text)) == {"error"}
+            assert p.error_body_adapter.validate_json(text).code == "unauthorised"
             assert not any(token in text for token in venue_tokens.values()), "a 401 leaked a join link"
 
     @settings(max_examples=600, **FUZZ)
@@ -1320,38 +1306,41 @@ def operator_frames() -> st.SearchStrategy[tuple[str, str | bytes]]:
     )
 
 
-class OperatorClient:
+class HostileConsole:
+    """The operator socket (the shared client's) sending any frame at all.
+
+    `exchange` sends one frame then a barrier (a command of an unknown type with a unique
+    `ref`, answered 422): what arrives in between is the answer to the frame, parsed
+    with the protocol's models (anything else fails the test)."""
+
     def __init__(self, live: Live):
         self.live = live
-        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.socket: OperatorSocket | None = None
         self.barriers = 0
 
     async def connect(self) -> None:
-        self.ws = await self.live.http.ws_connect(ws_url(self.live, "/ws/operator"), headers=self.live.auth, heartbeat=None,
-                                                  max_msg_size=1 << 24)
-        first = await self.ws.receive_json(timeout=10)
-        assert first["type"] == "state", first
+        self.socket = await self.live.operator.socket(heartbeat=None, max_msg_size=1 << 24)
+        assert self.socket.state is not None
 
     async def exchange(self, frame: str | bytes) -> Exchange:
         self.barriers += 1
         nonce = f"barrier-{self.barriers}"
         try:
-            await (self.ws.send_bytes(frame) if isinstance(frame, bytes) else self.ws.send_str(frame))
-            await self.ws.send_json({"type": "command", "command": {"type": "zz-barrier"}, "ref": nonce})
+            await self.socket.send_raw(frame)
+            await self.socket.command({"type": "zz-barrier"}, ref=nonce)
         except (ConnectionError, aiohttp.ClientError):
             pass
-        replies: list[dict] = []
+        replies: list[p.ToConsoleMessage] = []
         while True:
-            msg = await self.ws.receive(timeout=10)
-            if msg.type in CLOSED_TYPES:
-                return Exchange(replies, closed=True, code=self.ws.close_code)
-            data = json.loads(msg.data)
-            if data.get("type") in ("state", "events"):
+            message = await self.socket.receive(10)
+            if message is None:
+                return Exchange(replies, closed=True, code=self.socket.close_code)
+            if isinstance(message, (p.StateMessage, p.EventsMessage)):
                 continue
-            if data.get("type") == "command_result" and data.get("ref") == nonce:
-                assert data["status"] == 422, data
+            if isinstance(message, p.CommandResult) and message.ref == nonce:
+                assert (message.status, message.code) == (422, "unknown_type"), message
                 return Exchange(replies)
-            replies.append(data)
+            replies.append(message)
 
 
 MONITOR_SLOTS = 4
@@ -1360,7 +1349,7 @@ MONITOR_SLOTS = 4
 async def test_operator_socket_answers_every_hostile_message(rig):
     live, counts, media = rig.live, rig.counts, rig.media
     loop = asyncio.get_running_loop()
-    client = OperatorClient(live)
+    client = HostileConsole(live)
     await client.connect()
     # a real monitor peer, connected, so that valid `monitor` messages are served
     rig.monkeypatch.setattr(sfu, "CONNECT_TIMEOUT_S", 30.0)
@@ -1369,8 +1358,8 @@ async def test_operator_socket_answers_every_hostile_message(rig):
         monitor.addTransceiver("video", direction="recvonly")
     await monitor.setLocalDescription(await monitor.createOffer())
     result = await client.exchange(to_json({"type": "offer", "sdp": monitor.localDescription.sdp}))
-    assert [r["type"] for r in result.replies] == ["answer"], result
-    await monitor.setRemoteDescription(RTCSessionDescription(sdp=result.replies[0]["sdp"], type="answer"))
+    assert [r.type for r in result.replies] == ["answer"], result
+    await monitor.setRemoteDescription(RTCSessionDescription(sdp=result.replies[0].sdp, type="answer"))
     (monitor_id,) = live.server_app[OPERATOR].sockets
     await wait_for(lambda: media.is_connected(monitor_id), 10, "the monitor peer to connect")
     cases = 0
@@ -1383,39 +1372,35 @@ async def test_operator_socket_answers_every_hostile_message(rig):
         shown = repr(frame[:300])
         assert not result.closed, f"the operator socket was closed ({result.code}) by {shown}; replies {result.replies}"
         replies = result.replies
-        one_error = len(replies) == 1 and is_error(replies[0])
-        try:
-            obj = json.loads(frame) if isinstance(frame, str) else None
-        except ValueError:
-            obj = None
-        if not isinstance(obj, dict) or obj.get("type") not in ("command", "offer", "monitor") or contains_surrogate(obj):
-            assert one_error, f"expected one error for {shown}, got {replies}"
-            counts["error"] += 1
+        error, kind = verdict(p.console_message_adapter, frame)
+        if error is not None:
+            assert len(replies) == 1 and is_error(replies[0], error), f"expected one {error} error for {shown}, got {replies}"
+            counts[f"error: {error}"] += 1
             return
-        kind = obj["type"]
-        if kind == "command":
-            if not isinstance(obj.get("command"), dict):
-                assert one_error, (shown, replies)
-                counts["command: error"] += 1
-                return
-            assert len(replies) == 1 and replies[0]["type"] == "command_result", (shown, replies)
+        message = p.parse(p.console_message_adapter, frame)
+        if isinstance(message, p.CommandMessage):
+            assert len(replies) == 1 and isinstance(replies[0], p.CommandResult), (shown, replies)
             result_msg = replies[0]
-            assert result_msg["status"] in (200, 409, 422), (shown, result_msg)
-            assert json.dumps(result_msg["ref"], sort_keys=True) == json.dumps(obj.get("ref"), sort_keys=True)
-            assert ("events" in result_msg) == (result_msg["status"] == 200) and ("error" in result_msg) != ("events" in result_msg)
-            if command_verdict(obj["command"]) == "422":
-                assert result_msg["status"] == 422, (shown, result_msg)
-            counts[f"command: {result_msg['status']}"] += 1
-        elif kind == "offer":
-            assert one_error or (len(replies) == 1 and replies[0]["type"] == "answer"), (shown, replies)
-            counts["offer: " + replies[0]["type"]] += 1
-        else:
-            venue, slot = obj.get("venue"), obj.get("slot")
-            if (venue is None or venue in SAMPLE_VENUES) and isinstance(slot, int) and 0 <= slot < MONITOR_SLOTS:
-                assert replies == [], f"a valid monitor choice {shown} got {replies}"
-                assert media.router.outputs(monitor_id)[slot].fixed_source == venue
+            assert json.dumps(result_msg.ref, sort_keys=True) == json.dumps(message.ref, sort_keys=True)
+            assert (result_msg.events is not None) == (result_msg.status == 200), result_msg
+            assert (result_msg.error is not None) == (result_msg.code is not None) == (result_msg.status != 200)
+            malformed = command_verdict(message.command)
+            if malformed is not None:
+                assert (result_msg.status, result_msg.code) == (422, malformed), (shown, result_msg)
             else:
-                assert one_error, (shown, replies)
+                assert result_msg.status in (200, 409) and result_msg.code not in MALFORMED, (shown, result_msg)
+            counts[f"command: {result_msg.status}"] += 1
+        elif isinstance(message, p.MonitorOffer):
+            assert len(replies) == 1 and (is_error(replies[0], "bad_offer") or isinstance(replies[0], p.Answer)), (shown, replies)
+            counts["offer: " + replies[0].type] += 1
+        else:
+            if message.venue is not None and message.venue not in live.conference.venue_by_id:
+                assert len(replies) == 1 and is_error(replies[0], "unknown_venue"), (shown, replies)
+            elif not 0 <= message.slot < MONITOR_SLOTS:
+                assert len(replies) == 1 and is_error(replies[0], "unknown_monitor_slot"), (shown, replies)
+            else:
+                assert replies == [], f"a valid monitor choice {shown} got {replies}"
+                assert media.router.outputs(monitor_id)[message.slot].fixed_source == message.venue
             counts["monitor: " + ("error" if replies else "set")] += 1
 
     @settings(max_examples=1500, **FUZZ)
@@ -1426,10 +1411,10 @@ async def test_operator_socket_answers_every_hostile_message(rig):
     await fuzz(run)
 
     result = await client.exchange(to_json({"type": "command", "command": {"type": "reset_caption"}, "ref": "last"}))
-    assert not result.closed and [r["type"] for r in result.replies] == ["command_result"], result
+    assert not result.closed and [r.type for r in result.replies] == ["command_result"], result
     assert (await live.state())["phase"] in (SessionPhase.SCHEDULED, SessionPhase.RUNNING)
     assert media.is_connected(monitor_id), "the monitor peer did not survive the fuzz"
-    await client.ws.close()
+    await client.socket.close()
     await wait_for(lambda: monitor_id not in media.peer_ids and not router_knows(media, monitor_id), 5,
                    "the monitor peer closed with the operator socket")
     await monitor.close()
@@ -1448,9 +1433,9 @@ async def test_more_than_50_messages_a_second_are_cut_off(rig):
     cases = 0
     frames = {
         "heartbeat": ('{"type": "heartbeat"}', lambda r: r == {"type": "heartbeat"}),
-        "junk": ('{"type": "dance"}', lambda r: is_error(r, "bad_message")),
-        "binary": (b"\x00\x01", lambda r: is_error(r, "bad_message")),
-        "raise_hand": ('{"type": "raise_hand"}', lambda r: is_error(r, "rejected")),
+        "junk": ('{"type": "dance"}', lambda r: is_error(r, "unknown_type")),
+        "binary": (b"\x00\x01", lambda r: is_error(r, "bad_json")),
+        "raise_hand": ('{"type": "raise_hand"}', lambda r: is_refusal(r)),
     }
 
     async def burst(n: int, kinds: list[str], with_peer: bool) -> None:
@@ -1584,18 +1569,19 @@ async def test_deeply_nested_json_is_a_bad_message(rig):
     deep = "[" * 5000 + "]" * 5000  # 10 KB, far below every size limit
     async with live.http.post(live.base_url + "/api/commands", data=deep, headers=live.auth) as r:
         assert r.status == 422, f"POST /api/commands: {r.status}"
+        assert (await r.json())["code"] == "bad_json"
     ws = await live.http.ws_connect(ws_url(live, "/ws/venue"))
     await ws.send_str(deep)
     first = await ws.receive(timeout=10)
-    assert first.type == aiohttp.WSMsgType.TEXT and is_error(json.loads(first.data), "bad_message"), (first.type, first.data)
+    assert first.type == aiohttp.WSMsgType.TEXT and is_error(json.loads(first.data), "bad_json"), (first.type, first.data)
     await ws.close()
     client = await venue_after_hello(live)
     result = await client.exchange(deep)
-    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_message"), result
-    operator = OperatorClient(live)
+    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_json"), result
+    operator = HostileConsole(live)
     await operator.connect()
     result = await operator.exchange(deep)
-    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0]), result
+    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_json"), result
     rig.assert_no_server_errors()
 
 
@@ -1604,21 +1590,21 @@ async def test_a_command_id_with_a_lone_surrogate_is_refused(rig):
     body = b'{"type": "take", "venue": "main", "id": "\\ud800"}'
     async with live.http.post(live.base_url + "/api/commands", data=body, headers=live.auth) as r:
         assert r.status == 422, f"POST /api/commands: {r.status} {await r.text()}"
-        assert (await r.json())["error"] == "the message contains text that is not valid Unicode"
-    operator = OperatorClient(live)
+        assert await r.json() == {"error": "the message contains text that is not valid Unicode", "code": "bad_json"}
+    operator = HostileConsole(live)
     await operator.connect()
     result = await operator.exchange('{"type": "command", "command": {"type": "take", "venue": "main", "id": "\\ud800"}}')
-    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0]), result
-    assert result.replies[0]["message"] == "the message contains text that is not valid Unicode"
+    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_json"), result
+    assert result.replies[0].message == "the message contains text that is not valid Unicode"
     rig.assert_no_server_errors()
 
 
 async def test_an_operator_monitor_with_a_list_as_venue_gets_an_error(rig):
-    operator = OperatorClient(rig.live)
+    operator = HostileConsole(rig.live)
     await operator.connect()
     for frame in ('{"type": "monitor", "slot": 0, "venue": []}', '{"type": "monitor", "slot": 0, "venue": {}}'):
         result = await operator.exchange(frame)
-        assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0]), (frame, result)
+        assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_message"), (frame, result)
     rig.assert_no_server_errors()
 
 
@@ -1627,12 +1613,12 @@ async def test_an_offer_with_a_lone_surrogate_gets_an_error(rig):
     frame = '{"type": "offer", "sdp": "v=0\\ud800"}'
     client = await venue_after_hello(live)
     result = await client.exchange(frame)
-    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_message"), result
+    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_json"), result
     assert result.replies[0]["message"] == "the message contains text that is not valid Unicode"
-    operator = OperatorClient(live)
+    operator = HostileConsole(live)
     await operator.connect()
     result = await operator.exchange(frame)
-    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0]), result
+    assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_json"), result
     rig.assert_no_server_errors()
 
 
@@ -1642,7 +1628,7 @@ async def test_an_oversized_command_body_gets_a_json_413(rig):
     async with live.http.post(live.base_url + "/api/commands", data=body, headers=live.auth) as r:
         assert r.status == 413
         assert r.content_type == "application/json", f"{r.content_type}: {(await r.text())[:200]}"
-        assert set(await r.json()) == {"error"}
+        assert (await r.json())["code"] == "too_large"
 
 
 async def test_an_offer_whose_bundle_starts_with_an_unknown_mid_gets_bad_offer_and_leaves_nothing(rig):

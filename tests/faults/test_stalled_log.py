@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import SAMPLE
-from tests.support.live import OPERATOR_TOKEN, free_port, healthy, server_process
-from tests.faults.test_crash_recovery import wait_for_async
+from orchestrator.operator_client import wait_healthy
+from tests.support.live import OPERATOR_TOKEN, free_port, server_process
 
 pytestmark = pytest.mark.asyncio
 
@@ -28,7 +28,7 @@ async def test_a_server_whose_log_pipe_is_full_still_answers(tmp_path):
     auth = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-            await wait_for_async(lambda: healthy(http, base), 15, "the server to start")
+            await wait_healthy(base, 15)
             for n in range(COMMANDS):
                 try:
                     async with http.post(base + "/api/commands", headers=auth,

@@ -9,6 +9,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from orchestrator.config import parse_conference
 from orchestrator.media.plane import MonitorPeer
+from orchestrator.protocol import Answer, ErrorMessage, MonitorChoice, MonitorOffer
 from tests.support.live import Live, embedded_media, start_live, wait_for
 from venues.agent import VenueAgent
 from venues.synthetic import read_mark
@@ -16,20 +17,19 @@ from venues.synthetic import read_mark
 
 async def test_operator_monitors_any_venue_uplink_without_transcoding(live):
     await live.join(["main", "pinghu", "nanhu"])
-    ws = await live.http.ws_connect(live.base_url.replace("http", "ws") + "/ws/operator", headers=live.auth)
-    first = await ws.receive_json(timeout=5)
-    assert first["type"] == "state" and first["state"]["on_air"] == "main"
+    socket = await live.operator.socket()
+    assert socket.state.on_air == "main"
 
     pc = RTCPeerConnection()
     for _ in range(2):
         pc.addTransceiver("video", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
-    await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
-    while (msg := await ws.receive_json(timeout=5))["type"] != "answer":
+    await socket.send(MonitorOffer(sdp=pc.localDescription.sdp))
+    while not isinstance(msg := await socket.receive(5), Answer):
         pass
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
-    await ws.send_json({"type": "monitor", "slot": 0, "venue": "pinghu"})
-    await ws.send_json({"type": "monitor", "slot": 1, "venue": "nanhu"})
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=msg.sdp, type="answer"))
+    await socket.send(MonitorChoice(slot=0, venue="pinghu"))
+    await socket.send(MonitorChoice(slot=1, venue="nanhu"))
 
     seen: dict[int, set] = {0: set(), 1: set()}
 
@@ -47,17 +47,17 @@ async def test_operator_monitors_any_venue_uplink_without_transcoding(live):
         # the program is not affected by monitoring
         assert (await live.state())["on_air"] == "main"
         # a bad monitor request is answered, not fatal
-        await ws.send_json({"type": "monitor", "slot": 7, "venue": "pinghu"})
-        while (msg := await ws.receive_json(timeout=5))["type"] != "error":
+        await socket.send(MonitorChoice(slot=7, venue="pinghu"))
+        while not isinstance(msg := await socket.receive(5), ErrorMessage):
             pass
-        assert msg["message"] == "there is no monitor slot 7 (this monitor has 2)"
+        assert (msg.code, msg.message) == ("unknown_monitor_slot", "there is no monitor slot 7 (this monitor has 2)")
         assert MonitorPeer(1) in embedded_media(live.server_app).peer_ids
     finally:
         for w in watchers:
             w.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
         await pc.close()
-        await ws.close()
+        await socket.close()
     await wait_for(lambda: MonitorPeer(1) not in embedded_media(live.server_app).peer_ids, 3, "the monitor peer to close")
 
 
@@ -94,18 +94,18 @@ agenda:
 
 async def open_monitor(live: Live):
     """A console on /ws/operator with a connected two-slot monitor peer showing `operator-1`."""
-    ws = await live.http.ws_connect(live.base_url.replace("http", "ws") + "/ws/operator", headers=live.auth)
+    socket = await live.operator.socket()
     pc = RTCPeerConnection()
     for _ in range(2):
         pc.addTransceiver("video", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
-    await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
-    while (msg := await ws.receive_json(timeout=5))["type"] != "answer":
+    await socket.send(MonitorOffer(sdp=pc.localDescription.sdp))
+    while not isinstance(msg := await socket.receive(5), Answer):
         pass
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=msg["sdp"], type="answer"))
-    await ws.send_json({"type": "monitor", "slot": 0, "venue": "operator-1"})
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=msg.sdp, type="answer"))
+    await socket.send(MonitorChoice(slot=0, venue="operator-1"))
     await wait_for(lambda: pc.connectionState == "connected", 10, "the monitor peer to connect")
-    return ws, pc
+    return socket, pc
 
 
 async def test_a_venue_called_operator_1_keeps_its_peer_when_a_console_monitors_and_leaves(tmp_path):
@@ -119,7 +119,7 @@ async def test_a_venue_called_operator_1_keeps_its_peer_when_a_console_monitors_
         await live.command({"type": "take", "venue": "operator-1"})
         await wait_for(lambda: live.agents["main"].agent.stats.seen == "operator-1", 5, "operator-1 on air at main")
 
-        ws, pc = await open_monitor(live)
+        socket, pc = await open_monitor(live)
         frames = venue.stats.program_frames
         await wait_for(lambda: venue.stats.program_frames > frames + 10, 5, "operator-1 still receiving the program")
         state = await live.state()
@@ -128,7 +128,7 @@ async def test_a_venue_called_operator_1_keeps_its_peer_when_a_console_monitors_
         assert set(state["program"]) == {"main", "operator-1"}, "the program lists venues only"
 
         await pc.close()
-        await ws.close()
+        await socket.close()
         await asyncio.sleep(1.0)  # time for the console's clean-up to close its peer
         frames = venue.stats.program_frames
         await wait_for(lambda: venue.stats.program_frames > frames + 10, 5, "operator-1 still receiving the program")

@@ -7,7 +7,6 @@ counter counts."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 
@@ -18,7 +17,8 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 from orchestrator.media.aiortc_tap import restrict_host_addresses
 from tests.conftest import SAMPLE
-from tests.support.live import OPERATOR_TOKEN, Live, free_port, healthy, server_process, wait_for
+from orchestrator.operator_client import wait_healthy
+from tests.support.live import OPERATOR_TOKEN, Live, free_port, server_process, wait_for
 
 PRELUDE = """
 import atexit, json
@@ -57,11 +57,8 @@ async def test_server_process_creates_no_codec_and_says_goodbye_on_sigterm(tmp_p
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     async with aiohttp.ClientSession() as http:
-        for _ in range(100):
-            if await healthy(http, base):
-                break
-            assert proc.poll() is None, proc.stderr.read()
-            await asyncio.sleep(0.1)
+        await wait_healthy(base, 10, interval=0.1,
+                           give_up=lambda: proc.stderr.read() if proc.poll() is not None else None)
         async with http.get(base + "/api/links", headers=auth) as r:
             links = await r.json()
         assert set(links) == {v.id for v in sample_conf.venues}

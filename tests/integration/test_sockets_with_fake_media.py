@@ -17,9 +17,11 @@ import aiohttp
 import pytest
 import structlog
 
+from orchestrator import protocol as p
 from orchestrator.media.plane import LinkStats, MediaPresence, MonitorPeer, VenuePeer
+from orchestrator.protocol import CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REVOKED
 from orchestrator.web.app import RUNTIME
-from orchestrator.web.venue_ws import CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REVOKED, MAX_MESSAGES_PER_S
+from orchestrator.web.venue_ws import MAX_MESSAGES_PER_S
 from tests.support.fake_media import CANNED_ANSWER, FakeMediaPlane
 from tests.support.live import Live, start_live, wait_for
 
@@ -70,12 +72,14 @@ class VenueSocket:
     ws: aiohttp.ClientWebSocketResponse
 
     async def next(self, *kinds: str, timeout: float = 3.0) -> dict:
-        """The next message of one of `kinds` (others are skipped)."""
+        """The next message of one of `kinds` (others are skipped), as JSON; every message
+        must be one the protocol allows."""
         async with asyncio.timeout(timeout):
             while True:
                 msg = await self.ws.receive()
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     raise AssertionError(f"{self.venue}: the socket closed ({self.ws.close_code}) before {kinds}")
+                p.parse(p.to_venue_adapter, msg.data)
                 data = json.loads(msg.data)
                 if data["type"] in kinds:
                     return data
@@ -213,15 +217,15 @@ async def test_a_venue_flooding_its_socket_is_refused_and_closed(rig):
 
 async def test_a_console_monitor_is_its_own_peer(rig):
     await rig.joined("main")
-    ws = await rig.live.http.ws_connect(rig.ws_url("/ws/operator"), headers=rig.live.auth)
-    await ws.send_json({"type": "offer", "sdp": OFFER})
-    while (await ws.receive_json(timeout=3))["type"] != "answer":
+    console = await rig.live.operator.socket()
+    await console.send(p.MonitorOffer(sdp=OFFER))
+    while not isinstance(await console.receive(3), p.Answer):
         pass
     (monitor,) = [peer for (peer,) in rig.media.called("answer_monitor")]
     assert isinstance(monitor, MonitorPeer)
-    await ws.send_json({"type": "monitor", "slot": 1, "venue": "main"})
+    await console.send(p.MonitorChoice(slot=1, venue="main"))
     await wait_for(lambda: rig.media.monitors[monitor] == [None, "main"], 2, "the monitor slot set")
-    await ws.close()
+    await console.close()
     await wait_for(lambda: (monitor, "operator socket closed") in rig.media.called("close_peer"), 2, "the monitor closed")
     assert rig.media.is_connected(VenuePeer("main")), "the venue's own peer stays"
 
@@ -240,18 +244,18 @@ async def test_a_negative_round_trip_for_one_venue_does_not_stop_the_others_repo
         "pinghu": LinkStats(bitrate_in_kbps=480.0, loss_pct=12.0, rtt_ms=40.0),
         "nanhu": LinkStats(bitrate_in_kbps=490.0, loss_pct=0.0, rtt_ms=900.0),
     }
-    console = await rig.live.http.ws_connect(rig.ws_url("/ws/operator"), headers=rig.live.auth)
+    console = await rig.live.operator.socket()
     with structlog.testing.capture_logs() as logs:
         async with asyncio.timeout(3):
             while True:  # the console's state after the reports of the venues after the bad one
-                msg = await console.receive_json()
-                venues = msg["state"]["venues"] if msg["type"] == "state" else {}
-                if venues and all(venues[v]["link"]["quality"] == "poor" for v in ("pinghu", "nanhu")):
+                msg = await console.receive()
+                venues = msg.state.venues if isinstance(msg, p.StateMessage) else {}
+                if venues and all(venues[v].link.quality.value == "poor" for v in ("pinghu", "nanhu")):
                     break
     await console.close()
-    assert [venues[v]["link"]["bitrate_in_kbps"] for v in ("main", "pinghu", "nanhu")] == [510.0, 480.0, 490.0]
-    assert venues["main"]["link"]["rtt_ms"] is None, "an impossible round trip is shown as unknown"
-    assert venues["main"]["link"]["quality"] == "good"
+    assert [venues[v].link.bitrate_in_kbps for v in ("main", "pinghu", "nanhu")] == [510.0, 480.0, 490.0]
+    assert venues["main"].link.rtt_ms is None, "an impossible round trip is shown as unknown"
+    assert venues["main"].link.quality.value == "good"
     corrected = [e for e in logs if e["event"] == "link_sample_invalid"]
     assert corrected and corrected[0]["venue"] == "main" and corrected[0]["rtt_ms"] == -3.5
     assert not [e for e in logs if e["log_level"] in ("error", "critical")], logs
@@ -262,25 +266,24 @@ async def test_a_negative_round_trip_for_one_venue_does_not_stop_the_others_repo
 
 async def test_a_failing_listener_is_logged_and_the_command_and_other_listeners_go_on(rig, monkeypatch):
     sockets = {venue: await rig.joined(venue) for venue in ("main", "pinghu")}
-    console = await rig.live.http.ws_connect(rig.ws_url("/ws/operator"), headers=rig.live.auth)
-    await console.receive_json(timeout=3)  # its first state
+    console = await rig.live.operator.socket()  # its first state read
 
     def broken(on_air: str, muted: object) -> None:
         raise RuntimeError("the media plane failed")
 
     monkeypatch.setattr(rig.media, "set_program", broken)
     with structlog.testing.capture_logs() as logs:
-        body = await rig.live.command({"type": "take", "venue": "pinghu"})  # 200, or it raises
-    assert [e["type"] for e in body["events"]][0] == "venue_took_air"
+        answer = await rig.live.command({"type": "take", "venue": "pinghu"})  # 200, or it raises
+    assert answer.events[0].type == "venue_took_air"
     failed = [e for e in logs if e["event"] == "listener_failed"]
     assert [(e["listener"], e["command"]) for e in failed] == [("media_program", "take")]
     # the listeners after it still ran: the venue sockets and the console heard of the take
     while (await sockets["main"].next("state"))["on_air"] != "pinghu":
         pass
     async with asyncio.timeout(3):
-        while (msg := await console.receive_json())["type"] != "events":
+        while not isinstance(msg := await console.receive(), p.EventsMessage):
             pass
-    assert msg["events"][0]["type"] == "venue_took_air"
+    assert msg.events[0].type == "venue_took_air"
     assert rig.live.server_app[RUNTIME].live.listener_names == [
         "token_revocations", "media_program", "venue_sockets", "operator_sockets",
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.rehearsal.client import CommandRecord
+from orchestrator.rehearsal.records import CommandRecord
 from orchestrator.rehearsal.drills import parse_drills
 from orchestrator.rehearsal.plan import make_plan
 from orchestrator.rehearsal.records import DrillOutcome, Recording, SegmentRun

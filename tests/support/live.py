@@ -21,6 +21,8 @@ from aiohttp.test_utils import TestServer
 from orchestrator.config import Conference
 from orchestrator.media import restrict_host_addresses
 from orchestrator.media.sfu import MediaServer
+from orchestrator.operator_client import CommandAnswer, OperatorClient
+from orchestrator.protocol import wire
 from orchestrator.runtime import MediaFactory
 from orchestrator.settings import ServerSettings
 from orchestrator.web.app import RUNTIME, create_app
@@ -45,15 +47,6 @@ async def wait_for(predicate: Callable[[], bool], timeout: float, what: str, int
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(interval)
     return time.monotonic() - start
-
-
-async def healthy(http: aiohttp.ClientSession, base: str) -> bool:
-    """The server at `base` answers its health check."""
-    try:
-        async with http.get(base + "/healthz") as r:
-            return r.status == 200
-    except aiohttp.ClientError:
-        return False
 
 
 @dataclass
@@ -81,19 +74,23 @@ class Live:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
+    @property
+    def operator(self) -> OperatorClient:
+        return OperatorClient(self.http, self.base_url, OPERATOR_TOKEN)
+
     def link(self, venue: str) -> str:
         return self.tokens.link(self.base_url, venue)
 
-    async def command(self, command: dict, expect: int = 200) -> dict:
-        async with self.http.post(f"{self.base_url}/api/commands", json=command, headers=self.auth) as r:
-            body = await r.json()
-            assert r.status == expect, (r.status, body)
-            return body
+    async def command(self, command: dict, expect: int = 200) -> CommandAnswer:
+        """A command (its `id`, if any, is sent as the command id); asserts the status."""
+        command = dict(command)
+        answer = await self.operator.command(command, command.pop("id", None))
+        assert answer.status == expect, answer
+        return answer
 
     async def state(self) -> dict:
-        async with self.http.get(f"{self.base_url}/api/state", headers=self.auth) as r:
-            assert r.status == 200
-            return await r.json()
+        """`GET /api/state`, parsed with the protocol's model, as JSON."""
+        return wire(await self.operator.state())
 
     async def wait_for_state(self, predicate: Callable[[dict], bool], timeout: float, what: str) -> dict:
         """Poll `GET /api/state` until `predicate(state)` holds; returns that state."""

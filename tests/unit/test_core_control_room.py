@@ -557,13 +557,14 @@ def test_tick_is_never_refused():
 
 
 def test_operator_state_counts_the_statuses_of_the_roll_call_mode():
+    from orchestrator.protocol import wire
     from orchestrator.web.views import operator_state
 
     run = roll_call("pinghu")
     run.do(c.StartRollCall())
-    state = operator_state(run.session, {}, run.now)
+    state = wire(operator_state(run.session, {}, run.now))
     assert state["roll_call"]["counts"] == {"waiting": 2, "pending": 1, "present": 0, "absent": 0, "no_answer": 0}
     assert (state["roll_call"]["mode"], state["roll_call"]["calling"]) == ("called", "pinghu")
     run.do(c.GotoSegment(segment="check"))
     run.do(c.StartRollCall())
-    assert operator_state(run.session, {}, run.now)["roll_call"]["counts"] == {"pending": 1, "present": 0, "absent": 1}
+    assert wire(operator_state(run.session, {}, run.now))["roll_call"]["counts"] == {"pending": 1, "present": 0, "absent": 1}

@@ -22,11 +22,13 @@ function command(cmd) {
   ui.ws.send(JSON.stringify({ type: "command", command: cmd, ref }));
 }
 
+// Messages follow orchestrator/protocol.py: a command_result carries the status of
+// POST /api/commands and its events, or the refusal's sentence (`error`), `code` and `params`.
 function onResult(msg) {
   const cmd = ui.pending.get(msg.ref);
   ui.pending.delete(msg.ref);
   if (msg.status === 200) return;
-  if (msg.status === 409 && cmd && (cmd.type === "take" || cmd.type === "grant_floor") && /link is poor/.test(msg.error)) {
+  if (msg.code === "link_poor_needs_confirm" && cmd && (cmd.type === "take" || cmd.type === "grant_floor")) {
     if (confirm(`${msg.error}\n\nPut it on air anyway?`)) command({ ...cmd, confirm: true });
     return;
   }

@@ -5,6 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const token = decodeURIComponent(location.hash.slice(1));
 const BACKOFF_START = 500, BACKOFF_MAX = 8000;
+const CLOSE_REPLACED = 4002;  // messages and close codes follow orchestrator/protocol.py
 
 const page = {
   ws: null, pc: null, stream: null, heartbeat: null, backoff: BACKOFF_START,
@@ -125,7 +126,18 @@ function connect() {
   page.ws = ws;
   ws.onopen = () => send({ type: "hello", token, client: "browser" });
   ws.onmessage = (event) => onMessage(JSON.parse(event.data));
-  ws.onclose = () => { if (page.ws === ws) lost("the connection to the server was lost"); };
+  ws.onclose = (event) => {
+    if (page.ws !== ws) return;
+    if (event.code === CLOSE_REPLACED) replaced();
+    else lost("the connection to the server was lost");
+  };
+}
+
+// Opened elsewhere (another window or a venue agent on this link): stop, do not take it back.
+function replaced() {
+  page.stopped = true;
+  lost("replaced");
+  setConnection("replaced", "This venue was opened in another window; this one has stopped.");
 }
 
 function lost(why) {
@@ -166,9 +178,7 @@ async function onMessage(msg) {
       notice("Your venue is recorded present.");
       break;
     case "replaced":
-      page.stopped = true;
-      lost("x");
-      setConnection("replaced", "This venue was opened in another window; this one has stopped.");
+      replaced();
       break;
     case "restarting":
       notice("The server is restarting; reconnecting…");

@@ -1,0 +1,588 @@
+"""The wire protocol: every message on `/ws/venue` and `/ws/operator`, both ways, and the
+bodies of the REST API.
+
+One module, so that the server, the venue agent, the rehearsal, the benchmark and the
+tests speak one schema (the pages' JavaScript follows it by hand). A message is a JSON
+object with a `type`; each direction of each socket is one discriminated union:
+
+- `/ws/venue`:    `VenueMessage` (venue -> server), `ToVenueMessage` (server -> venue);
+- `/ws/operator`: `ConsoleMessage` (console -> server), `ToConsoleMessage` (server -> console);
+- REST: `ErrorBody` for every error answer, `CommandAccepted` for `POST /api/commands`,
+  `OperatorState` for `GET /api/state`, `Health` for `GET /healthz`, `JoinLinks`.
+
+The models are frozen and strict: extra keys are errors, and `"confirm": "yes"` is not
+true (enumerations take their string values). Errors carry a machine `code` (snake_case:
+`bad_json`, `unknown_type`, `not_connected`, ...) and, where there are some, `params`
+beside the sentence for people. Senders send `wire(model)`; receivers parse text with
+`parse(adapter, text)` or the adapters below.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
+
+from pydantic import (
+    BaseModel, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler, TypeAdapter, ValidationError,
+    model_serializer,
+)
+
+from .conference import PollingTarget, ReturnMode, RollCallMode, SegmentKind, VenueKind, VenueRole, WallLayout
+from .core.errors import CommandRejected, Param
+
+Params = dict[str, Param]
+from .core.events import Caption, Event, MainReturnMode
+from .core.state import LinkQuality, RollCallPhase, RollCallStatus, SegmentStatus, SessionPhase
+
+# ---------------------------------------------------------------------------- base
+
+Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+def _enum(kind: type) -> Any:
+    """An enumeration field: its string value is accepted (strict mode wants the instance)."""
+    return Annotated[kind, Field(strict=False)]
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _Sparse(_Msg):
+    """A model whose `_sparse` fields are sent only when they were given (not as null)."""
+
+    _sparse: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        return {k: v for k, v in data.items() if k not in self._sparse or k in self.model_fields_set}
+
+
+def wire(message: BaseModel) -> dict[str, Any]:
+    """What goes on the wire for `message` (JSON-ready)."""
+    return message.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+class BadMessage(ValueError):
+    """A message that cannot be understood; the text says what is wrong, `code` what kind."""
+
+    def __init__(self, message: str, code: str = "bad_message", params: Params | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params: Params = dict(params or {})
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tagged-union")))
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = _where(err["loc"])
+        if err["type"] == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag")
+            expected = err.get("ctx", {}).get("expected_tags", "")
+            parts.append(f"unknown message type '{tag}' (expected one of {expected})")
+        elif err["type"] == "union_tag_not_found":
+            parts.append("the message has no 'type'")
+        elif err["type"] == "missing":
+            parts.append(f"'{where}' is missing")
+        elif err["type"] == "extra_forbidden":
+            parts.append(f"'{where}' is not expected here")
+        else:
+            parts.append(f"'{where}': {err['msg'].lower()}" if where else err["msg"])
+    return "; ".join(parts)
+
+
+def bad_message(exc: ValidationError) -> BadMessage:
+    """The BadMessage for a validation error: `unknown_type` when the type is the problem."""
+    first = exc.errors(include_url=False)[0]
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        tag = first.get("ctx", {}).get("tag")
+        return BadMessage(describe_validation_error(exc), "unknown_type", {"type": tag} if isinstance(tag, str) else None)
+    return BadMessage(describe_validation_error(exc), "bad_message", {"field": _where(first["loc"]) or None})
+
+
+def parse_json_object(text: str | bytes) -> dict:
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadMessage(f"not valid JSON: {exc}", "bad_json") from None
+    except RecursionError:
+        raise BadMessage("not valid JSON: nested too deeply", "bad_json") from None
+    if not isinstance(data, dict):
+        raise BadMessage(f"expected a JSON object, got {type(data).__name__}")
+    try:  # JSON escapes can smuggle in lone surrogates, which no later step can encode
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMessage("the message contains text that is not valid Unicode", "bad_json") from None
+    return data
+
+
+M = TypeVar("M")
+
+
+def validate(adapter: TypeAdapter[M], data: Mapping[str, Any]) -> M:
+    """`data` (a parsed JSON object) as a message of `adapter`'s union, or BadMessage."""
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        raise bad_message(exc) from None
+
+
+def valid(adapter: TypeAdapter, value: Any) -> bool:
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def parse(adapter: TypeAdapter[M], text: str | bytes) -> M:
+    """A received JSON text as a message of `adapter`'s union, or BadMessage."""
+    return validate(adapter, parse_json_object(text))
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class ErrorMessage(_Sparse):
+    """An error on either socket: what went wrong (`message`), its `code`, its `params`."""
+
+    _sparse = frozenset({"params"})
+    type: Literal["error"] = "error"
+    code: Code
+    message: str
+    params: Params | None = None
+
+
+class ErrorBody(_Sparse):
+    """Every HTTP error answer (401, 404, 405, 409, 413, 422, ...)."""
+
+    _sparse = frozenset({"params"})
+    error: str
+    code: Code
+    params: Params | None = None
+
+
+def _given(params: Params) -> dict[str, Any]:
+    return {"params": dict(params)} if params else {}
+
+
+def error_message(code: str, message: str, params: Params | None = None) -> ErrorMessage:
+    return ErrorMessage(code=code, message=message, **_given(params or {}))
+
+
+def error_body(code: str, message: str, params: Params | None = None) -> ErrorBody:
+    return ErrorBody(error=message, code=code, **_given(params or {}))
+
+
+def refusal(exc: CommandRejected | BadMessage) -> ErrorBody:
+    """The error body of a refused or malformed command."""
+    code = exc.code
+    return error_body(code, str(exc), exc.params)
+
+
+# ---------------------------------------------------------------------------- /ws/venue: venue -> server
+
+
+class Hello(_Msg):
+    type: Literal["hello"] = "hello"
+    token: Annotated[str, Field(max_length=4096)]
+    venue: str | None = None  # if given, must match the token
+    client: Annotated[str, Field(max_length=100)] = "unknown"
+
+
+class Offer(_Msg):
+    type: Literal["offer"] = "offer"
+    sdp: str
+
+
+class Heartbeat(_Msg):
+    """Sent by the venue every `heartbeat_s`; the server answers with the same."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class RollCallAnswer(_Msg):
+    type: Literal["roll_call_answer"] = "roll_call_answer"
+    picture_ok: bool
+    sound_ok: bool
+
+
+class RaiseHand(_Msg):
+    type: Literal["raise_hand"] = "raise_hand"
+
+
+class LowerHand(_Msg):
+    type: Literal["lower_hand"] = "lower_hand"
+
+
+VenueMessage = Annotated[
+    Union[Hello, Offer, Heartbeat, RollCallAnswer, RaiseHand, LowerHand], Field(discriminator="type")
+]
+venue_message_adapter: TypeAdapter[VenueMessage] = TypeAdapter(VenueMessage)
+
+
+def parse_venue_message(text: str | bytes) -> VenueMessage:
+    return parse(venue_message_adapter, text)
+
+
+# ---------------------------------------------------------------------------- /ws/venue: server -> venue
+
+
+class VenueInfo(_Msg):
+    id: str
+    name: str
+    role: _enum(VenueRole)
+
+
+class ConferenceInfo(_Msg):
+    id: str
+    title: str
+
+
+class IceServer(_Sparse):
+    """An RTCIceServer: STUN, or TURN with the venue's own credential."""
+
+    _sparse = frozenset({"username", "credential"})
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class Welcome(_Msg):
+    """The answer to a good `hello`: who the venue is, and how to connect its media."""
+
+    type: Literal["welcome"] = "welcome"
+    venue: VenueInfo
+    conference: ConferenceInfo
+    venues: dict[str, str]  # id -> name, in the conference's order (a venue's mark is its index)
+    venue_index: int
+    ice_servers: list[IceServer]
+    heartbeat_s: float
+
+
+class Answer(_Msg):
+    """The SDP answer to an offer (venue media, or the console's monitor)."""
+
+    type: Literal["answer"] = "answer"
+    sdp: str
+
+
+class SegmentInfo(_Msg):
+    id: str
+    kind: _enum(SegmentKind)
+    title: str
+    speaker: str | None
+    venue: str
+    planned_s: float
+
+
+class VenueView(_Msg):
+    """What one venue is shown of the session (no other venue's details)."""
+
+    type: Literal["state"] = "state"
+    phase: _enum(SessionPhase)
+    segment: SegmentInfo | None
+    on_air: str
+    on_air_name: str
+    you_are_on_air: bool
+    caption: Caption | None
+    muted: bool
+    hand_raised: bool
+    roll_call: _enum(RollCallStatus) | None  # this venue's entry while a roll call runs
+
+
+class RollCallPrompt(_Msg):
+    type: Literal["roll_call_prompt"] = "roll_call_prompt"
+    segment: str
+
+
+class RollCallRecorded(_Msg):
+    type: Literal["roll_call_recorded"] = "roll_call_recorded"
+    picture_ok: bool
+    sound_ok: bool
+
+
+class Replaced(_Msg):
+    """This connection was replaced by a newer one for the same venue (close code 4002)."""
+
+    type: Literal["replaced"] = "replaced"
+    message: str
+
+
+class Restarting(_Msg):
+    """The server is stopping; reconnect (close code 4006)."""
+
+    type: Literal["restarting"] = "restarting"
+    message: str
+
+
+ToVenueMessage = Annotated[
+    Union[Welcome, VenueView, Heartbeat, Answer, RollCallPrompt, RollCallRecorded, Replaced, Restarting, ErrorMessage],
+    Field(discriminator="type"),
+]
+to_venue_adapter: TypeAdapter[ToVenueMessage] = TypeAdapter(ToVenueMessage)
+
+# WebSocket close codes of /ws/venue (the private range)
+CLOSE_AUTH = 4001
+CLOSE_REPLACED = 4002
+CLOSE_HEARTBEAT = 4003
+CLOSE_RATE = 4004
+CLOSE_REVOKED = 4005
+CLOSE_RESTART = 4006
+
+
+# ---------------------------------------------------------------------------- the operator's state
+
+
+class ConferenceView(_Msg):
+    id: str
+    title: str
+    date: str  # YYYY-MM-DD
+    start: str  # HH:MM
+    timezone: str
+    starts_at: float
+    main_venue: str
+
+
+class SegmentRow(SegmentInfo):
+    status: _enum(SegmentStatus)
+    started_at: float | None
+    ended_at: float | None
+    elapsed_s: float
+    remaining_s: float
+    overrun_s: float
+    awards: list[str] | None
+
+
+class LinkView(_Sparse):
+    """A venue's link: its quality, and while it is connected what the server measures."""
+
+    _sparse = frozenset({"bitrate_in_kbps", "bitrate_out_kbps", "loss_pct", "rtt_ms", "fps_in",
+                         "packets_received", "packets_lost"})
+    quality: _enum(LinkQuality)
+    bitrate_in_kbps: float | None = None
+    bitrate_out_kbps: float | None = None
+    loss_pct: float | None = None
+    rtt_ms: float | None = None
+    fps_in: float | None = None
+    packets_received: int | None = None
+    packets_lost: int | None = None
+
+
+class VenueRow(_Msg):
+    name: str
+    role: _enum(VenueRole)
+    kind: _enum(VenueKind) | None
+    connected: bool
+    muted: bool
+    on_air: bool
+    hand_raised: bool
+    link: LinkView
+    joined_at: float | None
+    left_at: float | None
+    left_reason: str | None
+
+
+class RollCallEntryView(_Msg):
+    status: _enum(RollCallStatus)
+    at: float | None
+    prompted_at: float | None
+    picture_ok: bool | None
+    sound_ok: bool | None
+    by: str | None
+    note: str
+
+
+class RollCallView(_Msg):
+    segment: str
+    phase: _enum(RollCallPhase)
+    started_at: float
+    finished_at: float | None
+    mode: _enum(RollCallMode)
+    calling: str | None  # called roll call: the venue being called now
+    call_deadline: float | None  # called roll call: when that call runs out (None while paused)
+    paused: bool
+    counts: dict[str, int]  # by the statuses a roll call of this mode records
+    venues: dict[str, RollCallEntryView]
+
+
+class PollingView(_Msg):
+    """Site polling while it runs: `venues` in turn, `dwell` seconds each."""
+
+    target: _enum(PollingTarget)
+    venues: list[str]
+    dwell: float
+    segment: str | None
+    index: int
+    current: str | None  # the venue shown
+    next_at: float | None  # the next step (None while paused)
+    paused: bool
+    left: float | None  # paused: seconds that were left before the next step
+
+
+class MainReturnPanel(_Msg):
+    """What the main venue's return is set to (`mode`) and what it shows now."""
+
+    mode: _enum(MainReturnMode)
+    shows: _enum(ReturnMode)
+    venue: str | None
+    layout: _enum(WallLayout) | None
+    tiles: list[str]
+    page: int
+    pages: int
+
+
+class AwardStep(_Msg):
+    award: str
+    category: str
+    recipient: str
+    venue: str | None
+
+
+class AwardPanel(_Msg):
+    segment: str
+    total: int
+    index: int  # -1 before the first award
+    current: AwardStep | None
+    next: AwardStep | None
+
+
+class FloorEntry(_Msg):
+    venue: str
+    at: float
+
+
+class TimingView(_Msg):
+    now: float
+    planned_end: float
+    projected_end: float
+
+
+class OperatorState(_Msg):
+    """Everything the console and `GET /api/state` show."""
+
+    conference: ConferenceView
+    phase: _enum(SessionPhase)
+    started_at: float | None
+    ended_at: float | None
+    segment: str | None
+    segments: list[SegmentRow]
+    on_air: str
+    fallback_from: str | None
+    caption: Caption | None
+    caption_override: bool
+    venues: dict[str, VenueRow]
+    floor_queue: list[FloorEntry]
+    roll_call: RollCallView | None
+    polling: PollingView | None
+    main_return: MainReturnPanel
+    awards: AwardPanel | None
+    timing: TimingView
+    program: dict[str, dict[str, str | None]]  # receiver -> {role: source}
+
+
+operator_state_adapter: TypeAdapter[OperatorState] = TypeAdapter(OperatorState)
+
+
+# ---------------------------------------------------------------------------- /ws/operator: console -> server
+
+
+class CommandMessage(_Msg):
+    """An operator command (see `orchestrator.core.commands`, plus an optional `id`); the
+    answer is a `command_result` carrying the same `ref`."""
+
+    type: Literal["command"] = "command"
+    command: dict[str, Any]
+    ref: JsonValue = None
+
+
+class MonitorOffer(_Msg):
+    """The console's receive-only monitor peer: one video slot per transceiver."""
+
+    type: Literal["offer"] = "offer"
+    sdp: str
+
+
+class MonitorChoice(_Msg):
+    """Show `venue`'s uplink in monitor `slot` (None: follow the program)."""
+
+    type: Literal["monitor"] = "monitor"
+    slot: int
+    venue: str | None = None
+
+
+ConsoleMessage = Annotated[Union[CommandMessage, MonitorOffer, MonitorChoice], Field(discriminator="type")]
+console_message_adapter: TypeAdapter[ConsoleMessage] = TypeAdapter(ConsoleMessage)
+
+
+# ---------------------------------------------------------------------------- /ws/operator: server -> console
+
+
+class StateMessage(_Msg):
+    type: Literal["state"] = "state"
+    state: OperatorState
+
+
+class EventsMessage(_Msg):
+    """Session events as they happen (including those the server decides by itself)."""
+
+    type: Literal["events"] = "events"
+    events: list[Event]
+
+
+class CommandResult(_Sparse):
+    """The answer to a `command` message: `status` as `POST /api/commands` would answer,
+    with its `events` (200) or its `error`, `code` and `params`."""
+
+    _sparse = frozenset({"events", "error", "code", "params"})
+    type: Literal["command_result"] = "command_result"
+    status: int
+    ref: JsonValue = None
+    events: list[Event] | None = None
+    error: str | None = None
+    code: Code | None = None
+    params: Params | None = None
+
+
+ToConsoleMessage = Annotated[
+    Union[StateMessage, EventsMessage, CommandResult, Answer, ErrorMessage], Field(discriminator="type")
+]
+to_console_adapter: TypeAdapter[ToConsoleMessage] = TypeAdapter(ToConsoleMessage)
+
+
+# ---------------------------------------------------------------------------- REST bodies
+
+
+CommandId = Annotated[str, Field(min_length=1, max_length=100)]
+"""The optional `id` beside a command's fields in `POST /api/commands` (and in a `command`
+message): a command whose id was already applied is not applied again."""
+command_id_adapter: TypeAdapter[CommandId] = TypeAdapter(CommandId, config=ConfigDict(strict=True))
+
+
+class CommandAccepted(_Msg):
+    """`POST /api/commands`, 200: the events the command caused (none for a repeated id)."""
+
+    events: list[Event]
+
+
+class Health(_Msg):
+    """`GET /healthz`."""
+
+    ok: bool
+    phase: _enum(SessionPhase) | None
+
+
+JoinLinks = dict[str, str]  # `GET /api/links`: venue id -> join link
+join_links_adapter: TypeAdapter[JoinLinks] = TypeAdapter(JoinLinks)
+error_body_adapter: TypeAdapter[ErrorBody] = TypeAdapter(ErrorBody)
+command_accepted_adapter: TypeAdapter[CommandAccepted] = TypeAdapter(CommandAccepted)
+health_adapter: TypeAdapter[Health] = TypeAdapter(Health)
