@@ -169,7 +169,7 @@ def _segments_run(s: SessionSummary, conference: Conference) -> str:
 def describe(s: SessionSummary, conference: Conference) -> str:
     """The summary of one archived session, as `--show` prints it."""
     clock = Clock(conference.conference.timezone)
-    if s.first_at is None:
+    if s.first_at is None or s.last_at is None:
         return f"{s.path}: no events"
     day = clock.date(s.first_at)
 

@@ -134,7 +134,7 @@ class EventLog:
                     "INSERT INTO events (at, type, command_id, payload) VALUES (?, ?, ?, ?)",
                     (event.at, event.type, command_id, event.model_dump_json()),
                 )
-        return cur.lastrowid if cur is not None else self.last_seq()
+        return cur.lastrowid if cur is not None and cur.lastrowid is not None else self.last_seq()
 
     def last_seq(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]

@@ -16,8 +16,8 @@ from .config import Conference
 from .core import SessionState
 from .core.commands import Command
 from .core.events import Event
-from .logs import get_logger
 from .event_log import EventLog
+from .logs import get_logger
 
 Listener = Callable[[list[Event], SessionState], None]
 
@@ -67,6 +67,6 @@ class LiveSession:
         for name, listener in list(self._listeners):
             try:
                 listener(events, self.session.state)
-            except Exception:  # noqa: BLE001 - the command is applied: tell the others, and the caller
+            except Exception:
                 log.exception("listener_failed", listener=name, command=command.type)
         return events

@@ -164,7 +164,7 @@ class OperatorSocket:
 
         try:
             await asyncio.wait_for(until(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -185,7 +185,7 @@ async def wait_healthy(
                 async with http.get(f"{base_url.rstrip('/')}/healthz") as r:
                     if r.status == 200 and p.health_adapter.validate_json(await r.read()).ok:
                         return time.monotonic() - start
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValidationError):
+            except (TimeoutError, aiohttp.ClientError, ValidationError):
                 pass
             if give_up is not None and (reason := give_up()):
                 raise RuntimeError(f"the server at {base_url} will not answer: {reason}")

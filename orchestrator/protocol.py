@@ -21,28 +21,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, JsonValue, SerializerFunctionWrapHandler, TypeAdapter, ValidationError,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
     model_serializer,
 )
 
 from .conference import PollingTarget, ReturnMode, RollCallMode, SegmentKind, VenueKind, VenueRole, WallLayout
 from .core.errors import CommandRejected, Param
-
-Params = dict[str, Param]
 from .core.events import Caption, Event, MainReturnMode
 from .core.state import LinkQuality, RollCallPhase, RollCallStatus, SegmentStatus, SessionPhase
+
+Params = dict[str, Param]
 
 # ---------------------------------------------------------------------------- base
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 
 
-def _enum(kind: type) -> Any:
-    """An enumeration field: its string value is accepted (strict mode wants the instance)."""
-    return Annotated[kind, Field(strict=False)]
+E = TypeVar("E")
+# An enumeration field: its string value is accepted (strict mode wants the instance).
+Lax = Annotated[E, Field(strict=False)]
 
 
 class _Msg(BaseModel):
@@ -50,14 +56,14 @@ class _Msg(BaseModel):
 
 
 class _Sparse(_Msg):
-    """A model whose `_sparse` fields are sent only when they were given (not as null)."""
+    """A model whose `_sparse` fields are left out when they have no value (rather than sent as null)."""
 
     _sparse: ClassVar[frozenset[str]] = frozenset()
 
     @model_serializer(mode="wrap")
     def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data = handler(self)
-        return {k: v for k, v in data.items() if k not in self._sparse or k in self.model_fields_set}
+        return {k: v for k, v in data.items() if k not in self._sparse or v is not None}
 
 
 def wire(message: BaseModel) -> dict[str, Any]:
@@ -225,7 +231,7 @@ class LowerHand(_Msg):
 
 
 VenueMessage = Annotated[
-    Union[Hello, Offer, Heartbeat, RollCallAnswer, RaiseHand, LowerHand], Field(discriminator="type")
+    Hello | Offer | Heartbeat | RollCallAnswer | RaiseHand | LowerHand, Field(discriminator="type")
 ]
 venue_message_adapter: TypeAdapter[VenueMessage] = TypeAdapter(VenueMessage)
 
@@ -240,7 +246,7 @@ def parse_venue_message(text: str | bytes) -> VenueMessage:
 class VenueInfo(_Msg):
     id: str
     name: str
-    role: _enum(VenueRole)
+    role: Lax[VenueRole]
 
 
 class ConferenceInfo(_Msg):
@@ -278,7 +284,7 @@ class Answer(_Msg):
 
 class SegmentInfo(_Msg):
     id: str
-    kind: _enum(SegmentKind)
+    kind: Lax[SegmentKind]
     title: str
     speaker: str | None
     venue: str
@@ -289,7 +295,7 @@ class VenueView(_Msg):
     """What one venue is shown of the session (no other venue's details)."""
 
     type: Literal["state"] = "state"
-    phase: _enum(SessionPhase)
+    phase: Lax[SessionPhase]
     segment: SegmentInfo | None
     on_air: str
     on_air_name: str
@@ -297,7 +303,7 @@ class VenueView(_Msg):
     caption: Caption | None
     muted: bool
     hand_raised: bool
-    roll_call: _enum(RollCallStatus) | None  # this venue's entry while a roll call runs
+    roll_call: Lax[RollCallStatus] | None  # this venue's entry while a roll call runs
 
 
 class RollCallPrompt(_Msg):
@@ -326,7 +332,7 @@ class Restarting(_Msg):
 
 
 ToVenueMessage = Annotated[
-    Union[Welcome, VenueView, Heartbeat, Answer, RollCallPrompt, RollCallRecorded, Replaced, Restarting, ErrorMessage],
+    Welcome | VenueView | Heartbeat | Answer | RollCallPrompt | RollCallRecorded | Replaced | Restarting | ErrorMessage,
     Field(discriminator="type"),
 ]
 to_venue_adapter: TypeAdapter[ToVenueMessage] = TypeAdapter(ToVenueMessage)
@@ -354,7 +360,7 @@ class ConferenceView(_Msg):
 
 
 class SegmentRow(SegmentInfo):
-    status: _enum(SegmentStatus)
+    status: Lax[SegmentStatus]
     started_at: float | None
     ended_at: float | None
     elapsed_s: float
@@ -368,7 +374,7 @@ class LinkView(_Sparse):
 
     _sparse = frozenset({"bitrate_in_kbps", "bitrate_out_kbps", "loss_pct", "rtt_ms", "fps_in",
                          "packets_received", "packets_lost"})
-    quality: _enum(LinkQuality)
+    quality: Lax[LinkQuality]
     bitrate_in_kbps: float | None = None
     bitrate_out_kbps: float | None = None
     loss_pct: float | None = None
@@ -380,8 +386,8 @@ class LinkView(_Sparse):
 
 class VenueRow(_Msg):
     name: str
-    role: _enum(VenueRole)
-    kind: _enum(VenueKind) | None
+    role: Lax[VenueRole]
+    kind: Lax[VenueKind] | None
     connected: bool
     muted: bool
     on_air: bool
@@ -393,7 +399,7 @@ class VenueRow(_Msg):
 
 
 class RollCallEntryView(_Msg):
-    status: _enum(RollCallStatus)
+    status: Lax[RollCallStatus]
     at: float | None
     prompted_at: float | None
     picture_ok: bool | None
@@ -404,10 +410,10 @@ class RollCallEntryView(_Msg):
 
 class RollCallView(_Msg):
     segment: str
-    phase: _enum(RollCallPhase)
+    phase: Lax[RollCallPhase]
     started_at: float
     finished_at: float | None
-    mode: _enum(RollCallMode)
+    mode: Lax[RollCallMode]
     calling: str | None  # called roll call: the venue being called now
     call_deadline: float | None  # called roll call: when that call runs out (None while paused)
     paused: bool
@@ -418,7 +424,7 @@ class RollCallView(_Msg):
 class PollingView(_Msg):
     """Site polling while it runs: `venues` in turn, `dwell` seconds each."""
 
-    target: _enum(PollingTarget)
+    target: Lax[PollingTarget]
     venues: list[str]
     dwell: float
     segment: str | None
@@ -432,10 +438,10 @@ class PollingView(_Msg):
 class MainReturnPanel(_Msg):
     """What the main venue's return is set to (`mode`) and what it shows now."""
 
-    mode: _enum(MainReturnMode)
-    shows: _enum(ReturnMode)
+    mode: Lax[MainReturnMode]
+    shows: Lax[ReturnMode]
     venue: str | None
-    layout: _enum(WallLayout) | None
+    layout: Lax[WallLayout] | None
     tiles: list[str]
     page: int
     pages: int
@@ -471,7 +477,7 @@ class OperatorState(_Msg):
     """Everything the console and `GET /api/state` show."""
 
     conference: ConferenceView
-    phase: _enum(SessionPhase)
+    phase: Lax[SessionPhase]
     started_at: float | None
     ended_at: float | None
     segment: str | None
@@ -520,7 +526,7 @@ class MonitorChoice(_Msg):
     venue: str | None = None
 
 
-ConsoleMessage = Annotated[Union[CommandMessage, MonitorOffer, MonitorChoice], Field(discriminator="type")]
+ConsoleMessage = Annotated[CommandMessage | MonitorOffer | MonitorChoice, Field(discriminator="type")]
 console_message_adapter: TypeAdapter[ConsoleMessage] = TypeAdapter(ConsoleMessage)
 
 
@@ -554,7 +560,7 @@ class CommandResult(_Sparse):
 
 
 ToConsoleMessage = Annotated[
-    Union[StateMessage, EventsMessage, CommandResult, Answer, ErrorMessage], Field(discriminator="type")
+    StateMessage | EventsMessage | CommandResult | Answer | ErrorMessage, Field(discriminator="type")
 ]
 to_console_adapter: TypeAdapter[ToConsoleMessage] = TypeAdapter(ToConsoleMessage)
 
@@ -578,7 +584,7 @@ class Health(_Msg):
     """`GET /healthz`."""
 
     ok: bool
-    phase: _enum(SessionPhase) | None
+    phase: Lax[SessionPhase] | None
 
 
 JoinLinks = dict[str, str]  # `GET /api/links`: venue id -> join link

@@ -135,7 +135,7 @@ class SessionRuntime:
                 self.live.execute(c.ReportLink(venue=venue, loss_pct=link.loss_pct, rtt_ms=link.rtt_ms or 0.0))
             except CommandRejected:
                 pass  # e.g. it left since the sample
-            except Exception:  # noqa: BLE001 - the other venues' reports still go in
+            except Exception:
                 log.exception("link_report_failed", venue=venue)
         self._links_sampled()
 
@@ -201,6 +201,6 @@ async def _every(interval: float, fn: Callable[[], Awaitable[None]]) -> None:
             await fn()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a periodic task outlives one failed run
+        except Exception:
             log.exception("periodic_task_failed")
         await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -16,14 +16,15 @@ program_started, segment, muted, restarting, error, no_media_path, replaced, ref
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import random
 import time
 from collections.abc import Callable
-from ssl import SSLContext
 from dataclasses import dataclass, field
 from pathlib import Path
+from ssl import SSLContext
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -290,7 +291,7 @@ class VenueAgent:
                     return EXIT_REPLACED
                 except NoMediaPath as exc:
                     reason, no_path = str(exc), True
-                except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ConnectionError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError, ConnectionError) as exc:
                     reason = f"{type(exc).__name__}: {exc}"
                 if self._stop.is_set():
                     break
@@ -310,7 +311,7 @@ class VenueAgent:
                     log.info("venue_reconnecting", venue=self.venue, delay_s=round(delay, 2), reason=reason)
                 try:
                     await asyncio.wait_for(self._stop.wait(), delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         return EXIT_STOPPED
 
@@ -416,9 +417,13 @@ class VenueAgent:
     async def _watch_peer(self, pc: RTCPeerConnection, answer_sdp: str) -> None:
         """Follow the media connection; a failure, or no connection within
         MEDIA_CONNECT_TIMEOUT_S, ends the session with the reason (NoMediaPath)."""
-        deadline = time.monotonic() + MEDIA_CONNECT_TIMEOUT_S
-        while pc.connectionState not in ("connected", "failed", "closed") and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        changed = asyncio.Event()
+        pc.on("connectionstatechange", changed.set)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(MEDIA_CONNECT_TIMEOUT_S):
+                while pc.connectionState not in ("connected", "failed", "closed"):
+                    changed.clear()
+                    await changed.wait()
         if pc.connectionState != "connected":
             self._no_media_path = NoMediaPath(explain_no_media_path(answer_sdp, pc.localDescription.sdp))
             await self._close_socket()
@@ -429,7 +434,8 @@ class VenueAgent:
         self.emit("joined" if self.stats.sessions == 1 else "reconnected", venue=self.venue)
         log.info("venue_joined", venue=self.venue)
         while pc.connectionState == "connected":
-            await asyncio.sleep(0.2)
+            changed.clear()
+            await changed.wait()
         await self._close_socket()  # media gone: start over with a new peer
 
     async def _close_socket(self) -> None:

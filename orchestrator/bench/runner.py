@@ -234,7 +234,7 @@ async def _soak(server: _Server, seconds: float, branches: list[str], progress) 
         takes += 1
         try:
             answer = await server.take(branches[takes % len(branches)])
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # the server did not answer in 30 s
+        except (TimeoutError, aiohttp.ClientError) as exc:  # the server did not answer in 30 s
             stalls.append(round(elapsed))
             progress(f"  the server did not answer a take at {elapsed:.0f} s ({type(exc).__name__})")
             continue

@@ -67,8 +67,7 @@ async def _main(config: WorkerConfig, ready, go, stop) -> list[dict]:
     cpu_start = _cpu()
     started = time.time()
     tasks = [asyncio.ensure_future(agent.run()) for agent in agents.values()]
-    while not stop.is_set():
-        await asyncio.sleep(0.2)
+    await asyncio.get_running_loop().run_in_executor(None, stop.wait)
     ended = time.time()
     report = []
     for venue, agent in agents.items():

@@ -154,13 +154,13 @@ def segment_skipped(state: SessionState, ev: e.SegmentSkipped) -> SessionState:
 
 @_applies(e.VenueTookAir)
 def venue_took_air(state: SessionState, ev: e.VenueTookAir) -> SessionState:
-    state.venues[ev.venue]  # noqa: B018 - must exist
+    state.venues[ev.venue]
     return state.model_copy(update={"on_air": ev.venue, "fallback_from": None})
 
 
 @_applies(e.ProgramFellBack)
 def program_fell_back(state: SessionState, ev: e.ProgramFellBack) -> SessionState:
-    state.venues[ev.venue]  # noqa: B018 - must exist
+    state.venues[ev.venue]
     return state.model_copy(update={"on_air": ev.venue, "fallback_from": ev.from_venue if ev.rejoin else None})
 
 
@@ -214,7 +214,7 @@ def link_revoked(state: SessionState, ev: e.LinkRevoked) -> SessionState:
 def roll_call_started(state: SessionState, ev: e.RollCallStarted) -> SessionState:
     _segment_index(state, ev.segment)
     for venue in ev.venues:
-        state.venues[venue]  # noqa: B018 - must exist
+        state.venues[venue]
     first = RollCallStatus.WAITING if ev.mode is RollCallMode.CALLED else RollCallStatus.PENDING
     entries = {v: RollCallEntry(venue=v, status=first) for v in ev.venues}
     rc = RollCallState(segment=ev.segment, started_at=ev.at, entries=entries, mode=ev.mode, per_venue=ev.per_venue)
@@ -288,7 +288,7 @@ def polling_started(state: SessionState, ev: e.PollingStarted) -> SessionState:
     if state.polling is not None:
         raise ValueError("a polling run is already running")
     for venue in ev.venues:
-        state.venues[venue]  # noqa: B018 - must exist
+        state.venues[venue]
     return_to = state.main_return if ev.target is PollingTarget.MAIN_RETURN else None
     polling = PollingState(target=ev.target, venues=ev.venues, dwell=ev.dwell, segment=ev.segment, return_to=return_to)
     return state.model_copy(update={"polling": polling})
@@ -320,7 +320,7 @@ def polling_stopped(state: SessionState, ev: e.PollingStopped) -> SessionState:
 def main_return_changed(state: SessionState, ev: e.MainReturnChanged) -> SessionState:
     for venue in (ev.venue, *(ev.venues or ())):
         if venue is not None:
-            state.venues[venue]  # noqa: B018 - must exist
+            state.venues[venue]
     main_return = MainReturnState(mode=ev.mode, venue=ev.venue, layout=ev.layout, venues=ev.venues,
                                   page_every=ev.page_every, next_page_at=ev.next_page_at)
     return state.model_copy(update={"main_return": main_return})
@@ -345,7 +345,7 @@ def award_presented(state: SessionState, ev: e.AwardPresented) -> SessionState:
 
 @_applies(e.HandRaised)
 def hand_raised(state: SessionState, ev: e.HandRaised) -> SessionState:
-    state.venues[ev.venue]  # noqa: B018 - must exist
+    state.venues[ev.venue]
     return state.model_copy(update={"floor_queue": (*state.floor_queue, FloorRequest(venue=ev.venue, at=ev.at))})
 
 
@@ -364,4 +364,4 @@ def initial_state(conference_id: str, segments: list[str], venues: list[str], ma
     )
 
 
-assert len(APPLIERS) == len(e.Event.__args__[0].__args__), "every event needs an applier"  # type: ignore[attr-defined]
+assert len(APPLIERS) == len(e.Event.__args__[0].__args__), "every event needs an applier"

@@ -331,7 +331,7 @@ class Decision:
                 venue=venue.id, loss_pct=venue.loss_pct, rtt_ms=venue.rtt_ms,
             )
 
-    def leave_segment(self, status: str) -> None:
+    def leave_segment(self, status: e.SegmentEndStatus) -> None:
         """End the current segment; a roll call still running there is finished first, polling stopped."""
         current = self.state.current
         assert current is not None
@@ -340,7 +340,7 @@ class Decision:
             self.finish_roll_call(rc, by="segment")
         if self.state.polling is not None:
             self.stop_polling("segment")
-        self.emit(e.SegmentEnded(at=self.now, segment=current, status=status))  # type: ignore[arg-type]
+        self.emit(e.SegmentEnded(at=self.now, segment=current, status=status))
 
     def finish_roll_call(self, rc: RollCallState, by: FinishedBy) -> None:
         """Record every venue still open (`_OPEN_AT_FINISH`) and close the roll call."""
@@ -412,11 +412,11 @@ class Decision:
                 return
         self.emit(e.PollingStepped(at=self.now, venue=None, index=polling.index, next_at=next_at))
 
-    def stop_polling(self, reason: str, *, restore: bool = True) -> None:
+    def stop_polling(self, reason: e.PollingStopReason, *, restore: bool = True) -> None:
         """Stop the polling run; main-return polling gives the return back to what it replaced."""
         polling = self.state.polling
         assert polling is not None
-        self.emit(e.PollingStopped(at=self.now, reason=reason))  # type: ignore[arg-type]
+        self.emit(e.PollingStopped(at=self.now, reason=reason))
         if restore and polling.return_to is not None:
             self.set_main_return(polling.return_to)
 
@@ -593,11 +593,11 @@ def raise_hand(d: Decision, cmd: c.RaiseHand) -> None:
     d.emit(e.HandRaised(at=d.now, venue=cmd.venue))
 
 
-def _lower_hand(d: Decision, venue: str, by: str) -> None:
+def _lower_hand(d: Decision, venue: str, by: Literal["venue", "operator"]) -> None:
     d.venue(venue)
     if d.floor_position(venue) is None:
         d.reject("hand_not_raised", "its hand is not raised", venue=venue)
-    d.emit(e.HandLowered(at=d.now, venue=venue, reason=by))  # type: ignore[arg-type]
+    d.emit(e.HandLowered(at=d.now, venue=venue, reason=by))
 
 
 @_decides(c.LowerHand)

@@ -7,7 +7,7 @@ events; replaying them through `Session.apply` rebuilds the state exactly.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -76,7 +76,7 @@ class SegmentEnded(_Event):
 
     type: Literal["segment_ended"] = "segment_ended"
     segment: str
-    status: Literal["done", "pending"]
+    status: SegmentEndStatus
 
 
 class SegmentSkipped(_Event):
@@ -255,9 +255,13 @@ class PollingResumed(_Event):
     next_at: float
 
 
+PollingStopReason = Literal["operator", "take", "segment", "session_ended", "main_return"]
+SegmentEndStatus = Literal["done", "pending"]
+
+
 class PollingStopped(_Event):
     type: Literal["polling_stopped"] = "polling_stopped"
-    reason: Literal["operator", "take", "segment", "session_ended", "main_return"]
+    reason: PollingStopReason
 
 
 class MainReturnChanged(_Event):
@@ -315,16 +319,7 @@ class CaptionChanged(_Event):
 
 
 Event = Annotated[
-    Union[
-        SessionStarted, SessionEnded, SegmentStarted, SegmentEnded, SegmentSkipped,
-        VenueTookAir, ProgramFellBack, VenueJoined, VenueLeft, VenueLinkDegraded,
-        VenueLinkRecovered, MicrophoneMuted, MicrophoneUnmuted, RollCallStarted,
-        RollCallPrompted, RollCallAnswered, RollCallMarked, RollCallFinished,
-        AwardPresented, HandRaised, HandLowered, CaptionChanged, LinkRevoked,
-        RollCallCalled, RollCallRequeued, RollCallPaused, RollCallResumed, RollCallReopened,
-        PollingStarted, PollingStepped, PollingPaused, PollingResumed, PollingStopped,
-        MainReturnChanged, WallPaged,
-    ],
+    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged,
     Field(discriminator="type"),
 ]
 

@@ -28,8 +28,8 @@ from . import events as e
 from .apply import apply, initial_state
 from .decide import ALLOWED_PHASES, DECIDERS, WRONG_PHASE, Decision
 from .main_return import MainReturnView, main_return_view
-from .timers import next_deadline
 from .state import SegmentStatus, SessionPhase, SessionState
+from .timers import next_deadline
 
 
 @dataclass(frozen=True)

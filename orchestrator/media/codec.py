@@ -8,6 +8,7 @@ Opus (RFC 7587, whatever the sampling rate). An encoded frame travels inside aio
 from __future__ import annotations
 
 import fractions
+
 import av
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 

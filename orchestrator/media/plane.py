@@ -20,6 +20,7 @@ from collections.abc import Set
 from dataclasses import dataclass
 from typing import Protocol
 
+
 @dataclass(frozen=True)
 class VenuePeer:
     """The peer connection of venue `venue` (its camera and microphone up, the program down)."""

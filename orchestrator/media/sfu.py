@@ -161,7 +161,7 @@ async def close_quietly(pc: RTCPeerConnection) -> None:
     """Close a peer that failed half-way; aiortc may trip over its own half-made state."""
     try:
         await pc.close()
-    except Exception as exc:  # noqa: BLE001 - the offer is refused either way
+    except Exception as exc:
         log.warning("peer_close_failed", error=f"{type(exc).__name__}: {exc}")
 
 

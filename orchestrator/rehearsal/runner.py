@@ -20,9 +20,9 @@ from typing import Any
 
 import aiohttp
 
+from .. import wording
 from ..config import Conference
 from ..logs import get_logger
-from .. import wording
 from ..operator_client import OperatorClient, OperatorSocket
 from ..protocol import OperatorState, wire
 from .drills import Drills
@@ -121,7 +121,7 @@ class Rehearsal:
     async def _join(self) -> None:
         fleet = self.fleet
         deadline = time.monotonic() + JOIN_TIMEOUT_S
-        while not all(sim.connected for sim in fleet.venues.values()) and time.monotonic() < deadline:
+        while not all(sim.connected for sim in fleet.venues.values()) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the simulated venues' flags
             await asyncio.sleep(0.05)
         joined = [v for v, sim in fleet.venues.items() if sim.connected]
         for venue in sorted(set(fleet.venues) - set(joined)):
@@ -130,7 +130,7 @@ class Rehearsal:
         main = self.conference.main_venue.id
         receivers = [fleet[v] for v in joined if v != main]
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while any(sim.agent.stats.seen != main for sim in receivers) and time.monotonic() < deadline:
+        while any(sim.agent.stats.seen != main for sim in receivers) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the agents' counters
             await asyncio.sleep(0.05)
         self.progress.note(f"{len(joined)} of {wording.count(len(self.conference.venues), 'venue')} joined")
 
@@ -248,7 +248,7 @@ class Rehearsal:
         log.info("drill_rejoin", venue=drop.venue, segment=drop.segment)
         self.progress.note(f"drill: '{drop.venue}' comes back")
         deadline = time.monotonic() + REJOIN_TIMEOUT_S
-        while not sim.connected and time.monotonic() < deadline:
+        while not sim.connected and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the simulated venue's flag
             await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------ helpers

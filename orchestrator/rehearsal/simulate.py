@@ -109,7 +109,7 @@ class SimulatedVenue:
         self.agent.stop()
         try:
             await asyncio.wait_for(asyncio.shield(self.task), STOP_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
@@ -123,7 +123,7 @@ class SimulatedVenues:
             log_dir.mkdir(parents=True, exist_ok=True)
         self.venues: dict[str, SimulatedVenue] = {}
         for i, (venue, link) in enumerate(links.items()):
-            file = open(log_dir / f"{venue}.jsonl", "w", encoding="utf-8") if log_dir else None  # noqa: SIM115
+            file = open(log_dir / f"{venue}.jsonl", "w", encoding="utf-8") if log_dir else None
             self.venues[venue] = SimulatedVenue(venue, link, VenueLog(venue, file), loss.get(venue, 0.0), seed=1000 * i)
 
     def __getitem__(self, venue: str) -> SimulatedVenue:

@@ -113,7 +113,8 @@ def _ticks(text: ReportText, total: float) -> tuple[int, list[tuple[float, str]]
     """Tick times (seconds since the session started) on round wall-clock times, and their labels."""
     step = next((s for s in NICE_STEPS if total / s <= 12), NICE_STEPS[-1])
     t0 = text.t0
-    offset = text.clock.at(t0).utcoffset().total_seconds()  # round in local time, not in UTC
+    utc_offset = text.clock.at(t0).utcoffset()
+    offset = utc_offset.total_seconds() if utc_offset else 0.0  # round in local time, not in UTC
     first = math.ceil((t0 + offset) / step) * step - offset - t0
     ticks = []
     t = first

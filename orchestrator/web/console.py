@@ -135,7 +135,7 @@ class ConsoleAuth:
         raise response
 
 
-async def join_page(request: web.Request) -> web.Response:
+async def join_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "join.html", headers=_no_store())
 
 

@@ -172,14 +172,14 @@ class OperatorApi:
                 conn.send(p.CommandResult(status=status, ref=msg.ref, events=answer.events))
             else:
                 conn.send(p.CommandResult(status=status, ref=msg.ref, error=answer.error, code=answer.code,
-                                          **({"params": answer.params} if answer.params else {})))
+                                          params=answer.params or None))
         elif isinstance(msg, p.MonitorOffer):
             try:
-                answer = await self.media.answer_monitor(conn.monitor, msg.sdp)
+                sdp = await self.media.answer_monitor(conn.monitor, msg.sdp)
             except OfferRejected as exc:
                 conn.send(p.error_message("bad_offer", str(exc)))
                 return
-            conn.send(p.Answer(sdp=answer))
+            conn.send(p.Answer(sdp=sdp))
         else:
             if msg.venue is not None and msg.venue not in self.host.conference.venue_by_id:
                 raise BadMessage(f"there is no venue {msg.venue!r}", "unknown_venue", {"venue": msg.venue})

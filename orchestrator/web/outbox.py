@@ -66,5 +66,5 @@ class Outbox:
             await asyncio.wait_for(
                 self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow", drain=False), CLOSE_TIMEOUT_S
             )
-        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+        except (TimeoutError, ConnectionError, RuntimeError):
             pass

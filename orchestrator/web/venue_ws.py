@@ -19,15 +19,15 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .. import protocol as p
 from ..core import CommandRejected
 from ..core import commands as c
 from ..core import events as e
 from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.plane import OfferRejected, VenuePeer
-from ..runtime import SessionRuntime
-from .. import protocol as p
 from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, CLOSE_REVOKED
+from ..runtime import SessionRuntime
 from .auth import JoinTokens, TokenRefused
 from .outbox import Outbox
 from .views import venue_view
@@ -130,7 +130,7 @@ class VenueHub:
     async def _authenticate(self, ws: web.WebSocketResponse) -> VenueConnection | None:
         try:
             msg = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._refuse(ws, p.error_message("timeout", "no hello message within 10 s"))
             return None
         if msg.type != WSMsgType.TEXT:
@@ -227,11 +227,13 @@ class VenueHub:
         elif isinstance(msg, p.Hello):
             conn.send(p.error_message("bad_message", "already authenticated"))
         else:
-            command = {
-                p.RollCallAnswer: lambda: c.AnswerRollCall(venue=venue, picture_ok=msg.picture_ok, sound_ok=msg.sound_ok),
-                p.RaiseHand: lambda: c.RaiseHand(venue=venue),
-                p.LowerHand: lambda: c.LowerHand(venue=venue),
-            }[type(msg)]()
+            command: c.VenueCommand
+            if isinstance(msg, p.RollCallAnswer):
+                command = c.AnswerRollCall(venue=venue, picture_ok=msg.picture_ok, sound_ok=msg.sound_ok)
+            elif isinstance(msg, p.RaiseHand):
+                command = c.RaiseHand(venue=venue)
+            else:
+                command = c.LowerHand(venue=venue)
             try:
                 self.host.execute(command)
             except CommandRejected as exc:

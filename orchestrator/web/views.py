@@ -7,8 +7,21 @@ from ..core import MainReturnView, Session, main_return_view
 from ..core.state import ROLL_CALL_STATUSES
 from ..media.plane import LinkStats, ProgramSnapshot
 from ..protocol import (
-    AwardPanel, AwardStep, ConferenceView, FloorEntry, LinkView, MainReturnPanel, OperatorState, PollingView,
-    RollCallEntryView, RollCallView, SegmentInfo, SegmentRow, TimingView, VenueRow, VenueView,
+    AwardPanel,
+    AwardStep,
+    ConferenceView,
+    FloorEntry,
+    LinkView,
+    MainReturnPanel,
+    OperatorState,
+    PollingView,
+    RollCallEntryView,
+    RollCallView,
+    SegmentInfo,
+    SegmentRow,
+    TimingView,
+    VenueRow,
+    VenueView,
 )
 
 
@@ -93,7 +106,7 @@ def operator_state(
         segments.append(
             SegmentRow(
                 **_segment_fields(conf, seg.id),
-                status=row.status,
+                status=ss.status,
                 started_at=ss.started_at,
                 ended_at=ss.ended_at,
                 elapsed_s=round(row.elapsed, 1),
@@ -168,5 +181,5 @@ def venue_view(session: Session, venue: str) -> VenueView:
         caption=st.caption,
         muted=st.venues[venue].muted,
         hand_raised=any(r.venue == venue for r in st.floor_queue),
-        roll_call=entry.status if entry and rc.phase.value == "running" else None,
+        roll_call=entry.status if entry and rc and rc.phase.value == "running" else None,
     )

@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from tests.deploy.support import Certificate, need, nginx_main_conf, render_site, self_signed, start, stop, wait_for_port
+from tests.deploy.support import (
+    Certificate,
+    need,
+    nginx_main_conf,
+    render_site,
+    self_signed,
+    start,
+    stop,
+    wait_for_port,
+)
 from tests.support.live import Live, free_port, start_live
 
 

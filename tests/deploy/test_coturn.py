@@ -15,7 +15,16 @@ from aioice import stun, turn
 
 from orchestrator.media.plane import VenuePeer
 from orchestrator.web.turn import turn_credentials
-from tests.deploy.support import TURN_CONF, Certificate, need, render_turn_conf, self_signed, start, stop, turn_conf_lines
+from tests.deploy.support import (
+    TURN_CONF,
+    Certificate,
+    need,
+    render_turn_conf,
+    self_signed,
+    start,
+    stop,
+    turn_conf_lines,
+)
 from tests.support.live import embedded_media, free_port, start_live, wait_for
 
 

@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 
 from orchestrator.media.aiortc_tap import restrict_host_addresses
+from orchestrator.operator_client import wait_healthy
 from tests.conftest import SAMPLE
 from tests.deploy.support import ENV_EXAMPLE, UNIT, need, stop
-from orchestrator.operator_client import wait_healthy
 from tests.support.live import OPERATOR_TOKEN, SECRET, Live, free_port, wait_for
 
 

@@ -10,13 +10,13 @@ import time
 import aiohttp
 import pytest
 
-from tests.conftest import SAMPLE
-from tests.support.live import SECRET, Live, free_port, server_process, wait_for
-from venues.agent import VenueAgent
 from orchestrator.media.aiortc_tap import restrict_host_addresses
 from orchestrator.operator_client import wait_healthy
 from orchestrator.protocol import RaiseHand
 from orchestrator.web.auth import JoinTokens
+from tests.conftest import SAMPLE
+from tests.support.live import SECRET, Live, free_port, server_process, wait_for
+from venues.agent import VenueAgent
 
 
 def session_view(state: dict) -> dict:

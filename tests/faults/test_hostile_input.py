@@ -54,9 +54,9 @@ from orchestrator import protocol as p
 from orchestrator.core.commands import OperatorCommand, operator_command_adapter
 from orchestrator.core.state import SessionPhase
 from orchestrator.media import sfu
+from orchestrator.media.plane import PeerId, VenuePeer
 from orchestrator.operator_client import OperatorSocket
 from orchestrator.web import console
-from orchestrator.media.plane import PeerId, VenuePeer
 from orchestrator.web.app import CONSOLE, OPERATOR, VENUES
 from tests.support.live import OPERATOR_TOKEN, SECRET, Live, embedded_media, start_live, wait_for
 
@@ -984,7 +984,7 @@ async def test_sdp_offers_from_real_offers_leave_nothing_behind(rig):
             assert udp_sockets() > baseline, "the answered offer holds an ICE socket"
             if one_peer is None:
                 one_peer = udp_sockets()
-            await wait_for(lambda: udp_sockets() <= one_peer, 5, f"one peer's sockets only ({name}, offer {attempt})")
+            await wait_for(lambda limit=one_peer: udp_sockets() <= limit, 5, f"one peer's sockets only ({name}, offer {attempt})")
         counts[f"{name} offer: {one_peer - baseline} UDP socket(s) per peer"] += 1
         await settle(name)
 
@@ -1372,7 +1372,7 @@ async def test_operator_socket_answers_every_hostile_message(rig):
         shown = repr(frame[:300])
         assert not result.closed, f"the operator socket was closed ({result.code}) by {shown}; replies {result.replies}"
         replies = result.replies
-        error, kind = verdict(p.console_message_adapter, frame)
+        error, _kind = verdict(p.console_message_adapter, frame)
         if error is not None:
             assert len(replies) == 1 and is_error(replies[0], error), f"expected one {error} error for {shown}, got {replies}"
             counts[f"error: {error}"] += 1
@@ -1503,7 +1503,7 @@ async def test_an_offer_whose_peer_never_connects_is_closed_after_the_timeout(ri
     venues = FUZZ_VENUES[:3]
     clients = {v: VenueClient(live, v) for v in venues}
     pending = []  # offers whose answer is never applied: their peers never connect
-    for venue, client in clients.items():
+    for client in clients.values():
         pc = RTCPeerConnection()
         pc.addTransceiver("video", direction="sendrecv")
         pc.addTransceiver("audio", direction="sendrecv")
@@ -1543,7 +1543,7 @@ async def test_an_offer_whose_peer_never_connects_is_closed_after_the_timeout(ri
     state = await live.state()
     assert not any(state["venues"][v]["connected"] for v in venues), "a peer that never connected counted as joined"
     # the sockets are still open and each venue can offer again
-    for venue, client in clients.items():
+    for client in clients.values():
         assert await client.heartbeat_answered()
         result = await client.exchange(to_json({"type": "offer", "sdp": await agent_like_offer()}))
         assert [r["type"] for r in result.replies] == ["answer"], result

@@ -6,14 +6,13 @@ the pipe is full, and the lines are written once the reader catches up.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import aiohttp
 import pytest
 
-from tests.conftest import SAMPLE
 from orchestrator.operator_client import wait_healthy
+from tests.conftest import SAMPLE
 from tests.support.live import OPERATOR_TOKEN, free_port, server_process
 
 pytestmark = pytest.mark.asyncio
@@ -34,7 +33,7 @@ async def test_a_server_whose_log_pipe_is_full_still_answers(tmp_path):
                     async with http.post(base + "/api/commands", headers=auth,
                                          json={"type": "set_caption", "text": f"caption {n}"}) as r:
                         assert r.status == 200, await r.text()
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pytest.fail(f"command {n} was not answered within 20 s: the server is stuck writing its log")
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)  # reading drains the pipe: the queued lines follow

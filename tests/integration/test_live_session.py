@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-
 from tests.support.live import wait_for
 
 BRANCHES = ["pinghu", "nanhu", "xiuzhou", "haiyan"]
@@ -27,7 +26,7 @@ async def test_every_take_reaches_every_venue_within_a_second(live):
         if venue != "main":
             expected[venue] = "main"  # the on-air venue receives the main venue
         waited = await wait_for(
-            lambda: all(live.agents[v].agent.stats.seen == want for v, want in expected.items()),
+            lambda expected=expected: all(live.agents[v].agent.stats.seen == want for v, want in expected.items()),
             1.0, f"every venue to see the take of {venue}",
         )
         latencies.append(waited)

@@ -11,13 +11,13 @@ import json
 import signal
 
 import aiohttp
-import pytest
-
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
+import pytest
+
 from orchestrator.media.aiortc_tap import restrict_host_addresses
-from tests.conftest import SAMPLE
 from orchestrator.operator_client import wait_healthy
+from tests.conftest import SAMPLE
 from tests.support.live import OPERATOR_TOKEN, Live, free_port, server_process, wait_for
 
 PRELUDE = """

@@ -6,6 +6,7 @@ reconnection."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -110,7 +111,7 @@ async def test_an_agent_without_a_media_path_says_why_and_backs_off(live, tmp_pa
         delays = [f["retry_in_s"] for f in failures]
         assert delays == sorted(delays) and delays[-1] > delays[0], f"the delay grows: {delays}"
         assert max(delays) <= BACKOFF_MAX_S
-        gaps = [b["ts"] - a["ts"] for a, b in zip(failures, failures[1:])]
+        gaps = [b["ts"] - a["ts"] for a, b in itertools.pairwise(failures)]
         assert all(gap >= delay for gap, delay in zip(gaps, delays)), (gaps, delays)
         assert proc.poll() is None, "it keeps trying"
         assert not events(log, "joined")

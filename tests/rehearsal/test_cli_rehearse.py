@@ -101,7 +101,7 @@ def test_an_interrupted_rehearsal_stops_cleanly_without_a_report(rehearsal_yaml,
         if "segment 2/6" in line:
             break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err == "orchestrator rehearse: interrupted; no report written\n"
     assert not (tmp_path / "report" / "report.json").exists()

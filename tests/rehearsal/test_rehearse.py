@@ -14,8 +14,8 @@ import re
 from rich.console import Console
 
 from orchestrator.core import commands as c
-from orchestrator.core import events as e
 from orchestrator.core import decide as core_decide
+from orchestrator.core import events as e
 from orchestrator.media.router import ProgramRouter
 from orchestrator.media.sfu import MediaServer
 from orchestrator.rehearsal.progress import LiveProgress

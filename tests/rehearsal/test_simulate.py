@@ -91,6 +91,6 @@ def test_simulate_takes_all_or_a_list_of_known_venues(rehearsal_conf):
 
 def test_serve_refuses_an_unknown_simulated_venue(rehearsal_yaml, tmp_path):
     proc = serve(rehearsal_yaml, tmp_path / "data", free_port(), "--simulate", "main,pinhgu")
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "did you mean 'pinghu'?" in err

@@ -38,7 +38,7 @@ def test_changed_sender_source_is_reported(monkeypatch):
         return text.replace("self.__encoder.pack(data)", "self.__encoder.encode(data)") if obj is RTCRtpSender else text
 
     monkeypatch.setattr(aiortc_tap.inspect, "getsource", source)
-    with pytest.raises(InternalsChanged, match="no longer calls __encoder.pack"):
+    with pytest.raises(InternalsChanged, match=r"no longer calls __encoder\.pack"):
         check_internals()
 
 

@@ -8,12 +8,12 @@ Pure: a fake clock, no peers; packets are read straight off each output's queue.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass, field
 
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
-from tests.conftest import FakeClock
 from orchestrator.media.plane import MonitorPeer, VenuePeer
 from orchestrator.media.router import (
     KEYFRAME_THROTTLE_S,
@@ -23,6 +23,7 @@ from orchestrator.media.router import (
     ProgramRouter,
     Role,
 )
+from tests.conftest import FakeClock
 
 VENUES = ("main", "a", "b")
 PV, PA, MA = Role.PROGRAM_VIDEO, Role.PROGRAM_AUDIO, Role.MAIN_AUDIO
@@ -250,7 +251,7 @@ def test_same_source_timestamp_deltas_are_preserved(live):
     for timestamp in (50_000, 53_000, 56_000, 62_000):
         live.video("main", inter(), timestamp)
     out = pts(live.out("b", PV))
-    assert [later - earlier for earlier, later in zip(out, out[1:])] == [3000, 3000, 6000]
+    assert [later - earlier for earlier, later in itertools.pairwise(out)] == [3000, 3000, 6000]
 
 
 def test_switch_restamps_new_source_by_wall_clock(live):
@@ -288,7 +289,7 @@ def test_backward_or_huge_source_jump_falls_back_to_wall_clock(live):
     live.clock.advance(0.02)
     live.video("main", inter(), 50_000 + 10 * 90_000)  # ten seconds ahead in one frame
     out = pts(live.out("b", PV))
-    assert [later - earlier for earlier, later in zip(out, out[1:])] == [3600, 1800]
+    assert [later - earlier for earlier, later in itertools.pairwise(out)] == [3600, 1800]
 
 
 def test_output_pts_wraps_modulo_2_to_the_32():

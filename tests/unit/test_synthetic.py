@@ -1,6 +1,7 @@
 """Pre-encoded synthetic venue media: the mark, the VP8 loop and the Opus tone."""
 from __future__ import annotations
 
+import itertools
 from array import array
 
 import av
@@ -118,7 +119,7 @@ def test_every_decoded_frame_reads_back(videos: dict[int, MarkedVideo]) -> None:
 def test_consecutive_decoded_frames_differ(videos: dict[int, MarkedVideo]) -> None:
     pictures = decode_vp8(videos[42].frames)
     lumas = [bytes(p.planes[0]) for p in pictures]
-    assert all(a != b for a, b in zip(lumas, lumas[1:]))
+    assert all(a != b for a, b in itertools.pairwise(lumas))
 
 
 def test_restart_at_keyframe_and_wrap(videos: dict[int, MarkedVideo]) -> None:
@@ -169,7 +170,7 @@ def first_channel(frame: av.AudioFrame) -> list[int]:
 def dominant_frequency(frames: list[av.AudioFrame]) -> float:
     """Zero-crossing estimate over the first channel, skipping the first decoded frame."""
     samples = [sample for frame in frames[1:] for sample in first_channel(frame)]
-    crossings = sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in itertools.pairwise(samples) if (a < 0) != (b < 0))
     return crossings / 2 / (len(samples) / 48000)
 
 
@@ -198,8 +199,8 @@ def test_tone_loop_wraps_seamlessly() -> None:
     # Skip the decoder's own start-up ramp, then every half period must be regular:
     # a start-up gap or phase jump at a wrap would show as an odd zero-crossing interval.
     samples = [sample for frame in frames[10:] for sample in first_channel(frame)]
-    crossings = [i for i, (a, b) in enumerate(zip(samples, samples[1:])) if (a < 0) != (b < 0)]
+    crossings = [i for i, (a, b) in enumerate(itertools.pairwise(samples)) if (a < 0) != (b < 0)]
     half_period = 48000 / 2 / audio.frequency
-    intervals = [b - a for a, b in zip(crossings, crossings[1:])]
+    intervals = [b - a for a, b in itertools.pairwise(crossings)]
     assert len(intervals) > 100
     assert all(abs(i - half_period) <= 1.5 for i in intervals), (min(intervals), max(intervals))
