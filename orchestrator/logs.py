@@ -11,14 +11,15 @@ import logging
 import queue
 import sys
 import threading
-from typing import IO
+from collections.abc import MutableMapping
+from typing import Any, TextIO, cast
 
 import structlog
 
 SECRET_WORDS = frozenset({"token", "secret", "password", "authorization", "cookie", "key", "credential", "sdp"})
 
 
-def _redact(_, __, event_dict: dict) -> dict:
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for name in list(event_dict):
         if SECRET_WORDS.intersection(name.lower().split("_")):
             event_dict[name] = "[redacted]"
@@ -32,7 +33,7 @@ class BackgroundWriter:
     dropped and counted, and a `log_lines_dropped` line says how many as soon as the
     reader takes lines again."""
 
-    def __init__(self, stream: IO[str], limit: int = 10_000):
+    def __init__(self, stream: TextIO, limit: int = 10_000):
         self.stream = stream
         self._queue: queue.Queue[str | None] = queue.Queue(limit)
         self._lock = threading.Lock()
@@ -77,7 +78,7 @@ class BackgroundWriter:
                     note.warning("log_lines_dropped", count=dropped)
 
 
-def configure(level: str = "info", json: bool | None = None, file: IO[str] | None = None,
+def configure(level: str = "info", json: bool | None = None, file: TextIO | None = None,
               background: bool = False) -> None:
     """Log to `file` (default: standard error), as JSON unless it is a terminal.
 
@@ -86,7 +87,7 @@ def configure(level: str = "info", json: bool | None = None, file: IO[str] | Non
     if json is None:
         json = not file.isatty()
     if background:
-        file = BackgroundWriter(file)
+        file = cast(TextIO, BackgroundWriter(file))  # it writes and flushes, all a logger asks of a file
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from ssl import SSLContext
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -155,6 +155,14 @@ class LoopedTrack(MediaStreamTrack):
         return packet
 
 
+
+class LogSink(Protocol):
+    """Where an agent writes its JSON lines: a file, or anything that writes and flushes."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
 @dataclass
 class Media:
     """What the agent sends. Each connection gets fresh tracks (a closed peer ends its tracks)."""
@@ -222,7 +230,7 @@ class VenueAgent:
         self,
         join_url: str,
         media_factory: Callable[[int], Media] = synthetic_media,
-        log_file: IO[str] | None = None,
+        log_file: LogSink | None = None,
         loss_pct: float = 0.0,
         reconnect: bool = True,
         seed: int | None = None,

@@ -11,12 +11,16 @@ so they measure the server rather than their own decoders.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import multiprocessing as mp
 import resource
 import time
 from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+
+from aiortc.mediastreams import MediaStreamTrack
 
 from venues.agent import LoopedTrack, Media, VenueAgent, synthetic_media
 
@@ -32,7 +36,7 @@ class WorkerConfig:
     bitrate: int
 
 
-def run(config: WorkerConfig, ready: mp.Event, go: mp.Event, stop: mp.Event, results: mp.Queue) -> None:
+def run(config: WorkerConfig, ready: Event, go: Event, stop: Event, results: mp.Queue) -> None:
     """Process entry point."""
     from orchestrator.logs import configure
     from orchestrator.media import restrict_host_addresses
@@ -42,16 +46,17 @@ def run(config: WorkerConfig, ready: mp.Event, go: mp.Event, stop: mp.Event, res
     results.put(asyncio.run(_main(config, ready, go, stop)))
 
 
-async def _main(config: WorkerConfig, ready, go, stop) -> list[dict]:
+async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> list[dict]:
     media: dict[str, Media] = {
         venue: synthetic_media(index, config.width, config.height, config.fps, config.bitrate, noise=True)
         for index, venue, _ in config.venues
     }
     tracks: dict[str, list[LoopedTrack]] = {venue: [] for venue in media}
 
-    def recording(venue: str):
-        def tracks_for():
+    def recording(venue: str) -> Media:
+        def tracks_for() -> tuple[MediaStreamTrack, MediaStreamTrack]:
             made = media[venue].tracks()
+            assert isinstance(made[0], LoopedTrack), "the bench's synthetic video loops pre-encoded frames"
             tracks[venue].append(made[0])
             return made
 
@@ -59,7 +64,8 @@ async def _main(config: WorkerConfig, ready, go, stop) -> list[dict]:
 
     logs = {venue: io.StringIO() for venue in media}
     agents = {
-        venue: VenueAgent(url, lambda i, v=venue: recording(v), log_file=logs[venue], decode_all=False, seed=index)
+        venue: VenueAgent(url, functools.partial(lambda v, _: recording(v), venue), log_file=logs[venue], decode_all=False,
+                          seed=index)
         for index, venue, url in config.venues
     }
     ready.set()

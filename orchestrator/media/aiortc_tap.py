@@ -108,6 +108,7 @@ class EncodedPacker:
             self.picture_id = (self.picture_id + 1) % (1 << 15)
         else:
             payloads = [data]
+        assert packet.pts is not None, "forwarded packets are stamped by the router"
         return payloads, int(packet.pts)
 
     def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:

@@ -13,6 +13,7 @@ import asyncio
 import fractions
 from collections.abc import Sequence
 
+import av
 from aiortc import RTCIceServer, RTCRtpSender, RTCRtpTransceiver
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -68,7 +69,7 @@ class DecodedProgram(Output):
             if proxy is not self.proxy:
                 continue
             # re-stamp: one continuous timeline per receiver, whatever the source
-            step = frame.samples if self.kind == "audio" else VIDEO_CLOCK // 30
+            step = frame.samples if isinstance(frame, av.AudioFrame) else VIDEO_CLOCK // 30
             frame.pts, frame.time_base = self._pts, fractions.Fraction(1, clock_rate(self.kind))
             self._pts += step
             self.stats.frames += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -58,7 +58,7 @@ class Progress:
 class LineProgress(Progress):
     """One plain line per happening (for logs and pipes)."""
 
-    def __init__(self, out: TextIO):
+    def __init__(self, out: IO[str]):
         self.out = out
 
     def _say(self, text: str) -> None:
