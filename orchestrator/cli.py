@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from .config import ConfigError, Conference, VenueRole, format_duration, load_conference
+from .config import ConfigError, Conference, VenueRole, display_path, format_duration, load_conference
 from .wording import Clock, count
 
 
@@ -20,8 +20,8 @@ def _load_or_exit(path: str, status: int = 1) -> Conference:
     try:
         return load_conference(path)
     except ConfigError as exc:
-        for issue in exc.issues:
-            click.echo(str(issue), err=True)
+        for line in exc.lines():
+            click.echo(line, err=True)
         sys.exit(status)
 
 
@@ -30,17 +30,15 @@ def summary(path: str, conf: Conference) -> str:
     kinds = Counter(v.kind.value if v.kind else "unspecified" for v in conf.venues if v.role is VenueRole.BRANCH)
     branches = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
     recipients = sum(len(a.recipients) for a in conf.awards)
-    end = conf.starts_at.timestamp() + conf.planned_total
-    end_local = conf.starts_at.fromtimestamp(end, conf.starts_at.tzinfo)
     lines = [
-        f"{path}: valid",
+        f"{display_path(path)}: valid",
         f"  conference   {info.id}: {info.title}",
         f"  starts       {info.date.isoformat()} {info.start:%H:%M} ({info.timezone})",
         f"  venues       {len(conf.venues)}: main '{conf.main_venue.id}' ({conf.main_venue.name}); "
         f"{count(len(conf.branch_ids), 'branch', 'branches')}" + (f": {branches}" if branches else ""),
         f"  awards       {count(len(conf.awards), 'list')}, {count(recipients, 'recipient')}",
         f"  agenda       {count(len(conf.agenda), 'segment')}, {format_duration(conf.planned_total)} planned",
-        f"  planned end  {end_local:%Y-%m-%d %H:%M} ({info.timezone})",
+        f"  planned end  {conf.planned_end:%Y-%m-%d %H:%M} ({info.timezone})",
     ]
     return "\n".join(lines)
 
@@ -52,17 +50,21 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 def validate(files: tuple[str, ...]) -> None:
-    """Check conference files; print a summary, or every error as FILE:LINE:COL."""
+    """Check conference files; print a summary, or every error as FILE:LINE:COL.
+
+    Each file is checked on its own (a directory or a device is reported as such, and
+    the others are still checked); the exit status is 1 if any of them failed.
+    """
     failed = False
     for path in files:
         try:
             conf = load_conference(path)
         except ConfigError as exc:
             failed = True
-            for issue in exc.issues:
-                click.echo(str(issue), err=True)
+            for line in exc.lines():
+                click.echo(line, err=True)
             continue
         click.echo(summary(path, conf))
     sys.exit(1 if failed else 0)

@@ -20,40 +20,68 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
-START_RE = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)$")
+from .text import check_text, describe_char, shown
+
+# Limits no real conference reaches (a provincial meeting has about a thousand venues).
+# The README's "Limits" list says the same; a refusal names the limit it hit.
+MAX_ID_CHARS = 64  # the commands' venue and segment references have the same limit
+MAX_TEXT_CHARS = 200  # titles, names, speakers (as an operator's caption)
+MAX_VENUES = 5000
+MAX_AWARDS = 500  # award lists
+MAX_RECIPIENTS = 2000  # per award list
+MAX_SEGMENTS = 1000
+MAX_SEGMENT_SECONDS = 24 * 3600
+MAX_AGENDA_SECONDS = 48 * 3600
+FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+
+# ASCII only: `\d` would take ５ or ١ for digits.
+SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+DURATION_RE = re.compile(r"(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?")
+START_RE = re.compile(r"(?P<h>[01][0-9]|2[0-3]):(?P<m>[0-5][0-9])")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+TIMEZONE_RE = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
 
 
 # --------------------------------------------------------------------------- values
 
 
 def _slug(value: Any) -> str:
-    if not isinstance(value, str) or not SLUG_RE.match(value):
-        raise PydanticCustomError(
-            "slug",
-            "'{value}' is not a valid id: use lowercase letters, digits and single hyphens",
-            {"value": value},
-        )
-    return value
+    if isinstance(value, str):
+        check_text(value, MAX_ID_CHARS)
+        if SLUG_RE.fullmatch(value):
+            return value
+    odd = next((ch for ch in value if not ch.isascii()), None) if isinstance(value, str) else None
+    why = f" ({describe_char(odd)} at character {value.index(odd) + 1})" if odd else ""
+    raise PydanticCustomError(
+        "slug",
+        "'{value}' is not a valid id{why}: use lowercase letters, digits and single hyphens",
+        {"value": shown(value), "why": why},
+    )
 
 
 def parse_duration(value: Any) -> int:
-    """'90s' | '5m' | '1h30m' -> seconds (> 0)."""
-    match = DURATION_RE.match(value) if isinstance(value, str) else None
+    """'90s' | '5m' | '1h30m' -> seconds (> 0, at most MAX_SEGMENT_SECONDS)."""
+    match = DURATION_RE.fullmatch(value) if isinstance(value, str) and len(value) <= 20 else None
     if not match or not any(match.groupdict().values()):
         raise PydanticCustomError(
             "duration",
             "'{value}' is not a duration: write it like 90s, 5m or 1h30m",
-            {"value": value},
+            {"value": shown(value)},
         )
     parts = {k: int(v or 0) for k, v in match.groupdict().items()}
     seconds = parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
     if seconds <= 0:
         raise PydanticCustomError("duration", "a planned duration must be longer than zero", {})
+    if seconds > MAX_SEGMENT_SECONDS:
+        raise PydanticCustomError(
+            "duration",
+            "'{value}' is too long for one segment (the limit is {limit})",
+            {"value": value, "limit": format_duration(MAX_SEGMENT_SECONDS)},
+        )
     return seconds
 
 
@@ -67,35 +95,53 @@ def format_duration(seconds: float) -> str:
 
 
 def _start(value: Any) -> dt.time:
-    match = START_RE.match(value) if isinstance(value, str) else None
+    match = START_RE.fullmatch(value) if isinstance(value, str) else None
     if not match:
         raise PydanticCustomError(
-            "start_time", "'{value}' is not a start time: write it as \"HH:MM\" (24-hour)", {"value": value}
+            "start_time", "'{value}' is not a start time: write it as \"HH:MM\" (24-hour)", {"value": shown(value)}
         )
     return dt.time(int(match["h"]), int(match["m"]))
 
 
 def _timezone(value: Any) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise PydanticCustomError(
-            "timezone", "unknown time zone '{value}' (use an IANA name such as 'Asia/Shanghai')", {"value": value}
-        ) from None
-    return value
+    if isinstance(value, str) and len(value) <= MAX_ID_CHARS and TIMEZONE_RE.fullmatch(value):
+        try:
+            ZoneInfo(value)
+            return value
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    raise PydanticCustomError(
+        "timezone", "unknown time zone '{value}' (use an IANA name such as 'Asia/Shanghai')", {"value": shown(value)}
+    )
 
 
 def _date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        raise PydanticCustomError("date", "'{value}' is not a date: write it as YYYY-MM-DD", {"value": str(value)})
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
+    date = None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        date = value
+    elif isinstance(value, str) and DATE_RE.fullmatch(value):
         try:
-            return dt.date.fromisoformat(value)
+            date = dt.date.fromisoformat(value)
         except ValueError:
             pass
-    raise PydanticCustomError("date", "'{value}' is not a date: write it as YYYY-MM-DD", {"value": value})
+    if date is None:
+        raise PydanticCustomError("date", "'{value}' is not a date: write it as YYYY-MM-DD", {"value": shown(value)})
+    if not FIRST_DATE <= date <= LAST_DATE:
+        raise PydanticCustomError(
+            "date", "{value} is out of range: a conference is held from {first} to {last}",
+            {"value": date.isoformat(), "first": FIRST_DATE.isoformat(), "last": LAST_DATE.isoformat()},
+        )
+    return date
+
+
+_TEXT_SPACE = " \t\r\n\u3000"  # stripped from both ends of a text (a title on the next line, a stray space)
+
+
+def _text(value: str) -> str:
+    value = check_text(value.strip(_TEXT_SPACE), MAX_TEXT_CHARS)
+    if not value:
+        raise PydanticCustomError("text_empty", "must not be empty", {})
+    return value
 
 
 Slug = Annotated[str, BeforeValidator(_slug)]
@@ -103,7 +149,8 @@ Duration = Annotated[int, BeforeValidator(parse_duration)]
 StartTime = Annotated[dt.time, BeforeValidator(_start)]
 TimeZoneName = Annotated[str, BeforeValidator(_timezone)]
 IsoDate = Annotated[dt.date, BeforeValidator(_date)]
-Text = Annotated[str, AfterValidator(lambda s: s.strip()), Field(min_length=1)]
+Text = Annotated[str, AfterValidator(_text)]
+VenueIds = Annotated[list[Slug], Field(max_length=MAX_VENUES)]
 
 
 class VenueRole(str, Enum):
@@ -222,7 +269,7 @@ class Recipient(_Model):
 class Award(_Model):
     id: Slug
     title: Text
-    recipients: list[Recipient] = Field(min_length=1)
+    recipients: list[Recipient] = Field(min_length=1, max_length=MAX_RECIPIENTS)
 
 
 class SegmentPolling(_Model):
@@ -230,7 +277,7 @@ class SegmentPolling(_Model):
 
     target: PollingTargetName
     dwell: Duration = DEFAULT_POLLING_DWELL_S
-    venues: Literal["all-branches"] | list[Slug] = ALL_BRANCHES
+    venues: Literal["all-branches"] | VenueIds = ALL_BRANCHES
 
 
 class SegmentMainReturn(_Model):
@@ -239,7 +286,7 @@ class SegmentMainReturn(_Model):
     mode: ReturnMode
     venue: Slug | None = None  # single only
     layout: WallLayout | None = None  # wall only (required there)
-    venues: Literal["all-branches"] | list[Slug] | None = None  # wall only; default all-branches
+    venues: Literal["all-branches"] | VenueIds | None = None  # wall only; default all-branches
     page_every: Duration | None = None  # wall only; default 20s
 
 
@@ -250,8 +297,8 @@ class Segment(_Model):
     speaker: Text | None = None
     venue: Slug | None = None
     planned: Duration
-    venues: Literal["all-branches"] | list[Slug] | None = None
-    awards: list[Slug] | None = None
+    venues: Literal["all-branches"] | VenueIds | None = None
+    awards: Annotated[list[Slug], Field(max_length=MAX_AWARDS)] | None = None
     mode: RollCallMode | None = None  # roll_call only; default called
     per_venue: Duration | None = None  # roll_call only (called mode): time to answer; default 10s
     polling: SegmentPolling | None = None  # polling that starts with the segment
@@ -270,9 +317,21 @@ class Conference(_Model):
     """A validated conference file. Build it with `load_conference` or `parse_conference`."""
 
     conference: ConferenceInfo
-    venues: list[Venue] = Field(min_length=1)
-    awards: list[Award] = Field(default_factory=list)
-    agenda: list[Segment] = Field(min_length=1)
+    venues: list[Venue] = Field(min_length=1, max_length=MAX_VENUES)
+    awards: list[Award] = Field(default_factory=list, max_length=MAX_AWARDS)
+    agenda: list[Segment] = Field(min_length=1, max_length=MAX_SEGMENTS)
+
+    @field_validator("agenda")
+    @classmethod
+    def _agenda_fits(cls, agenda: list[Segment]) -> list[Segment]:
+        total = sum(s.planned for s in agenda)
+        if total > MAX_AGENDA_SECONDS:
+            raise PydanticCustomError(
+                "agenda_too_long",
+                "the agenda is planned to last {total} (the limit is {limit})",
+                {"total": format_duration(total), "limit": format_duration(MAX_AGENDA_SECONDS)},
+            )
+        return agenda
 
     @cached_property
     def main_venue(self) -> Venue:
@@ -316,3 +375,9 @@ class Conference(_Model):
     @property
     def planned_total(self) -> int:
         return sum(s.planned for s in self.agenda)
+
+    @cached_property
+    def planned_end(self) -> dt.datetime:
+        """When the agenda ends as planned, in the conference's time zone (wall-clock aware)."""
+        end = self.starts_at.astimezone(dt.timezone.utc) + dt.timedelta(seconds=self.planned_total)
+        return end.astimezone(self.starts_at.tzinfo)

@@ -2,29 +2,44 @@
 
 The models live in `orchestrator.conference` (re-exported here for the adapters).
 
-Loading happens in three passes, each reporting every error it finds:
+Loading happens in passes, each reporting every error it finds:
 
-1. YAML syntax (ruamel.yaml keeps the line and column of every node);
-2. structure: pydantic validates keys and value types field by field;
+0. the file: a regular file of at most MAX_FILE_BYTES, in UTF-8 (or UTF-16/32 as YAML
+   detects it), with no character YAML refuses;
+1. YAML syntax (ruamel.yaml keeps the line and column of every node), within limits
+   that hold before anything is expanded: nesting depth, and the number of values once
+   every alias is counted in full (a "billion laughs" file is refused at its alias);
+2. structure: every key is text, then pydantic validates keys and value types field by
+   field (free text by `orchestrator.text`'s rule);
 3. meaning: cross references (venues, awards), uniqueness, one main venue, kinds.
 
 A later pass runs only when the earlier ones found nothing, so every message is about
-something that is really there.
+something that is really there. When a file fails, typing mistakes of Chinese input
+methods (a full-width colon after a key, ideographic spaces as indentation, full-width
+quotes or brackets where YAML needs ASCII ones) are pointed at as well.
 """
 
 from __future__ import annotations
 
-import difflib
+import bisect
+import codecs
+import os
+import re
+import stat
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NoReturn
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from .conference import (
     ALL_BRANCHES,
@@ -45,12 +60,22 @@ from .conference import (
     format_duration,
     parse_duration,
 )
+from .hints import did_you_mean
+from .text import describe_char, shown
 
 __all__ = [
     "ALL_BRANCHES", "Award", "Conference", "ConferenceInfo", "ConfigError", "ConfigIssue", "Recipient",
-    "Segment", "SegmentKind", "Venue", "VenueKind", "VenueRole", "format_duration", "load_conference",
-    "parse_conference", "parse_duration",
+    "Segment", "SegmentKind", "Venue", "VenueKind", "VenueRole", "display_path", "format_duration",
+    "load_conference", "parse_conference", "parse_duration",
 ]
+
+# Limits of the file itself (the models' limits are in orchestrator.conference).
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 10  # nesting of mappings and lists; a conference file needs 5
+MAX_VALUES = 100_000  # keys, items and values in all, each use of an alias counted in full
+MAX_NUMBER_CHARS = 100  # an integer literal (Python refuses to convert very long ones)
+MAX_ERRORS_SHOWN = 50
+MAX_HINTS = 20  # did-you-mean suggestions computed per file (each compares with every id)
 
 
 # --------------------------------------------------------------------------- errors
@@ -76,7 +101,7 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
-        where = f"{format_loc(self.loc)}: " if self.loc else ""
+        where = f"{shown(format_loc(self.loc))}: " if self.loc else ""
         return f"{self.file}:{self.line}:{self.col}: {where}{self.message}"
 
 
@@ -85,12 +110,19 @@ class ConfigError(Exception):
 
     def __init__(self, issues: list[ConfigIssue]):
         self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self, limit: int = MAX_ERRORS_SHOWN) -> list[str]:
+        """One line per issue, the first `limit` of them, then how many more there are."""
+        lines = [str(i) for i in self.issues[:limit]]
+        if len(self.issues) > limit:
+            lines.append(f"... and {len(self.issues) - limit} more")
+        return lines
 
 
-def _did_you_mean(value: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.7)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+def display_path(path: str | Path) -> str:
+    """A file name as it can be printed (bytes that are not UTF-8 shown as escapes)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 class _Positions:
@@ -104,57 +136,245 @@ class _Positions:
         pos = (getattr(getattr(node, "lc", None), "line", 0) or 0, getattr(getattr(node, "lc", None), "col", 0) or 0)
         for i, part in enumerate(loc):
             last = i == len(loc) - 1
-            if isinstance(node, CommentedMap) and part in node:
-                pos = node.lc.key(part) if (key and last) else node.lc.value(part)
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-                pos = node.lc.item(part)
-                node = node[part]
-            else:
+            try:
+                if isinstance(node, CommentedMap) and part in node:
+                    pos = node.lc.key(part) if (key and last) else node.lc.value(part)
+                    node = node[part]
+                elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                    pos = node.lc.item(part)
+                    node = node[part]
+                else:
+                    break
+            except KeyError:  # a key merged in with `<<:` has no position of its own here
                 break
         return pos
 
 
-# --------------------------------------------------------------------------- loading
+class _Lines:
+    """Character index -> (line, column), 0-based, counting line breaks as YAML does."""
+
+    _BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
+
+    def __init__(self, text: str):
+        self.starts = [0] + [m.end() for m in self._BREAK.finditer(text)]
+
+    def at(self, index: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, index) - 1
+        return line, index - self.starts[line]
+
+
+# --------------------------------------------------------------------------- reading the file
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _read_bytes(path: Path, fail: Callable[[str], NoReturn]) -> bytes:
+    """The file's bytes: a regular file of at most MAX_FILE_BYTES, checked before reading."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        fail(f"cannot read the file: {exc.strerror or exc}")
+    except ValueError as exc:  # a NUL in the name
+        fail(f"cannot read the file: {exc}")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+            fail(f"cannot read the file: it is {kind}, not a conference file")
+        if info.st_size > MAX_FILE_BYTES:
+            fail(f"the file is too large: {info.st_size:,} bytes (the limit is {MAX_FILE_BYTES:,})")
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        fail(f"cannot read the file: {exc.strerror or exc}")
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:
+        fail(f"the file is too large: more than {MAX_FILE_BYTES:,} bytes (the limit)")
+    return b"".join(chunks)
+
+
+_BOMS = ((codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_BE, "utf-16-be"), (codecs.BOM_UTF16_LE, "utf-16-le"))
+
+
+def _encoding(data: bytes) -> tuple[str, int]:
+    """(codec, length of the byte-order mark): YAML's rule, a BOM or the NULs around the first ASCII character."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec, len(bom)
+    head = data[:8]
+    if len(head) == 8 and head[0:3] == head[4:7] == b"\0\0\0" and head[3] and head[7]:
+        return "utf-32-be", 0
+    if len(head) == 8 and head[1:4] == head[5:8] == b"\0\0\0" and head[0] and head[4]:
+        return "utf-32-le", 0
+    if len(head) >= 4 and head[0] == head[2] == 0 and head[1] and head[3]:
+        return "utf-16-be", 0
+    if len(head) >= 4 and head[1] == head[3] == 0 and head[0] and head[2]:
+        return "utf-16-le", 0
+    return "utf-8", 0
+
+
+def _decode(data: bytes, issue) -> str:
+    codec, skip = _encoding(data)
+    try:
+        return data[skip:].decode(codec)
+    except UnicodeDecodeError as exc:
+        before = data[skip:skip + exc.start].decode(codec, "replace")
+        line, col = _Lines(before).at(len(before))
+        bad = exc.object[exc.start:exc.end][:4]
+        bad_bytes = ("byte " if len(bad) == 1 else "bytes ") + " ".join(f"0x{b:02x}" for b in bad)
+        if codec == "utf-8":
+            message = (f"the file is not UTF-8: {bad_bytes} here cannot be read as UTF-8{_looks_like_gbk(data)}; "
+                       "save the file as UTF-8")
+        else:
+            name = codec.upper()
+            message = f"the file is {name} (by its start), but {bad_bytes} here cannot be read as {name}; save the file as UTF-8"
+        raise ConfigError([issue(line, col, (), message)]) from None
+
+
+def _looks_like_gbk(data: bytes) -> str:
+    """A hint when the bytes read as Chinese text in GB18030 (the encoding of Chinese Windows)."""
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return ""
+    chinese = any("\u4e00" <= ch <= "\u9fff" for ch in text)
+    controls = any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text)
+    return " (it looks like GBK/GB18030, the encoding of Chinese Windows)" if chinese and not controls else ""
+
+
+# YAML 1.2's printable characters; anything else may not appear in a YAML file at all.
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _unprintable(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
+    found = []
+    for match in _NOT_YAML.finditer(text):
+        found.append(issue(*lines.at(match.start()), (),
+                           f"{describe_char(match.group())}: this character cannot be in a YAML file; "
+                           "delete it (or save the file as plain UTF-8 text)"))
+    return found
+
+
+# --------------------------------------------------------------------------- YAML within limits
+
+
+class _TooMuch(MarkedYAMLError):
+    """A limit of the file was exceeded at this mark."""
+
+
+class _Composer(Composer):
+    """A composer that counts what aliases would expand to, before anything is expanded.
+
+    ruamel keeps an alias as a second reference to its anchor's node; the loader's own
+    conversion and pydantic would then walk it once per use. Every composed node counts
+    one, every alias the full size of its node (computed once per node), and the file
+    is refused at the node or alias that passes MAX_VALUES. An alias inside its own
+    anchor (a recursive structure) is refused too.
+    """
+
+    def __init__(self, loader: Any = None):
+        super().__init__(loader)
+        self.warn_double_anchors = False
+        self.values = 0
+        self.sizes: dict[int, int] = {}  # id(node) -> values it stands for, for finished nodes
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                if id(node) not in self.sizes:
+                    raise _TooMuch(None, None, f"the alias *{event.anchor} is inside its own anchor "
+                                   "(a structure that contains itself)", event.start_mark)
+                self._count(self.sizes[id(node)], event.start_mark, alias=event.anchor)
+            return super().compose_node(parent, index)
+        self._count(1, event.start_mark)
+        node = super().compose_node(parent, index)
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        self.sizes[id(node)] = 1 + sum(self.sizes.get(id(c), 1) for c in children)
+        return node
+
+    def _count(self, values: int, mark: Any, alias: str | None = None) -> None:
+        self.values += values
+        if self.values > MAX_VALUES:
+            what = f"the alias *{alias} repeats {values:,} values, which makes" if alias else "the file has"
+            raise _TooMuch(None, None, f"too many values: {what} more than {MAX_VALUES:,} in all (the limit)", mark)
 
 
 class _Constructor(RoundTripConstructor):
     """Round-trip constructor that leaves timestamps as text (validated by the models)."""
 
+    def construct_yaml_int(self, node: Any) -> Any:
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise ConstructorError(None, None, f"a number of more than {MAX_NUMBER_CHARS} digits",
+                                   node.start_mark)
+        return super().construct_yaml_int(node)
+
 
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_str)
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
 
-_yaml = YAML(typ="rt")
-_yaml.Constructor = _Constructor
-_yaml.allow_duplicate_keys = False
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
+    yaml.Composer = _Composer
+    yaml.allow_duplicate_keys = False
+    yaml.max_depth = MAX_DEPTH
+    return yaml
+
+
+# --------------------------------------------------------------------------- loading
 
 
 def load_conference(path: str | Path) -> Conference:
     """Read and validate a conference file. Raises ConfigError listing every problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError([ConfigIssue(str(path), 1, 1, (), f"cannot read the file: {reason}")]) from None
-    return parse_conference(text, str(path))
+    name = display_path(path)
+
+    def fail(message: str) -> NoReturn:
+        raise ConfigError([ConfigIssue(name, 1, 1, (), message)])
+
+    data = _read_bytes(Path(path), fail)
+    return parse_conference(_decode(data, lambda line, col, loc, msg: ConfigIssue(name, line + 1, col + 1, loc, msg)),
+                            name)
 
 
 def parse_conference(text: str, filename: str = "<conference>") -> Conference:
     def issue(line: int, col: int, loc: Loc, message: str) -> ConfigIssue:
         return ConfigIssue(filename, line + 1, col + 1, loc, message)
 
+    lines = _Lines(text)
+    unprintable = _unprintable(text, lines, issue)
+    if unprintable:
+        raise ConfigError(unprintable)
+
     try:
-        data = _yaml.load(text)
+        data = _yaml().load(text)
+    except MaxDepthExceededError as exc:
+        raise ConfigError([issue(exc.problem_mark.line, exc.problem_mark.column, (),
+                                 f"nested too deeply: more than {MAX_DEPTH} levels of mappings and lists (the limit)")
+                           ]) from None
+    except _TooMuch as exc:
+        raise ConfigError([issue(exc.problem_mark.line, exc.problem_mark.column, (), exc.problem)]) from None
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line, mark.column) if mark else (0, 0)
-        problem = exc.problem or exc.context or "invalid YAML"
-        if "duplicate key" in (exc.problem or ""):
-            problem = f"duplicate key: {exc.problem.split('duplicate key')[-1].strip()}"
-        raise ConfigError([issue(line, col, (), f"YAML syntax error: {problem}")]) from None
-    except YAMLError as exc:
-        raise ConfigError([issue(0, 0, (), f"YAML syntax error: {exc}")]) from None
+        raise ConfigError(_syntax_issues(exc, text, lines, issue)) from None
+    except YAMLError as exc:  # pragma: no cover - every YAML error of a str stream has a mark
+        raise ConfigError([issue(0, 0, (), f"YAML syntax error: {shown(str(exc))}")]) from None
 
     if data is None:
         raise ConfigError([issue(0, 0, (), "the file is empty: expected a conference (conference, venues, agenda)")])
@@ -162,31 +382,135 @@ def parse_conference(text: str, filename: str = "<conference>") -> Conference:
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise ConfigError(
             [issue(0, 0, (), f"expected a mapping with keys conference, venues, agenda; found {kind}")]
+            + _typing_slips(text, lines, issue)
         )
+
+    key_issues: list[ConfigIssue] = []
+    plain = _plain(data, (), key_issues, issue)
+    if key_issues:
+        raise ConfigError(_in_file_order(key_issues + _typing_slips(text, lines, issue)))
 
     positions = _Positions(data)
     try:
-        conf = Conference.model_validate(_plain(data))
+        conf = Conference.model_validate(plain)
     except ValidationError as exc:
-        raise ConfigError(_structural_issues(exc, positions, issue)) from None
+        raise ConfigError(_in_file_order(_structural_issues(exc, positions, issue)
+                                         + _typing_slips(text, lines, issue))) from None
 
     problems = list(_semantic_problems(conf))
     if problems:
-        raise ConfigError(
-            sorted(
-                (issue(*positions.find(loc), loc, message) for loc, message in problems),
-                key=lambda i: (i.line, i.col),
-            )
-        )
+        raise ConfigError(_in_file_order([issue(*positions.find(loc), loc, message) for loc, message in problems]))
     return conf
 
 
-def _plain(node: Any) -> Any:
+def _in_file_order(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return sorted(issues, key=lambda i: (i.line, i.col))
+
+
+def _syntax_issues(exc: MarkedYAMLError, text: str, lines: _Lines, issue) -> list[ConfigIssue]:
+    """YAML's own message, unless a typing slip on the lines it is about explains it better."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line, mark.column) if mark else (0, 0)
+    first = exc.context_mark.line if exc.context_mark else max(line - 1, 0)
+    slips = [i for i in _typing_slips(text, lines, issue) if first + 1 <= i.line <= line + 1]
+    if slips:
+        return slips
+    problem = exc.problem or exc.context or "invalid YAML"
+    if "duplicate key" in (exc.problem or ""):
+        problem = f"duplicate key: {exc.problem.split('duplicate key')[-1].strip()}"
+    return [issue(line, col, (), f"YAML syntax error: {shown(problem) if len(problem) > 200 else problem}")]
+
+
+def _plain(node: Any, loc: Loc, issues: list[ConfigIssue], issue) -> Any:
+    """The ruamel tree as dicts and lists; a key that is not text is an issue at the key."""
     if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
+        out = {}
+        for key, value in node.items():
+            if not isinstance(key, str):
+                try:
+                    line, col = node.lc.key(key)
+                except (AttributeError, KeyError):
+                    line, col = _Positions(node).find(())
+                found = "nothing (null)" if key is None else f"{_a(key)} {shown(_as_data(key))}"
+                issues.append(issue(line, col, loc, f"a key must be text, not {found}"))
+                continue
+            out[key] = _plain(value, (*loc, key), issues, issue)
+        return out
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v, (*loc, i), issues, issue) for i, v in enumerate(node)]
     return node
+
+
+def _a(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _as_data(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_data(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- typing slips
+
+# The keys a conference file has: a slip right after one of them is certainly not text.
+_KEYS = sorted({name for model in (Conference, ConferenceInfo, Venue, Award, Recipient, Segment)
+                for name in model.model_fields}, key=len, reverse=True)
+_KEY = "(?:" + "|".join(_KEYS) + ")"
+_AT_KEY = r"(?:^[ \t\u3000]*(?:-[ \t]+)?|[{,][ \t\u3000]*)"  # where a key starts: a line, a list item, a flow entry
+_ASCII_FOR = {"“": '"', "”": '"', "＂": '"', "‘": "'", "’": "'", "＇": "'", "、": ",", "【": "[", "】": "]",
+              "〔": "[", "〕": "]", "—": "-", "–": "-"}
+_SLIPS = [
+    (re.compile(r"^[ \t]*([\u3000\u00a0\u2000-\u200a\u202f\u205f])", re.M),
+     "in the indentation: indent with ordinary spaces"),
+    (re.compile(r"^ *(\t)", re.M), "in the indentation: YAML indents with spaces only"),
+    (re.compile(_AT_KEY + _KEY + r"[ \t\u3000]*(：|︰|﹕)", re.M), "after a key: type an ASCII colon and a space, ': '"),
+    (re.compile(_AT_KEY + _KEY + r"(:)(?=[^\s])", re.M), "right after a key needs a space after it: 'key: value'"),
+    (re.compile(r"(，|、|﹐)[ \t\u3000]*" + _KEY + r"[ \t\u3000]*[:：]", re.M),
+     "between entries: separate them with an ASCII comma, ','"),
+    (re.compile(_KEY + r"[ \t\u3000]*[:：][ \t\u3000]*([［｛【〔])", re.M),
+     "opens a list or mapping: YAML needs ASCII brackets, [a, b] or {key: value}"),
+    (re.compile(r"^[ \t\u3000]*(－|—|–)[ \t\u3000]", re.M), "starts a list item: type an ASCII hyphen, '-'"),
+]
+_OPEN_QUOTE = re.compile(_KEY + r"[ \t\u3000]*[:：][ \t\u3000]*([“‘＂＇「『])(.*)$", re.M)
+_CLOSE_QUOTE = {"“": "”", "‘": "’", "＂": "＂", "＇": "＇", "「": "」", "『": "』"}
+
+
+def _typing_slips(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
+    """Characters an input method typed where YAML needs ASCII: each named, with what to type."""
+    found: dict[int, str] = {}
+    for pattern, why in _SLIPS:
+        for match in pattern.finditer(text):
+            ch = match.group(1)
+            instead = _ascii_for(ch)
+            hint = f" ('{instead}')" if instead and instead not in why else ""
+            found.setdefault(match.start(1), f"{describe_char(ch)} {why}{hint}" if ch != ":" else f"':' {why}")
+    for match in _OPEN_QUOTE.finditer(text):
+        quote, rest = match.group(1), match.group(2)
+        inside = rest.split(_CLOSE_QUOTE[quote], 1)[0]
+        line_start = lines.starts[lines.at(match.start())[0]]
+        in_flow = "{" in text[line_start:match.start()] or "[" in rest
+        breakers = (": ", " #") + ((",", "}", "]") if in_flow else ())
+        if _CLOSE_QUOTE[quote] not in rest or any(b in inside for b in breakers):
+            found.setdefault(match.start(1), f"{describe_char(quote)} opens this value, but YAML quotes are ASCII: "
+                                             "put the value in \"...\" (full-width quotes may stay inside)")
+    return [issue(*lines.at(index), (), message) for index, message in sorted(found.items())]
+
+
+def _ascii_for(ch: str) -> str | None:
+    if ch in _ASCII_FOR:
+        return _ASCII_FOR[ch]
+    folded = unicodedata.normalize("NFKC", ch)
+    return folded if folded.isascii() and folded.strip() else None
+
+
+# --------------------------------------------------------------------------- structure
 
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:
@@ -218,8 +542,8 @@ def _structural_issues(exc: ValidationError, positions: _Positions, issue) -> li
         elif kind == "extra_forbidden":
             parent, name = loc[:-1], loc[-1]
             model = _model_at(parent)
-            hint = _did_you_mean(str(name), model.model_fields) if model else ""
-            message = f"unknown key '{name}'{hint}"
+            hint = did_you_mean(str(name), model.model_fields) if model and len(str(name)) <= 100 else ""
+            message = f"unknown key '{shown(name)}'{hint}"
             line, col = positions.find(loc, key=True)
             loc = parent
         else:
@@ -230,24 +554,35 @@ def _structural_issues(exc: ValidationError, positions: _Positions, issue) -> li
             line, col = positions.find(loc)
         key = (loc, message) if kind in ("missing", "extra_forbidden") else (loc,)
         found.setdefault(key, issue(line, col, loc, message))
-    return sorted(found.values(), key=lambda i: (i.line, i.col))
+    return list(found.values())
+
+
+# the models' own errors: their messages are written for this file already
+_OWN_ERRORS = ("slug", "duration", "start_time", "timezone", "date", "text", "text_too_long", "text_empty",
+               "agenda_too_long")
 
 
 def _value_message(err: dict[str, Any]) -> str:
     kind, value = err["type"], err.get("input")
-    if kind in ("slug", "duration", "start_time", "timezone", "date"):
+    if kind in _OWN_ERRORS:
         return err["msg"]
     if kind == "enum":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"'{value}' is not one of {expected}"
+        return f"'{shown(value)}' is not one of {expected}"
     if kind == "literal_error" or (kind in ("list_type",) and isinstance(value, str)):
-        return f"'{value}' is not valid here: expected 'all-branches' or a list of venue ids"
+        return f"'{shown(value)}' is not valid here: expected 'all-branches' or a list of venue ids"
     if kind == "too_short":
         return "must not be empty"
+    if kind == "too_long":
+        ctx = err.get("ctx", {})
+        return f"too many entries: {ctx.get('actual_length')} (the limit is {ctx.get('max_length')})"
     if kind in ("string_type", "list_type", "model_type", "dict_type", "model_attributes_type"):
         expected = {"string_type": "text", "list_type": "a list", "model_type": "a mapping"}.get(kind, "a mapping")
-        return f"expected {expected}, found {type(value).__name__} '{value}'"
+        return f"expected {expected}, found {type(value).__name__} '{shown(value)}'"
     return err["msg"][0].lower() + err["msg"][1:]
+
+
+# --------------------------------------------------------------------------- meaning
 
 
 def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
@@ -263,21 +598,23 @@ def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
         yield ("venues", i, "role"), f"a second main venue: '{first}' is already the main venue"
     main_id = conf.venues[mains[0]].id if mains else None
 
-    venue_ids = [v.id for v in conf.venues]
-    award_ids = [a.id for a in conf.awards]
-
-    def unknown_venue(ref: str) -> str:
-        return f"unknown venue '{ref}'{_did_you_mean(ref, venue_ids)}"
-
+    refs = _References(conf)
     for a, award in enumerate(conf.awards):
+        listed: dict[tuple[str, str | None], int] = {}
         for r, recipient in enumerate(award.recipients):
-            if recipient.venue is not None and recipient.venue not in venue_ids:
-                yield ("awards", a, "recipients", r, "venue"), unknown_venue(recipient.venue)
+            here = ("awards", a, "recipients", r)
+            if recipient.venue is not None and recipient.venue not in refs.venues:
+                yield (*here, "venue"), refs.unknown("venue", recipient.venue)
+            first = listed.setdefault((recipient.name, recipient.venue), r)
+            if first != r:
+                at = f" at '{recipient.venue}'" if recipient.venue else ""
+                yield (*here, "name"), (f"'{recipient.name}'{at} is listed twice in this award "
+                                        f"(first at {format_loc(('awards', a, 'recipients', first))})")
 
     for s, seg in enumerate(conf.agenda):
         here = ("agenda", s)
-        if seg.venue is not None and seg.venue not in venue_ids:
-            yield (*here, "venue"), unknown_venue(seg.venue)
+        if seg.venue is not None and seg.venue not in refs.venues:
+            yield (*here, "venue"), refs.unknown("venue", seg.venue)
         if seg.venues is not None:
             if seg.kind is not SegmentKind.ROLL_CALL:
                 yield (*here, "venues"), f"only a roll_call segment lists venues (this one is {seg.kind.value})"
@@ -288,23 +625,37 @@ def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
                 for v, ref in enumerate(seg.venues):
                     if ref == main_id:
                         yield (*here, "venues", v), f"the roll call is of branch venues; '{ref}' is the main venue"
-                    elif ref not in venue_ids:
-                        yield (*here, "venues", v), unknown_venue(ref)
+                    elif ref not in refs.venues:
+                        yield (*here, "venues", v), refs.unknown("venue", ref)
         if seg.kind.is_award:
             if not seg.awards:
                 yield (*here,), f"an award segment ({seg.kind.value}) needs 'awards': a list of award ids"
         elif seg.awards is not None:
             yield (*here, "awards"), f"only award segments list awards (this one is {seg.kind.value})"
         for a, ref in enumerate(seg.awards or []):
-            if ref not in award_ids:
-                yield (*here, "awards", a), f"unknown award '{ref}'{_did_you_mean(ref, award_ids)}"
+            if ref not in refs.awards:
+                yield (*here, "awards", a), refs.unknown("award", ref)
         if seg.awards:
             yield from _duplicates((*here, "awards"), seg.awards, "award", indexed=True)
-        yield from _control_room_problems(here, seg, venue_ids, main_id, has_branches=bool(conf.branch_ids))
+        yield from _control_room_problems(here, seg, refs, main_id, has_branches=bool(conf.branch_ids))
+
+
+class _References:
+    """The ids a file defines, for its cross references: looked up in sets; a did-you-mean
+    hint (which compares with every id) for the first MAX_HINTS unknown ones only."""
+
+    def __init__(self, conf: Conference):
+        self.ids = {"venue": [v.id for v in conf.venues], "award": [a.id for a in conf.awards]}
+        self.venues, self.awards = set(self.ids["venue"]), set(self.ids["award"])
+        self.hints = MAX_HINTS
+
+    def unknown(self, what: str, ref: str) -> str:
+        self.hints -= 1
+        return f"unknown {what} '{ref}'{did_you_mean(ref, self.ids[what]) if self.hints >= 0 else ''}"
 
 
 def _control_room_problems(
-    here: Loc, seg: Segment, venue_ids: list[str], main_id: str | None, has_branches: bool
+    here: Loc, seg: Segment, refs: _References, main_id: str | None, has_branches: bool
 ) -> Iterable[tuple[Loc, str]]:
     """Roll-call mode, site polling and the main venue's return on one agenda item."""
     is_roll_call = seg.kind is SegmentKind.ROLL_CALL
@@ -317,8 +668,8 @@ def _control_room_problems(
         for v, ref in enumerate(venues):
             if ref == main_id:
                 yield (*loc, v), f"only branch venues are listed here; '{ref}' is the main venue"
-            elif ref not in venue_ids:
-                yield (*loc, v), f"unknown venue '{ref}'{_did_you_mean(ref, venue_ids)}"
+            elif ref not in refs.venues:
+                yield (*loc, v), refs.unknown("venue", ref)
         if not venues:
             yield loc, "list at least one venue (or write all-branches)"
 
@@ -353,8 +704,8 @@ def _control_room_problems(
                 yield at, "mode: single needs 'venue': the branch venue the main venue sees"
             elif ret.venue == main_id:
                 yield (*at, "venue"), f"the main venue's return shows a branch venue; '{ret.venue}' is the main venue"
-            elif ret.venue not in venue_ids:
-                yield (*at, "venue"), f"unknown venue '{ret.venue}'{_did_you_mean(ret.venue, venue_ids)}"
+            elif ret.venue not in refs.venues:
+                yield (*at, "venue"), refs.unknown("venue", ret.venue)
         if ret.mode is ReturnMode.WALL:
             if ret.layout is None:
                 yield at, "mode: wall needs 'layout': 2x2, 3x3 or 4x4"

@@ -16,7 +16,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+
+from ..text import check_text
 
 from ..conference import PAGE_EVERY_RANGE_S, POLLING_DWELL_RANGE_S, PollingTarget, ReturnMode, WallLayout
 
@@ -31,8 +33,12 @@ class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-VenueRef = Annotated[str, Field(min_length=1, max_length=64)]
-SegmentRef = Annotated[str, Field(min_length=1, max_length=64)]
+# Every text a command carries is real, visible, one-line text (orchestrator.text):
+# it reaches the log, the console and, for a caption, every venue. Checked before
+# pydantic's own str handling, which would refuse a lone surrogate without saying where.
+CheckedText = BeforeValidator(lambda value: check_text(value) if isinstance(value, str) else value)
+VenueRef = Annotated[str, Field(min_length=1, max_length=64), CheckedText]
+SegmentRef = Annotated[str, Field(min_length=1, max_length=64), CheckedText]
 
 
 # ---------------------------------------------------------------- operator
@@ -174,7 +180,7 @@ class SetCaption(_Command):
     """Override the caption (lower third) every venue shows."""
 
     type: Literal["set_caption"] = "set_caption"
-    text: Annotated[str, Field(min_length=1, max_length=200)]
+    text: Annotated[str, Field(min_length=1, max_length=200), CheckedText]
 
 
 class RevokeLink(_Command):
@@ -221,7 +227,7 @@ class JoinVenue(_Command):
 class LeaveVenue(_Command):
     type: Literal["leave_venue"] = "leave_venue"
     venue: VenueRef
-    reason: Annotated[str, Field(max_length=200)] = "left"
+    reason: Annotated[str, Field(max_length=200), CheckedText] = "left"
 
 
 class Tick(_Command):

@@ -14,7 +14,8 @@ the switch latency is the first `on_air_seen` of the expected venue in that venu
 agent log minus the epoch's start: later than the threshold is `switch_late`, never
 (before the epoch ended, or the segment did) is `switch_missing`. Any other venue
 shown is `wrong_venue_seen`. Every caption must reach every connected venue within the
-threshold. The checks also look at decoding (`broken_frames`), frame rates
+threshold, counted one by one: a caption a venue showed answers one caption change only,
+so the same caption set twice must be shown twice. The checks also look at decoding (`broken_frames`), frame rates
 (`frames_dropped`), the on-air venue at each segment's start, the roll-call record and
 the drills. A check looks at most `threshold` seconds past its segment's end.
 
@@ -129,6 +130,13 @@ class VenueTimeline:
 
     def seen_between(self, a: float, b: float) -> list[tuple[float, str]]:
         return [(e["ts"], e["venue"]) for e in self.between("on_air_seen", a, b)]
+
+
+def _same_caption(shown: dict[str, Any], caption: dict[str, Any]) -> bool:
+    """A venue's `caption` log line shows `caption` (compared on every field the line has)."""
+    return (shown.get("kind"), shown.get("text")) == (caption["kind"], caption["text"]) and all(
+        shown[k] == v for k, v in caption.items() if k in shown
+    )
 
 
 def _key(event: dict[str, Any]) -> str:
@@ -285,6 +293,7 @@ class _Check:
     # ------------------------------------------------------------ captions
 
     def captions(self) -> None:
+        counted: dict[str, set[int]] = {venue: set() for venue in self.timelines}  # log lines already matched
         for event in self.events:
             caption = event.get("caption") if event["type"] == "caption_changed" else None
             if not caption or not self.start <= event["at"] < self.end:
@@ -294,12 +303,13 @@ class _Check:
             for venue, timeline in self.timelines.items():
                 if not timeline.up(at, at + self.threshold):
                     continue
-                got = [
+                got = next((
                     e for e in timeline.between("caption", at, at + self.threshold)
-                    if e.get("text") == caption["text"] and e.get("kind") == caption["kind"]
-                ]
-                if got:
-                    check.delivered[venue] = got[0]["ts"] - at
+                    if id(e) not in counted[venue] and _same_caption(e, caption)
+                ), None)
+                if got is not None:
+                    counted[venue].add(id(got))
+                    check.delivered[venue] = got["ts"] - at
                 else:
                     check.missing.append(venue)
                     self.find("caption_missing", venue, f"'{venue}' did not show the caption \"{caption['text']}\" "

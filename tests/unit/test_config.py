@@ -150,10 +150,11 @@ def test_unreadable_and_missing_files(tmp_path):
     assert str(info.value) == f"{missing}:1:1: cannot read the file: No such file or directory"
 
     binary = tmp_path / "binary.yaml"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage")
     with pytest.raises(ConfigError) as info:
         load_conference(binary)
-    assert str(info.value).startswith(f"{binary}:1:1: cannot read the file")
+    assert str(info.value) == (f"{binary}:1:1: the file is not UTF-8: byte 0x89 here cannot be read as UTF-8; "
+                               "save the file as UTF-8")
 
 
 def test_sample_file_loads_from_disk():
