@@ -73,6 +73,7 @@ __all__ = [
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 10  # nesting of mappings and lists; a conference file needs 5
 MAX_VALUES = 100_000  # keys, items and values in all, each use of an alias counted in full
+MAX_ALIASES = 1000
 MAX_NUMBER_CHARS = 100  # an integer literal (Python refuses to convert very long ones)
 MAX_ERRORS_SHOWN = 50
 MAX_HINTS = 20  # did-you-mean suggestions computed per file (each compares with every id)
@@ -136,18 +137,29 @@ class _Positions:
         pos = (getattr(getattr(node, "lc", None), "line", 0) or 0, getattr(getattr(node, "lc", None), "col", 0) or 0)
         for i, part in enumerate(loc):
             last = i == len(loc) - 1
-            try:
-                if isinstance(node, CommentedMap) and part in node:
-                    pos = node.lc.key(part) if (key and last) else node.lc.value(part)
-                    node = node[part]
-                elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-                    pos = node.lc.item(part)
-                    node = node[part]
-                else:
-                    break
-            except KeyError:  # a key merged in with `<<:` has no position of its own here
+            if isinstance(node, CommentedMap) and part in node:
+                holder = _holder(node, part)
+                if holder is not None:
+                    pos = holder.lc.key(part) if (key and last) else holder.lc.value(part)
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                pos = node.lc.item(part)
+                node = node[part]
+            else:
                 break
         return pos
+
+
+def _holder(mapping: CommentedMap, key: Any) -> CommentedMap | None:
+    """The mapping whose text has `key`: this one, or one merged into it with `<<:`."""
+    if key in (mapping.lc.data or ()):
+        return mapping
+    for merged in getattr(mapping, "merge", ()):
+        merged = merged[1] if isinstance(merged, tuple) else merged
+        holder = _holder(merged, key) if isinstance(merged, CommentedMap) else None
+        if holder is not None:
+            return holder
+    return None
 
 
 class _Lines:
@@ -278,25 +290,33 @@ class _Composer(Composer):
     ruamel keeps an alias as a second reference to its anchor's node; the loader's own
     conversion and pydantic would then walk it once per use. Every composed node counts
     one, every alias the full size of its node (computed once per node), and the file
-    is refused at the node or alias that passes MAX_VALUES. An alias inside its own
-    anchor (a recursive structure) is refused too.
+    is refused at the node or alias that passes MAX_VALUES, or at alias number
+    MAX_ALIASES + 1. An alias inside its own anchor (a recursive structure), or one that
+    nests deeper than MAX_DEPTH where it is used, is refused too.
     """
 
     def __init__(self, loader: Any = None):
         super().__init__(loader)
         self.warn_double_anchors = False
-        self.values = 0
+        self.values = self.aliases = 0
         self.sizes: dict[int, int] = {}  # id(node) -> values it stands for, for finished nodes
+        self.depths: dict[int, int] = {}  # id(node) -> levels of nesting it stands for
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.parser.peek_event()
         if isinstance(event, AliasEvent):
             node = self.anchors.get(event.anchor)
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise _TooMuch(None, None, f"too many aliases: more than {MAX_ALIASES:,} (the limit)", event.start_mark)
             if node is not None:
                 if id(node) not in self.sizes:
-                    raise _TooMuch(None, None, f"the alias *{event.anchor} is inside its own anchor "
+                    raise _TooMuch(None, None, f"the alias *{shown(event.anchor)} is inside its own anchor "
                                    "(a structure that contains itself)", event.start_mark)
-                self._count(self.sizes[id(node)], event.start_mark, alias=event.anchor)
+                if self.depth + self.depths[id(node)] > MAX_DEPTH:
+                    raise _TooMuch(None, None, f"nested too deeply: the alias *{shown(event.anchor)} makes more than "
+                                   f"{MAX_DEPTH} levels of mappings and lists (the limit)", event.start_mark)
+                self._count(self.sizes[id(node)], event.start_mark, alias=shown(event.anchor))
             return super().compose_node(parent, index)
         self._count(1, event.start_mark)
         node = super().compose_node(parent, index)
@@ -307,6 +327,7 @@ class _Composer(Composer):
         else:
             children = []
         self.sizes[id(node)] = 1 + sum(self.sizes.get(id(c), 1) for c in children)
+        self.depths[id(node)] = 1 + max((self.depths.get(id(c), 1) for c in children), default=0)
         return node
 
     def _count(self, values: int, mark: Any, alias: str | None = None) -> None:
@@ -358,6 +379,8 @@ def parse_conference(text: str, filename: str = "<conference>") -> Conference:
     def issue(line: int, col: int, loc: Loc, message: str) -> ConfigIssue:
         return ConfigIssue(filename, line + 1, col + 1, loc, message)
 
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError([issue(0, 0, (), f"the file is too large: more than {MAX_FILE_BYTES:,} bytes (the limit)")])
     lines = _Lines(text)
     unprintable = _unprintable(text, lines, issue)
     if unprintable:
@@ -418,7 +441,7 @@ def _syntax_issues(exc: MarkedYAMLError, text: str, lines: _Lines, issue) -> lis
     problem = exc.problem or exc.context or "invalid YAML"
     if "duplicate key" in (exc.problem or ""):
         problem = f"duplicate key: {exc.problem.split('duplicate key')[-1].strip()}"
-    return [issue(line, col, (), f"YAML syntax error: {shown(problem) if len(problem) > 200 else problem}")]
+    return [issue(line, col, (), f"YAML syntax error: {shown(problem, 200)}")]
 
 
 def _plain(node: Any, loc: Loc, issues: list[ConfigIssue], issue) -> Any:
@@ -427,10 +450,8 @@ def _plain(node: Any, loc: Loc, issues: list[ConfigIssue], issue) -> Any:
         out = {}
         for key, value in node.items():
             if not isinstance(key, str):
-                try:
-                    line, col = node.lc.key(key)
-                except (AttributeError, KeyError):
-                    line, col = _Positions(node).find(())
+                holder = _holder(node, key) if isinstance(node, CommentedMap) else None
+                line, col = holder.lc.key(key) if holder is not None else _Positions(node).find(())
                 found = "nothing (null)" if key is None else f"{_a(key)} {shown(_as_data(key))}"
                 issues.append(issue(line, col, loc, f"a key must be text, not {found}"))
                 continue
@@ -446,7 +467,8 @@ def _a(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return f"a {type(value).__name__}"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def _as_data(value: Any) -> Any:
@@ -546,6 +568,8 @@ def _structural_issues(exc: ValidationError, positions: _Positions, issue) -> li
             message = f"unknown key '{shown(name)}'{hint}"
             line, col = positions.find(loc, key=True)
             loc = parent
+        elif kind == "literal_error" and isinstance(err.get("input"), list):
+            continue  # `venues: [ids]` failed as a list: the list's own errors say why
         else:
             # Unions (e.g. `venues: all-branches | [ids]`) report one error per branch,
             # with the branch name inside the loc; strip those and keep one message.
@@ -569,7 +593,7 @@ def _value_message(err: dict[str, Any]) -> str:
     if kind == "enum":
         expected = err.get("ctx", {}).get("expected", "")
         return f"'{shown(value)}' is not one of {expected}"
-    if kind == "literal_error" or (kind in ("list_type",) and isinstance(value, str)):
+    if kind == "literal_error" or (kind == "list_type" and isinstance(value, str)):
         return f"'{shown(value)}' is not valid here: expected 'all-branches' or a list of venue ids"
     if kind == "too_short":
         return "must not be empty"

@@ -89,14 +89,15 @@ def check_text(value: str, max_length: int | None = None) -> str:
     return value
 
 
-def shown(value: object) -> str:
-    """`value` as an error message may quote it: at most 60 characters, every invisible one escaped."""
+def shown(value: object, limit: int = 60) -> str:
+    """`value` as an error message may quote it: at most `limit` characters, every invisible one escaped."""
     if not isinstance(value, str):
         return _REPR.repr(value)
-    cut = value[:60]
-    text = cut if cut.isprintable() else "".join(
-        ch if ch.isprintable() else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
-                                     if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
-        for ch in cut
-    )
-    return text if len(value) <= 60 else f"{text}... ({len(value)} characters)"
+    cut = value[:limit]
+    text = cut if cut.isprintable() else "".join(ch if ch.isprintable() else _escaped(ch) for ch in cut)
+    return text if len(value) <= limit else f"{text}... ({len(value)} characters)"
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
