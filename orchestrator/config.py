@@ -420,9 +420,12 @@ def parse_conference(text: str, filename: str = "<conference>") -> Conference:
         raise ConfigError(_in_file_order(_structural_issues(exc, positions, issue)
                                          + _typing_slips(text, lines, issue))) from None
 
-    problems = list(_semantic_problems(conf))
+    problems = [issue(*positions.find(loc), loc, message) for loc, message in _semantic_problems(conf)]
     if problems:
-        raise ConfigError(_in_file_order([issue(*positions.find(loc), loc, message) for loc, message in problems]))
+        raise ConfigError(_in_file_order(problems))
+    cut_short = _broken_quotes(text, lines, issue)  # YAML took them for text and cut the value short
+    if cut_short:
+        raise ConfigError(cut_short)
     return conf
 
 
@@ -513,16 +516,25 @@ def _typing_slips(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
             instead = _ascii_for(ch)
             hint = f" ('{instead}')" if instead and instead not in why else ""
             found.setdefault(match.start(1), f"{describe_char(ch)} {why}{hint}" if ch != ":" else f"':' {why}")
+    found |= {(i.line, i.col): i for i in _broken_quotes(text, lines, issue)}  # type: ignore[misc]
+    return _in_file_order([*(issue(*lines.at(index), (), message) for index, message in found.items()
+                             if isinstance(index, int)), *(i for k, i in found.items() if not isinstance(k, int))])
+
+
+def _broken_quotes(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
+    """Values opened with a full-width quote that YAML cut short: a ': ' or ' #' (or in a flow
+    collection ',' or a closing bracket) comes before the closing quote."""
+    found = []
     for match in _OPEN_QUOTE.finditer(text):
         quote, rest = match.group(1), match.group(2)
         inside = rest.split(_CLOSE_QUOTE[quote], 1)[0]
         line_start = lines.starts[lines.at(match.start())[0]]
-        in_flow = "{" in text[line_start:match.start()] or "[" in rest
+        in_flow = "{" in text[line_start:match.start()] or "[" in text[line_start:match.start()]
         breakers = (": ", " #") + ((",", "}", "]") if in_flow else ())
-        if _CLOSE_QUOTE[quote] not in rest or any(b in inside for b in breakers):
-            found.setdefault(match.start(1), f"{describe_char(quote)} opens this value, but YAML quotes are ASCII: "
-                                             "put the value in \"...\" (full-width quotes may stay inside)")
-    return [issue(*lines.at(index), (), message) for index, message in sorted(found.items())]
+        if any(b in inside for b in breakers):
+            found.append(issue(*lines.at(match.start(1)), (), f"{describe_char(quote)} opens this value, but YAML "
+                               "quotes are ASCII: put the value in \"...\" (full-width quotes may stay inside)"))
+    return found
 
 
 def _ascii_for(ch: str) -> str | None:
