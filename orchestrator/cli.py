@@ -50,7 +50,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.argument("files", nargs=-1, required=True, type=click.Path(readable=False))  # each file is checked by the loader
 def validate(files: tuple[str, ...]) -> None:
     """Check conference files; print a summary, or every error as FILE:LINE:COL.
 

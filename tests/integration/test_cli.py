@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,104 @@ def test_validate_counts_in_words(tmp_path):
     assert "venues       2: main 'main' (Theatre); 1 branch: 1 county_city" in out.stdout
     assert "awards       0 lists, 0 recipients" in out.stdout
     assert "agenda       1 segment, 2m planned" in out.stdout
+
+
+# ---------------------------------------------------------------------------- hostile files
+
+AS_LIMIT = 2 * 1024**3  # address space for the command: a file that expands cannot take the machine down
+
+
+def run_bounded(*args: str, timeout: float = 30, prefix: list[str] | None = None
+                ) -> tuple[subprocess.CompletedProcess, float]:
+    """Run the command with its memory bounded; (result, seconds taken)."""
+    started = time.monotonic()
+    out = subprocess.run([*(prefix or []), sys.executable, "-m", "orchestrator", *args], capture_output=True,
+                         text=True, timeout=timeout,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT)))
+    return out, time.monotonic() - started
+
+
+def not_a_file(kind: str, folder: Path) -> tuple[str, str, list[str]]:
+    """(path, the one line `validate` must print for it, what to run the command under)."""
+    if kind == "fifo":
+        path = folder / "pipe.yaml"
+        os.mkfifo(path)
+        return str(path), f"{path}:1:1: cannot read the file: it is a named pipe (FIFO), not a conference file", []
+    if kind == "/dev/zero":
+        return "/dev/zero", "/dev/zero:1:1: cannot read the file: it is a character device, not a conference file", []
+    if kind == "directory":
+        return str(folder), f"{folder}:1:1: cannot read the file: it is a directory, not a conference file", []
+    if kind == "missing":
+        path = folder / "missing.yaml"
+        return str(path), f"{path}:1:1: cannot read the file: No such file or directory", []
+    if kind == "unreadable":
+        path = folder / "secret.yaml"
+        path.write_text(SMALL_YAML)
+        path.chmod(0)
+        return str(path), f"{path}:1:1: cannot read the file: Permission denied", without_root_override()
+    path = folder / "huge.yaml"  # sparse: no disk is used
+    with open(path, "wb") as f:
+        f.truncate(8 * 1024**3)
+    return str(path), f"{path}:1:1: the file is too large: {8 * 1024**3:,} bytes (the limit is {1024 * 1024:,})", []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "directory", "missing", "unreadable", "huge"])
+def test_validate_reports_what_is_not_a_conference_file_and_checks_the_others(tmp_path, kind):
+    good = tmp_path / "good.yaml"
+    good.write_text(SMALL_YAML)
+    other = tmp_path / "other.yaml"
+    other.write_text(SMALL_YAML.replace("Small test meeting", "嘉兴市“六大行动”动员大会"))
+    (tmp_path / "bad").mkdir()
+    bad, expected, prefix = not_a_file(kind, tmp_path / "bad")
+    out, took = run_bounded("validate", str(good), bad, str(other), prefix=prefix)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert out.stderr.splitlines() == [expected]
+    assert out.stdout.count(": valid\n") == 2 and f"{good}: valid" in out.stdout and f"{other}: valid" in out.stdout
+    assert took < 15
+
+
+@pytest.fixture
+def bomb(tmp_path) -> Path:
+    """Nine levels of nine aliases in the title: 9**9 values once expanded."""
+    lines = ['a0: &a0 ["lol"]'] + [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n" + SMALL_YAML.replace('"Small test meeting"', "*a9"))
+    return path
+
+
+@pytest.mark.parametrize("command,status", [
+    (["validate"], 1), (["links", "--base-url", "https://meet.example.org"], 1), (["rehearse"], 2),
+    (["serve", "--port", "0"], 1),
+])
+def test_an_alias_bomb_is_refused_at_once_by_every_command_that_loads_a_file(tmp_path, bomb, command, status):
+    data = ["--data", str(tmp_path / "var")] if command[0] in ("links", "serve") else []
+    out, took = run_bounded(command[0], str(bomb), *command[1:], *data)
+    assert out.returncode == status, out.stderr
+    assert out.stderr.splitlines() == [
+        f"{bomb}:6:40: too many values: the alias *a4 repeats 13,942 values, which makes more than 100,000 in all "
+        "(the limit)"
+    ]
+    assert took < 10 and "Traceback" not in out.stderr and not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("title", ['"Small \\ud800 meeting"', '"Small \\u202e meeting"', '"Small\\nmeeting"',
+                                   '"\\x07"', "99999999999h"])
+def test_text_that_would_break_later_is_refused_by_validate(tmp_path, title):
+    path = tmp_path / "text.yaml"
+    field = "planned: 1m" if title.endswith("h") else 'title: "Small test meeting"'
+    path.write_text(SMALL_YAML.replace(field, f"planned: {title}" if title.endswith("h") else f"title: {title}"))
+    out, _ = run_bounded("validate", str(path))
+    assert out.returncode == 1 and out.stdout == "" and "Traceback" not in out.stderr
+    (line,) = out.stderr.splitlines()
+    assert line.startswith(f"{path}:") and line.isprintable()
+
+
+def test_a_gbk_file_is_located_and_explained(tmp_path):
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes(SMALL_YAML.replace("Small test meeting", "嘉兴市动员大会").encode("gbk"))
+    out, _ = run_bounded("validate", str(path))
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        f"{path}:1:33: the file is not UTF-8: byte 0xbc here cannot be read as UTF-8 (it looks like GBK/GB18030, "
+        "the encoding of Chinese Windows); save the file as UTF-8"
+    ]

@@ -131,3 +131,48 @@ def test_an_unmeasured_lossy_uplink_is_a_finding(rehearsal_conf):
     assert findings == []
     assert outcomes == [DrillOutcome(drill="loss", venue="nanhu", segment=None, at=rec.session_ended or 0.0,
                                      message="10% uplink loss: the server measured up to 7.5%; its link was shown poor")]
+
+
+def award_caption(award: str, title: str, name: str, venue: str | None) -> dict:
+    return {"kind": "award", "text": f"{title}: {name}", "award": award, "category": title, "recipient": name,
+            "venue": venue}
+
+
+def captions_checked(conf, changes: list[tuple[float, dict]], shown: dict[str, list[tuple[float, dict]]]):
+    """The caption checks of a segment in which the server set these captions and each venue showed these."""
+    logs = good_logs()
+    for venue, lines in shown.items():
+        logs[venue] = sorted(logs[venue] + log(*((at, "caption", caption) for at, caption in lines)),
+                             key=lambda e: e["ts"])
+    rec, run = recording(conf, logs)
+    rec.server_events += [{"type": "caption_changed", "caption": c, "override": False, "at": T + at} for at, c in changes]
+    check = verify_segment(rec, run)
+    return check.captions[1:], [(f.kind, f.venue, round(f.at - T, 2)) for f in check.findings]
+
+
+def test_a_recipient_in_two_awards_is_two_captions_each_shown(rehearsal_conf):
+    first = award_caption("collectives", "Advanced collectives", "张三", "pinghu")
+    second = award_caption("villages", "Model villages", "张三", "pinghu")
+    venues = ["haiyan", "main", "nanhu", "pinghu"]
+    checks, findings = captions_checked(rehearsal_conf, [(11.0, first), (11.02, second)],
+                                        {v: [(11.01, first), (11.03, second)] for v in venues})
+    assert findings == []
+    assert [sorted(c.delivered) for c in checks] == [venues, venues]
+    assert [c.delivered["nanhu"] for c in checks] == pytest.approx([0.01, 0.01])
+
+
+def test_each_caption_change_needs_a_showing_of_its_own(rehearsal_conf):
+    same = award_caption("collectives", "Advanced collectives", "张三", "pinghu")
+    # set twice in quick succession, shown once: one showing cannot answer both changes
+    _, findings = captions_checked(rehearsal_conf, [(11.0, same), (11.01, same)],
+                                   {v: [(11.02, same)] for v in ("main", "pinghu", "haiyan", "nanhu")})
+    assert sorted(findings) == [("caption_missing", v, 11.01) for v in ("haiyan", "main", "nanhu", "pinghu")]
+
+
+def test_captions_with_the_same_text_from_two_awards_are_told_apart(rehearsal_conf):
+    first = award_caption("collectives", "Advanced collectives", "张三", "pinghu")
+    second = award_caption("villages", "Advanced collectives", "张三", "pinghu")  # two lists, one title
+    shown = {v: [(11.01, first), (11.03, second)] for v in ("main", "pinghu", "haiyan")}
+    shown["nanhu"] = [(11.01, first)]
+    _, findings = captions_checked(rehearsal_conf, [(11.0, first), (11.02, second)], shown)
+    assert findings == [("caption_missing", "nanhu", 11.02)]

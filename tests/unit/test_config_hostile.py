@@ -43,6 +43,7 @@ from orchestrator.config import (
     parse_conference,
 )
 from tests.conftest import SMALL_YAML
+from tests.support.text import BAD_CHARS, GOOD_CHARS, REAL_NAMES, refused_by_the_rule
 
 QUICK_S = 1.0  # a hostile file is refused within this (a few ms is usual)
 DRAWN = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -361,21 +362,6 @@ def test_many_errors_are_printed_up_to_a_limit():
 # --------------------------------------------------------------------------- text
 
 
-def _refused_by_the_rule(ch: str) -> bool:
-    """The text rule, written again here as the oracle."""
-    code = ord(ch)
-    return (unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
-            or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE)
-
-
-BAD_CHARS = (
-    st.characters(categories=["Cc", "Cf", "Cs", "Zl", "Zp"])
-    | st.sampled_from(["\x00", "\x07", "\n", "\r", "\t", "\x1b", "\x7f", "\x85", "\u200b", "\u200c", "\u200d", "\u2060",
-                       "\ufeff", "\u00ad", "\u202a", "\u202d", "\u202e", "\u2066", "\u2069", "\u061c", "\u2028",
-                       "\u2029", "\ud800", "\udbff", "\udc00", "\udfff", "\ufdd0", "\ufffe", "\U0001fffe",
-                       "\U000e0001"])
-)
-GOOD_CHARS = st.characters(codec="utf-8").filter(lambda ch: not _refused_by_the_rule(ch) and ch not in " \u3000")
 
 
 @DRAWN
@@ -400,9 +386,9 @@ def test_any_text_passes_exactly_when_the_rule_allows_it(field, text):
     except ConfigError as exc:
         (issue,) = exc.issues
         assert (issue.line, issue.col) == where(field)
-        assert not stripped or any(_refused_by_the_rule(ch) for ch in stripped), str(issue)
+        assert not stripped or any(refused_by_the_rule(ch) for ch in stripped), str(issue)
         return
-    assert stripped and not any(_refused_by_the_rule(ch) for ch in stripped)
+    assert stripped and not any(refused_by_the_rule(ch) for ch in stripped)
     assert value_of(conf, field) == stripped
 
 
@@ -423,8 +409,6 @@ def test_chinese_text_with_full_width_punctuation_is_kept_as_written(field, text
     assert value_of(conf, field) == stripped
 
 
-REAL_NAMES = ["浙江乍浦经济开发区（嘉兴港区）", "嘉兴市南湖区、秀洲区", "《关于深入实施“六大行动”的决定》",
-              "嘉兴经济技术开发区：先进集体", "王　伟（嘉兴市人民政府）", "‘八八战略’二十周年", "第１号令", "𠮷野家（示例）"]
 
 
 @pytest.mark.parametrize("field,name", [(TEXT_FIELDS[i % len(TEXT_FIELDS)], name) for i, name in enumerate(REAL_NAMES)])
@@ -726,5 +710,5 @@ def test_no_file_makes_the_loader_fail_otherwise_than_by_its_errors(text):
     texts = [conf.conference.title, *(v.name for v in conf.venues), *(a.title for a in conf.awards),
              *(r.name for a in conf.awards for r in a.recipients), *(s.title for s in conf.agenda),
              *(s.speaker for s in conf.agenda if s.speaker)]
-    assert all(t and not any(_refused_by_the_rule(ch) for ch in t) for t in texts)
+    assert all(t and not any(refused_by_the_rule(ch) for ch in t) for t in texts)
     assert conf.planned_end > conf.starts_at
