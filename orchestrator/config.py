@@ -27,10 +27,10 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -492,33 +492,34 @@ _AT_KEY = r"(?:^[ \t\u3000]*(?:-[ \t]+)?|[{,][ \t\u3000]*)"  # where a key start
 _ASCII_FOR = {"“": '"', "”": '"', "＂": '"', "‘": "'", "’": "'", "＇": "'", "、": ",", "【": "[", "】": "]",
               "〔": "[", "〕": "]", "—": "-", "–": "-"}
 _SLIPS = [
-    (re.compile(r"^[ \t]*([\u3000\u00a0\u2000-\u200a\u202f\u205f])", re.M),
+    (re.compile(r"^[ \t]*([\u3000\u00a0\u2000-\u200a\u202f\u205f])", re.MULTILINE),
      "in the indentation: indent with ordinary spaces"),
-    (re.compile(r"^ *(\t)", re.M), "in the indentation: YAML indents with spaces only"),
-    (re.compile(_AT_KEY + _KEY + r"[ \t\u3000]*(：|︰|﹕)", re.M), "after a key: type an ASCII colon and a space, ': '"),
-    (re.compile(_AT_KEY + _KEY + r"(:)(?=[^\s])", re.M), "right after a key needs a space after it: 'key: value'"),
-    (re.compile(r"(，|、|﹐)[ \t\u3000]*" + _KEY + r"[ \t\u3000]*[:：]", re.M),
+    (re.compile(r"^ *(\t)", re.MULTILINE), "in the indentation: YAML indents with spaces only"),
+    (re.compile(_AT_KEY + _KEY + r"[ \t\u3000]*(：|︰|﹕)", re.MULTILINE), "after a key: type an ASCII colon and a space, ': '"),
+    (re.compile(_AT_KEY + _KEY + r"(:)(?=[^\s])", re.MULTILINE), "right after a key needs a space after it: 'key: value'"),
+    (re.compile(r"(，|、|﹐)[ \t\u3000]*" + _KEY + r"[ \t\u3000]*[:：]", re.MULTILINE),
      "between entries: separate them with an ASCII comma, ','"),
-    (re.compile(_KEY + r"[ \t\u3000]*[:：][ \t\u3000]*([［｛【〔])", re.M),
+    (re.compile(_KEY + r"[ \t\u3000]*[:：][ \t\u3000]*([［｛【〔])", re.MULTILINE),
      "opens a list or mapping: YAML needs ASCII brackets, [a, b] or {key: value}"),
-    (re.compile(r"^[ \t\u3000]*(－|—|–)[ \t\u3000]", re.M), "starts a list item: type an ASCII hyphen, '-'"),
+    (re.compile(r"^[ \t\u3000]*(－|—|–)[ \t\u3000]", re.MULTILINE), "starts a list item: type an ASCII hyphen, '-'"),
 ]
-_OPEN_QUOTE = re.compile(_KEY + r"[ \t\u3000]*[:：][ \t\u3000]*([“‘＂＇「『])(.*)$", re.M)
+_OPEN_QUOTE = re.compile(_KEY + r"[ \t\u3000]*[:：][ \t\u3000]*([“‘＂＇「『])(.*)$", re.MULTILINE)
 _CLOSE_QUOTE = {"“": "”", "‘": "’", "＂": "＂", "＇": "＇", "「": "」", "『": "』"}
 
 
 def _typing_slips(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
     """Characters an input method typed where YAML needs ASCII: each named, with what to type."""
-    found: dict[int, str] = {}
+    found: dict[tuple[int, int], ConfigIssue] = {}
     for pattern, why in _SLIPS:
         for match in pattern.finditer(text):
             ch = match.group(1)
             instead = _ascii_for(ch)
             hint = f" ('{instead}')" if instead and instead not in why else ""
-            found.setdefault(match.start(1), f"{describe_char(ch)} {why}{hint}" if ch != ":" else f"':' {why}")
-    found |= {(i.line, i.col): i for i in _broken_quotes(text, lines, issue)}  # type: ignore[misc]
-    return _in_file_order([*(issue(*lines.at(index), (), message) for index, message in found.items()
-                             if isinstance(index, int)), *(i for k, i in found.items() if not isinstance(k, int))])
+            where = lines.at(match.start(1))
+            found.setdefault(where, issue(*where, (), f"{describe_char(ch)} {why}{hint}" if ch != ":" else f"':' {why}"))
+    for slip in _broken_quotes(text, lines, issue):
+        found.setdefault((slip.line - 1, slip.col - 1), slip)
+    return _in_file_order(list(found.values()))
 
 
 def _broken_quotes(text: str, lines: _Lines, issue) -> list[ConfigIssue]:

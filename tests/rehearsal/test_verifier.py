@@ -172,7 +172,7 @@ def test_each_caption_change_needs_a_showing_of_its_own(rehearsal_conf):
 def test_captions_with_the_same_text_from_two_awards_are_told_apart(rehearsal_conf):
     first = award_caption("collectives", "Advanced collectives", "张三", "pinghu")
     second = award_caption("villages", "Advanced collectives", "张三", "pinghu")  # two lists, one title
-    shown = {v: [(11.01, first), (11.03, second)] for v in ("main", "pinghu", "haiyan")}
-    shown["nanhu"] = [(11.01, first)]
-    _, findings = captions_checked(rehearsal_conf, [(11.0, first), (11.02, second)], shown)
-    assert findings == [("caption_missing", "nanhu", 11.02)]
+    shown = {v: [(11.005, first), (11.03, second)] for v in ("main", "pinghu", "haiyan")}
+    shown["nanhu"] = [(11.015, first)]  # the first award's caption only: it does not answer the second
+    _, findings = captions_checked(rehearsal_conf, [(11.0, first), (11.01, second)], shown)
+    assert findings == [("caption_missing", "nanhu", 11.01)]
