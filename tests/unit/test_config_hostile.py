@@ -45,7 +45,7 @@ from orchestrator.config import (
 from tests.conftest import SMALL_YAML
 from tests.support.text import BAD_CHARS, GOOD_CHARS, REAL_NAMES, refused_by_the_rule
 
-QUICK_S = 1.0  # a hostile file is refused within this (a few ms is usual)
+QUICK_S = 1.0  # seconds of CPU within which a hostile file is refused (a few ms is usual)
 DRAWN = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # The small conference in block style, one value per line: `{name}` marks what a test replaces.
@@ -130,11 +130,11 @@ def quoted(value: str) -> str:
 
 def refusal(text: str, quick_s: float = QUICK_S) -> list[ConfigIssue]:
     """The issues of a file that must be refused, each checked for what a refusal owes its reader."""
-    started = time.perf_counter()
+    started = time.process_time()  # this process's own work: other load on the machine does not count
     with pytest.raises(ConfigError) as info:
         parse_conference(text, "h.yaml")
-    elapsed = time.perf_counter() - started
-    assert elapsed < quick_s, f"refused only after {elapsed:.2f} s"
+    elapsed = time.process_time() - started
+    assert elapsed < quick_s, f"refused only after {elapsed:.2f} s of CPU"
     for issue in info.value.issues:
         line = str(issue)
         assert line.startswith(f"h.yaml:{issue.line}:{issue.col}: ") and issue.line >= 1 and issue.col >= 1, line
@@ -293,10 +293,10 @@ def test_values_at_the_limits_are_fine():
 def test_a_five_million_character_title_is_refused_at_once(tmp_path):
     path = tmp_path / "long.yaml"
     path.write_text(conference(conference_title="题" * 5_000_000))
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ConfigError) as info:
         load_conference(path)
-    assert time.perf_counter() - started < QUICK_S
+    assert time.process_time() - started < QUICK_S
     assert str(info.value) == (f"{path}:1:1: the file is too large: {path.stat().st_size:,} bytes "
                                f"(the limit is {MAX_FILE_BYTES:,})")
 
