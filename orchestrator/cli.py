@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from .config import ConfigError, Conference, VenueRole, display_path, format_duration, load_conference
+from .config import Conference, ConfigError, VenueRole, display_path, format_duration, load_conference
 from .wording import Clock, count
 
 

@@ -10,7 +10,6 @@ import datetime as dt
 import re
 from enum import Enum
 from functools import cached_property
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -379,5 +378,5 @@ class Conference(_Model):
     @cached_property
     def planned_end(self) -> dt.datetime:
         """When the agenda ends as planned, in the conference's time zone (wall-clock aware)."""
-        end = self.starts_at.astimezone(dt.timezone.utc) + dt.timedelta(seconds=self.planned_total)
+        end = self.starts_at.astimezone(dt.UTC) + dt.timedelta(seconds=self.planned_total)
         return end.astimezone(self.starts_at.tzinfo)

@@ -639,17 +639,17 @@ def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
     for a, award in enumerate(conf.awards):
         listed: dict[tuple[str, str | None], int] = {}
         for r, recipient in enumerate(award.recipients):
-            here = ("awards", a, "recipients", r)
+            entry: Loc = ("awards", a, "recipients", r)
             if recipient.venue is not None and recipient.venue not in refs.venues:
-                yield (*here, "venue"), refs.unknown("venue", recipient.venue)
-            first = listed.setdefault((recipient.name, recipient.venue), r)
-            if first != r:
+                yield (*entry, "venue"), refs.unknown("venue", recipient.venue)
+            listed_at = listed.setdefault((recipient.name, recipient.venue), r)
+            if listed_at != r:
                 at = f" at '{recipient.venue}'" if recipient.venue else ""
-                yield (*here, "name"), (f"'{recipient.name}'{at} is listed twice in this award "
-                                        f"(first at {format_loc(('awards', a, 'recipients', first))})")
+                yield (*entry, "name"), (f"'{recipient.name}'{at} is listed twice in this award "
+                                         f"(first at {format_loc(('awards', a, 'recipients', listed_at))})")
 
     for s, seg in enumerate(conf.agenda):
-        here = ("agenda", s)
+        here: Loc = ("agenda", s)
         if seg.venue is not None and seg.venue not in refs.venues:
             yield (*here, "venue"), refs.unknown("venue", seg.venue)
         if seg.venues is not None:

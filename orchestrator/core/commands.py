@@ -18,9 +18,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
-from ..text import check_text
-
 from ..conference import PAGE_EVERY_RANGE_S, POLLING_DWELL_RANGE_S, PollingTarget, ReturnMode, WallLayout
+from ..text import check_text
 
 
 class RollCallMark(str, Enum):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.rehearsal.records import CommandRecord
 from orchestrator.rehearsal.drills import parse_drills
 from orchestrator.rehearsal.plan import make_plan
-from orchestrator.rehearsal.records import DrillOutcome, Recording, SegmentRun
+from orchestrator.rehearsal.records import CommandRecord, DrillOutcome, Recording, SegmentRun
 from orchestrator.rehearsal.verifier import expected_view, verify_run, verify_segment
 
 T = 1_000_000.0  # the take of pinghu is sent at T + 10
