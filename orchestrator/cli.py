@@ -92,7 +92,7 @@ def _settings(**given: object):
     from .settings import ServerSettings, describe_settings_error
 
     try:
-        return ServerSettings(**{k: v for k, v in given.items() if v not in (None, (), [])})
+        return ServerSettings.model_validate({k: v for k, v in given.items() if v not in (None, (), [])})
     except ValidationError as exc:
         raise click.UsageError(describe_settings_error(exc)) from None
 
@@ -522,7 +522,7 @@ def bench_table(result: dict) -> str:
     width = max(len(name) for name, _ in rows)
     lines = [f"{'':{width}}  " + "  ".join(f"{name:>24}" for name, _ in runs)]
     for name, value in rows:
-        lines.append(f"{name:{width}}  " + "  ".join(f"{str(value(r)):>24}" for _, r in runs))
+        lines.append(f"{name:{width}}  " + "  ".join(f"{value(r)!s:>24}" for _, r in runs))
     for name, r in runs:
         if r["agents_limited"]:
             lagging = f" (venues sending late: {', '.join(r['agents_lagging'])})" if r["agents_lagging"] else ""

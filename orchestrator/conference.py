@@ -86,8 +86,8 @@ def parse_duration(value: Any) -> int:
 
 def format_duration(seconds: float) -> str:
     """Seconds -> '1h30m', '5m', '90s' style (the file's own notation)."""
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
+    whole = round(seconds)
+    h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
     out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
     return out or "0s"
@@ -181,7 +181,7 @@ class SegmentKind(str, Enum):
         return self in (SegmentKind.AWARD_ANNOUNCEMENT, SegmentKind.AWARD_PRESENTATION)
 
 
-ALL_BRANCHES = "all-branches"
+ALL_BRANCHES: Literal["all-branches"] = "all-branches"
 
 
 class RollCallMode(str, Enum):

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer, MaxDepthExceededError
@@ -599,7 +600,7 @@ _OWN_ERRORS = ("slug", "duration", "start_time", "timezone", "date", "text", "te
                "agenda_too_long")
 
 
-def _value_message(err: dict[str, Any]) -> str:
+def _value_message(err: ErrorDetails) -> str:
     kind, value = err["type"], err.get("input")
     if kind in _OWN_ERRORS:
         return err["msg"]

@@ -9,6 +9,20 @@ from orchestrator.config import Conference, load_conference, parse_conference
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "config" / "jiaxing-2025-six-initiatives.yaml"
 
+# Suites that start servers, browsers or whole rehearsals: CI runs them, the quick loop
+# (`pytest -m "not slow"`) leaves them out. Single long tests elsewhere carry the mark themselves.
+SLOW_SUITES = {"browser", "deploy", "bench", "faults"}
+SLOW_FILES = {"test_rehearse.py", "test_cli_rehearse.py", "test_simulate.py", "test_archive.py"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = ROOT / "tests"
+    for item in items:
+        parts = item.path.relative_to(tests).parts
+        if parts[0] in SLOW_SUITES or item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
+
 SMALL_YAML = """\
 conference: {id: small, title: "Small test meeting", date: 2025-02-05, start: "14:30", timezone: Asia/Shanghai}
 venues:

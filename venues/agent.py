@@ -200,6 +200,8 @@ def device_media(camera: str, microphone: str) -> Media:  # pragma: no cover - n
         cam = MediaPlayer(camera, format="v4l2", options={"video_size": "640x360", "framerate": "30"})
         mic = MediaPlayer(microphone, format="alsa" if microphone.startswith("hw:") else "pulse")
         players[:] = [cam, mic]
+        if cam.video is None or mic.audio is None:
+            raise RuntimeError(f"no picture from {camera!r} or no sound from {microphone!r}")
         return cam.video, mic.audio
 
     def check() -> tuple[bool, bool]:
@@ -369,6 +371,12 @@ class VenueAgent:
         except p.BadMessage as exc:
             raise ConnectionError(f"the server sent a message this agent does not understand: {exc}") from None
 
+    @property
+    def media(self) -> Media:
+        """What this venue sends; made at the first welcome, when the venue's index is known."""
+        assert self._media is not None, "no media before the server's welcome"
+        return self._media
+
     @staticmethod
     async def _send(ws, message: p.VenueMessage) -> None:
         await ws.send_json(p.wire(message))
@@ -377,11 +385,12 @@ class VenueAgent:
         ice = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in welcome.ice_servers]
         policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
         pc = RTCPeerConnection(RTCConfiguration(iceServers=ice, iceTransportPolicy=policy))
-        video, audio = self._media.tracks()
+        video, audio = self.media.tracks()
         video_t = pc.addTransceiver(video, direction="sendrecv")
         audio_t = pc.addTransceiver(audio, direction="sendrecv")
         main_t = pc.addTransceiver("audio", direction="recvonly")
-        if self._media.preencoded:
+        if self.media.preencoded:
+            assert isinstance(video, LoopedTrack), "pre-encoded media loops its frames"
             install_packer(video_t.sender, video.request_keyframe)
             install_packer(audio_t.sender, lambda: None)
         self._microphone = (audio_t.sender, audio)
@@ -453,7 +462,9 @@ class VenueAgent:
     async def _watch_program(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                self._saw(read_mark(await track.recv()))
+                frame = await track.recv()
+                if isinstance(frame, av.VideoFrame):
+                    self._saw(read_mark(frame))
         except MediaStreamError:
             return
 
@@ -501,7 +512,7 @@ class VenueAgent:
                     self.emit("restarting", message=data.message)
                 elif isinstance(data, p.RollCallPrompt):
                     self.emit("roll_call_prompt", segment=data.segment)
-                    picture_ok, sound_ok = self._media.check()
+                    picture_ok, sound_ok = self.media.check()
                     await self._send(ws, p.RollCallAnswer(picture_ok=picture_ok, sound_ok=sound_ok))
                     self.emit("roll_call_answered", picture_ok=picture_ok, sound_ok=sound_ok)
                 else:

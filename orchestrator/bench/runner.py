@@ -84,7 +84,7 @@ class _Server:
         )
         self.ps = psutil.Process(self.proc.pid)
         self.base = f"http://127.0.0.1:{self.port}"
-        self.operator: OperatorClient | None = None
+        self.operator: OperatorClient  # made by start(), with the server's HTTP session
 
     async def started(self, http: aiohttp.ClientSession) -> None:
         """Wait for the health check; then `operator` drives it."""
@@ -315,7 +315,8 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
     starts = [
         next((e["ts"] for e in r["log"] if e["event"] == "program_started"), None) for r in reports if r["venue"] != "main"
     ]
-    join_all = (max(starts) - min(offers)) if offers and starts and None not in starts else None
+    started = [t for t in starts if t is not None]
+    join_all = (max(started) - min(offers)) if offers and started and len(started) == len(starts) else None
     lost = sum(r["packets_lost"] for r in reports)
     received = sum(r["packets_received"] for r in reports)
     lagging = [r["venue"] for r in reports if r["video_frames_sent"] < 0.95 * r["video_frames_due"]]

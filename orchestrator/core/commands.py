@@ -14,7 +14,7 @@ Three sources, three unions, so an adapter can only parse what its speaker may s
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
@@ -245,20 +245,13 @@ class ReportLink(_Command):
 
 
 OperatorCommand = Annotated[
-    Union[
-        StartSession, EndSession, NextSegment, PreviousSegment, GotoSegment, Take,
-        StartRollCall, MarkRollCall, RetryRollCall, FinishRollCall, NextAward,
-        GrantFloor, DismissHand, MuteVenue, UnmuteVenue, MuteAllButOnAir,
-        SetCaption, ResetCaption, RevokeLink,
-        PauseRollCall, ResumeRollCall, SkipRollCallVenue,
-        StartPolling, PausePolling, ResumePolling, StopPolling, SetMainReturn,
-    ],
+    StartSession | EndSession | NextSegment | PreviousSegment | GotoSegment | Take | StartRollCall | MarkRollCall | RetryRollCall | FinishRollCall | NextAward | GrantFloor | DismissHand | MuteVenue | UnmuteVenue | MuteAllButOnAir | SetCaption | ResetCaption | RevokeLink | PauseRollCall | ResumeRollCall | SkipRollCallVenue | StartPolling | PausePolling | ResumePolling | StopPolling | SetMainReturn,
     Field(discriminator="type"),
 ]
-VenueCommand = Annotated[Union[AnswerRollCall, RaiseHand, LowerHand], Field(discriminator="type")]
-SystemCommand = Annotated[Union[JoinVenue, LeaveVenue, ReportLink, Tick], Field(discriminator="type")]
+VenueCommand = Annotated[AnswerRollCall | RaiseHand | LowerHand, Field(discriminator="type")]
+SystemCommand = Annotated[JoinVenue | LeaveVenue | ReportLink | Tick, Field(discriminator="type")]
 Command = Annotated[
-    Union[OperatorCommand, VenueCommand, SystemCommand],  # type: ignore[valid-type]
+    OperatorCommand | VenueCommand | SystemCommand,
     Field(discriminator="type"),
 ]
 

@@ -30,7 +30,7 @@ SHOWN_OUTCOMES = 4
 class Progress:
     """What the rehearsal tells its watcher; this one shows nothing."""
 
-    rehearsal: Rehearsal | None = None
+    rehearsal: Rehearsal  # given by attach(), before anything is shown
 
     def attach(self, rehearsal: Rehearsal) -> None:
         self.rehearsal = rehearsal
@@ -97,6 +97,7 @@ class LiveProgress(Progress):
         self._task = asyncio.ensure_future(self._refresh())
 
     async def _refresh(self) -> None:
+        assert self._live is not None
         while True:
             self._live.refresh()
             await asyncio.sleep(REFRESH_S)

@@ -64,10 +64,11 @@ class Rehearsal:
         self.outcomes: list[DrillOutcome] = []
         self.live_checks: dict[str, SegmentCheck] = {}
         self.current: SegmentRun | None = None
-        self.rec: Recording | None = None
-        self.fleet: SimulatedVenues | None = None
-        self.operator: OperatorClient | None = None
-        self.socket: OperatorSocket | None = None  # the operator socket: every event, the latest state
+        # set by run(), once the server is up and the venues are made
+        self.rec: Recording
+        self.fleet: SimulatedVenues
+        self.operator: OperatorClient
+        self.socket: OperatorSocket  # the operator socket: every event, the latest state
         self.commands: list[CommandRecord] = []
         self.server_events: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task] = set()
@@ -130,7 +131,7 @@ class Rehearsal:
         main = self.conference.main_venue.id
         receivers = [fleet[v] for v in joined if v != main]
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while any(sim.agent.stats.seen != main for sim in receivers) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the agents' counters
+        while any(sim.agent is None or sim.agent.stats.seen != main for sim in receivers) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the agents' counters
             await asyncio.sleep(0.05)
         self.progress.note(f"{len(joined)} of {wording.count(len(self.conference.venues), 'venue')} joined")
 
