@@ -102,7 +102,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         elif err["type"] == "extra_forbidden":
             parts.append(f"'{where}' is not expected here")
         else:
-            parts.append(f"'{where}': {err['msg'].lower()}" if where else err["msg"])
+            msg = err["msg"]  # lower-case its first letter only: the rest may name a character (U+200B ...)
+            parts.append(f"'{where}': {msg[:1].lower()}{msg[1:]}" if where else msg)
     return "; ".join(parts)
 
 

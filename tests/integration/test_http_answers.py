@@ -96,6 +96,12 @@ async def test_confirm_must_be_a_json_true(live):
     await socket.close()
 
 
+async def test_a_caption_with_an_invisible_character_names_it_exactly(live):
+    answer = await live.command({"type": "set_caption", "text": "Anthem\u200b"}, expect=422)
+    assert "U+200B ZERO WIDTH SPACE" in (answer.error or ""), answer
+    assert answer.error and answer.error.startswith("'set_caption.text': "), answer
+
+
 async def test_a_refusal_reaches_every_client_with_its_code_and_params(live, monkeypatch):
     """The core's code and parameters travel beside the sentence: HTTP 409, the operator
     socket's command_result, the venue socket's error."""
