@@ -12,7 +12,9 @@ never overwritten.
 While a log is open, its process holds an exclusive advisory lock (`flock`) on the
 companion file `<log>.lock`: a second server on the same log, or `orchestrator archive`,
 is refused while the first runs. The kernel drops the lock when the process ends, even
-killed, so a crash never leaves the log locked.
+killed, so a crash never leaves the log locked. A log opened `read_only` (to write the
+minutes, even of a running session) takes no lock: SQLite's WAL lets it read what is
+committed while the server writes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -29,8 +32,11 @@ from pydantic import ValidationError
 from .config import Conference
 from .core import ReplayError, Session
 from .core.events import Event, event_adapter
+from .logs import get_logger
 
 SCHEMA_VERSION = 1
+
+log = get_logger(component="event_log")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,16 +80,34 @@ def _lock(path: Path) -> int:
 
 
 class EventLog:
-    """Append-only event log of one conference."""
+    """Append-only event log of one conference.
 
-    def __init__(self, path: str | Path, conference_id: str):
+    `read_only`: to read a log, perhaps one a running server writes (the minutes): no lock
+    is taken, nothing is created or written, and the same checks refuse a foreign or
+    damaged file with the same words. A missing log raises LogError.
+    """
+
+    def __init__(self, path: str | Path, conference_id: str, *, read_only: bool = False):
         self.path = Path(path)
         self.conference_id = conference_id
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd: int | None = _lock(self.path)
-        existed = self.path.exists() and self.path.stat().st_size > 0
+        self.read_only = read_only
+        self.on_append: Callable[[int, float], None] = lambda events, seconds: None
+        """Called after each append with the number of events and the seconds it took."""
+        if read_only:
+            self._lock_fd: int | None = None
+            if not self.path.is_file():
+                raise LogError(f"{self.path}: there is no event log here")
+            existed = True
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock(self.path)
+            existed = self.path.exists() and self.path.stat().st_size > 0
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            if read_only:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                           check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             self._unlock()
             raise LogError(f"{self.path}: cannot open the event log: {exc}") from None
@@ -114,6 +138,8 @@ class EventLog:
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise LogError(f"{self.path}: the event log is damaged ({check}); it was left untouched")
+        if self.read_only:
+            return
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         if not existed:
@@ -127,6 +153,7 @@ class EventLog:
 
     def append(self, events: Sequence[Event], command_id: str | None = None) -> int:
         """Append a command's events in one transaction; returns the last sequence number."""
+        started = time.perf_counter()
         with self._transaction():
             cur = None
             for event in events:
@@ -134,6 +161,10 @@ class EventLog:
                     "INSERT INTO events (at, type, command_id, payload) VALUES (?, ?, ?, ?)",
                     (event.at, event.type, command_id, event.model_dump_json()),
                 )
+        try:
+            self.on_append(len(events), time.perf_counter() - started)
+        except Exception:  # noqa: BLE001 - the events are committed: an observer cannot undo that
+            log.exception("event_log_observer_failed")
         return cur.lastrowid if cur is not None and cur.lastrowid is not None else self.last_seq()
 
     def last_seq(self) -> int:

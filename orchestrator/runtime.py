@@ -23,6 +23,8 @@ the `MediaPlane`, and holds the session's behaviour between the two and over tim
   time, so it can come out negative) is corrected and logged (`link_sample_invalid`).
 - **Restart grace**: after a restart, venues the log shows connected have
   `restart_grace_s` to come back before they are recorded as gone.
+- **Server starts**: each start is recorded in the log (`ServerStarted`, with the venues the
+  log showed connected), so the minutes can tell a restart from a quiet spell.
 """
 
 from __future__ import annotations
@@ -158,7 +160,9 @@ class SessionRuntime:
     # ------------------------------------------------------------ lifetime
 
     def start(self) -> None:
-        """Start link sampling and the restart grace period."""
+        """Record the server's start in the log, then start link sampling and the restart grace period."""
+        with contextlib.suppress(CommandRejected):  # the session has ended: nothing to record
+            self.live.execute(c.RecordServerStart(restart_grace_s=self.restart_grace_s))
         self._spawn(_every(self.link_sample_s, self.sample_links))
         self._spawn(self.restart_grace())
 

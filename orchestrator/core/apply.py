@@ -354,6 +354,13 @@ def hand_lowered(state: SessionState, ev: e.HandLowered) -> SessionState:
     return state.model_copy(update={"floor_queue": tuple(r for r in state.floor_queue if r.venue != ev.venue)})
 
 
+@_applies(e.ServerStarted)
+def server_started(state: SessionState, ev: e.ServerStarted) -> SessionState:
+    for venue in ev.venues_connected:
+        state.venues[venue]  # noqa: B018 - must exist
+    return state  # a fact for the record: the session goes on as it was
+
+
 def initial_state(conference_id: str, segments: list[str], venues: list[str], main: str) -> SessionState:
     """A scheduled session: every segment pending, the main venue on air, branch microphones closed."""
     return SessionState(

@@ -5,7 +5,8 @@ Three sources, three unions, so an adapter can only parse what its speaker may s
 - `OperatorCommand`: the console and `POST /api/commands`;
 - `VenueCommand`: a venue's own requests; the adapter fills `venue` from the
   authenticated connection, never from the message;
-- `SystemCommand`: facts the server observes (a venue joined, left, its link changed)
+- `SystemCommand`: facts the server observes (a venue joined, left, its link changed,
+  the server itself started)
   and the passing of time (`Tick`, about once a second or at `Session.next_deadline()`).
 
 `Command` is all of them, for the core and the log.
@@ -235,6 +236,13 @@ class Tick(_Command):
     type: Literal["tick"] = "tick"
 
 
+class RecordServerStart(_Command):
+    """A server process opened the log (the runtime says so once, at its start)."""
+
+    type: Literal["record_server_start"] = "record_server_start"
+    restart_grace_s: Annotated[float, Field(ge=0)] = 0.0
+
+
 class ReportLink(_Command):
     """Link measurements for a venue (from RTCP); the core decides poor / recovered."""
 
@@ -249,7 +257,7 @@ OperatorCommand = Annotated[
     Field(discriminator="type"),
 ]
 VenueCommand = Annotated[AnswerRollCall | RaiseHand | LowerHand, Field(discriminator="type")]
-SystemCommand = Annotated[JoinVenue | LeaveVenue | ReportLink | Tick, Field(discriminator="type")]
+SystemCommand = Annotated[JoinVenue | LeaveVenue | ReportLink | Tick | RecordServerStart, Field(discriminator="type")]
 Command = Annotated[
     OperatorCommand | VenueCommand | SystemCommand,
     Field(discriminator="type"),

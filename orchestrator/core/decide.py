@@ -115,6 +115,7 @@ ALLOWED_PHASES: dict[type, frozenset[SessionPhase]] = {
     c.LeaveVenue: _ANY,
     c.ReportLink: _ANY,
     c.Tick: _ANY,  # never refused: the runtime sends it whatever the phase
+    c.RecordServerStart: _BEFORE_END,  # a server started on an ended session's log records nothing
 }
 
 _TARGET_WORDS = {PollingTarget.PROGRAM: "the program", PollingTarget.MAIN_RETURN: "the main venue's return"}
@@ -155,6 +156,7 @@ DOING: dict[type, Callable[[Any], str]] = {
     c.JoinVenue: lambda cmd: f"record that '{cmd.venue}' joined",
     c.LeaveVenue: lambda cmd: f"record that '{cmd.venue}' left",
     c.ReportLink: lambda cmd: f"record the link of '{cmd.venue}'",
+    c.RecordServerStart: lambda _: "record the server's start",
 }
 
 # A command in the wrong session phase: (code, sentence).
@@ -960,6 +962,12 @@ def leave_venue(d: Decision, cmd: c.LeaveVenue) -> None:
     polling = d.state.polling
     if polled and polling is not None and not polling.paused:
         d.polling_step()
+
+
+@_decides(c.RecordServerStart)
+def record_server_start(d: Decision, cmd: c.RecordServerStart) -> None:
+    connected = tuple(v for v, vs in d.state.venues.items() if vs.connected)
+    d.emit(e.ServerStarted(at=d.now, venues_connected=connected, restart_grace_s=cmd.restart_grace_s))
 
 
 @_decides(c.ReportLink)

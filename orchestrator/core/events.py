@@ -312,6 +312,17 @@ class LinkRevoked(_Event):
     venue: str
 
 
+class ServerStarted(_Event):
+    """A server process opened this log: the first start, or a restart that continues the session.
+
+    `venues_connected`: the venues the log showed connected then (after a restart, they have
+    `restart_grace_s` to come back before they are recorded as gone)."""
+
+    type: Literal["server_started"] = "server_started"
+    venues_connected: tuple[str, ...] = ()
+    restart_grace_s: float = 0.0
+
+
 class CaptionChanged(_Event):
     type: Literal["caption_changed"] = "caption_changed"
     caption: Caption | None
@@ -319,7 +330,7 @@ class CaptionChanged(_Event):
 
 
 Event = Annotated[
-    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged,
+    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged | ServerStarted,
     Field(discriminator="type"),
 ]
 
