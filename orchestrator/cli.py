@@ -1,4 +1,4 @@
-"""`orchestrator` command line: validate | serve | archive | links | rehearse | venue | bench."""
+"""`orchestrator` command line: validate | serve | archive | minutes | links | rehearse | venue | bench."""
 
 from __future__ import annotations
 
@@ -310,6 +310,46 @@ def archive(config, data_dir, list_archived, show_name) -> None:
             click.echo(f"The next `orchestrator serve {config} --data {data_dir}` starts a new session.")
     except archives.ArchiveError as exc:
         _fail(str(exc))
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
+              help=f"The server's data folder (its event log).  [default: {_default('data_dir')}]")
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), default=None,
+              help="html: a printable A4 page; md: Markdown; json: the records.  "
+                   "[default: from the --out file's suffix, else md]")
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
+              help="Write the minutes to this file (default: standard output).")
+def minutes(config, data_dir, fmt, out) -> None:
+    """Write the minutes of the session from its event log: segments planned against actual, who was
+    on air when and why, the roll call, the awards, the floor, microphones, captions and faults.
+
+    A running session's minutes go up to now; the log is only read (a running server is not disturbed).
+    """
+    import time
+
+    from .event_log import LogError, log_path
+    from .minutes import read_minutes, render
+
+    conf = _load_or_exit(config)
+    data_dir = _settings(data_dir=data_dir).data_dir
+    fmt = fmt or {".html": "html", ".htm": "html", ".json": "json"}.get(Path(out).suffix.lower() if out else "", "md")
+    path = log_path(data_dir, conf.conference.id)
+    if not path.exists():
+        _fail(f"there is no event log of conference '{conf.conference.id}' in {data_dir}: no session was held there")
+    try:
+        text = render(read_minutes(conf, path, time.time()), fmt)
+    except LogError as exc:
+        _fail(str(exc))
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {_oserror_reason(exc)}")
+    click.echo(f"Minutes of '{conf.conference.id}' written to {out} ({fmt}).")
 
 
 @main.command()

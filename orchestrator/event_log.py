@@ -26,6 +26,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -37,6 +38,8 @@ from .logs import get_logger
 SCHEMA_VERSION = 1
 
 log = get_logger(component="event_log")
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -182,6 +185,11 @@ class EventLog:
 
     def replay(self, conference: Conference) -> Session:
         """Rebuild the session from the log (through `Session.replay`, the one replay path)."""
+        return self.replay_with(lambda events: Session.replay(conference, events))
+
+    def replay_with(self, build: Callable[[Iterator[Event]], T]) -> T:
+        """`build(events)` over the log's events, in order; a ReplayError it raises becomes a
+        LogError that names the event that does not fit."""
         at: list[tuple[int, str]] = []
 
         def events() -> Iterator[Event]:
@@ -190,7 +198,7 @@ class EventLog:
                 yield event
 
         try:
-            return Session.replay(conference, events())
+            return build(events())
         except ReplayError as exc:
             seq, kind = at[0]
             raise LogError(

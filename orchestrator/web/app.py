@@ -66,6 +66,7 @@ def create_app(
     app.router.add_get("/api/state", _get_state)
     app.router.add_get("/api/links", _get_links)
     app.router.add_get("/api/roll-call.csv", _get_roll_call_csv)
+    app.router.add_get("/api/minutes", _get_minutes)
     return app
 
 
@@ -139,6 +140,10 @@ async def _get_links(request: web.Request) -> web.StreamResponse:
 
 async def _get_roll_call_csv(request: web.Request) -> web.StreamResponse:
     return await request.app[OPERATOR].get_roll_call_csv(request)
+
+
+async def _get_minutes(request: web.Request) -> web.StreamResponse:
+    return await request.app[OPERATOR].get_minutes(request)
 
 
 def _base_url(request: web.Request) -> str:

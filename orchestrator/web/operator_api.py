@@ -16,6 +16,7 @@ from ..core.events import Event
 from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.plane import MonitorPeer, OfferRejected
+from ..minutes import FORMATS, MEDIA_TYPES, read_minutes, render
 from ..protocol import BadMessage
 from ..runtime import SessionRuntime
 from .auth import JoinTokens
@@ -110,6 +111,18 @@ class OperatorApi:
             text=roll_call_csv(state), content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+
+    async def get_minutes(self, request: web.Request) -> web.Response:
+        """The minutes of the session up to now (`?format=html|md|json`), read from the event log
+        off the event loop."""
+        await self._require(request)
+        fmt = request.query.get("format", "html")
+        if fmt not in FORMATS:
+            body = p.error_body("bad_format", f"unknown minutes format {fmt!r}: use {', '.join(FORMATS)}", {"format": fmt})
+            return web.json_response(p.wire(body), status=422)
+        conference, path, now = self.host.conference, self.host.live.log.path, self.host.live.clock()
+        text = await asyncio.to_thread(lambda: render(read_minutes(conference, path, now), fmt))
+        return web.Response(text=text, content_type=MEDIA_TYPES[fmt], charset="utf-8")
 
     async def post_command(self, request: web.Request) -> web.Response:
         await self._require(request, changes_state=True)  # before reading a byte of the body
