@@ -120,6 +120,9 @@ def _settings(**given: object):
 @click.option("--restart-grace", "restart_grace_s", default=None, type=float,
               help=f"After a restart, seconds venues have to rejoin before they are recorded as gone (0 to 600).  "
                    f"[default: {_default('restart_grace_s')}]")
+@click.option("--metrics-token", default=None, metavar="TOKEN",
+              help="A bearer token for GET /metrics besides the operator's (for Prometheus). Prefer "
+                   "ORCHESTRATOR_METRICS_TOKEN: a command line is visible to every user of the machine.")
 @click.option("--media", type=click.Choice(["embedded", "transcode"]), default=None, hidden=True,
               help="embedded: the SFU in this process (default). transcode: aiortc's decode-and-re-encode "
                    "path, the benchmark's baseline only.")
@@ -129,7 +132,7 @@ def _settings(**given: object):
                    "when no --ice-address is given.")
 @_ice_options
 def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl_s,
-          heartbeat_timeout_s, restart_grace_s, media, simulate, ice_addresses) -> None:
+          heartbeat_timeout_s, restart_grace_s, metrics_token, media, simulate, ice_addresses) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console.
 
     Every option (and the operator token, the signing key and the TURN secret) can also
@@ -149,8 +152,8 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     settings = _settings(
         host=host, port=port, data_dir=data_dir, public_url=public_url, ice_servers=list(ice_servers),
         turn_urls=list(turn_urls), turn_secret_file=turn_secret_file, turn_ttl_s=turn_ttl_s,
-        heartbeat_timeout_s=heartbeat_timeout_s, restart_grace_s=restart_grace_s, media=media,
-        ice_addresses=list(ice_addresses),
+        heartbeat_timeout_s=heartbeat_timeout_s, restart_grace_s=restart_grace_s, metrics_token=metrics_token,
+        media=media, ice_addresses=list(ice_addresses),
     )
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
     if simulated and not settings.ice_addresses:
@@ -168,6 +171,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     click.echo(f"Conference {conf.conference.id}: {count(len(conf.venues), 'venue')}, "
                f"{count(len(conf.agenda), 'segment')}")
     click.echo(f"Operator API:   {base}/api/state  (Authorization: Bearer <operator token>)")
+    click.echo(f"Metrics:        {base}/metrics  (Prometheus; Authorization: Bearer <operator or metrics token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
     try:
         app = create_app(conf, settings)

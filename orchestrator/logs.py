@@ -11,6 +11,7 @@ import logging
 import queue
 import sys
 import threading
+import weakref
 from collections.abc import MutableMapping
 from typing import Any, TextIO, cast
 
@@ -26,6 +27,9 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
+_writers: weakref.WeakSet[BackgroundWriter] = weakref.WeakSet()
+
+
 class BackgroundWriter:
     """A stream written by its own thread, so that a reader of the log that stalls (a
     pipe nobody drains, a busy journal, a slow disk) never blocks the event loop, and
@@ -38,6 +42,8 @@ class BackgroundWriter:
         self._queue: queue.Queue[str | None] = queue.Queue(limit)
         self._lock = threading.Lock()
         self._dropped = 0
+        self.dropped_total = 0  # every line dropped since the start (the metrics)
+        _writers.add(self)
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -48,6 +54,7 @@ class BackgroundWriter:
         except queue.Full:
             with self._lock:
                 self._dropped += 1
+                self.dropped_total += 1
 
     def flush(self) -> None:
         """Nothing to do: the thread flushes after each line."""
@@ -102,6 +109,11 @@ def configure(level: str = "info", json: bool | None = None, file: TextIO | None
         logger_factory=structlog.WriteLoggerFactory(file=file),
         cache_logger_on_first_use=False,
     )
+
+
+def dropped_log_lines() -> int:
+    """Log lines this process dropped since it started because their reader stalled."""
+    return sum(writer.dropped_total for writer in list(_writers))
 
 
 def get_logger(**context):

@@ -11,10 +11,11 @@ the `MediaPlane`, and holds the session's behaviour between the two and over tim
   2. `media_program`: the media plane's on-air venue and muted microphones follow the
      session, so the picture switches before the venues are told it did;
   3. `venue_sockets`: each venue's view, roll-call prompts, revoked venues cut off;
-  4. `operator_sockets`: the consoles' event log and state.
+  4. `operator_sockets`: the consoles' event log and state;
+  5. `metrics`: takes and fallbacks counted for monitoring.
 
-  The first two are the runtime's own; the sockets are attached by the web layer
-  (`attach_sockets`), which owns them.
+  The first two are the runtime's own; the sockets and the metrics are attached by the
+  web layer (`attach_sockets`, `LiveSession.add_listener`), which owns them.
 - **Presence**: the media plane reports a venue's media connecting (`JoinVenue`) and going
   away (`LeaveVenue`); it is given the runtime as its `MediaPresence` when it is made.
 - **Link sampling**: every `link_sample_s`, each connected venue's link is measured and

@@ -7,7 +7,7 @@ which wins over the defaults below. Lists come from the environment as comma- or
 space-separated text (`ORCHESTRATOR_TURN_URLS`, `ORCHESTRATOR_ICE_ADDRESSES`), ICE servers
 as JSON (`ORCHESTRATOR_ICE_SERVERS='["stun:stun.example.org:3478"]'`).
 
-Secrets (`operator_token`, `secret_key`, `turn_secret`) are `SecretStr`: their repr hides them.
+Secrets (`operator_token`, `metrics_token`, `secret_key`, `turn_secret`) are `SecretStr`: their repr hides them.
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ class ServerSettings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR  # the event log and the signing key
     public_url: str | None = None  # the address venues and the console open (links, Origin checks)
     operator_token: SecretStr | None = None  # None: a fresh one is made and shown once
+    metrics_token: SecretStr | None = None  # GET /metrics also takes this bearer token (the operator's always works)
     secret_key: SecretStr | None = None  # signs join links; None: DATA_DIR/secret.key
     ice_servers: list[IceServer] = []  # STUN/TURN servers venues are given; none by default (closed networks)
     ice_addresses: Annotated[list[str], NoDecode] = []  # the local addresses media is offered on; []: every one
@@ -144,7 +145,7 @@ class ServerSettings(BaseSettings):
             raise ValueError(f"the public URL must start with http:// or https://, not {url!r}")
         return url
 
-    @field_validator("operator_token", "secret_key", "turn_secret", mode="before")
+    @field_validator("operator_token", "metrics_token", "secret_key", "turn_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -172,6 +173,10 @@ class ServerSettings(BaseSettings):
     def turn(self) -> TurnSettings | None:
         """TURN for venues, each with a credential of its own; None without TURN URLs."""
         return self._turn
+
+    def metrics_tokens(self) -> list[str]:
+        """The bearer tokens `GET /metrics` takes: the operator's and the metrics token, if set."""
+        return [t.get_secret_value() for t in (self.operator_token, self.metrics_token) if t is not None]
 
     def venue_ice_servers(self) -> list[dict[str, Any]]:
         """The static ICE servers, as venues are told them."""

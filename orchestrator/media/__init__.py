@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .aiortc_tap import restrict_host_addresses
-from .plane import MediaPlane, MediaPresence
+from .plane import MediaObserver, MediaPlane, MediaPresence
 
 if TYPE_CHECKING:
     from ..settings import ServerSettings
@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 __all__ = ["create_media_plane", "restrict_host_addresses"]
 
 
-def create_media_plane(settings: ServerSettings, main_venue: str, presence: MediaPresence) -> MediaPlane:
-    """The media plane `settings.media` names, routing to `main_venue` and reporting to `presence`."""
+def create_media_plane(
+    settings: ServerSettings, main_venue: str, presence: MediaPresence, observer: MediaObserver | None = None
+) -> MediaPlane:
+    """The media plane `settings.media` names, routing to `main_venue`, reporting presence to `presence`
+    and switches and forwarding to `observer` (the metrics; the transcoding baseline reports none)."""
     from aiortc import RTCIceServer
 
     ice_servers = [
@@ -36,4 +39,4 @@ def create_media_plane(settings: ServerSettings, main_venue: str, presence: Medi
     from .router import ProgramRouter
     from .sfu import MediaServer
 
-    return MediaServer(ProgramRouter(main_venue), presence, ice_servers)
+    return MediaServer(ProgramRouter(main_venue, observer=observer), presence, ice_servers)

@@ -11,7 +11,8 @@ operator console's monitor peer (`MonitorPeer`) can never be mistaken for each o
 whatever a venue is called.
 
 Presence flows the other way: the plane tells its `MediaPresence` (given when the plane is
-made) when a venue's media connects and when it goes away.
+made) when a venue's media connects and when it goes away; and, for monitoring, its
+`MediaObserver` how long switches took and what was forwarded.
 """
 
 from __future__ import annotations
@@ -72,6 +73,32 @@ class MediaPresence(Protocol):
 
     def media_disconnected(self, venue: str, reason: str) -> None:
         """Venue `venue`'s connected peer went away (closed, failed, replaced...)."""
+
+
+class MediaObserver(Protocol):
+    """What the program router reports for monitoring (the server's metrics); it must not raise."""
+
+    def switched(self, venue: str, seconds: float) -> None:
+        """The program cut over to `venue` at its keyframe, `seconds` after the take asked for it."""
+
+    def keyframe_requested(self, venue: str) -> None:
+        """`venue` was asked for a keyframe (RTCP PLI)."""
+
+    def forwarded(self, kind: str, frames: int, size: int) -> None:
+        """`frames` encoded frames of `kind`, `size` bytes in all, went out to receivers."""
+
+
+class NoMediaObserver:
+    """Reports nowhere (the default)."""
+
+    def switched(self, venue: str, seconds: float) -> None:
+        pass
+
+    def keyframe_requested(self, venue: str) -> None:
+        pass
+
+    def forwarded(self, kind: str, frames: int, size: int) -> None:
+        pass
 
 
 class MediaPlane(Protocol):

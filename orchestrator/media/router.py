@@ -11,6 +11,9 @@ A video output never switches mid-picture: it keeps forwarding its current sourc
 the new source's next keyframe (asked for at once by RTCP PLI, and again while it does
 not come), then cuts over. Each output re-stamps timestamps so they stay continuous for
 its receiver across switches; aiortc's sender numbers the packets continuously.
+
+An optional `MediaObserver` hears how long each take took to cut over (from the take to
+the keyframe forwarded), every keyframe request and what was forwarded: the metrics.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from enum import Enum
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .codec import clock_rate, is_vp8_keyframe, make_packet
-from .plane import PeerId, ProgramSnapshot, VenuePeer
+from .plane import MediaObserver, NoMediaObserver, PeerId, ProgramSnapshot, VenuePeer
 
 KEYFRAME_RETRY_S = 0.3  # re-ask a source that has not sent the keyframe yet
 KEYFRAME_THROTTLE_S = 0.25  # at most one keyframe request per source in this time
@@ -143,11 +146,14 @@ class _Routes:
 class ProgramRouter:
     """Routes encoded frames from venue uplinks to venue downlinks by the session's program."""
 
-    def __init__(self, main_venue: str, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, main_venue: str, clock: Callable[[], float] = time.monotonic,
+                 observer: MediaObserver | None = None):
         self.main = main_venue
         self.on_air = main_venue
         self.muted: set[str] = set()
         self.clock = clock
+        self.observer: MediaObserver = observer or NoMediaObserver()
+        self._take: tuple[str, float] | None = None  # the on-air venue whose keyframe the program waits for, since
         self._sources: dict[tuple[str, str], _Source] = {}  # (venue, kind): venues' uplinks
         self._outputs: dict[PeerId, list[Output]] = {}  # every peer's downlinks
         self._routes = _Routes()
@@ -189,8 +195,11 @@ class ProgramRouter:
         """The session's on-air venue and muted microphones changed (or may have)."""
         if on_air == self.on_air and muted == self.muted:
             return
+        taken = on_air != self.on_air
         self.on_air, self.muted = on_air, set(muted)
         self.reroute()
+        if taken:  # timed until the program cuts over (a take nobody waits for is not timed)
+            self._take = (on_air, self.clock()) if self._routes.pending.get((on_air, "video")) else None
 
     def wanted_source(self, output: Output) -> str | None:
         on_air, main = self.on_air, self.main
@@ -251,11 +260,14 @@ class ProgramRouter:
             switched = set(waiting)
             for output in switched:
                 self._set_route(output, venue, None)
-        fell_behind = [
-            output
-            for output in list(self._routes.current.get(key, ()))
-            if not output.push(data, timestamp, restart=output in switched)
-        ]
+            if self._take is not None and self._take[0] == venue:
+                self.observer.switched(venue, self.clock() - self._take[1])
+                self._take = None
+        receivers = list(self._routes.current.get(key, ()))
+        fell_behind = [output for output in receivers if not output.push(data, timestamp, restart=output in switched)]
+        if len(receivers) > len(fell_behind):
+            sent = len(receivers) - len(fell_behind)
+            self.observer.forwarded(kind, sent, sent * len(data))
         for output in fell_behind:
             self._set_route(output, None, venue)
             self.request_keyframe(venue)
@@ -272,6 +284,7 @@ class ProgramRouter:
         if force or now - source.last_request >= KEYFRAME_THROTTLE_S:
             source.last_request = now
             source.request_keyframe()
+            self.observer.keyframe_requested(venue)
 
     def _answer_receiver_pli(self, output: Output) -> None:
         target = output.pending or output.current

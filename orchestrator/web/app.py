@@ -1,8 +1,8 @@
 """The aiohttp application: the composition root of the server.
 
 It puts together the session runtime (`orchestrator.runtime`: the live session, the
-media plane and the session's behaviour), the venue sockets, the operator API and the
-console. Resources live in `cleanup_ctx`, opened in order and closed in reverse: the
+media plane and the session's behaviour), the venue sockets, the operator API, the
+console and the metrics (`orchestrator.metrics`, on /metrics). Resources live in `cleanup_ctx`, opened in order and closed in reverse: the
 runtime (the event log replayed into the session, the media plane), then the sockets.
 """
 
@@ -19,6 +19,7 @@ from ..event_log import EventLog, log_path
 from ..live_session import LiveSession
 from ..logs import get_logger
 from ..media import create_media_plane
+from ..metrics import ServerMetrics
 from ..protocol import CLOSE_RESTART, Health, Restarting, wire
 from ..runtime import MediaFactory, SessionRuntime
 from ..settings import ServerSettings
@@ -26,6 +27,7 @@ from .auth import JoinTokens, load_secret_key
 from .console import ConsoleAuth, add_page_routes
 from .http_errors import MAX_REQUEST_BYTES, json_errors
 from .operator_api import OperatorApi
+from .scrape import add_metrics_route
 from .turn import venue_ice_servers
 from .venue_ws import VenueHub
 
@@ -38,6 +40,7 @@ TOKENS = web.AppKey("tokens", JoinTokens)
 VENUES = web.AppKey("venues", VenueHub)
 OPERATOR = web.AppKey("operator", OperatorApi)
 CONSOLE = web.AppKey("console", ConsoleAuth)
+METRICS = web.AppKey("metrics", ServerMetrics)
 
 
 def create_app(
@@ -56,7 +59,10 @@ def create_app(
     app[TOKENS] = JoinTokens(secret_key, conference.conference.id, set(conference.venue_by_id), settings.token_ttl_s)
     app[CONSOLE] = ConsoleAuth(settings.operator_token.get_secret_value(), settings.public_url)
     add_page_routes(app, app[CONSOLE])
-    media = make_media or (lambda presence: create_media_plane(settings, conference.main_venue.id, presence))
+    app[METRICS] = metrics = ServerMetrics(conference)
+    add_metrics_route(app, metrics, settings.metrics_tokens(), app[CONSOLE])
+    media = make_media or (lambda presence: create_media_plane(settings, conference.main_venue.id, presence,
+                                                               metrics.media))
     app.cleanup_ctx.append(functools.partial(_runtime_ctx, make_media=media))
     app.cleanup_ctx.append(_sockets_ctx)
     app.router.add_get("/healthz", _healthz)
@@ -74,6 +80,7 @@ async def _runtime_ctx(app: web.Application, make_media: MediaFactory) -> AsyncI
     settings, conf = app[SETTINGS], app[CONFERENCE]
     path = log_path(settings.data_dir, conf.conference.id)
     event_log = EventLog(path, conf.conference.id)
+    event_log.on_append = app[METRICS].log_appended
     try:
         runtime = SessionRuntime(
             LiveSession(conf, event_log),
@@ -102,6 +109,9 @@ async def _sockets_ctx(app: web.Application) -> AsyncIterator[None]:
     operator = OperatorApi(runtime, app[TOKENS], app[CONSOLE], _base_url)
     app[VENUES], app[OPERATOR] = venues, operator
     runtime.attach_sockets(venues.on_events, operator.on_events, operator.push_state)
+    runtime.live.add_listener("metrics", app[METRICS].on_events)
+    app[METRICS].attach(lambda: runtime.state, lambda: runtime.links,
+                        lambda: {"venue": len(venues.connections), "operator": len(operator.sockets)})
     runtime.start()
     heartbeats = asyncio.ensure_future(venues.watch_heartbeats())
 
