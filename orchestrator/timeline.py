@@ -153,21 +153,21 @@ class Timeline:
         t = min(max(t, self.start), self.end)
         return round(self.plot_left + (self.plot_right - self.plot_left) * (t - self.start) / span, 1)
 
-    def row(self, label: str) -> float:
-        """A new row under the others; returns its top."""
-        top = self._y
-        self.rows.append(Row(top, ROW_H, fit(label, self.label_width - 8)))
-        self._y += ROW_H + GAP
-        return top
+    def row(self, label: str, height: float = ROW_H, gap: float = GAP) -> Row:
+        """A new row under the others (`gap` below it)."""
+        row = Row(self._y, height, fit(label, self.label_width - 8))
+        self.rows.append(row)
+        self._y += height + gap
+        return row
 
-    def box(self, top: float, start: float, end: float, fill: str, label: str, title: str) -> None:
-        """A box in the row at `top`, from `start` to `end`; `label` inside if it fits, `title` on hover."""
+    def box(self, row: Row, start: float, end: float, fill: str, label: str, title: str) -> None:
+        """A box in `row` from `start` to `end`; `label` inside if it fits, `title` on hover."""
         x0, x1 = self.x(start), self.x(end)
-        self.boxes.append(Box(x0, top, x1 - x0, ROW_H, fill, fit(label, x1 - x0), title))
+        self.boxes.append(Box(x0, row.y, x1 - x0, row.h, fill, fit(label, x1 - x0), title))
 
-    def marker(self, top: float, at: float, shape: str, fill: str, title: str) -> None:
-        """A marker at `at` in the row at `top`: a triangle pointing down at the row, or a circle in it."""
-        y = top - 1 if shape == "triangle" else top + ROW_H / 2
+    def marker(self, row: Row, at: float, shape: str, fill: str, title: str) -> None:
+        """A marker at `at` in `row`: a triangle pointing down at the row, or a circle in it."""
+        y = row.y - 1 if shape == "triangle" else row.y + row.h / 2
         self.markers.append(Marker(self.x(at), y, shape, fill, title))
 
     def key(self, colour: str, label: str, shape: str = "box") -> None:

@@ -204,6 +204,33 @@ class MinutesText:
             return "(none)"
         return text + (" (typed by the operator)" if override else "")
 
+    def caption_rows(self) -> list[tuple[str, str]]:
+        """(when, caption) for the captions table; a run of award captions is one row (the awards
+        table lists them)."""
+        rows, captions, i = [], self.m.captions, 0
+        while i < len(captions):
+            j = i
+            while captions[i].kind == "award" and j + 1 < len(captions) and captions[j + 1].kind == "award":
+                j += 1
+            if j > i:
+                rows.append((f"{self.time(captions[i].at)}–{self.time(captions[j].at)}",
+                             f"{count(j - i + 1, 'award caption')}: the award and its recipient, as under "
+                             f"Awards presented"))
+            else:
+                rows.append((self.time(captions[i].at), self.caption(captions[i].text, captions[i].override)))
+            i = j + 1
+        return rows
+
+    def award_groups(self) -> list[tuple[str, list]]:
+        """The presentations in runs of one award: (its title, its presentations)."""
+        groups: list[tuple[str, list]] = []
+        for a in self.m.awards:
+            if groups and groups[-1][1][-1].award == a.award:
+                groups[-1][1].append(a)
+            else:
+                groups.append((a.category, [a]))
+        return groups
+
     @staticmethod
     def fault_kind(f: FaultRecord) -> str:
         return FAULT_WORDS[f.kind]
@@ -282,7 +309,7 @@ def render_markdown(minutes: Minutes) -> str:
         [t.time(x.at), t.names(x.opened), t.names(x.closed), x.cause] for x in m.microphones
     ))
     out += ["", "## Captions", ""]
-    out += _table(["Time", "Caption"], ([t.time(c.at), t.caption(c.text, c.override)] for c in m.captions))
+    out += _table(["Time", "Caption"], t.caption_rows())
     out += ["", "## Faults", ""]
     out += _table(["Time", "Fault", "Venue", "Detail"], (
         [t.time(f.at), t.fault_kind(f), f.venue.name if f.venue else "-", f.detail] for f in m.faults
@@ -307,37 +334,37 @@ def draw_timeline(minutes: Minutes, text: MinutesText) -> Timeline | None:
     if m.started_at is None:
         return None
     tl = Timeline(text.clock, m.started_at, m.up_to, width=760, label_width=150)
-    top = tl.row("Segments")
+    row = tl.row("Segments")
     kinds = {s.segment.id: s.kind for s in m.segments}
     for s in m.segments:
         if s.started_at is None:
             continue
         end = s.ended_at if s.ended_at is not None else m.up_to
-        tl.box(top, s.started_at, end, KIND_COLOURS.get(s.kind, "#cccccc"), s.segment.title,
+        tl.box(row, s.started_at, end, KIND_COLOURS.get(s.kind, "#cccccc"), s.segment.title,
                f"{s.segment.title}, {text.time(s.started_at)} to {text.time(end)}")
-    top = tl.row("On air")
+    row = tl.row("On air")
     colours = venue_colours(m.conference.main_venue.id, [v.venue.id for v in m.venues])
     for o in m.on_air:
-        tl.box(top, o.at, o.until, colours.get(o.venue.id, "#cccccc"), o.venue.name,
+        tl.box(row, o.at, o.until, colours.get(o.venue.id, "#cccccc"), o.venue.name,
                f"{o.venue.name} on air {text.time(o.at)} to {text.time(o.until)}: {text.on_air_reason(o)}")
         if o.reason == "fallback":
-            tl.marker(top, o.at, "triangle", FAULT_COLOUR, f"fallback at {text.time(o.at)}: {o.cause}")
+            tl.marker(row, o.at, "triangle", FAULT_COLOUR, f"fallback at {text.time(o.at)}: {o.cause}")
     for v in m.venues:
-        top = tl.row(v.venue.name)
+        row = tl.row(v.venue.name, height=13, gap=3)
         for span in v.connected:
-            tl.box(top, span.start, span.end, CONNECTED_COLOUR, "",
+            tl.box(row, span.start, span.end, CONNECTED_COLOUR, "",
                    f"{v.venue.name} connected {text.time(span.start)} to {text.time(span.end)}")
         for span in v.poor_link:
-            tl.box(top, span.start, span.end, POOR_LINK_COLOUR, "",
+            tl.box(row, span.start, span.end, POOR_LINK_COLOUR, "",
                    f"{v.venue.name}: poor link {text.time(span.start)} to {text.time(span.end)}")
-    top = tl.row("Faults and awards")
+    row = tl.row("Faults and awards")
     for f in m.faults:
         if f.kind in ("disconnected", "fallback", "link_revoked", "server_restarted"):
             shape = "triangle" if f.kind == "server_restarted" else "circle"
             who = f"{f.venue.name}: " if f.venue else ""
-            tl.marker(top, f.at, shape, FAULT_COLOUR, f"{text.time(f.at)} {text.fault_kind(f)}: {who}{f.detail}")
+            tl.marker(row, f.at, shape, FAULT_COLOUR, f"{text.time(f.at)} {text.fault_kind(f)}: {who}{f.detail}")
     for a in m.awards:
-        tl.marker(top, a.at, "circle", AWARD_COLOUR, f"{text.time(a.at)} {a.category}: {a.recipient}")
+        tl.marker(row, a.at, "circle", AWARD_COLOUR, f"{text.time(a.at)} {a.category}: {a.recipient}")
     for kind in dict.fromkeys(kinds[s.segment.id] for s in m.segments if s.started_at is not None):
         tl.key(KIND_COLOURS.get(kind, "#cccccc"), kind.replace("_", " "))
     names = {v.venue.id: v.venue.name for v in m.venues}

@@ -23,13 +23,13 @@ def draw_timeline(report: Report, text: ReportText) -> Timeline:
     def span(a: float, b: float) -> str:
         return f"{text.at(a)} to {text.at(b)}"
 
-    top = tl.row("Segments")
+    row = tl.row("Segments")
     for s in report.segments:
-        tl.box(top, t0 + s.started_at_s, t0 + s.ended_at_s, KIND_COLOURS.get(s.kind, "#cccccc"), s.title,
+        tl.box(row, t0 + s.started_at_s, t0 + s.ended_at_s, KIND_COLOURS.get(s.kind, "#cccccc"), s.title,
                f"{s.title} ({s.id}, {s.kind.replace('_', ' ')}) from {text.venue(s.venue)}, "
                f"{span(s.started_at_s, s.ended_at_s)}: planned {format_duration(s.planned_s)}, ran {s.actual_s:.1f} s")
 
-    top = tl.row("On air")
+    row = tl.row("On air")
     colours = venue_colours(report.conference["main_venue"], [v["id"] for v in report.venues])
     merged: list = []
     for on_air in (on_air for s in report.segments for on_air in s.on_air):
@@ -39,24 +39,24 @@ def draw_timeline(report: Report, text: ReportText) -> Timeline:
             merged.append(on_air)
     for on_air in merged:
         name = text.venue(on_air.venue)
-        tl.box(top, t0 + on_air.from_s, t0 + on_air.to_s, colours.get(on_air.venue, "#cccccc"), name,
+        tl.box(row, t0 + on_air.from_s, t0 + on_air.to_s, colours.get(on_air.venue, "#cccccc"), name,
                f"{name} on air, {span(on_air.from_s, on_air.to_s)} ({on_air.cause})")
         if on_air.cause == "fallback":
-            tl.marker(top, t0 + on_air.from_s, "triangle", FAULT_COLOUR, f"fallback to {name} at {text.at(on_air.from_s)}")
+            tl.marker(row, t0 + on_air.from_s, "triangle", FAULT_COLOUR, f"fallback to {name} at {text.at(on_air.from_s)}")
 
     for drill in report.drill_outcomes:
-        top = tl.row(f"{text.venue(drill.venue)} ({drill.kind})")
+        row = tl.row(f"{text.venue(drill.venue)} ({drill.kind})")
         said = "; ".join(o.message for o in drill.outcomes) or drill.spec
         if drill.kind == "drop" and drill.down_at_s is not None:
             end = drill.up_at_s if drill.up_at_s is not None else report.session_s
-            tl.box(top, t0 + drill.down_at_s, t0 + end, FAULT_COLOUR, "dropped", said)
+            tl.box(row, t0 + drill.down_at_s, t0 + end, FAULT_COLOUR, "dropped", said)
         else:
             fill, label = ("#bbbbbb", "absent") if drill.kind == "absent" else ("#ffd966", drill.spec.split(" ", 1)[1])
-            tl.box(top, tl.start, tl.end, fill, f"{label}: {said}", said)
+            tl.box(row, tl.start, tl.end, fill, f"{label}: {said}", said)
 
-    top = tl.row("Findings")
+    row = tl.row("Findings")
     for f in report.findings:
-        tl.marker(top, t0 + f.at_s, "circle", FINDING_COLOUR,
+        tl.marker(row, t0 + f.at_s, "circle", FINDING_COLOUR,
                   f"{text.at(f.at_s)} {f.kind} [{f.segment or '-'}] [{text.venue(f.venue)}]: {f.message}")
 
     for kind in sorted({s.kind for s in report.segments}):

@@ -112,6 +112,11 @@ def test_the_roll_call_awards_and_floor(ended):
 
 
 def test_microphones_and_captions(ended):
+    captions = json.loads(render_json(ended))["captions"]
+    assert [(c["at"] - T0, c["text"]) for c in captions if c["kind"] == "award"] == [
+        (450, "Advanced collectives: SAMPLE: Unit A"), (480, "Advanced collectives: SAMPLE: Unit B"),
+        (510, "Model villages: SAMPLE: Village C"),
+    ]
     md = render_markdown(ended)
     assert section(md, "## Microphones")[2:] == [
         "| 14:40:00 | Pinghu City | - | segment start |",
@@ -128,9 +133,7 @@ def test_microphones_and_captions(ended):
         "| 14:32:30 | (none) |",
         "| 14:35:00 | Advanced collectives · Model villages |",
         "| 14:37:00 | (none) |",
-        "| 14:37:30 | Advanced collectives: SAMPLE: Unit A |",
-        "| 14:38:00 | Advanced collectives: SAMPLE: Unit B |",
-        "| 14:38:30 | Model villages: SAMPLE: Village C |",
+        "| 14:37:30–14:38:30 | 3 award captions: the award and its recipient, as under Awards presented |",
         "| 14:40:00 | Leader of Pinghu |",
         "| 14:45:00 | Technical pause (typed by the operator) |",
         "| 14:45:30 | Leader of Pinghu |",

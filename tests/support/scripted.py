@@ -101,3 +101,58 @@ def small_session(conference: Conference, data_dir: Path) -> ScriptedSession:
     s.at(1230).do(c.EndSession())
     s.stop_server()
     return s
+
+
+def sample_session(conference: Conference, data_dir: Path) -> ScriptedSession:
+    """The sample meeting (config/jiaxing-2025-six-initiatives.yaml) run through from 14:20 to its end.
+
+    Every venue joins before the start but the port area, which joins during the roll call
+    and answers then; Haining's sound fails its check; the twelve awards are presented;
+    Xiuzhou's link turns poor during its speech and it drops (fallback) and rejoins (back on
+    air); Haining asks for the floor in the Xinfengming speech and gets it, then the
+    operator takes the theatre back; a caption is typed and reset during the mobilisation
+    speech; the server restarts in it (Tongxiang does not come back in time and rejoins
+    later); the meeting ends a few minutes late.
+    """
+    s = ScriptedSession(conference, data_dir)
+    s.at(-600).start_server()
+    branches = [v.id for v in conference.venues if v.id != conference.main_venue.id]
+    for i, venue in enumerate(["main", *[b for b in branches if b != "port-area"]]):
+        s.at(-570 + 20 * i).do(c.JoinVenue(venue=venue))
+    s.at(0).do(c.StartSession())
+    s.at(200).do(c.NextSegment())  # roll call
+    s.at(210).do(c.StartRollCall())
+    for i, venue in enumerate(b for b in branches if b != "port-area"):
+        s.at(220 + 8 * i).do(c.AnswerRollCall(venue=venue, picture_ok=True, sound_ok=venue != "haining"))
+    s.at(300).do(c.JoinVenue(venue="port-area"))
+    s.at(310).do(c.AnswerRollCall(venue="port-area", picture_ok=True, sound_ok=True))
+    s.at(390).do(c.FinishRollCall())
+    s.at(440).do(c.NextSegment())  # the lists
+    s.at(740).do(c.NextSegment())  # the awards
+    for i in range(12):
+        s.at(770 + 45 * i).do(c.NextAward())
+    t = 1340
+    s.at(t).do(c.NextSegment())  # Pinghu
+    s.at(t := t + 380).do(c.NextSegment())  # the commission, from the theatre
+    s.at(t := t + 350).do(c.NextSegment())  # Xiuzhou
+    s.at(t + 120).do(c.ReportLink(venue="xiuzhou", loss_pct=9.0, rtt_ms=210.0))
+    s.at(t + 150).do(c.LeaveVenue(venue="xiuzhou", reason="heartbeat lost"))
+    s.at(t + 190).do(c.JoinVenue(venue="xiuzhou"))
+    s.at(t := t + 400).do(c.NextSegment())  # the development zone
+    s.at(t := t + 360).do(c.NextSegment())  # Sanxing village, from Nanhu
+    s.at(t := t + 340).do(c.NextSegment())  # Xinfengming, from the theatre
+    s.at(t + 100).do(c.RaiseHand(venue="haining"))
+    s.at(t + 160).do(c.GrantFloor(venue="haining"))
+    s.at(t + 260).do(c.Take(venue="main"))
+    s.at(t := t + 370).do(c.NextSegment())  # the mobilisation speech
+    s.at(t + 600).do(c.SetCaption(text="Chen Wei, Secretary of the Municipal Party Committee"))
+    s.at(t + 660).do(c.ResetCaption())
+    s.stop_server()
+    s.at(t + 700).start_server()
+    s.at(t + 715).do(c.LeaveVenue(venue="tongxiang", reason="did not come back after a server restart"))
+    s.at(t + 900).do(c.JoinVenue(venue="tongxiang"))
+    s.at(t := t + 2160).do(c.NextSegment())  # the mayor's requirements
+    s.at(t := t + 740).do(c.NextSegment())  # the close
+    s.at(t + 75).do(c.EndSession())
+    s.stop_server()
+    return s

@@ -447,3 +447,18 @@ def test_ending_the_session_during_a_roll_call_finishes_it(session, clock):
     events = session.handle(c.EndSession(), clock.advance(10))
     assert "roll_call_finished" in types(events)
     assert session.state.roll_calls["roll-call"].phase is RollCallPhase.FINISHED
+
+
+# ------------------------------------------------------------------ the server's own starts
+
+
+def test_a_server_start_is_recorded_with_the_venues_the_log_shows_connected(session, clock):
+    (first,) = session.handle(c.RecordServerStart(restart_grace_s=15), clock.now)
+    assert first == e.ServerStarted(at=clock.now, venues_connected=(), restart_grace_s=15)
+    running(session, clock.advance(5), "pinghu")
+    before = session.state
+    (again,) = session.handle(c.RecordServerStart(restart_grace_s=15), clock.advance(60))
+    assert again.venues_connected == ("main", "pinghu")
+    assert session.state == before, "a server start changes nothing in the session"
+    session.handle(c.EndSession(), clock.advance(10))
+    assert rejected(session, c.RecordServerStart(), clock.now) == "cannot record the server's start: the session has ended"
