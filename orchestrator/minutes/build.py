@@ -72,6 +72,8 @@ class _Open:
 
 @dataclass
 class _Builder:
+    """Reads the events once, in order, keeping what the minutes need; `finish` makes them."""
+
     conference: Conference
     session: Session = field(init=False)
     events: int = 0
@@ -291,7 +293,7 @@ class _Builder:
         timing = self.session.timing(up_to)
         on_air = self.on_air_records(up_to)
         records = []
-        for i, (seg, ss, row) in enumerate(zip(conf.agenda, st.segments, timing.segments)):
+        for i, (seg, ss, row) in enumerate(zip(conf.agenda, st.segments, timing.segments, strict=True)):
             runs = [(a, b if b is not None else up_to) for a, b in self.runs.get(seg.id, [])]
             seen: list[VenueRef] = []
             for o in on_air:

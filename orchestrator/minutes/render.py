@@ -17,7 +17,7 @@ from ..config import format_duration
 from ..timeline import FAULT_COLOUR, KIND_COLOURS, Timeline, venue_colours
 from ..wording import Clock, count
 from .build import REASON_WORDS
-from .model import FaultRecord, FloorRecord, MicrophoneRecord, Minutes, OnAirRecord, RollCallRecord, SegmentRecord
+from .model import FaultRecord, FloorRecord, Minutes, OnAirRecord, RollCallRecord, SegmentRecord
 
 FORMATS = ("html", "md", "json")
 MEDIA_TYPES = {"html": "text/html", "md": "text/markdown", "json": "application/json"}
@@ -85,7 +85,8 @@ class MinutesText:
         if m.ended_at is None:
             return (f"started {self.time(m.started_at)}, still running at {self.time(m.up_to)} "
                     f"({self.duration(m.up_to - m.started_at)} so far; {planned})")
-        return f"{self.time(m.started_at)} to {self.time(m.ended_at)} ({self.duration(m.ended_at - m.started_at)}; {planned})"
+        lasted = self.duration(m.ended_at - m.started_at)
+        return f"{self.time(m.started_at)} to {self.time(m.ended_at)} ({lasted}; {planned})"
 
     def status(self) -> str:
         return {"scheduled": "not started", "running": f"running: these minutes stop at {self.time(self.m.up_to)}",
@@ -99,7 +100,7 @@ class MinutesText:
         return text + (f"; not present: {', '.join(missing)}" if missing else "")
 
     def takes(self) -> str:
-        """'6 changes of the on-air venue: 4 takes (2 by the segment, 1 by the operator, 1 on rejoining), 2 fallbacks'."""
+        """'6 changes of the on-air venue: 4 takes (3 by the segment, 1 on rejoining), 2 fallbacks'."""
         changes = [o for o in self.m.on_air if o.reason != "start"]
         if not changes:
             return "no change of the on-air venue"
@@ -131,7 +132,7 @@ class MinutesText:
         if not starts:
             return "no server start recorded"
         restarts = [s for s in starts if s.restart]
-        first = f"started {self.time(starts[0].at)}" if not starts[0].restart else "started before this log recorded starts"
+        first = "started before this log recorded starts" if starts[0].restart else f"started {self.time(starts[0].at)}"
         if not restarts:
             return first + ", no restart"
         return first + f"; restarted {count(len(restarts), 'time')}: " + ", ".join(self.time(s.at) for s in restarts)
@@ -193,10 +194,6 @@ class MinutesText:
     @staticmethod
     def names(venues: Iterable) -> str:
         return ", ".join(v.name for v in venues) or "-"
-
-    @staticmethod
-    def mic_cause(m: MicrophoneRecord) -> str:
-        return m.cause
 
     @staticmethod
     def caption(text: str | None, override: bool) -> str:
@@ -303,7 +300,9 @@ def render_markdown(minutes: Minutes) -> str:
         [t.time(a.at), a.category, a.recipient, a.venue.name if a.venue else "-"] for a in m.awards
     ))
     out += ["", "## Floor requests", ""]
-    out += _table(["Raised", "Venue", "Outcome"], ([t.time(r.raised_at), r.venue.name, t.floor_outcome(r)] for r in m.floor))
+    out += _table(["Raised", "Venue", "Outcome"], (
+        [t.time(r.raised_at), r.venue.name, t.floor_outcome(r)] for r in m.floor
+    ))
     out += ["", "## Microphones", ""]
     out += _table(["Time", "Opened", "Closed", "With"], (
         [t.time(x.at), t.names(x.opened), t.names(x.closed), x.cause] for x in m.microphones

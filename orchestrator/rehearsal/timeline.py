@@ -42,7 +42,8 @@ def draw_timeline(report: Report, text: ReportText) -> Timeline:
         tl.box(row, t0 + on_air.from_s, t0 + on_air.to_s, colours.get(on_air.venue, "#cccccc"), name,
                f"{name} on air, {span(on_air.from_s, on_air.to_s)} ({on_air.cause})")
         if on_air.cause == "fallback":
-            tl.marker(row, t0 + on_air.from_s, "triangle", FAULT_COLOUR, f"fallback to {name} at {text.at(on_air.from_s)}")
+            tl.marker(row, t0 + on_air.from_s, "triangle", FAULT_COLOUR,
+                      f"fallback to {name} at {text.at(on_air.from_s)}")
 
     for drill in report.drill_outcomes:
         row = tl.row(f"{text.venue(drill.venue)} ({drill.kind})")

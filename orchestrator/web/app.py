@@ -2,8 +2,9 @@
 
 It puts together the session runtime (`orchestrator.runtime`: the live session, the
 media plane and the session's behaviour), the venue sockets, the operator API, the
-console and the metrics (`orchestrator.metrics`, on /metrics). Resources live in `cleanup_ctx`, opened in order and closed in reverse: the
-runtime (the event log replayed into the session, the media plane), then the sockets.
+console and the metrics (`orchestrator.metrics`, on /metrics). Resources live in
+`cleanup_ctx`, opened in order and closed in reverse: the runtime (the event log
+replayed into the session, the media plane), then the sockets.
 """
 
 from __future__ import annotations

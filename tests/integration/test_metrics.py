@@ -106,12 +106,14 @@ def check_against_state(metrics: Scrape, state: dict) -> None:
         p: float(p == state["phase"]) for p in ("scheduled", "running", "ended")
     }
     sampled = {v: s["link"] for v, s in venues.items() if "loss_pct" in s["link"]}
-    assert metrics.by("orchestrator_venue_link_loss_ratio", "venue") == {v: k["loss_pct"] / 100 for v, k in sampled.items()}
+    assert metrics.by("orchestrator_venue_link_loss_ratio", "venue") == {
+        v: k["loss_pct"] / 100 for v, k in sampled.items()
+    }
     assert metrics.by("orchestrator_venue_link_rtt_seconds", "venue") == {
         v: k["rtt_ms"] / 1000 for v, k in sampled.items() if k["rtt_ms"] is not None
     }
-    up = {dict(key)["venue"]: value for key, value in metrics.samples.get("orchestrator_venue_link_bits_per_second", {}).items()
-          if dict(key)["direction"] == "up"}
+    bitrates = metrics.samples.get("orchestrator_venue_link_bits_per_second", {})
+    up = {dict(key)["venue"]: value for key, value in bitrates.items() if dict(key)["direction"] == "up"}
     assert up == {v: k["bitrate_in_kbps"] * 1000 for v, k in sampled.items()}
 
 

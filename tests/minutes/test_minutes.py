@@ -239,7 +239,9 @@ def test_a_called_roll_call_and_polling_put_venues_on_air_for_their_reasons(tmp_
         "| 14:31:40 | 14:31:55 | Pinghu City | polling | Haiyan speaks |",
         "| 14:31:55 | 14:32:00 | Nanhu District | polling | Haiyan speaks |",
     ]
-    assert section(md, "## Roll call")[0] == "### Roll call (called in turn), 14:31:10 to 14:31:25: 1 present, 1 absent, 1 no answer"
+    assert section(md, "## Roll call")[0] == (
+        "### Roll call (called in turn), 14:31:10 to 14:31:25: 1 present, 1 absent, 1 no answer"
+    )
     assert section(md, "## Roll call")[3:] == [
         "| Pinghu City | present | ok | ok | 14:31:10 | 14:31:15 | venue |  |",
         "| Haiyan County | absent | - | - | - | 14:31:15 | session | not connected when called |",
@@ -306,8 +308,8 @@ def test_the_command_refuses_a_foreign_or_damaged_log_as_serve_does(config, tmp_
         return done.stderr[len(prefix):]
 
     foreign = refusal("minutes")
-    assert foreign == (f"{data / 'small.events.sqlite3'}: this log belongs to conference 'another', not 'small'; it was "
-                       "left untouched (use another data folder)\n")
+    assert foreign == (f"{data / 'small.events.sqlite3'}: this log belongs to conference 'another', not 'small'; "
+                       "it was left untouched (use another data folder)\n")
     assert refusal("serve", "--port", str(free_port())) == foreign
 
     (data / "small.events.sqlite3").write_bytes(b"not a database at all, just some bytes" * 100)
