@@ -228,6 +228,8 @@ def test_a_called_roll_call_and_polling_put_venues_on_air_for_their_reasons(tmp_
     s.at(85).do(c.Tick())  # nanhu's 10 s ran out: no answer; the roll call ends
     s.at(100).do(c.GotoSegment(segment="speech-haiyan"))  # polling starts on the program
     s.at(115).do(c.Tick())
+    s.at(118).do(c.RevokeLink(venue="nanhu"))  # the server cuts it off: it leaves, polling moves on
+    s.do(c.LeaveVenue(venue="nanhu", reason="its links were revoked"))
     minutes = read_minutes(conf, s.path, T0 + 120)
     md = render_markdown(minutes)
     assert section(md, "## On air")[2:] == [
@@ -237,7 +239,16 @@ def test_a_called_roll_call_and_polling_put_venues_on_air_for_their_reasons(tmp_
         "| 14:31:25 | 14:31:40 | Theatre | the segment's venue | Roll call |",
         "| 14:31:40 | 14:31:40 | Theatre | fallback: Haiyan County was not connected | Haiyan speaks |",
         "| 14:31:40 | 14:31:55 | Pinghu City | polling | Haiyan speaks |",
-        "| 14:31:55 | 14:32:00 | Nanhu District | polling | Haiyan speaks |",
+        "| 14:31:55 | 14:31:58 | Nanhu District | polling | Haiyan speaks |",
+        "| 14:31:58 | 14:31:58 | Theatre | fallback: Nanhu District disconnected (its links were revoked) | Haiyan speaks |",
+        "| 14:31:58 | 14:32:00 | Pinghu City | polling | Haiyan speaks |",
+    ]
+    assert section(md, "## Faults")[2:] == [
+        "| 14:31:40 | fallback | Haiyan County | the program fell back to Theatre: Haiyan County was not connected |",
+        "| 14:31:58 | links revoked | Nanhu District | the operator revoked its join links; it was cut off |",
+        "| 14:31:58 | disconnected | Nanhu District | its links were revoked |",
+        "| 14:31:58 | fallback | Nanhu District | the program fell back to Theatre: Nanhu District disconnected (its links "
+        "were revoked) |",
     ]
     assert section(md, "## Roll call")[0] == (
         "### Roll call (called in turn), 14:31:10 to 14:31:25: 1 present, 1 absent, 1 no answer"
