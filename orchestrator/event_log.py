@@ -166,7 +166,7 @@ class EventLog:
                 )
         try:
             self.on_append(len(events), time.perf_counter() - started)
-        except Exception:  # noqa: BLE001 - the events are committed: an observer cannot undo that
+        except Exception:  # the events are committed: an observer cannot undo that
             log.exception("event_log_observer_failed")
         return cur.lastrowid if cur is not None and cur.lastrowid is not None else self.last_seq()
 

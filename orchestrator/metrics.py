@@ -134,58 +134,66 @@ class _Snapshot(Collector):
         self.metrics = metrics
 
     def describe(self) -> Iterator[Metric]:
-        return iter(self._families())
+        return iter(_Families().all())
 
     def collect(self) -> Iterator[Metric]:
-        families = self._families()
+        families = _Families()
         state = self.metrics._state()
         if state is not None:
             self._fill(families, state)
-        return iter(families)
+        return iter(families.all())
 
-    def _families(self) -> list[Metric]:
-        return [
-            GaugeMetricFamily("orchestrator_venue_info", "Each venue's name and role (always 1)",
-                              labels=["venue", "name", "role"]),
-            GaugeMetricFamily("orchestrator_session_phase", "1 for the session's phase", labels=["phase"]),
-            GaugeMetricFamily("orchestrator_venues_connected", "Venues connected now"),
-            GaugeMetricFamily("orchestrator_venue_connected", "1 when the venue is connected", labels=["venue"]),
-            GaugeMetricFamily("orchestrator_on_air", "1 for the venue on air", labels=["venue"]),
-            GaugeMetricFamily("orchestrator_venue_muted", "1 when the venue's microphone is closed", labels=["venue"]),
-            GaugeMetricFamily("orchestrator_venue_link_poor", "1 when the session rates the venue's link poor",
-                              labels=["venue"]),
-            GaugeMetricFamily("orchestrator_venue_link_loss_ratio", "Packet loss on the venue's uplink, last sample "
-                              "(0 to 1)", labels=["venue"]),
-            GaugeMetricFamily("orchestrator_venue_link_rtt_seconds", "Round trip to the venue, last sample",
-                              labels=["venue"]),
-            GaugeMetricFamily("orchestrator_venue_link_bits_per_second", "The venue's media bitrate, last sample "
-                              "(direction up: from the venue; down: to it)", labels=["venue", "direction"]),
-            GaugeMetricFamily("orchestrator_websocket_clients", "WebSocket clients connected now, by kind",
-                              labels=["kind"]),
-            CounterMetricFamily("orchestrator_log_lines_dropped", "Log lines dropped because their reader stalled",
-                                value=dropped_log_lines()),
-        ]
-
-    def _fill(self, families: list[Metric], state: SessionState) -> None:
-        (info, phase, connected_total, connected, on_air, muted, poor, loss, rtt, bitrate, sockets, _dropped) = families
-        conference = self.metrics.conference
-        for venue in conference.venues:
-            info.add_metric([venue.id, venue.name, venue.role.value], 1)
-        for p in SessionPhase:
-            phase.add_metric([p.value], 1 if state.phase is p else 0)
-        connected_total.add_metric([], sum(1 for vs in state.venues.values() if vs.connected))
-        for venue, vs in state.venues.items():
-            connected.add_metric([venue], 1 if vs.connected else 0)
-            on_air.add_metric([venue], 1 if state.on_air == venue else 0)
-            muted.add_metric([venue], 1 if vs.muted else 0)
-            poor.add_metric([venue], 1 if vs.link is LinkQuality.POOR else 0)
-        for venue, link in sorted(self.metrics._links().items()):
-            if not state.venues.get(venue) or not state.venues[venue].connected:
+    def _fill(self, f: _Families, state: SessionState) -> None:
+        for venue in self.metrics.conference.venues:
+            f.info.add_metric([venue.id, venue.name, venue.role.value], 1)
+        for phase in SessionPhase:
+            f.phase.add_metric([phase.value], 1 if state.phase is phase else 0)
+        f.connected_total.add_metric([], sum(1 for vs in state.venues.values() if vs.connected))
+        for venue_id, vs in state.venues.items():
+            f.connected.add_metric([venue_id], 1 if vs.connected else 0)
+            f.on_air.add_metric([venue_id], 1 if state.on_air == venue_id else 0)
+            f.muted.add_metric([venue_id], 1 if vs.muted else 0)
+            f.poor.add_metric([venue_id], 1 if vs.link is LinkQuality.POOR else 0)
+        for venue_id, link in sorted(self.metrics._links().items()):
+            sampled = state.venues.get(venue_id)
+            if sampled is None or not sampled.connected:
                 continue
-            loss.add_metric([venue], link.loss_pct / 100)
+            f.loss.add_metric([venue_id], link.loss_pct / 100)
             if link.rtt_ms is not None:
-                rtt.add_metric([venue], link.rtt_ms / 1000)
-            bitrate.add_metric([venue, "up"], link.bitrate_in_kbps * 1000)
-            bitrate.add_metric([venue, "down"], link.bitrate_out_kbps * 1000)
+                f.rtt.add_metric([venue_id], link.rtt_ms / 1000)
+            f.bitrate.add_metric([venue_id, "up"], link.bitrate_in_kbps * 1000)
+            f.bitrate.add_metric([venue_id, "down"], link.bitrate_out_kbps * 1000)
         for kind, n in sorted(self.metrics._sockets().items()):
-            sockets.add_metric([kind], n)
+            f.sockets.add_metric([kind], n)
+
+
+class _Families:
+    """One scrape's state figures, empty until filled."""
+
+    def __init__(self) -> None:
+        self.info = GaugeMetricFamily("orchestrator_venue_info", "Each venue's name and role (always 1)",
+                                      labels=["venue", "name", "role"])
+        self.phase = GaugeMetricFamily("orchestrator_session_phase", "1 for the session's phase", labels=["phase"])
+        self.connected_total = GaugeMetricFamily("orchestrator_venues_connected", "Venues connected now")
+        self.connected = GaugeMetricFamily("orchestrator_venue_connected", "1 when the venue is connected",
+                                           labels=["venue"])
+        self.on_air = GaugeMetricFamily("orchestrator_on_air", "1 for the venue on air", labels=["venue"])
+        self.muted = GaugeMetricFamily("orchestrator_venue_muted", "1 when the venue's microphone is closed",
+                                       labels=["venue"])
+        self.poor = GaugeMetricFamily("orchestrator_venue_link_poor", "1 when the session rates the venue's link "
+                                      "poor", labels=["venue"])
+        self.loss = GaugeMetricFamily("orchestrator_venue_link_loss_ratio", "Packet loss on the venue's uplink, "
+                                      "last sample (0 to 1)", labels=["venue"])
+        self.rtt = GaugeMetricFamily("orchestrator_venue_link_rtt_seconds", "Round trip to the venue, last sample",
+                                     labels=["venue"])
+        self.bitrate = GaugeMetricFamily("orchestrator_venue_link_bits_per_second", "The venue's media bitrate, last "
+                                         "sample (direction up: from the venue; down: to it)",
+                                         labels=["venue", "direction"])
+        self.sockets = GaugeMetricFamily("orchestrator_websocket_clients", "WebSocket clients connected now, by kind",
+                                         labels=["kind"])
+        self.dropped = CounterMetricFamily("orchestrator_log_lines_dropped", "Log lines dropped because their reader "
+                                           "stalled", value=dropped_log_lines())
+
+    def all(self) -> list[Metric]:
+        return [self.info, self.phase, self.connected_total, self.connected, self.on_air, self.muted, self.poor,
+                self.loss, self.rtt, self.bitrate, self.sockets, self.dropped]

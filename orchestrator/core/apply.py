@@ -356,8 +356,9 @@ def hand_lowered(state: SessionState, ev: e.HandLowered) -> SessionState:
 
 @_applies(e.ServerStarted)
 def server_started(state: SessionState, ev: e.ServerStarted) -> SessionState:
-    for venue in ev.venues_connected:
-        state.venues[venue]  # noqa: B018 - must exist
+    unknown = [venue for venue in ev.venues_connected if venue not in state.venues]
+    if unknown:
+        raise KeyError(unknown[0])
     return state  # a fact for the record: the session goes on as it was
 
 

@@ -8,8 +8,9 @@ part of the meeting.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..conference import Conference
 from ..config import format_duration
@@ -59,6 +60,14 @@ HAND_OUTCOMES = {
 
 
 @dataclass
+class _Interval:
+    """From `start` to `end` (None: still going)."""
+
+    start: float
+    end: float | None = None
+
+
+@dataclass
 class _Open:
     """An on-air record whose end is not known yet."""
 
@@ -81,10 +90,10 @@ class _Builder:
     batch_at: float | None = None  # the events of one command share their time
     batch: list[str] = field(default_factory=list)  # the types seen in it so far
     left: dict[str, e.VenueLeft] = field(default_factory=dict)  # each venue's last disconnection
-    connected: dict[str, list[list[float | None]]] = field(default_factory=dict)  # venue -> [[from, to]]
-    poor: dict[str, list[list[float | None]]] = field(default_factory=dict)  # venue -> [[from, to]]
+    connected: dict[str, list[_Interval]] = field(default_factory=dict)  # by venue
+    poor: dict[str, list[_Interval]] = field(default_factory=dict)  # by venue
     first_joined: dict[str, float] = field(default_factory=dict)
-    runs: dict[str, list[list[float | None]]] = field(default_factory=dict)  # segment -> [[from, to]]
+    runs: dict[str, list[_Interval]] = field(default_factory=dict)  # by segment
     on_air: list[_Open] = field(default_factory=list)
     awards: list[AwardRecord] = field(default_factory=list)
     floor: list[dict] = field(default_factory=list)
@@ -130,13 +139,13 @@ class _Builder:
         self.take(ev.at, before.on_air, None, "start", "")
 
     def segment_started(self, ev: e.SegmentStarted, before: SessionState) -> None:
-        self.runs.setdefault(ev.segment, []).append([ev.at, None])
+        self.runs.setdefault(ev.segment, []).append(_Interval(ev.at))
         last = self.on_air[-1] if self.on_air else None
         if last is not None and last.reason == "start" and last.segment is None:
             last.segment = ev.segment  # the session starts with its first segment
 
     def segment_ended(self, ev: e.SegmentEnded, before: SessionState) -> None:
-        self.runs[ev.segment][-1][1] = ev.at
+        self.runs[ev.segment][-1].end = ev.at
 
     def venue_took_air(self, ev: e.VenueTookAir, before: SessionState) -> None:
         cause = ""
@@ -164,7 +173,7 @@ class _Builder:
 
     def venue_joined(self, ev: e.VenueJoined, before: SessionState) -> None:
         self.first_joined.setdefault(ev.venue, ev.at)
-        self.connected.setdefault(ev.venue, []).append([ev.at, None])
+        self.connected.setdefault(ev.venue, []).append(_Interval(ev.at))
         left = self.left.get(ev.venue)
         if left is not None:
             self.fault(ev.at, "rejoined", ev.venue, f"back after {format_duration(ev.at - left.at)}")
@@ -176,7 +185,7 @@ class _Builder:
         self.fault(ev.at, "disconnected", ev.venue, ev.reason)
 
     def venue_link_degraded(self, ev: e.VenueLinkDegraded, before: SessionState) -> None:
-        self.poor.setdefault(ev.venue, []).append([ev.at, None])
+        self.poor.setdefault(ev.venue, []).append(_Interval(ev.at))
         self.fault(ev.at, "link_degraded", ev.venue, f"loss {ev.loss_pct:.1f} %, round trip {ev.rtt_ms:.0f} ms")
 
     def venue_link_recovered(self, ev: e.VenueLinkRecovered, before: SessionState) -> None:
@@ -267,8 +276,8 @@ class _Builder:
 
     def venue_record(self, venue: str, start: float | None, up_to: float) -> VenueRecord:
         connected = _during(self.connected.get(venue, []), start, up_to)
-        disconnections = sum(1 for _, b in self.connected.get(venue, []) if b is not None and start is not None
-                             and start <= b < up_to)
+        disconnections = sum(1 for span in self.connected.get(venue, []) if span.end is not None
+                             and start is not None and start <= span.end < up_to)
         return VenueRecord(
             venue=self.venue(venue), role=self.conference.venue_by_id[venue].role.value,
             present=bool(connected), first_joined_at=self.first_joined.get(venue),
@@ -294,7 +303,7 @@ class _Builder:
         on_air = self.on_air_records(up_to)
         records = []
         for i, (seg, ss, row) in enumerate(zip(conf.agenda, st.segments, timing.segments, strict=True)):
-            runs = [(a, b if b is not None else up_to) for a, b in self.runs.get(seg.id, [])]
+            runs = [(run.start, run.end if run.end is not None else up_to) for run in self.runs.get(seg.id, [])]
             seen: list[VenueRef] = []
             for o in on_air:
                 if any((o.at < b and o.until > a) or o.at == a for a, b in runs):
@@ -327,20 +336,20 @@ class _Builder:
         return records
 
 
-def _close(spans: list[list[float | None]] | None, at: float) -> None:
-    if spans and spans[-1][1] is None:
-        spans[-1][1] = at
+def _close(spans: list[_Interval] | None, at: float) -> None:
+    if spans and spans[-1].end is None:
+        spans[-1].end = at
 
 
-def _during(spans: list[list[float | None]], start: float | None, up_to: float) -> list[Span]:
+def _during(spans: list[_Interval], start: float | None, up_to: float) -> list[Span]:
     """The parts of `spans` (open ones run on) between the session's start and `up_to`."""
     if start is None:
         return []
-    clipped = [(max(a, start), min(b if b is not None else up_to, up_to)) for a, b in spans]
+    clipped = [(max(span.start, start), min(span.end if span.end is not None else up_to, up_to)) for span in spans]
     return [Span(start=a, end=b) for a, b in clipped if b > a]
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[_Builder, Any, SessionState], None]] = {
     e.SessionStarted: _Builder.session_started,
     e.SegmentStarted: _Builder.segment_started,
     e.SegmentEnded: _Builder.segment_ended,

@@ -104,7 +104,7 @@ class MinutesText:
         changes = [o for o in self.m.on_air if o.reason != "start"]
         if not changes:
             return "no change of the on-air venue"
-        takes = Counter(o.reason for o in changes if o.reason != "fallback")
+        takes: Counter[str] = Counter(o.reason for o in changes if o.reason != "fallback")
         fallbacks = len(changes) - sum(takes.values())
         said = []
         if takes:
@@ -121,7 +121,7 @@ class MinutesText:
         return f"{count(len(awards), 'presentation')} of {count(len({a.award for a in awards}), 'award')}"
 
     def faults(self) -> str:
-        kinds = Counter(f.kind for f in self.m.faults)
+        kinds: Counter[str] = Counter(f.kind for f in self.m.faults)
         nouns = [("disconnected", "disconnection"), ("fallback", "fallback"), ("link_degraded", "poor link"),
                  ("link_revoked", "revoked link"), ("server_restarted", "server restart")]
         said = [count(kinds[kind], noun) for kind, noun in nouns if kinds[kind]]
@@ -185,7 +185,7 @@ class MinutesText:
 
     @staticmethod
     def check(ok: bool | None) -> str:
-        return {True: "ok", False: "failed"}.get(ok, "-")
+        return "-" if ok is None else "ok" if ok else "failed"
 
     def floor_outcome(self, r: FloorRecord) -> str:
         words = FLOOR_WORDS[r.outcome]

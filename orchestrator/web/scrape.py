@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
+from .. import protocol as p
 from ..metrics import CONTENT_TYPE, ServerMetrics
 from .auth import bearer, operator_token_matches
 from .console import ConsoleAuth
 
-UNAUTHORISED = ('{"error": "metrics authorisation required (Authorization: Bearer <operator token or metrics '
-                'token>)"}')
+UNAUTHORISED = json.dumps(p.wire(p.error_body(
+    "unauthorised", "metrics authorisation required (Authorization: Bearer <operator token or metrics token>)")))
 
 
 def add_metrics_route(app: web.Application, metrics: ServerMetrics, tokens: list[str], auth: ConsoleAuth) -> None:

@@ -86,7 +86,8 @@ async def test_a_scrape_needs_the_operator_or_the_metrics_token(rig):
         async with live.http.get(f"{live.base_url}/metrics", headers=headers) as r:
             assert r.status == 401
             assert r.headers["WWW-Authenticate"] == "Bearer"
-            assert (await r.json())["error"].startswith("metrics authorisation required")
+            assert await r.json() == {"error": "metrics authorisation required (Authorization: Bearer <operator "
+                                              "token or metrics token>)", "code": "unauthorised"}
     assert (await scrape(live, OPERATOR_TOKEN)).value("orchestrator_venues_connected") == 0
     assert (await scrape(live, METRICS_TOKEN)).value("orchestrator_venues_connected") == 0
     async with live.http.get(f"{live.base_url}/api/state", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as r:

@@ -68,7 +68,8 @@ async def test_the_minutes_are_for_the_operator_only_and_in_known_formats(small_
         status, _, body = await get(live, "?format=md", auth=False)
         assert status == 401 and "operator authorisation required" in body
         status, _, body = await get(live, "?format=pdf")
-        assert (status, json.loads(body)) == (422, {"error": "unknown minutes format 'pdf': use html, md, json"})
+        assert (status, json.loads(body)) == (422, {"error": "unknown minutes format 'pdf': use html, md, json",
+                                                    "code": "bad_format", "params": {"format": "pdf"}})
     finally:
         await live.http.close()
         await server.close()
