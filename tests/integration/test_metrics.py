@@ -111,7 +111,7 @@ def check_against_state(metrics: Scrape, state: dict) -> None:
         v: k["loss_pct"] / 100 for v, k in sampled.items()
     }
     assert metrics.by("orchestrator_venue_link_rtt_seconds", "venue") == {
-        v: k["rtt_ms"] / 1000 for v, k in sampled.items() if k["rtt_ms"] is not None
+        v: k["rtt_ms"] / 1000 for v, k in sampled.items() if k.get("rtt_ms") is not None  # sparse: no round trip
     }
     bitrates = metrics.samples.get("orchestrator_venue_link_bits_per_second", {})
     up = {dict(key)["venue"]: value for key, value in bitrates.items() if dict(key)["direction"] == "up"}
