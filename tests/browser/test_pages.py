@@ -91,9 +91,10 @@ async def test_a_meeting_run_from_the_console_with_browser_venues(live, browser)
         assert await page.inner_text("#check-sound") == "OK"
         await page.click("#present")
     for v in venues:
-        row = await console.wait_for_selector(f"#rc-{v}[data-status=present]", timeout=TIMEOUT_MS)
-        assert await (await row.query_selector(".rc-picture")).inner_text() == "OK"
-        assert await (await row.query_selector(".rc-sound")).inner_text() == "OK"
+        # locators, not element handles: the console redraws its panels on every state push
+        await console.wait_for_selector(f"#rc-{v}[data-status=present]", timeout=TIMEOUT_MS)
+        assert await console.locator(f"#rc-{v} .rc-picture").inner_text() == "OK"
+        assert await console.locator(f"#rc-{v} .rc-sound").inner_text() == "OK"
     assert "absent" in await console.inner_text("#rc-haiyan")
     async with live.http.get(live.base_url + "/api/roll-call.csv", headers=live.auth) as r:
         rows = (await r.text()).splitlines()
@@ -135,8 +136,7 @@ async def test_a_meeting_run_from_the_console_with_browser_venues(live, browser)
 
     # a venue raises its hand, the operator grants it, it goes on air
     await venues["xiuzhou"].click("#hand")
-    grant = await console.wait_for_selector("#floor-queue .request[data-venue=xiuzhou] .grant", timeout=TIMEOUT_MS)
-    await grant.click()
+    await console.locator("#floor-queue .request[data-venue=xiuzhou] .grant").click(timeout=TIMEOUT_MS)
     await venues["xiuzhou"].wait_for_function("document.body.dataset.onAir === 'yes'", timeout=TIMEOUT_MS)
     assert await venues["xiuzhou"].inner_text("#hand") == "Raise hand"
 
