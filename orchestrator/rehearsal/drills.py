@@ -10,11 +10,11 @@ The main venue can be neither absent nor dropped: it is where the program falls 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..config import Conference
+from ..hints import did_you_mean
 
 DEFAULT_DROP_S = 3.0
 
@@ -43,9 +43,6 @@ class Drills:
     def drops_in(self, segment: str) -> list[Drop]:
         return [d for d in self.drops if d.segment == segment]
 
-    def drilled(self, venue: str) -> bool:
-        return venue in self.absent or venue in self.loss or any(d.venue == venue for d in self.drops)
-
     def for_venue(self, venue: str) -> list[str]:
         return [d for d in self.describe() if d.split(" ", 1)[1].partition("@")[0].partition(":")[0] == venue]
 
@@ -58,8 +55,7 @@ class Drills:
 
 
 def _hint(value: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return did_you_mean(value, choices, cutoff=0.6)
 
 
 def _venue(conf: Conference, value: str, option: str, spec: str, main_cannot: str | None = None) -> str:
