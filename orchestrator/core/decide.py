@@ -564,13 +564,18 @@ def goto_segment(d: Decision, cmd: c.GotoSegment) -> None:
 # ---------------------------------------------------------------- program and floor
 
 
-@_decides(c.Take)
-def take(d: Decision, cmd: c.Take) -> None:
-    d.take_checks(d.venue(cmd.venue), cmd.confirm)
+def _manual_take(d: Decision, venue: VenueState, confirm: bool, reason: e.TakeReason) -> None:
+    """The operator puts a venue on air (a take or a floor grant): it stops program polling."""
+    d.take_checks(venue, confirm)
     d.refuse_while_call_runs()
     if d.program_polling() is not None:
         d.stop_polling("take")
-    d.put_on_air(cmd.venue, e.TakeReason.TAKE)
+    d.put_on_air(venue.id, reason)
+
+
+@_decides(c.Take)
+def take(d: Decision, cmd: c.Take) -> None:
+    _manual_take(d, d.venue(cmd.venue), cmd.confirm, e.TakeReason.TAKE)
 
 
 @_decides(c.GrantFloor)
@@ -578,11 +583,7 @@ def grant_floor(d: Decision, cmd: c.GrantFloor) -> None:
     venue = d.venue(cmd.venue)
     if d.floor_position(cmd.venue) is None:
         d.reject("floor_not_requested", f"'{cmd.venue}' has not asked for the floor", venue=cmd.venue)
-    d.take_checks(venue, cmd.confirm)
-    d.refuse_while_call_runs()
-    if d.program_polling() is not None:
-        d.stop_polling("take")
-    d.put_on_air(cmd.venue, e.TakeReason.FLOOR)
+    _manual_take(d, venue, cmd.confirm, e.TakeReason.FLOOR)
 
 
 @_decides(c.RaiseHand)

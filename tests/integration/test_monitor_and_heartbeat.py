@@ -15,11 +15,9 @@ from venues.agent import VenueAgent
 from venues.synthetic import read_mark
 
 
-async def test_operator_monitors_any_venue_uplink_without_transcoding(live):
-    await live.join(["main", "pinghu", "nanhu"])
+async def offer_monitor(live: Live):
+    """A console on /ws/operator whose two-slot monitor peer has its answer (slots not chosen yet)."""
     socket = await live.operator.socket()
-    assert socket.state.on_air == "main"
-
     pc = RTCPeerConnection()
     for _ in range(2):
         pc.addTransceiver("video", direction="recvonly")
@@ -28,6 +26,12 @@ async def test_operator_monitors_any_venue_uplink_without_transcoding(live):
     while not isinstance(msg := await socket.receive(5), Answer):
         pass
     await pc.setRemoteDescription(RTCSessionDescription(sdp=msg.sdp, type="answer"))
+    return socket, pc
+
+async def test_operator_monitors_any_venue_uplink_without_transcoding(live):
+    await live.join(["main", "pinghu", "nanhu"])
+    socket, pc = await offer_monitor(live)
+    assert socket.state.on_air == "main"
     await socket.send(MonitorChoice(slot=0, venue="pinghu"))
     await socket.send(MonitorChoice(slot=1, venue="nanhu"))
 
@@ -94,15 +98,7 @@ agenda:
 
 async def open_monitor(live: Live):
     """A console on /ws/operator with a connected two-slot monitor peer showing `operator-1`."""
-    socket = await live.operator.socket()
-    pc = RTCPeerConnection()
-    for _ in range(2):
-        pc.addTransceiver("video", direction="recvonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    await socket.send(MonitorOffer(sdp=pc.localDescription.sdp))
-    while not isinstance(msg := await socket.receive(5), Answer):
-        pass
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=msg.sdp, type="answer"))
+    socket, pc = await offer_monitor(live)
     await socket.send(MonitorChoice(slot=0, venue="operator-1"))
     await wait_for(lambda: pc.connectionState == "connected", 10, "the monitor peer to connect")
     return socket, pc
