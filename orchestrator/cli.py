@@ -425,12 +425,14 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, rela
 @click.option("--report", "report_dir", default="./rehearsal-report", show_default=True, type=click.Path(file_okay=False),
               help="Folder for report.json, report.html, the venues' logs and the server's log.")
 @click.option("--absent", multiple=True, metavar="VENUE", help="Drill: the venue never joins (repeatable).")
+@click.option("--no-answer", "no_answer", multiple=True, metavar="VENUE",
+              help="Drill: the venue joins but never answers the roll call (repeatable).")
 @click.option("--drop", multiple=True, metavar="VENUE@SEGMENT[:SECONDS]",
               help="Drill: the venue loses its connection during SEGMENT and comes back SECONDS later (default 3).")
 @click.option("--loss", multiple=True, metavar="VENUE:PERCENT", help="Drill: lose PERCENT of the venue's uplink packets.")
 @click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0.1, max=10),
               help="Seconds within which every venue must show a take.")
-def rehearse(config, speed, report_dir, absent, drop, loss, threshold) -> None:
+def rehearse(config, speed, report_dir, absent, no_answer, drop, loss, threshold) -> None:
     """Rehearse the agenda with one simulated venue per venue, over real WebRTC on this machine.
 
     Exit status 0 when every check passed, 1 when there were findings, 2 for a bad
@@ -448,7 +450,7 @@ def rehearse(config, speed, report_dir, absent, drop, loss, threshold) -> None:
 
     conf = _load_or_exit(config, status=2)
     try:
-        drills = parse_drills(conf, absent, drop, loss)
+        drills = parse_drills(conf, absent, drop, loss, no_answer)
     except DrillError as exc:
         raise click.UsageError(str(exc)) from None
     folder = Path(report_dir)
@@ -474,6 +476,8 @@ def _rehearsal_summary(report, folder: Path) -> str:
         f"Rehearsal of {report.conference['id']}, {text.when()}: {count(s.segments, 'segment')} in "
         f"{report.session_s:.1f} s (speed {report.speed:g}x; {report.duration_s:.1f} s in all).",
         f"  program   {text.switches()}",
+        *([f"  roll call {text.calls()}"] if s.roll_call_calls else []),
+        *([f"  return    {text.returns()}"] if s.return_switches or s.wall_tiles else []),
         f"  captions  {text.captions()}",
         f"  awards    {text.awards()}",
         f"  pictures  {text.pictures()}",
@@ -526,8 +530,13 @@ def _bitrate(value: str) -> int:
 @click.option("--soak", "soak_minutes", default=0.0, type=click.FloatRange(0, 24 * 60),
               help="Instead of the steady state: run this many minutes with a take every 10 s, "
                    "sampling the server's memory and open files (they should stay flat).")
+@click.option("--main-wall", "main_wall", default=0, type=click.Choice(["0", "4", "9", "16"]),
+              callback=lambda ctx, param, value: int(value),
+              help="Also hold the steady state with a wall of this many branch venues at the main venue "
+                   "(9: 3x3), and report the wall's server CPU against the same run without it.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the figures here.")
-def bench(venues, duration, switches, resolution, bitrate, fps, workers, baseline, soak_minutes, json_path) -> None:
+def bench(venues, duration, switches, resolution, bitrate, fps, workers, baseline, soak_minutes, main_wall,
+          json_path) -> None:
     """Measure capacity and switching: server CPU and memory, program frame rate, switch latency, join time."""
     import json
 
@@ -538,7 +547,11 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, baselin
     # stopped with SIGTERM: unwind, so the server and the venue processes are stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     width, height = _resolution(resolution)
-    options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes)
+    if main_wall >= venues:
+        raise click.BadParameter(f"a wall of {main_wall} needs at least {main_wall} branch venues "
+                                 f"(--venues {main_wall + 1} or more)", param_hint="'--main-wall'")
+    options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes,
+                           main_wall)
     result = run_once(options, "embedded", progress=lambda line: click.echo(line, err=True))
     if baseline:
         result["baseline"] = run_once(options, "transcode", progress=lambda line: click.echo(line, err=True))
@@ -575,6 +588,13 @@ def bench_table(result: dict) -> str:
         soak = result["soak"]
         lines.append(f"soak {soak['minutes']} min, {soak['takes']} takes: server memory {soak['rss_growth_pct']:+.1f} %, "
                      f"open files {soak['open_fds_growth_pct']:+.1f} % from the end of the warm-up to the end")
+    if "main_wall" in result:
+        wall = result["main_wall"]
+        verdict = "within" if wall["within_budget"] else "OVER"
+        lines.append(f"a {wall['layout']} wall at the main venue: server CPU {wall['server_cpu_cores_without']} -> "
+                     f"{wall['server_cpu_cores_with']} cores, {wall['added_cores']:+} ({verdict} the "
+                     f"{wall['budget_cores']} cores of {wall['tiles']} more venues receiving the program); "
+                     f"{wall['tiles_shown']} of {wall['tiles']} tiles shown, {wall['tile_fps']} frames per second each")
     if result.get("baseline_cpu_ratio"):
         lines.append(f"the baseline used {result['baseline_cpu_ratio']}x the server CPU of this server")
     return "\n".join(lines)

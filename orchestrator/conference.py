@@ -217,9 +217,7 @@ class WallLayout(str, Enum):
         return side * side
 
 
-# `check` until the server drives a called roll call by itself (its timer and the venue
-# pages' prompts); a file that wants the called roll call says `mode: called`.
-DEFAULT_ROLL_CALL_MODE = RollCallMode.CHECK
+DEFAULT_ROLL_CALL_MODE = RollCallMode.CALLED  # the server drives it: its timer, the venues' prompts
 DEFAULT_PER_VENUE_S = 10
 DEFAULT_POLLING_DWELL_S = 15
 POLLING_DWELL_RANGE_S = (10, 120)

@@ -1,7 +1,7 @@
 """The operator API as a client, typed with the protocol's models.
 
 `OperatorClient` posts commands (with a command id, so a retry is applied once), reads
-the state and the join links, and opens the operator socket (`OperatorSocket`), which
+the state, the join links and the roll calls, and opens the operator socket (`OperatorSocket`), which
 keeps the latest state and every session event as they arrive. The rehearsal, the
 benchmark and the tests drive the server with it, as the console does. `wait_healthy`
 waits for a server to answer its health check.
@@ -89,6 +89,10 @@ class OperatorClient:
 
     async def links(self) -> p.JoinLinks:
         return await self._get("/api/links", p.join_links_adapter)
+
+    async def roll_calls(self) -> p.RollCalls:
+        """Every roll call run, by segment, with its record."""
+        return await self._get("/api/roll-calls", p.roll_calls_adapter)
 
     async def socket(self, timeout: float = 10.0, **options: Any) -> OperatorSocket:
         """Open `/ws/operator`; returns once the first state has arrived."""

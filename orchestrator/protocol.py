@@ -8,7 +8,7 @@ object with a `type`; each direction of each socket is one discriminated union:
 - `/ws/venue`:    `VenueMessage` (venue -> server), `ToVenueMessage` (server -> venue);
 - `/ws/operator`: `ConsoleMessage` (console -> server), `ToConsoleMessage` (server -> console);
 - REST: `ErrorBody` for every error answer, `CommandAccepted` for `POST /api/commands`,
-  `OperatorState` for `GET /api/state`, `Health` for `GET /healthz`, `JoinLinks`.
+  `OperatorState` for `GET /api/state`, `Health` for `GET /healthz`, `JoinLinks`, `RollCalls`.
 
 The models are frozen and strict: extra keys are errors, and `"confirm": "yes"` is not
 true (enumerations take their string values). Errors carry a machine `code` (snake_case:
@@ -265,7 +265,12 @@ class IceServer(_Sparse):
 
 
 class Welcome(_Msg):
-    """The answer to a good `hello`: who the venue is, and how to connect its media."""
+    """The answer to a good `hello`: who the venue is, and how to connect its media.
+
+    `wall_slots`: how many receive-only video m-lines to offer after the three usual ones
+    for the main venue's wall (0 for a branch venue); `main_return` says what each shows.
+    `server_time`: the server's clock (unix seconds), so a page can count down to the
+    deadlines the server sends."""
 
     type: Literal["welcome"] = "welcome"
     venue: VenueInfo
@@ -274,6 +279,8 @@ class Welcome(_Msg):
     venue_index: int
     ice_servers: list[IceServer]
     heartbeat_s: float
+    wall_slots: int = 0
+    server_time: float | None = None
 
 
 class Answer(_Msg):
@@ -292,6 +299,16 @@ class SegmentInfo(_Msg):
     planned_s: float
 
 
+class RollCallCall(_Msg):
+    """A called roll call while it runs: who is called now (every venue sees it on air), and until when."""
+
+    segment: str
+    calling: str | None  # None: nobody (between calls, or paused before the next)
+    calling_name: str | None
+    deadline: float | None  # server time; None while paused
+    paused: bool
+
+
 class VenueView(_Msg):
     """What one venue is shown of the session (no other venue's details)."""
 
@@ -305,17 +322,49 @@ class VenueView(_Msg):
     muted: bool
     hand_raised: bool
     roll_call: Lax[RollCallStatus] | None  # this venue's entry while a roll call runs
+    roll_call_call: RollCallCall | None = None  # a called roll call while it runs
 
 
-class RollCallPrompt(_Msg):
+class RollCallPrompt(_Sparse):
+    """Confirm you are present (with your picture and sound checked). A called roll call's
+    prompt (`mode` called) comes when the venue is called, on air: it has `left_s` seconds
+    (until `deadline`, server time) to answer."""
+
+    _sparse = frozenset({"deadline", "left_s"})
     type: Literal["roll_call_prompt"] = "roll_call_prompt"
     segment: str
+    mode: Lax[RollCallMode] = RollCallMode.CHECK
+    deadline: float | None = None
+    left_s: float | None = None
 
 
 class RollCallRecorded(_Msg):
     type: Literal["roll_call_recorded"] = "roll_call_recorded"
     picture_ok: bool
     sound_ok: bool
+
+
+class WallTile(_Msg):
+    slot: int  # the main venue's wall slot (its receive-only video m-line, in offer order)
+    venue: str
+    name: str
+
+
+class MainReturn(_Msg):
+    """To the main venue only: what its return shows now. `program`: the program, like every
+    venue; `single`: its program video shows `venue` (`mode` says whether one venue was
+    chosen or polling is on it); `wall`: `tiles` in its wall slots, page `page` of `pages`,
+    laid out `layout` on its page with each venue's name (its program video keeps the program)."""
+
+    type: Literal["main_return"] = "main_return"
+    mode: Lax[MainReturnMode]
+    shows: Lax[ReturnMode]
+    venue: str | None
+    name: str | None
+    layout: Lax[WallLayout] | None
+    tiles: list[WallTile]
+    page: int
+    pages: int
 
 
 class Replaced(_Msg):
@@ -333,7 +382,8 @@ class Restarting(_Msg):
 
 
 ToVenueMessage = Annotated[
-    Welcome | VenueView | Heartbeat | Answer | RollCallPrompt | RollCallRecorded | Replaced | Restarting | ErrorMessage,
+    Welcome | VenueView | Heartbeat | Answer | RollCallPrompt | RollCallRecorded | MainReturn | Replaced | Restarting
+    | ErrorMessage,
     Field(discriminator="type"),
 ]
 to_venue_adapter: TypeAdapter[ToVenueMessage] = TypeAdapter(ToVenueMessage)
@@ -590,6 +640,8 @@ class Health(_Msg):
 
 JoinLinks = dict[str, str]  # `GET /api/links`: venue id -> join link
 join_links_adapter: TypeAdapter[JoinLinks] = TypeAdapter(JoinLinks)
+RollCalls = dict[str, RollCallView]  # `GET /api/roll-calls`: segment -> its roll call, in the order they ran
+roll_calls_adapter: TypeAdapter[RollCalls] = TypeAdapter(RollCalls)
 error_body_adapter: TypeAdapter[ErrorBody] = TypeAdapter(ErrorBody)
 command_accepted_adapter: TypeAdapter[CommandAccepted] = TypeAdapter(CommandAccepted)
 health_adapter: TypeAdapter[Health] = TypeAdapter(Health)

@@ -10,12 +10,18 @@ the `MediaPlane`, and holds the session's behaviour between the two and over tim
      socket hears of the revocation;
   2. `media_program`: the media plane's on-air venue and muted microphones follow the
      session, so the picture switches before the venues are told it did;
-  3. `venue_sockets`: each venue's view, roll-call prompts, revoked venues cut off;
-  4. `operator_sockets`: the consoles' event log and state;
-  5. `metrics`: takes and fallbacks counted for monitoring.
+  3. `timers`: the session's timers are looked at again (see **Time** below);
+  4. `venue_sockets`: each venue's view, roll-call prompts, revoked venues cut off;
+  5. `operator_sockets`: the consoles' event log and state;
+  6. `metrics`: takes and fallbacks counted for monitoring.
 
-  The first two are the runtime's own; the sockets and the metrics are attached by the
+  The first three are the runtime's own; the sockets and the metrics are attached by the
   web layer (`attach_sockets`, `LiveSession.add_listener`), which owns them.
+- **Time**: what runs on time in the session (a called venue's time to answer, the next
+  polling step, the wall's next page) moves on when the core is sent `Tick`. The runtime
+  sleeps until `Session.next_deadline()` and sends `Tick` then; a command that changes the
+  state wakes it early (the deadline may have moved), and it never sleeps longer than
+  `TIMER_MAX_SLEEP_S`, so a change of the wall clock costs at most that much lateness.
 - **Presence**: the media plane reports a venue's media connecting (`JoinVenue`) and going
   away (`LeaveVenue`); it is given the runtime as its `MediaPresence` when it is made.
 - **Link sampling**: every `link_sample_s`, each connected venue's link is measured and
@@ -38,8 +44,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from .conference import Conference
-from .core import CommandRejected, Session
+from .conference import Conference, ReturnMode
+from .core import CommandRejected, Session, main_return_view
 from .core import commands as c
 from .core.events import Event
 from .core.state import SessionState
@@ -48,6 +54,8 @@ from .logs import get_logger
 from .media.plane import LinkStats, MediaPlane, MediaPresence, VenuePeer
 
 log = get_logger(component="runtime")
+
+TIMER_MAX_SLEEP_S = 1.0  # the timer looks at the clock at least this often while a deadline waits
 
 MediaFactory = Callable[[MediaPresence], MediaPlane]
 """Makes the media plane, given where it reports presence (the runtime)."""
@@ -71,9 +79,11 @@ class SessionRuntime:
         self._revoke_links = revoke_links
         self._links_sampled: Callable[[], None] = lambda: None
         self._tasks: list[asyncio.Task[None]] = []
+        self._timers_changed = asyncio.Event()
         self.media: MediaPlane = make_media(self)
-        # 1 and 2 of the listeners' order (see the module's docstring); the replayed state first
-        for name, listener in (("token_revocations", self._follow_revocations), ("media_program", self._follow_program)):
+        # 1 to 3 of the listeners' order (see the module's docstring); the replayed state first
+        for name, listener in (("token_revocations", self._follow_revocations), ("media_program", self._follow_program),
+                               ("timers", self._follow_timers)):
             listener([], live.state)
             live.add_listener(name, listener)
 
@@ -96,7 +106,7 @@ class SessionRuntime:
         return self.live.execute(command, command_id)
 
     def attach_sockets(self, venues: Listener, operators: Listener, links_sampled: Callable[[], None]) -> None:
-        """The web layer's listeners, 3 and 4 of the order; `links_sampled` after each link sample."""
+        """The web layer's listeners, 4 and 5 of the order; `links_sampled` after each link sample."""
         self.live.add_listener("venue_sockets", venues)
         self.live.add_listener("operator_sockets", operators)
         self._links_sampled = links_sampled
@@ -110,6 +120,55 @@ class SessionRuntime:
 
     def _follow_program(self, events: list[Event], state: SessionState) -> None:
         self.media.set_program(state.on_air, {v for v, vs in state.venues.items() if vs.muted})
+        view = main_return_view(state, self.conference)
+        self.media.set_main_return(view.venue if view.shows is ReturnMode.SINGLE else None, view.tiles)
+
+    def _follow_timers(self, events: list[Event], state: SessionState) -> None:
+        self.timers_changed()
+
+    # ------------------------------------------------------------ time
+
+    def timers_changed(self) -> None:
+        """The next deadline may have moved (or the clock did, in tests): the timer looks again now."""
+        self._timers_changed.set()
+
+    async def run_timers(self) -> None:
+        """Send `Tick` whenever `Session.next_deadline()` is due, sleeping until then (woken by
+        `timers_changed`). A `Tick` that fails, or that leaves the deadline due, is logged and
+        the timer waits `TIMER_MAX_SLEEP_S` before it tries again: it never spins."""
+        while True:
+            self._timers_changed.clear()
+            deadline = self.session.next_deadline()
+            now = self.live.clock()
+            if deadline is None:
+                wait = None  # nothing runs on time: sleep until a command changes that
+            elif deadline > now:
+                wait = min(deadline - now, TIMER_MAX_SLEEP_S)
+            elif self._tick(deadline, now):
+                continue
+            else:
+                wait = TIMER_MAX_SLEEP_S
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # comes as the event is set (a command during shutdown), and the task would never end
+            try:
+                async with asyncio.timeout(wait):
+                    await self._timers_changed.wait()
+            except TimeoutError:
+                pass
+
+    def _tick(self, deadline: float, now: float) -> bool:
+        """Send one `Tick`; True when it moved the deadline on (the timer may look again at once)."""
+        try:
+            events = self.live.execute(c.Tick())
+        except Exception:  # noqa: BLE001 - e.g. the log could not be written: try again later
+            log.exception("tick_failed", due=deadline)
+            return False
+        after = self.session.next_deadline()
+        if after is not None and after <= now:
+            log.error("tick_left_deadline_due", due=deadline, events=len(events))
+            return False
+        log.debug("ticked", late_s=round(now - deadline, 3), events=len(events))
+        return True
 
     # ------------------------------------------------------------ presence (MediaPresence)
 
@@ -161,10 +220,12 @@ class SessionRuntime:
     # ------------------------------------------------------------ lifetime
 
     def start(self) -> None:
-        """Record the server's start in the log, then start link sampling and the restart grace period."""
+        """Record the server's start in the log, then start link sampling, the session's timers
+        and the restart grace period."""
         with contextlib.suppress(CommandRejected):  # the session has ended: nothing to record
             self.live.execute(c.RecordServerStart(restart_grace_s=self.restart_grace_s))
         self._spawn(_every(self.link_sample_s, self.sample_links))
+        self._spawn(self.run_timers())
         self._spawn(self.restart_grace())
 
     async def stop(self) -> None:

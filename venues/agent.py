@@ -2,21 +2,27 @@
 
 It sends a camera and microphone (real devices, or `--synthetic` pre-encoded media that
 carries the venue's mark), receives the program, decodes the program video and reads the
-mark to know which venue it is seeing. It answers the roll call after checking its own
-picture and sound, and reconnects with backoff and jitter when the server goes away or
-the media cannot connect (then it says why, from the addresses the server offered).
+mark to know which venue it is seeing. As the main venue it also offers the wall slots the
+server names and reads each tile's mark, so what the theatre's wall shows can be checked.
+It answers the roll call after checking its own picture and sound: at once when every
+venue checks itself, after `called_answer_delay_s` when it is called (on air, someone
+stands up and says "present"). It reconnects with backoff and jitter when the server goes
+away or the media cannot connect (then it says why, from the addresses the server offered).
 It stops for good when its link is refused, and when the venue is opened elsewhere (a
 second agent, or the venue page, on the same link: the newest connection keeps the venue).
 
 With a log file it writes JSON lines: joined, on_air_seen (again after each reconnection),
 caption, roll_call_prompt, roll_call_answered, disconnected, reconnected (and offer_sent,
-program_started, segment, muted, restarting, error, no_media_path, replaced, refused).
+program_started, segment, muted, restarting, error, no_media_path, replaced, refused; the
+main venue's main_return, what its return shows, and tile_seen, the venue a wall slot
+decodes, again after each reconnection).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import random
@@ -34,6 +40,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPee
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from orchestrator import protocol as p
+from orchestrator.conference import RollCallMode
 from orchestrator.logs import get_logger
 from orchestrator.media.aiortc_tap import drop_outgoing_rtp, install_packer, tap_receiver
 from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe, make_packet
@@ -45,6 +52,7 @@ log = get_logger(component="venue_agent")
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 8.0
 STABLE_SESSION_S = 10.0  # media connected this long resets the backoff
+CALLED_ANSWER_DELAY_S = 1.5  # a called venue answers this long after it is called
 MEDIA_CONNECT_TIMEOUT_S = 15.0  # an offer whose media has not connected by then has no path
 
 # exit statuses of `run()` (and of `orchestrator venue`)
@@ -219,6 +227,9 @@ class AgentStats:
     sessions: int = 0
     seen: str | None = None
     marks: dict[str, int] = field(default_factory=dict)
+    tiles: dict[int, str] = field(default_factory=dict)  # wall slot -> the venue it decodes now
+    tile_frames: dict[int, int] = field(default_factory=dict)  # wall slot -> frames received
+    tile_frames_per_second: dict[int, int] = field(default_factory=dict)  # unix second -> frames of every slot
     frames_per_second: dict[int, int] = field(default_factory=dict)  # unix second -> program frames
 
     def count_frame(self) -> None:
@@ -239,9 +250,12 @@ class VenueAgent:
         ssl: SSLContext | None = None,
         relay_only: bool = False,
         decode_all: bool = True,
+        answer_roll_call: bool = True,
+        called_answer_delay_s: float = CALLED_ANSWER_DELAY_S,
     ):
         """`decode_all=False` decodes only the program's keyframes (every switch starts
-        with one) and counts the other frames without decoding them: for benchmarks."""
+        with one) and counts the other frames without decoding them: for benchmarks.
+        `answer_roll_call=False`: it hears the roll call but never answers (a drill)."""
         self.ws_url, self.token = split_join_url(join_url)
         self.media_factory = media_factory
         self.log_file = log_file
@@ -251,7 +265,10 @@ class VenueAgent:
         self.ssl = ssl  # trust for https/wss join links (e.g. a private CA); None: the system's
         self.relay_only = relay_only  # ICE through the TURN server only (iceTransportPolicy 'relay')
         self.decode_all = decode_all
+        self.answer_roll_call = answer_roll_call
+        self.called_answer_delay_s = called_answer_delay_s
         self.stats = AgentStats()
+        self.main_return: p.MainReturn | None = None  # the main venue: what its return shows
         self.pc: RTCPeerConnection | None = None
         self.venue: str | None = None
         self.venues: list[str] = []
@@ -261,6 +278,7 @@ class VenueAgent:
         self._stop = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._program: asyncio.Future | None = None
+        self._watchers: list[asyncio.Future] = []  # decoding the wall slots, answering a call
         self._microphone: tuple | None = None  # (sender, track)
         self._connected_at: float | None = None  # when this session's media connected
         self._no_media_path: NoMediaPath | None = None  # why this session's media did not connect
@@ -389,6 +407,7 @@ class VenueAgent:
         video_t = pc.addTransceiver(video, direction="sendrecv")
         audio_t = pc.addTransceiver(audio, direction="sendrecv")
         main_t = pc.addTransceiver("audio", direction="recvonly")
+        wall = [pc.addTransceiver("video", direction="recvonly") for _ in range(welcome.wall_slots)]
         if self.media.preencoded:
             assert isinstance(video, LoopedTrack), "pre-encoded media loops its frames"
             install_packer(video_t.sender, video.request_keyframe)
@@ -398,9 +417,13 @@ class VenueAgent:
         for t in (audio_t, main_t):
             tap_receiver(t.receiver, self._count_audio)
         if not self.decode_all:
-            tap_receiver(video_t.receiver, self._keyframes_only())
+            tap_receiver(video_t.receiver, self._keyframes_only(self._saw))
+            for slot, t in enumerate(wall):
+                tap_receiver(t.receiver, self._keyframes_only(functools.partial(self._saw_tile, slot),
+                                                              functools.partial(self._count_tile, slot)))
         self.pc = pc
         self.stats.seen = None  # a new program: its first decoded frame is logged as on_air_seen
+        self.stats.tiles = {}
         await pc.setLocalDescription(await pc.createOffer())
         await self._send(ws, p.Offer(sdp=pc.localDescription.sdp))
         self.emit("offer_sent")
@@ -419,7 +442,11 @@ class VenueAgent:
         if self.loss > 0:
             drop_outgoing_rtp(video_t.sender.transport, self.loss, self.rng)
         if self.decode_all:
-            self._program = asyncio.ensure_future(self._watch_program(video_t.receiver.track))
+            self._program = asyncio.ensure_future(self._watch_program(video_t.receiver.track, self._saw))
+            self._watchers += [
+                asyncio.ensure_future(self._watch_program(t.receiver.track, functools.partial(self._saw_tile, slot)))
+                for slot, t in enumerate(wall)
+            ]
         return pc, msg.sdp
 
     def _mute_at_source(self, muted: bool) -> None:
@@ -459,24 +486,25 @@ class VenueAgent:
         if self._ws is not None and not self._ws.closed:
             await self._ws.close()
 
-    async def _watch_program(self, track: MediaStreamTrack) -> None:
+    async def _watch_program(self, track: MediaStreamTrack, saw: Callable[[int | None], None]) -> None:
+        """Decode `track` (the program, or a wall slot) and read each frame's mark."""
         try:
             while True:
                 frame = await track.recv()
                 if isinstance(frame, av.VideoFrame):
-                    self._saw(read_mark(frame))
+                    saw(read_mark(frame))
         except MediaStreamError:
             return
 
-    def _keyframes_only(self):
+    def _keyframes_only(self, saw: Callable[[int | None], None], count: Callable[[], None] | None = None):
         decoder = av.CodecContext.create("libvpx", "r")
 
         def on_frame(codec, frame) -> None:
             if is_vp8_keyframe(frame.data):
                 for picture in decoder.decode(av.Packet(frame.data)):
-                    self._saw(read_mark(picture))
+                    saw(read_mark(picture))
             else:
-                self.stats.count_frame()
+                (count or self.stats.count_frame)()
 
         return on_frame
 
@@ -495,6 +523,36 @@ class VenueAgent:
             self.stats.seen = venue
             self.emit("on_air_seen", venue=venue)
 
+    def _count_tile(self, slot: int) -> None:
+        stats = self.stats
+        stats.tile_frames[slot] = stats.tile_frames.get(slot, 0) + 1
+        second = int(time.time())
+        stats.tile_frames_per_second[second] = stats.tile_frames_per_second.get(second, 0) + 1
+
+    def _saw_tile(self, slot: int, index: int | None) -> None:
+        """One decoded frame of wall slot `slot` showed the mark `index` (None: unreadable)."""
+        self._count_tile(slot)
+        if index is None or index >= len(self.venues):
+            self.stats.broken_frames += 1
+            self.emit("broken_frame", slot=slot, seen=self.stats.tiles.get(slot))
+            return
+        venue = self.venues[index]
+        if self.stats.tiles.get(slot) != venue:
+            self.stats.tiles[slot] = venue
+            self.emit("tile_seen", slot=slot, venue=venue)
+
+    async def _answer_roll_call(self, ws, prompt: p.RollCallPrompt) -> None:
+        """Check the picture and sound and answer (a called venue first takes its moment on air)."""
+        if prompt.mode is RollCallMode.CALLED:
+            await asyncio.sleep(self.called_answer_delay_s)
+        picture_ok, sound_ok = self.media.check()
+        try:
+            await self._send(ws, p.RollCallAnswer(picture_ok=picture_ok, sound_ok=sound_ok))
+        except (ConnectionError, RuntimeError) as exc:  # the socket went away meanwhile
+            log.info("venue_roll_call_answer_lost", venue=self.venue, error=str(exc))
+            return
+        self.emit("roll_call_answered", picture_ok=picture_ok, sound_ok=sound_ok)
+
     async def _heartbeat(self, ws, interval: float) -> None:
         while not ws.closed:
             await self._send(ws, p.Heartbeat())
@@ -511,15 +569,18 @@ class VenueAgent:
                 if isinstance(data, p.Restarting):
                     self.emit("restarting", message=data.message)
                 elif isinstance(data, p.RollCallPrompt):
-                    self.emit("roll_call_prompt", segment=data.segment)
-                    picture_ok, sound_ok = self.media.check()
-                    await self._send(ws, p.RollCallAnswer(picture_ok=picture_ok, sound_ok=sound_ok))
-                    self.emit("roll_call_answered", picture_ok=picture_ok, sound_ok=sound_ok)
+                    self.emit("roll_call_prompt", segment=data.segment, mode=data.mode.value, left_s=data.left_s)
+                    if self.answer_roll_call:
+                        self._watchers.append(asyncio.ensure_future(self._answer_roll_call(ws, data)))
                 else:
                     self._on_message(data)
         finally:
             if self._program is not None:
                 self._program.cancel()
+            watchers, self._watchers = self._watchers, []
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
         if ws.close_code == p.CLOSE_REPLACED:
             raise Replaced("this venue connected again from elsewhere")
         return f"socket closed ({ws.close_code})"
@@ -535,6 +596,11 @@ class VenueAgent:
                 self.emit("muted", muted=msg.muted)
                 self._mute_at_source(msg.muted)
             self.view = msg
+        elif isinstance(msg, p.MainReturn):
+            self.main_return = msg
+            self.emit("main_return", mode=msg.mode.value, shows=msg.shows.value, venue=msg.venue,
+                      layout=msg.layout.value if msg.layout else None, tiles=[t.venue for t in msg.tiles],
+                      page=msg.page, pages=msg.pages)
         elif isinstance(msg, p.ErrorMessage):
             self.emit("error", code=msg.code, message=msg.message)
             log.warning("venue_server_error", venue=self.venue, code=msg.code, message=msg.message)

@@ -7,6 +7,12 @@ rate, then take `switches` venues in turn and measure, per take and venue, the t
 from the take to the first decoded program frame with the new venue's mark. With a
 baseline, the same run again against aiortc's decode-once-encode-per-receiver relay,
 so the two are compared on one machine in one invocation.
+
+With a main wall (`main_wall` tiles: 4, 9 or 16), the steady state is held twice in the
+same run: first without the wall, then with the main venue's return set to a wall of
+that many branch venues (each tile forwarded as it is to the main venue's wall slots).
+The difference in server CPU is the wall's cost; it is set beside what nine (or four,
+or sixteen) more venues receiving the program cost in the same run.
 """
 
 from __future__ import annotations
@@ -50,6 +56,11 @@ class BenchOptions:
     fps: int = 30
     workers: int = 2
     soak_minutes: float = 0.0  # instead of the steady state: a long run with periodic takes
+    main_wall: int = 0  # tiles of a wall at the main venue, measured against the same run without it (0: none)
+
+
+WALL_LAYOUTS = {4: "2x2", 9: "3x3", 16: "4x4"}
+WALL_SETTLE_S = 3.0
 
 
 SOAK_TAKE_S = 10.0
@@ -189,6 +200,7 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
             await asyncio.sleep(options.duration)
             soak = None
         cpu1, agents1, t1 = server.cpu_s(), _cpu(workers_ps), time.time()
+        wall = await _with_wall(server, options, progress, media) if options.main_wall and not options.soak_minutes else None
         takes = []
         branches = venues[1:] or venues
         refused = []
@@ -216,7 +228,52 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
     figures["takes_refused"] = refused
     if soak is not None:
         figures["soak"] = soak
+    if wall is not None:
+        figures["main_wall"] = _wall_figures(options, figures, wall, reports)
     return figures
+
+
+async def _with_wall(server: _Server, options: BenchOptions, progress, media: MediaChoice
+                     ) -> tuple[float, float, float, float]:
+    """Set the main venue's wall, let it settle, hold the steady state again: (cpu0, cpu1, t0, t1)."""
+    layout = WALL_LAYOUTS[options.main_wall]
+    answer = await server.operator.command({"type": "set_main_return", "mode": "wall", "layout": layout,
+                                            "page_every_s": 600})
+    if not answer.ok:
+        raise RuntimeError(f"the wall was refused: {answer.error}")
+    await asyncio.sleep(WALL_SETTLE_S)
+    progress(f"[{media}] steady state with a {layout} wall at the main venue for {options.duration:.0f} s")
+    cpu0, t0 = server.cpu_s(), time.time()
+    await asyncio.sleep(options.duration)
+    return cpu0, server.cpu_s(), t0, time.time()
+
+
+def _wall_figures(options: BenchOptions, figures: dict, window: tuple[float, float, float, float],
+                  reports: list[dict]) -> dict:
+    """The wall's server CPU against the same run's steady state without it, and the tiles the main venue got."""
+    cpu0, cpu1, t0, t1 = window
+    with_wall = (cpu1 - cpu0) / (t1 - t0)
+    without = figures["server_cpu_cores"]
+    tiles = options.main_wall
+    per_venue = without / figures["venues"]
+    main = next((r for r in reports if r["venue"] == "main"), None)
+    seconds = range(int(t0) + 1, int(t1))
+    counts = main["tile_frames_per_second"] if main else {}
+    tile_frames = sum(counts.get(str(s), counts.get(s, 0)) for s in seconds)
+    shown = {e["slot"] for e in (main["log"] if main else []) if e["event"] == "tile_seen" and e["ts"] >= t0 - WALL_SETTLE_S}
+    added = with_wall - without
+    return {
+        "tiles": tiles,
+        "layout": WALL_LAYOUTS[tiles],
+        "server_cpu_cores_without": round(without, 3),
+        "server_cpu_cores_with": round(with_wall, 3),
+        "added_cores": round(added, 3),
+        # what as many more venues receiving the program cost in this run (each also sends its own uplink)
+        "budget_cores": round(tiles * per_venue, 3),
+        "within_budget": added <= tiles * per_venue,
+        "tiles_shown": len(shown),
+        "tile_fps": round(tile_frames / max(len(seconds), 1) / tiles, 1),
+    }
 
 
 async def _soak(server: _Server, seconds: float, branches: list[str], progress) -> dict:

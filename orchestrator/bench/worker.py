@@ -84,6 +84,7 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
                 "venue": venue,
                 "log": [json.loads(line) for line in logs[venue].getvalue().splitlines()],
                 "frames_per_second": agent.stats.frames_per_second,
+                "tile_frames_per_second": agent.stats.tile_frames_per_second,
                 "broken_frames": agent.stats.broken_frames,
                 "packets_lost": loss[0],
                 "packets_received": loss[1],

@@ -28,8 +28,8 @@ from .sfu import MediaServer
 class DecodedProgram(Output):
     """A receiver's program track that passes decoded frames from whichever source is current."""
 
-    def __init__(self, kind: str, role: Role, receiver: VenuePeer):
-        super().__init__(kind, role, receiver)
+    def __init__(self, kind: str, role: Role, receiver: VenuePeer, slot: int | None = None):
+        super().__init__(kind, role, receiver, slot=slot)
         self.proxy: MediaStreamTrack | None = None
         self.changed = asyncio.Event()
         self.sender: RTCRtpSender | None = None
@@ -118,8 +118,8 @@ class TranscodingMediaServer(MediaServer):
     def __init__(self, router: TranscodingRouter, presence: MediaPresence, ice_servers: Sequence[RTCIceServer] = ()):
         super().__init__(router, presence, ice_servers)
 
-    def _venue_output(self, kind: str, role: Role, receiver: VenuePeer) -> Output:
-        return DecodedProgram(kind, role, receiver)
+    def _venue_output(self, kind: str, role: Role, receiver: VenuePeer, slot: int | None = None) -> Output:
+        return DecodedProgram(kind, role, receiver, slot)
 
     def _attach_output(self, transceiver: RTCRtpTransceiver, output: Output) -> None:
         if isinstance(output, DecodedProgram):

@@ -17,14 +17,16 @@ made) when a venue's media connects and when it goes away; and, for monitoring, 
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Protocol
 
+MAX_WALL_SLOTS = 16  # receive-only video m-lines the main venue may offer for its wall (4x4)
 
 @dataclass(frozen=True)
 class VenuePeer:
-    """The peer connection of venue `venue` (its camera and microphone up, the program down)."""
+    """The peer connection of venue `venue` (its camera and microphone up, the program down;
+    the main venue's may also have wall slots: receive-only video, one tile each)."""
 
     venue: str
 
@@ -116,6 +118,12 @@ class MediaPlane(Protocol):
 
     def set_program(self, on_air: str, muted: Set[str]) -> None:
         """The session's on-air venue and muted microphones (switching video on a keyframe)."""
+
+    def set_main_return(self, video: str | None, wall: Sequence[str]) -> None:
+        """What the main venue receives apart from the program: `video` is the venue its
+        program video shows instead of the on-air venue (None: the program; switched on a
+        keyframe like a take), `wall` the venue each of its wall slots shows, in slot order
+        (empty: none). Its audio stays the program's."""
 
     def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
         """Show `venue`'s camera (None: nothing) in a monitor slot. Raises ValueError for a slot

@@ -7,6 +7,13 @@ Every venue receives, as separate tracks (no mixing):
 - program audio: the on-air venue (unless muted, or it is the receiving venue itself);
 - main audio: the main venue when it is not on air (so the theatre's chair is heard).
 
+The main venue's return (`set_main_return`) changes what the main venue alone receives:
+its program video shows the return's venue instead of the program (one branch venue, or
+the venue main-return polling is on), and its wall slots (`WALL_VIDEO` outputs, one per
+extra receive-only video m-line it offered) each forward one tile's camera as it is.
+Its audio stays the program's. Nothing is composed here: the main venue's page lays
+the tiles out.
+
 A video output never switches mid-picture: it keeps forwarding its current source until
 the new source's next keyframe (asked for at once by RTCP PLI, and again while it does
 not come), then cuts over. Each output re-stamps timestamps so they stay continuous for
@@ -21,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -41,6 +48,7 @@ class Role(str, Enum):
     PROGRAM_AUDIO = "program_audio"
     MAIN_AUDIO = "main_audio"
     MONITOR_VIDEO = "monitor_video"  # the operator's view of one venue's camera
+    WALL_VIDEO = "wall_video"  # one tile of the main venue's wall (its slot: `Output.slot`)
 
 
 @dataclass
@@ -54,11 +62,13 @@ class OutputStats:
 class Output(MediaStreamTrack):
     """One downlink track of one receiver: a queue of re-stamped encoded packets."""
 
-    def __init__(self, kind: str, role: Role, receiver: PeerId, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, kind: str, role: Role, receiver: PeerId, clock: Callable[[], float] = time.monotonic,
+                 slot: int | None = None):
         super().__init__()
         self.kind = kind
         self.role = role
         self.receiver = receiver  # the peer that gets this track
+        self.slot = slot  # wall outputs: the wall slot it is
         self.current: str | None = None  # source venue now forwarded
         self.pending: str | None = None  # source venue we switch to at its next keyframe
         self.fixed_source: str | None = None  # for monitor outputs
@@ -70,6 +80,11 @@ class Output(MediaStreamTrack):
         self._last_in: int | None = None
         self._last_out: int | None = None
         self._last_wall = 0.0
+
+    @property
+    def label(self) -> str:
+        """Its name in snapshots: the role, and the slot of a wall output (`wall_video_3`)."""
+        return self.role.value if self.slot is None else f"{self.role.value}_{self.slot}"
 
     def source_changed(self) -> None:
         """The next frame comes from another source: its timestamps are not comparable."""
@@ -151,6 +166,8 @@ class ProgramRouter:
         self.main = main_venue
         self.on_air = main_venue
         self.muted: set[str] = set()
+        self.return_video: str | None = None  # what the main venue's program video shows instead of the program
+        self.wall: tuple[str, ...] = ()  # the main venue's wall: the venue of each slot, in order
         self.clock = clock
         self.observer: MediaObserver = observer or NoMediaObserver()
         self._take: tuple[str, float] | None = None  # the on-air venue whose keyframe the program waits for, since
@@ -201,11 +218,27 @@ class ProgramRouter:
         if taken:  # timed until the program cuts over (a take nobody waits for is not timed)
             self._take = (on_air, self.clock()) if self._routes.pending.get((on_air, "video")) else None
 
+    def set_main_return(self, video: str | None, wall: Sequence[str]) -> None:
+        """The main venue's return: the venue its program video shows instead of the program
+        (None: the program), and the venue of each of its wall slots (empty: no wall)."""
+        wall = tuple(wall)
+        if (video, wall) == (self.return_video, self.wall):
+            return
+        self.return_video, self.wall = video, wall
+        self.reroute()
+
     def wanted_source(self, output: Output) -> str | None:
         on_air, main = self.on_air, self.main
         receiver = output.receiver.venue if isinstance(output.receiver, VenuePeer) else None
+        returned = self.return_video
         if output.role is Role.MONITOR_VIDEO:
             wanted = output.fixed_source
+        elif output.role is Role.WALL_VIDEO:
+            slot = output.slot if output.slot is not None else len(self.wall)
+            wanted = self.wall[slot] if receiver == main and slot < len(self.wall) else None
+        elif output.role is Role.PROGRAM_VIDEO and receiver == main and returned is not None \
+                and (returned, "video") in self._sources:
+            wanted = returned
         elif output.role is Role.PROGRAM_VIDEO:
             wanted = on_air if receiver != on_air else (main if main != receiver else None)
         elif output.role is Role.PROGRAM_AUDIO:
@@ -314,15 +347,15 @@ class ProgramRouter:
 
     def snapshot(self) -> dict[PeerId, dict[str, str | None]]:
         """Who receives what now, every peer: {receiver: {role: source}}."""
-        return {
-            receiver: {o.role.value: o.current for o in outputs}
-            for receiver, outputs in self._outputs.items()
-        }
+        return {receiver: _roles(outputs) for receiver, outputs in self._outputs.items()}
 
     def program_snapshot(self) -> ProgramSnapshot:
         """Who each venue receives now (monitors left out): {venue: {role: source}}."""
         return {
-            receiver.venue: {o.role.value: o.current for o in outputs}
-            for receiver, outputs in self._outputs.items()
-            if isinstance(receiver, VenuePeer)
+            receiver.venue: _roles(outputs) for receiver, outputs in self._outputs.items() if isinstance(receiver, VenuePeer)
         }
+
+
+def _roles(outputs: list[Output]) -> dict[str, str | None]:
+    """{label: source} of a peer's outputs; wall slots only while they show (or wait for) a venue."""
+    return {o.label: o.current for o in outputs if o.role is not Role.WALL_VIDEO or o.current or o.pending}

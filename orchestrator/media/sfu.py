@@ -3,8 +3,11 @@
 A venue offers, in any order: one video m-line it sends and receives (camera up,
 program down), one audio m-line it sends and receives (microphone up, program audio
 down) and optionally a second audio m-line it only receives (the main venue's audio).
-The server answers with VP8 and Opus only, taps the uplinks into the `ProgramRouter`,
-and feeds the router's outputs to the venue's senders. Nothing is decoded or encoded.
+The main venue may also offer up to `MAX_WALL_SLOTS` receive-only video m-lines: the
+slots of its wall, numbered in the offer's order, each showing one venue's camera as
+`set_main_return` says. The server answers with VP8 and Opus only, taps the uplinks into
+the `ProgramRouter`, and feeds the router's outputs to the venue's senders. Nothing is
+decoded or encoded.
 
 The operator's monitor peer offers up to `MAX_MONITOR_SLOTS` receive-only video
 m-lines; each slot shows one venue's camera, chosen with `set_monitor`.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import time
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
@@ -32,6 +36,7 @@ from ..logs import get_logger
 from .aiortc_tap import FrameCallback, install_packer, request_keyframe, restricted_host_addresses, tap_receiver
 from .codec import CODEC, prefer_codec
 from .plane import (
+    MAX_WALL_SLOTS,
     LinkStats,
     MediaPresence,
     MonitorPeer,
@@ -80,8 +85,9 @@ def _peer_fields(peer: PeerId) -> dict[str, Any]:
     return {"venue": peer.venue} if isinstance(peer, VenuePeer) else {"monitor": peer.number}
 
 
-def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescription:
-    """Parse and vet an offer before aiortc sees it. Raises OfferRejected with the reason."""
+def check_offer(text: str, *, monitor: bool = False, wall: bool = False) -> aiortc_sdp.SessionDescription:
+    """Parse and vet an offer before aiortc sees it (`wall`: the main venue's, which may
+    have wall slots). Raises OfferRejected with the reason."""
     if not isinstance(text, str) or not text.strip():
         raise OfferRejected("the offer is empty")
     try:
@@ -95,14 +101,16 @@ def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescri
     except Exception as exc:  # aiortc's parser raises many kinds on bad input
         raise OfferRejected(f"the offer is not valid SDP ({type(exc).__name__}: {exc})") from None
     media = description.media
-    limit = MAX_MONITOR_SLOTS if monitor else MAX_MEDIA_SECTIONS
+    limit = MAX_MONITOR_SLOTS if monitor else MAX_MEDIA_SECTIONS + (MAX_WALL_SLOTS if wall else 0)
     if not media:
         raise OfferRejected("the offer has no media sections")
     if len(media) > limit:
         raise OfferRejected(f"the offer has {len(media)} media sections; at most {limit} are allowed")
     candidates = sum(len(m.ice_candidates) for m in media)
-    if candidates > MAX_CANDIDATES:
-        raise OfferRejected(f"the offer has {candidates} ICE candidates; at most {MAX_CANDIDATES} are allowed")
+    # browsers repeat their candidates in every bundled section: the main venue's wall slots get their share
+    allowed = max(MAX_CANDIDATES, math.ceil(MAX_CANDIDATES * len(media) / MAX_MEDIA_SECTIONS))
+    if candidates > allowed:
+        raise OfferRejected(f"the offer has {candidates} ICE candidates; at most {allowed} are allowed")
     for i, m in enumerate(media):
         if m.kind not in ("audio", "video"):
             raise OfferRejected(f"media section {i} is '{m.kind}'; only audio and video are served")
@@ -127,6 +135,13 @@ def check_offer(text: str, *, monitor: bool = False) -> aiortc_sdp.SessionDescri
     kinds = [(m.kind, m.direction or "sendrecv") for m in media]
     video = [d for k, d in kinds if k == "video"]
     audio = [d for k, d in kinds if k == "audio"]
+    if video.count("sendrecv") == 1 and set(video) == {"sendrecv", "recvonly"}:
+        slots = len(video) - 1
+        if not wall:
+            raise OfferRejected("only the main venue's offer has wall slots (receive-only video sections)")
+        if slots > MAX_WALL_SLOTS:
+            raise OfferRejected(f"the offer has {slots} wall slots; at most {MAX_WALL_SLOTS} are allowed")
+        video = ["sendrecv"]
     if video != ["sendrecv"]:
         raise OfferRejected("the offer needs exactly one video section that sends and receives (camera up, program down)")
     if audio.count("sendrecv") != 1 or len(audio) > 2 or (len(audio) == 2 and "recvonly" not in audio):
@@ -191,15 +206,19 @@ class MediaServer:
     async def answer_venue(self, peer: VenuePeer, offer: str) -> str:
         """Answer a venue's offer. A venue that already has a peer gets a new one (no ICE restart)."""
         offer = drop_unreachable_candidates(offer)
-        description = check_offer(offer)
+        description = check_offer(offer, wall=peer.venue == self.router.main)
         await self.close_peer(peer, "replaced by a new connection")
         venue = _Peer(peer, self._new_pc())
-        audio_roles = {"sendrecv": Role.PROGRAM_AUDIO, "recvonly": Role.MAIN_AUDIO}
+        roles = {("video", "sendrecv"): Role.PROGRAM_VIDEO, ("video", "recvonly"): Role.WALL_VIDEO,
+                 ("audio", "sendrecv"): Role.PROGRAM_AUDIO, ("audio", "recvonly"): Role.MAIN_AUDIO}
+        slots = 0
         # transceivers in the offer's order, so aiortc pairs each m-line with the right one
         for m in description.media:
             direction = m.direction or "sendrecv"
-            role = Role.PROGRAM_VIDEO if m.kind == "video" else audio_roles[direction]
-            output = self._venue_output(m.kind, role, peer)
+            role = roles[(m.kind, direction)]
+            slot = slots if role is Role.WALL_VIDEO else None
+            slots += role is Role.WALL_VIDEO
+            output = self._venue_output(m.kind, role, peer, slot)
             transceiver = venue.pc.addTransceiver(output, direction="sendrecv" if direction == "sendrecv" else "sendonly")
             prefer_codec(transceiver)
             self._attach_output(transceiver, output)
@@ -208,9 +227,9 @@ class MediaServer:
                 venue.uplinks[m.kind] = transceiver
         return await self._negotiate(venue, offer)
 
-    def _venue_output(self, kind: str, role: Role, receiver: VenuePeer) -> Output:
-        """The downlink track of one of a venue's m-lines."""
-        return Output(kind, role, receiver)
+    def _venue_output(self, kind: str, role: Role, receiver: VenuePeer, slot: int | None = None) -> Output:
+        """The downlink track of one of a venue's m-lines (`slot`: which wall slot it is)."""
+        return Output(kind, role, receiver, slot=slot)
 
     def _attach_output(self, transceiver: RTCRtpTransceiver, output: Output) -> None:
         """Make the sender of `output` send what it is given: encoded packets, packetized only."""
@@ -261,6 +280,9 @@ class MediaServer:
 
     def set_program(self, on_air: str, muted: Set[str]) -> None:
         self.router.set_program(on_air, muted)
+
+    def set_main_return(self, video: str | None, wall: Sequence[str]) -> None:
+        self.router.set_main_return(video, wall)
 
     def program_snapshot(self) -> ProgramSnapshot:
         return self.router.program_snapshot()

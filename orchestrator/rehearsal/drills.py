@@ -1,6 +1,8 @@
-"""Fault drills: parse `--absent`, `--drop` and `--loss` and check them against the conference.
+"""Fault drills: parse `--absent`, `--no-answer`, `--drop` and `--loss` and check them against the conference.
 
 - `--absent VENUE`: the venue never joins.
+- `--no-answer VENUE`: the venue joins but never answers the roll call (a called roll call
+  records it `no_answer` when its time runs out; a check records it absent).
 - `--drop VENUE@SEGMENT[:SECONDS]`: the venue loses its connection during the segment and
   comes back SECONDS later (default 3).
 - `--loss VENUE:PERCENT`: that percentage of the venue's uplink RTP packets is lost.
@@ -39,6 +41,7 @@ class Drills:
     absent: frozenset[str] = frozenset()
     drops: tuple[Drop, ...] = ()
     loss: dict[str, float] = field(default_factory=dict)
+    silent: frozenset[str] = frozenset()  # --no-answer
 
     def drops_in(self, segment: str) -> list[Drop]:
         return [d for d in self.drops if d.segment == segment]
@@ -49,6 +52,7 @@ class Drills:
     def describe(self) -> list[str]:
         return (
             [f"--absent {v}" for v in sorted(self.absent)]
+            + [f"--no-answer {v}" for v in sorted(self.silent)]
             + [f"--drop {d.spec}" for d in self.drops]
             + [f"--loss {v}:{pct:g}" for v, pct in self.loss.items()]
         )
@@ -103,7 +107,8 @@ def parse_loss(conf: Conference, spec: str) -> tuple[str, float]:
     return venue, pct
 
 
-def parse_drills(conf: Conference, absent: Iterable[str] = (), drops: Iterable[str] = (), loss: Iterable[str] = ()) -> Drills:
+def parse_drills(conf: Conference, absent: Iterable[str] = (), drops: Iterable[str] = (), loss: Iterable[str] = (),
+                 no_answer: Iterable[str] = ()) -> Drills:
     """Parse the command line's drill options; raises DrillError with a sentence naming the option."""
     absent_set: set[str] = set()
     for venue in absent:
@@ -111,6 +116,14 @@ def parse_drills(conf: Conference, absent: Iterable[str] = (), drops: Iterable[s
         if venue in absent_set:
             raise DrillError(f"--absent {venue}: given twice")
         absent_set.add(venue)
+    silent: set[str] = set()
+    for venue in no_answer:
+        _venue(conf, venue, "--no-answer", venue, "be on the roll call")
+        if venue in absent_set:
+            raise DrillError(f"--no-answer {venue}: '{venue}' is absent, so it hears no roll call")
+        if venue in silent:
+            raise DrillError(f"--no-answer {venue}: given twice")
+        silent.add(venue)
     parsed_drops: list[Drop] = []
     for spec in drops:
         drop = parse_drop(conf, spec)
@@ -129,4 +142,4 @@ def parse_drills(conf: Conference, absent: Iterable[str] = (), drops: Iterable[s
         losses[venue] = pct
     order = {s.id: i for i, s in enumerate(conf.agenda)}
     parsed_drops.sort(key=lambda d: order[d.segment])
-    return Drills(frozenset(absent_set), tuple(parsed_drops), losses)
+    return Drills(frozenset(absent_set), tuple(parsed_drops), losses, frozenset(silent))

@@ -22,12 +22,24 @@ from ..config import format_duration
 from ..wording import Clock, count
 from .records import DrillOutcome, Finding, Recording
 from .timeline import draw_timeline
-from .verifier import SegmentCheck, epochs, session_events
+from .verifier import SegmentCheck, epochs, return_epochs, session_events
 
 
 class OnAirSpan(BaseModel):
     venue: str
     cause: str
+    from_s: float
+    to_s: float
+
+
+class ReturnSpan(BaseModel):
+    """What the main venue's return showed, when it was not the program."""
+
+    shows: str  # single | wall
+    mode: str  # single | polling | wall
+    venue: str | None
+    layout: str | None
+    tiles: list[str]
     from_s: float
     to_s: float
 
@@ -38,6 +50,27 @@ class SwitchReport(BaseModel):
     cause: str
     latencies_s: dict[str, float | None]  # per receiving venue whose view changed; None: never shown
     max_s: float | None
+
+
+class CallReport(BaseModel):
+    """One call of a called roll call."""
+
+    venue: str
+    at_s: float  # called
+    ended_at_s: float  # answered, ran out, skipped, recalled, paused or finished
+    outcome: str  # the venue's status after the call
+    on_air: bool  # the program showed the called venue
+    latencies_s: dict[str, float | None]  # per venue whose picture had to change: seconds to show it
+
+
+class WallReport(BaseModel):
+    """One page of the main venue's wall."""
+
+    at_s: float
+    layout: str | None
+    tiles: list[str]
+    cause: str
+    latencies_s: dict[int, float | None]  # slot -> seconds to show its venue (slots that changed)
 
 
 class CaptionReport(BaseModel):
@@ -64,6 +97,9 @@ class SegmentReport(BaseModel):
     ended_at_s: float
     on_air: list[OnAirSpan]
     switches: list[SwitchReport]
+    returns: list[SwitchReport] = []  # the main venue's own picture, when its return is not the program
+    walls: list[WallReport] = []
+    calls: list[CallReport] = []
     captions: list[CaptionReport]
     fps: dict[str, float]  # program frames per second each venue received
     findings: int
@@ -118,6 +154,14 @@ class Summary(BaseModel):
     switch_measurements_never_shown: int
     switch_latency_median_s: float | None
     switch_latency_max_s: float | None
+    roll_call_calls: int = 0  # calls of called roll calls ...
+    roll_call_calls_on_air: int = 0  # ... with the called venue on air
+    return_switches: int = 0  # the main venue's return changing its picture (a venue, polling) ...
+    return_switches_measured: int = 0  # ... measured there (its picture had to change) ...
+    return_measured_within_threshold: int = 0  # ... shown within the threshold
+    wall_pages: int = 0  # wall pages shown at the main venue ...
+    wall_tiles: int = 0  # ... tiles measured in their slots ...
+    wall_tiles_within_threshold: int = 0  # ... shown within the threshold
     awards_presented: int  # presentations (one per recipient) ...
     awards: int  # ... of this many awards
     captions: int
@@ -142,6 +186,7 @@ class Report(BaseModel):
     cpu: dict[str, float]  # this process (server and simulated venues)
     venues: list[dict[str, Any]]
     segments: list[SegmentReport]
+    main_return: list[ReturnSpan] = []  # the main venue's return, when it was not the program
     roll_calls: dict[str, Any]  # as the server reports them (times in unix seconds)
     awards: list[AwardReport]
     drill_outcomes: list[DrillReport]
@@ -170,6 +215,11 @@ def build_report(
         _segment(rec, run, by_segment.get(run.step.id), spans, t0, end, all_findings) for run in rec.segments
     ]
     switches = [sw for s in segments for sw in s.switches]
+    calls = [c for s in segments for c in s.calls]
+    returns = [r for s in segments for r in s.returns]
+    walls = [w for s in segments for w in s.walls]
+    tiles = [x for w in walls for x in w.latencies_s.values()]
+    within = rec.plan.threshold_s
     measured = [x for sw in switches for x in sw.latencies_s.values()]
     latencies = [x for x in measured if x is not None]
     captions = [c for s in segments for c in s.captions]
@@ -190,6 +240,15 @@ def build_report(
         switch_measurements_never_shown=len(measured) - len(latencies),
         switch_latency_median_s=round(statistics.median(latencies), 3) if latencies else None,
         switch_latency_max_s=round(max(latencies), 3) if latencies else None,
+        roll_call_calls=len(calls),
+        roll_call_calls_on_air=sum(1 for c in calls if c.on_air),
+        return_switches=len(returns),
+        return_switches_measured=sum(1 for r in returns if r.latencies_s),
+        return_measured_within_threshold=sum(
+            1 for r in returns if r.latencies_s and all(x is not None and x <= within for x in r.latencies_s.values())),
+        wall_pages=len(walls),
+        wall_tiles=len(tiles),
+        wall_tiles_within_threshold=sum(1 for x in tiles if x is not None and x <= within),
         awards_presented=len(awards),
         awards=len({a.award for a in awards}),
         captions=len(captions),
@@ -220,6 +279,11 @@ def build_report(
             for v in conf.venues
         ],
         segments=segments,
+        main_return=[
+            ReturnSpan(shows=r.shows, mode=r.mode, venue=r.venue, layout=r.layout, tiles=list(r.tiles),
+                       from_s=round(max(r.start, t0) - t0, 3), to_s=round(min(r.end, end) - t0, 3))
+            for r in return_epochs(rec) if r.shows != "program" and r.end > t0 and r.start < end
+        ],
         roll_calls=rec.roll_calls,
         awards=awards,
         drill_outcomes=_drills(rec, all_outcomes, t0),
@@ -251,14 +315,18 @@ def _segment(rec, run, check: SegmentCheck | None, spans, t0, session_end, findi
             s.model_copy(update={"from_s": max(s.from_s, round(a, 3)), "to_s": min(s.to_s, round(b, 3))})
             for s in spans if min(s.to_s, b) - max(s.from_s, a) > 0.001
         ],
-        switches=[
-            SwitchReport(
-                at_s=round(sw.at - t0, 3), on_air=sw.on_air, cause=sw.cause,
-                latencies_s={v: None if x is None else round(x, 3) for v, x in sorted(sw.latencies.items())},
-                max_s=round(max(x for x in sw.latencies.values() if x is not None), 3)
-                if any(x is not None for x in sw.latencies.values()) else None,
-            )
-            for sw in (check.switches if check else [])
+        switches=[_switch(sw, t0) for sw in (check.switches if check else [])],
+        returns=[_switch(sw, t0) for sw in (check.returns if check else [])],
+        walls=[
+            WallReport(at_s=round(w.at - t0, 3), layout=w.layout, tiles=list(w.tiles), cause=w.cause,
+                       latencies_s={slot: None if x is None else round(x, 3) for slot, x in sorted(w.latencies.items())})
+            for w in (check.walls if check else [])
+        ],
+        calls=[
+            CallReport(venue=c.venue, at_s=round(c.at - t0, 3), ended_at_s=round(c.ended - t0, 3), outcome=c.outcome,
+                       on_air=c.on_air,
+                       latencies_s={v: None if x is None else round(x, 3) for v, x in sorted(c.latencies.items())})
+            for c in (check.calls if check else [])
         ],
         captions=[
             CaptionReport(
@@ -273,6 +341,15 @@ def _segment(rec, run, check: SegmentCheck | None, spans, t0, session_end, findi
     )
 
 
+def _switch(sw, t0: float) -> SwitchReport:
+    shown = [x for x in sw.latencies.values() if x is not None]
+    return SwitchReport(
+        at_s=round(sw.at - t0, 3), on_air=sw.on_air, cause=sw.cause,
+        latencies_s={v: None if x is None else round(x, 3) for v, x in sorted(sw.latencies.items())},
+        max_s=round(max(shown), 3) if shown else None,
+    )
+
+
 def _drills(rec: Recording, outcomes: list[DrillOutcome], t0: float) -> list[DrillReport]:
     def matching(kind: str, venue: str, segment: str | None = None) -> list[Outcome]:
         return [
@@ -283,6 +360,8 @@ def _drills(rec: Recording, outcomes: list[DrillOutcome], t0: float) -> list[Dri
 
     drills = [DrillReport(kind="absent", venue=v, spec=f"--absent {v}", outcomes=matching("absent", v))
               for v in sorted(rec.drills.absent)]
+    drills += [DrillReport(kind="no-answer", venue=v, spec=f"--no-answer {v}", outcomes=matching("no-answer", v))
+               for v in sorted(rec.drills.silent)]
     for drop in rec.drills.drops:
         run = next((r for r in rec.drops if r.drop == drop), None)
         drills.append(DrillReport(
@@ -321,6 +400,11 @@ CAUSE_WORDS = {
     "rejoined": "back after rejoining",
     "fallback": "fallback",
     "initial": "at the start",
+    "roll_call": "called",
+    "polling": "polling step",
+    "main_return": "return set",
+    "wall_page": "next page",
+    "presence": "a venue came or went",
 }
 
 
@@ -390,6 +474,46 @@ class ReportText:
         if s.switch_latency_max_s is not None:
             text += f" (median {s.switch_latency_median_s:.2f} s, slowest {s.switch_latency_max_s:.2f} s)"
         return text
+
+    def calls(self) -> str:
+        """The called roll calls' calls: on air, and seen by the venues."""
+        s = self.report.summary
+        if not s.roll_call_calls:
+            return "no venue called in turn"
+        calls = [c for seg in self.report.segments for c in seg.calls]
+        measured = [x for c in calls for x in c.latencies_s.values()]
+        shown = [x for x in measured if x is not None]
+        within = sum(1 for x in shown if x <= self.report.threshold_s)
+        text = f"{count(s.roll_call_calls, 'call')}, {s.roll_call_calls_on_air} with the called venue on air"
+        if measured:
+            text += (f"; seen {count(len(measured), 'time')} at the other venues, {within} within "
+                     f"{self.report.threshold_s:g} s")
+            text += f" (slowest {max(shown):.2f} s)" if shown else ""
+        return text
+
+    def returns(self) -> str:
+        """The main venue's own picture, apart from the program: its return switches and wall pages."""
+        s, threshold = self.report.summary, self.report.threshold_s
+        said = []
+        if s.return_switches:
+            shown = (f"all within {threshold:g} s" if s.return_measured_within_threshold == s.return_switches_measured
+                     else f"{s.return_measured_within_threshold} within {threshold:g} s")
+            said.append(f"{count(s.return_switches, 'switch', 'switches')} of the main venue's picture "
+                        f"(a venue shown, polling), measured {count(s.return_switches_measured, 'time')} there: {shown}")
+        if s.wall_pages:
+            said.append(f"{count(s.wall_pages, 'wall page')}, {s.wall_tiles_within_threshold} of "
+                        f"{count(s.wall_tiles, 'tile')} shown within {threshold:g} s")
+        return "; ".join(said) or "the main venue saw the program throughout"
+
+    def call(self, call: CallReport) -> str:
+        """'Pinghu City called at 14:32:05, present after 1.5 s, seen at 9 venues (slowest 0.21 s)'."""
+        shown = [x for x in call.latencies_s.values() if x is not None]
+        seen = (f", seen at {count(len(shown), 'venue')}" + (f" (slowest {max(shown):.2f} s)" if shown else "")
+                if call.latencies_s else "")
+        never = sum(1 for x in call.latencies_s.values() if x is None)
+        return (f"{self.venue(call.venue)} called at {self.at(call.at_s)}, {call.outcome.replace('_', ' ')} after "
+                f"{call.ended_at_s - call.at_s:.1f} s{'' if call.on_air else ', NOT on air'}{seen}"
+                + (f", never shown at {count(never, 'venue')}" if never else ""))
 
     def captions(self) -> str:
         s = self.report.summary

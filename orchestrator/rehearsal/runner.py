@@ -1,8 +1,11 @@
 """The rehearsal: the real server, one simulated venue per venue, the agenda on a fast clock.
 
 It drives the session only through the operator API, as an operator would: start the
-session, run the roll call, walk the segments (taking the segment's venue when the
-session did not already put it on air), step through the awards, end the session.
+session, run the roll call (a called one runs by itself, venue by venue, and finishes
+when nobody is left to call), walk the segments (taking the segment's venue when the
+session did not already put it on air, unless the segment polls the program), step
+through the awards, end the session. Polling and the main venue's wall run as the
+conference file says, on the session's own clock.
 Drills happen to the simulated venues on schedule. Each segment is checked by the
 verifier shortly after it ends (findings show as they happen); at the end every
 segment is checked again over the complete record, and that is what the report holds.
@@ -21,7 +24,9 @@ from typing import Any
 import aiohttp
 
 from .. import wording
+from ..conference import PollingTarget, RollCallMode
 from ..config import Conference
+from ..core.state import RollCallPhase
 from ..logs import get_logger
 from ..operator_client import OperatorClient, OperatorSocket
 from ..protocol import OperatorState, wire
@@ -87,7 +92,8 @@ class Rehearsal:
                 self.socket = socket = await self.operator.socket()
                 socket.on_change += [self._record_events, self._watch_links]
                 simulated = [v.id for v in self.conference.venues if v.id not in drills.absent]
-                self.fleet = SimulatedVenues({v: server.link(v) for v in simulated}, drills.loss, venue_logs)
+                self.fleet = SimulatedVenues({v: server.link(v) for v in simulated}, drills.loss, venue_logs,
+                                             silent=drills.silent, called_answer_delay_s=self.plan.call_answer_s)
                 self.rec = Recording(
                     conference=self.conference, plan=self.plan, drills=drills,
                     heartbeat_timeout_s=server.heartbeat_timeout_s,
@@ -192,7 +198,11 @@ class Rehearsal:
             self.progress.outcome(outcome)
 
     async def _ensure_on_air(self, run: SegmentRun) -> None:
-        """Take the segment's venue if it is connected and the session did not put it on air."""
+        """Take the segment's venue if it is connected and the session did not put it on air
+        (not while the segment polls the program: a take would stop the polling)."""
+        polling = run.step.polling
+        if polling is not None and polling.target is PollingTarget.PROGRAM:
+            return
         venue = run.step.venue
         state = await self.operator.state()
         if state.on_air != venue and state.venues[venue].connected:
@@ -208,20 +218,35 @@ class Rehearsal:
     async def _roll_call(self, run: SegmentRun) -> None:
         step = run.step
         self._refused(await self._command({"type": "start_roll_call"}), step.id)
-        dropping = {d.drop.venue for d in step.drops}
-        answering = [v for v in step.roll_call if v in self.fleet and self.fleet[v].connected and v not in dropping]
+        if step.roll_call_mode is RollCallMode.CALLED:
+            # it calls each venue in turn and finishes by itself; the operator only waits
+            per_venue = step.segment.roll_call_per_venue
+            done = await self.socket.wait_for(
+                lambda s: s.roll_call is not None and s.roll_call.segment == step.id
+                and s.roll_call.phase is RollCallPhase.FINISHED,
+                len(step.roll_call) * (per_venue + 1) + ROLL_CALL_MIN_WAIT_S,
+            )
+            if not done:
+                self._finding("roll_call_mismatch", step.id, None, f"the called roll call of '{step.id}' did not "
+                              "finish by itself; the operator finished it")
+                self._refused(await self._command({"type": "finish_roll_call"}), step.id)
+        else:
+            dropping = {d.drop.venue for d in step.drops}
+            answering = [v for v in step.roll_call if v in self.fleet and self.fleet[v].connected and v not in dropping
+                         and v not in self.options.drills.silent]
 
-        def answered(state: OperatorState) -> bool:
-            entries = state.roll_call.venues if state.roll_call else {}
-            return all(v in entries and entries[v].status.value in ("present", "absent") for v in answering)
+            def answered(state: OperatorState) -> bool:
+                entries = state.roll_call.venues if state.roll_call else {}
+                return all(v in entries and entries[v].status.value in ("present", "absent") for v in answering)
 
-        await self.socket.wait_for(answered, max(step.target_s, ROLL_CALL_MIN_WAIT_S))
-        self._refused(await self._command({"type": "finish_roll_call"}), step.id)
+            await self.socket.wait_for(answered, max(step.target_s, ROLL_CALL_MIN_WAIT_S))
+            self._refused(await self._command({"type": "finish_roll_call"}), step.id)
         state = await self.operator.state()
         if state.roll_call and state.roll_call.segment == step.id:
             self.rec.roll_calls[step.id] = wire(state.roll_call)
         counts = state.roll_call.counts if state.roll_call else {}
-        self.progress.note(f"roll call finished: {counts.get('present', 0)} present, {counts.get('absent', 0)} absent")
+        self.progress.note("roll call finished: " + ", ".join(
+            f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n or status in ("present", "absent")))
 
     async def _awards(self, run: SegmentRun) -> None:
         for award in run.step.awards:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 
 from aiohttp import web
 
-from venues.agent import VenueAgent
+from venues.agent import CALLED_ANSWER_DELAY_S, VenueAgent
 
 from ..logs import get_logger
 from ..operator_client import wait_healthy
@@ -63,14 +64,20 @@ class VenueLog:
 
 
 class SimulatedVenue:
-    """One venue played by a synthetic venue agent; it can be dropped and started again."""
+    """One venue played by a synthetic venue agent; it can be dropped and started again.
 
-    def __init__(self, venue: str, link: str, venue_log: VenueLog, loss_pct: float = 0.0, seed: int = 0):
+    It answers the roll call (when called, `called_answer_delay_s` after it was called),
+    unless `answers` is False (the --no-answer drill)."""
+
+    def __init__(self, venue: str, link: str, venue_log: VenueLog, loss_pct: float = 0.0, seed: int = 0,
+                 answers: bool = True, called_answer_delay_s: float = CALLED_ANSWER_DELAY_S):
         self.venue = venue
         self.link = link
         self.log = venue_log
         self.loss_pct = loss_pct
         self.seed = seed
+        self.answers = answers
+        self.called_answer_delay_s = called_answer_delay_s
         self.agent: VenueAgent | None = None
         self.task: asyncio.Task | None = None
         self.starts = 0
@@ -81,7 +88,8 @@ class SimulatedVenue:
 
     def start(self) -> None:
         self.starts += 1
-        self.agent = VenueAgent(self.link, log_file=self.log, loss_pct=self.loss_pct, seed=self.seed + self.starts)
+        self.agent = VenueAgent(self.link, log_file=self.log, loss_pct=self.loss_pct, seed=self.seed + self.starts,
+                                answer_roll_call=self.answers, called_answer_delay_s=self.called_answer_delay_s)
         self.task = asyncio.ensure_future(self.agent.run())
         self.task.add_done_callback(self._ended)
 
@@ -117,14 +125,17 @@ class SimulatedVenue:
 class SimulatedVenues:
     """The simulated venues of one session, by venue id."""
 
-    def __init__(self, links: dict[str, str], loss: dict[str, float] | None = None, log_dir: Path | None = None):
+    def __init__(self, links: dict[str, str], loss: dict[str, float] | None = None, log_dir: Path | None = None,
+                 silent: Collection[str] = (), called_answer_delay_s: float = CALLED_ANSWER_DELAY_S):
         loss = loss or {}
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
         self.venues: dict[str, SimulatedVenue] = {}
         for i, (venue, link) in enumerate(links.items()):
             file = open(log_dir / f"{venue}.jsonl", "w", encoding="utf-8") if log_dir else None
-            self.venues[venue] = SimulatedVenue(venue, link, VenueLog(venue, file), loss.get(venue, 0.0), seed=1000 * i)
+            self.venues[venue] = SimulatedVenue(venue, link, VenueLog(venue, file), loss.get(venue, 0.0), seed=1000 * i,
+                                                answers=venue not in silent,
+                                                called_answer_delay_s=called_answer_delay_s)
 
     def __getitem__(self, venue: str) -> SimulatedVenue:
         return self.venues[venue]

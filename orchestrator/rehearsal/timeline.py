@@ -1,7 +1,9 @@
 """The rehearsal's timeline (drawn by `orchestrator.timeline`).
 
 A band of segments coloured by kind, a band of the on-air venue over time with the
-fallbacks marked, one row per drilled venue (absent, dropped, lossy uplink) and a row of
+fallbacks marked, the calls of called roll calls (coloured by what was recorded), what the
+main venue's return showed when it was not the program (a venue, polling, a wall), one
+row per drilled venue (absent, never answering, dropped, lossy uplink) and a row of
 findings.
 """
 
@@ -11,6 +13,9 @@ from typing import TYPE_CHECKING
 
 from ..config import format_duration
 from ..timeline import FAULT_COLOUR, FINDING_COLOUR, KIND_COLOURS, Timeline, venue_colours
+
+WALL_COLOUR = "#9467bd"  # dark: white labels
+CALL_COLOURS = {"present": "#59a14f", "no_answer": "#e8a33d", "absent": "#9a9a9a", "waiting": "#cccccc"}
 
 if TYPE_CHECKING:
     from .report import Report, ReportText
@@ -45,6 +50,26 @@ def draw_timeline(report: Report, text: ReportText) -> Timeline:
             tl.marker(row, t0 + on_air.from_s, "triangle", FAULT_COLOUR,
                       f"fallback to {name} at {text.at(on_air.from_s)}")
 
+    calls = [c for s in report.segments for c in s.calls]
+    if calls:
+        row = tl.row("Roll call")
+        for call in calls:
+            name = text.venue(call.venue)
+            tl.box(row, t0 + call.at_s, t0 + call.ended_at_s, CALL_COLOURS.get(call.outcome, "#bbbbbb"), name,
+                   text.call(call))
+            if not call.on_air:
+                tl.marker(row, t0 + call.at_s, "triangle", FAULT_COLOUR, f"{name} called but not on air")
+    if report.main_return:
+        row = tl.row("Main venue's return")
+        for ret in report.main_return:
+            if ret.shows == "wall":
+                label, fill = f"{ret.layout} wall: " + ", ".join(text.venue(v) for v in ret.tiles), WALL_COLOUR
+            else:
+                label = f"{'polling: ' if ret.mode == 'polling' else ''}{text.venue(ret.venue)}"
+                fill = colours.get(ret.venue or "", "#cccccc")
+            tl.box(row, t0 + ret.from_s, t0 + ret.to_s, fill, label,
+                   f"the main venue saw {label}, {span(ret.from_s, ret.to_s)}")
+
     for drill in report.drill_outcomes:
         row = tl.row(f"{text.venue(drill.venue)} ({drill.kind})")
         said = "; ".join(o.message for o in drill.outcomes) or drill.spec
@@ -52,7 +77,8 @@ def draw_timeline(report: Report, text: ReportText) -> Timeline:
             end = drill.up_at_s if drill.up_at_s is not None else report.session_s
             tl.box(row, t0 + drill.down_at_s, t0 + end, FAULT_COLOUR, "dropped", said)
         else:
-            fill, label = ("#bbbbbb", "absent") if drill.kind == "absent" else ("#ffd966", drill.spec.split(" ", 1)[1])
+            fill, label = {"absent": ("#bbbbbb", "absent"), "no-answer": ("#f2b8b8", "never answers")}.get(
+                drill.kind, ("#ffd966", drill.spec.split(" ", 1)[1]))
             tl.box(row, tl.start, tl.end, fill, f"{label}: {said}", said)
 
     row = tl.row("Findings")

@@ -19,9 +19,23 @@ so the same caption set twice must be shown twice. The checks also look at decod
 (`frames_dropped`), the on-air venue at each segment's start, the roll-call record and
 the drills. A check looks at most `threshold` seconds past its segment's end.
 
+The main venue's own picture follows its return: the session's events are replayed
+through the core, and `main_return_view` says, at every moment, whether the main venue
+sees the program, one venue (chosen, or the one main-return polling is on) or a wall.
+Its changes that are not the program's are the segment's *return* switches, measured at
+the main venue like takes; a wall's tiles are measured slot by slot from the main venue's
+`tile_seen` lines (`tile_late`, `tile_missing`, `wrong_tile_seen`). The branch venues keep
+the program meanwhile: anything else they show is `wrong_venue_seen`.
+
+A called roll call is checked call by call: the called venue was on air while it was
+called (`called_not_on_air`), every other venue showed it (the call's switch), and the
+record is what the venues did: present with its own checks, absent when not connected,
+`no_answer` when it never answered (the --no-answer drill).
+
 Expected results of drills are outcomes, not findings: an absent venue recorded absent,
-a segment falling back to the main venue because its venue is away. Degraded media while
-a venue with a lossy uplink is on air is an outcome too.
+a segment falling back to the main venue because its venue is away, a venue that never
+answers recorded so. Degraded media while a venue with a lossy uplink is on air is an
+outcome too.
 """
 
 from __future__ import annotations
@@ -31,8 +45,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from .. import wording
+from ..conference import PollingTarget, ReturnMode
+from ..core import Session, main_return_view
+from ..core.errors import ReplayError
+from ..core.events import event_adapter
+from ..logs import get_logger
 from .records import DrillOutcome, DropRun, Finding, Recording, SegmentRun
+
+log = get_logger(component="verifier")
 
 SYNTHETIC_FPS = 15.0  # the simulated venues' video rate (venues.agent.synthetic_media)
 FRAME_RATIO = 0.9  # a venue must get at least this share of the frames it should, ...
@@ -44,6 +67,16 @@ CAUSES = {  # how a finding names a program change, by its cause
     "floor": "the floor given to '{1}'",
     "rejoined": "'{1}' going back on air after rejoining",
     "fallback": "the fallback to '{1}'",
+    "roll_call": "the call of '{1}'",
+    "polling": "the polling step to '{1}'",
+    "main_return": "the main venue's return set to '{1}'",
+    "wall_page": "the wall's new page",
+    "presence": "the main venue's return following '{1}'",
+}
+RETURN_CAUSES = {  # what changed the main venue's return, by the event that did
+    "main_return_changed": "main_return", "polling_started": "polling", "polling_stepped": "polling",
+    "polling_stopped": "main_return", "wall_paged": "wall_page", "venue_joined": "presence", "venue_left": "presence",
+    "program_fell_back": "presence",
 }
 
 
@@ -63,12 +96,61 @@ class Epoch:
     asked: bool  # an operator command asked for it
 
 
+@dataclass(frozen=True)
+class ReturnEpoch:
+    """What the main venue's return showed from `start` to `end` (see `core.main_return_view`)."""
+
+    start: float
+    end: float
+    shows: str  # program | single | wall
+    venue: str | None  # single: the venue shown
+    tiles: tuple[str, ...]  # wall: the venue of each slot
+    layout: str | None
+    cause: str  # RETURN_CAUSES, or initial
+    mode: str = "program"  # what it was set to: program | single | wall | polling
+
+
+@dataclass(frozen=True)
+class View:
+    """What one venue's program video must show from `start` to `end` (None: nothing)."""
+
+    start: float
+    end: float
+    want: str | None
+    cause: str
+    label: str  # the venue the change is named after (on air, or shown by the main venue's return)
+    why: str  # for a finding: "'pinghu' was on air", "the main venue's return showed 'nanhu'"
+
+
 @dataclass
 class SwitchCheck:
     at: float
     on_air: str
     cause: str
     latencies: dict[str, float | None] = field(default_factory=dict)  # venue -> seconds; None: never
+
+
+@dataclass
+class WallCheck:
+    """One wall page at the main venue: how long each slot took to show its venue."""
+
+    at: float
+    layout: str | None
+    tiles: tuple[str, ...]
+    cause: str
+    latencies: dict[int, float | None] = field(default_factory=dict)  # slot -> seconds; None: never
+
+
+@dataclass
+class CallCheck:
+    """One call of a called roll call: on air while called, seen by the others, and what was recorded."""
+
+    venue: str
+    at: float  # called
+    ended: float  # answered, timed out, skipped, recalled, paused or finished
+    outcome: str  # the venue's status after the call (present, no_answer, absent, waiting...)
+    on_air: bool
+    latencies: dict[str, float | None] = field(default_factory=dict)  # receiving venue -> seconds to show it
 
 
 @dataclass
@@ -86,6 +168,9 @@ class SegmentCheck:
     switches: list[SwitchCheck] = field(default_factory=list)
     captions: list[CaptionCheck] = field(default_factory=list)
     fps: dict[str, float] = field(default_factory=dict)  # venue -> program frames per second received
+    returns: list[SwitchCheck] = field(default_factory=list)  # the main venue's return, when not the program's
+    walls: list[WallCheck] = field(default_factory=list)
+    calls: list[CallCheck] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     outcomes: list[DrillOutcome] = field(default_factory=list)
 
@@ -130,6 +215,21 @@ class VenueTimeline:
 
     def seen_between(self, a: float, b: float) -> list[tuple[float, str]]:
         return [(e["ts"], e["venue"]) for e in self.between("on_air_seen", a, b)]
+
+    def tile_before(self, slot: int, t: float) -> str | None:
+        """The venue wall slot `slot` showed just before `t`."""
+        current = None
+        for e in self.entries:
+            if e["ts"] >= t:
+                break
+            if e["event"] == "tile_seen" and e["slot"] == slot:
+                current = e["venue"]
+            elif e["event"] == "dropped":
+                current = None
+        return current
+
+    def tiles_between(self, slot: int, a: float, b: float) -> list[tuple[float, str]]:
+        return [(e["ts"], e["venue"]) for e in self.between("tile_seen", a, b) if e["slot"] == slot]
 
 
 def _same_caption(shown: dict[str, Any], caption: dict[str, Any]) -> bool:
@@ -178,6 +278,64 @@ def on_air_at(all_epochs: list[Epoch], t: float) -> str:
     return [e for e in all_epochs if e.start <= t][-1].on_air
 
 
+def return_epochs(rec: Recording) -> list[ReturnEpoch]:
+    """What the main venue's return showed over the run: the session's events replayed
+    through the core, `main_return_view` after each. A change asked for by an operator
+    command starts when the command was sent, like a take."""
+    conf = rec.conference
+    sent = {_key(e): c.sent for c in rec.commands for e in c.events}
+    session = Session(conf)
+    last = ("program", None, (), None, "program")
+    changes: list[tuple[float, tuple, str]] = [(-math.inf, last, "initial")]
+    for event in session_events(rec):
+        try:
+            session.apply(event_adapter.validate_python(event))
+        except (ReplayError, ValidationError) as exc:  # a record that does not start at the session's start
+            log.warning("return_replay_stopped", event=event.get("type"), error=str(exc))
+            break
+        view = main_return_view(session.state, conf)
+        shown = (view.shows.value, view.venue if view.shows is ReturnMode.SINGLE else None, view.tiles,
+                 view.layout.value if view.layout else None, view.mode.value)
+        if shown == last:
+            continue
+        at = sent.get(_key(event), event["at"])
+        if changes[-1][0] == at:
+            changes.pop()  # several events of one command: what it ended with
+        if changes[-1][1] != shown:
+            changes.append((at, shown, RETURN_CAUSES.get(event["type"], event["type"])))
+        last = shown
+    return [
+        ReturnEpoch(at, changes[i + 1][0] if i + 1 < len(changes) else math.inf, *shown[:4], cause=cause, mode=shown[4])
+        for i, (at, shown, cause) in enumerate(changes)
+    ]
+
+
+def venue_views(venue: str, main: str, program: list[Epoch], returns: list[ReturnEpoch]) -> list[View]:
+    """What `venue`'s program video must show over the run: the program's expected view, and
+    for the main venue, the single venue its return shows instead (a wall leaves its program
+    video on the program). Consecutive epochs with the same view are one."""
+    if venue != main:
+        return [View(e.start, e.end, expected_view(venue, e.on_air, main), e.cause, e.on_air, f"'{e.on_air}' was on air")
+                for e in program]
+    starts = sorted({e.start for e in program} | {r.start for r in returns})
+    program_starts = {e.start for e in program}
+    views: list[View] = []
+    for i, t in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else math.inf
+        epoch = [e for e in program if e.start <= t][-1]
+        ret = [r for r in returns if r.start <= t][-1]
+        if ret.shows == "single" and ret.venue is not None:
+            want, why = ret.venue, f"the main venue's return showed '{ret.venue}'"
+        else:
+            want, why = expected_view(venue, epoch.on_air, main), f"'{epoch.on_air}' was on air"
+        if views and views[-1].want == want:
+            views[-1] = View(views[-1].start, end, want, views[-1].cause, views[-1].label, views[-1].why)
+            continue
+        cause, label = (epoch.cause, epoch.on_air) if t in program_starts else (ret.cause, want or main)
+        views.append(View(t, end, want, cause, label, why))
+    return views
+
+
 class _Check:
     """Collects one segment's measurements, findings and drill outcomes."""
 
@@ -189,8 +347,10 @@ class _Check:
         self.segment = run.step.id
         self.clock = wording.Clock(rec.conference.conference.timezone)
         self.epochs = epochs(rec)
+        self.returns = return_epochs(rec)
         self.events = session_events(rec)
         self.timelines = {v: VenueTimeline(entries) for v, entries in rec.logs.items()}
+        self.views = {v: venue_views(v, rec.main, self.epochs, self.returns) for v in self.timelines}
         self.result = SegmentCheck(self.segment)
         self.lossy_on_air = {
             e.on_air for e in self.epochs if e.on_air in rec.drills.loss and e.start < self.end and e.end > self.start
@@ -223,22 +383,30 @@ class _Check:
     # ------------------------------------------------------------ program
 
     def switches(self) -> None:
-        for i, epoch in enumerate(self.epochs):
-            if epoch.end <= self.start or epoch.start >= self.end:
-                continue
-            starts_here = epoch.start >= self.start
-            # venues may still be leaving the views of the epoch before and of any short one just before
-            recent = self.epochs[max(i - 1, 0):i] + [e for e in self.epochs[:i] if e.start >= epoch.start - self.threshold]
-            check = SwitchCheck(epoch.start, epoch.on_air, epoch.cause) if starts_here else None
-            for venue, timeline in self.timelines.items():
-                self._venue_view(venue, timeline, epoch, recent, check)
-            if check is not None:
-                self.result.switches.append(check)
+        """Every venue's view, epoch by epoch: the program's switches (every venue whose picture
+        changed), and the main venue's return switches (its own picture alone)."""
+        program = {e.start: SwitchCheck(e.start, e.on_air, e.cause) for e in self.epochs
+                   if self.start <= e.start < self.end}
+        returns: dict[float, SwitchCheck] = {}
+        for venue, timeline in self.timelines.items():
+            views = self.views[venue]
+            for i, view in enumerate(views):
+                if view.end <= self.start or view.start >= self.end:
+                    continue
+                check = None
+                if view.start >= self.start:
+                    check = program.get(view.start)
+                    if check is None and view.want is not None:  # the main venue's return shows a venue
+                        check = returns.setdefault(view.start, SwitchCheck(view.start, view.label, view.cause))
+                # venues may still be leaving the views of the epoch before and of any short one just before
+                recent = views[max(i - 1, 0):i] + [v for v in views[:i] if v.start >= view.start - self.threshold]
+                self._venue_view(venue, timeline, view, recent, check)
+        self.result.switches += program.values()
+        self.result.returns += sorted(returns.values(), key=lambda c: c.at)
 
-    def _venue_view(self, venue: str, timeline: VenueTimeline, epoch: Epoch, recent: list[Epoch],
+    def _venue_view(self, venue: str, timeline: VenueTimeline, epoch: View, recent: list[View],
                     check: SwitchCheck | None) -> None:
-        main = self.rec.main
-        want = expected_view(venue, epoch.on_air, main)
+        want = epoch.want
         a = max(epoch.start, self.start)
         # a switch may complete up to `threshold` past the segment's end; other views are judged within it
         horizon = min(epoch.end, max(self.end, epoch.start + self.threshold)) if check else min(epoch.end, self.end)
@@ -258,23 +426,93 @@ class _Check:
                 return  # superseded before anyone could show it
             latency = None if settled is None else settled - epoch.start
             check.latencies[venue] = latency
-            what = f"{CAUSES.get(epoch.cause, '{} of {!r}').format(epoch.cause, epoch.on_air)} at {self.when(epoch.start)}"
+            what = f"{CAUSES.get(epoch.cause, '{} of {!r}').format(epoch.cause, epoch.label)} at {self.when(epoch.start)}"
             if latency is None:
                 still = f"it still showed '{current}'" if current else "it showed nothing"
                 self.degraded("switch_missing", venue, f"'{venue}' never showed '{want}' after {what} ({still})", epoch.start)
             elif latency > self.threshold:
                 self.degraded("switch_late", venue, f"'{venue}' showed '{want}' {latency:.2f} s after {what} "
                               f"(threshold {self.threshold:g} s)", epoch.start)
-        allowed = {expected_view(venue, e.on_air, main) for e in recent} | {current, want}
+        allowed = {v.want for v in recent} | {current, want}
         for ts, shown in seen:
             if ts < self.end and shown != want and ((settled is not None and ts > settled) or shown not in allowed):
                 self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.when(ts)} while "
-                          f"'{epoch.on_air}' was on air (it should show '{want}')", ts)
+                          f"{epoch.why} (it should show '{want}')", ts)
+
+    def walls(self) -> None:
+        """Each wall page at the main venue: every slot shows its tile's venue within the threshold."""
+        timeline = self.timelines.get(self.rec.main)
+        if timeline is None:
+            return
+        for i, ret in enumerate(self.returns):
+            if ret.shows != "wall" or ret.end <= self.start or ret.start >= self.end:
+                continue
+            check = WallCheck(ret.start, ret.layout, ret.tiles, ret.cause) if ret.start >= self.start else None
+            before = self.returns[i - 1].tiles if i and self.returns[i - 1].start >= ret.start - self.threshold else ()
+            horizon = min(ret.end, max(self.end, ret.start + self.threshold)) if check else min(ret.end, self.end)
+            short = ret.end - ret.start < self.threshold
+            for slot, venue in enumerate(ret.tiles):
+                a = max(ret.start, self.start)
+                current = timeline.tile_before(slot, a)
+                seen = timeline.tiles_between(slot, a, horizon)
+                settled = a if current == venue else next((ts for ts, shown in seen if shown == venue), None)
+                if check is not None and current != venue and not short and timeline.up(ret.start, ret.start + self.threshold):
+                    latency = None if settled is None else settled - ret.start
+                    check.latencies[slot] = latency
+                    if latency is None:
+                        self.degraded("tile_missing", self.rec.main, f"wall slot {slot + 1} of '{self.rec.main}' never "
+                                      f"showed '{venue}' after {self.when(ret.start)} (it showed '{current}')", ret.start)
+                    elif latency > self.threshold:
+                        self.degraded("tile_late", self.rec.main, f"wall slot {slot + 1} of '{self.rec.main}' showed "
+                                      f"'{venue}' {latency:.2f} s after {self.when(ret.start)} "
+                                      f"(threshold {self.threshold:g} s)", ret.start)
+                allowed = {current, venue, before[slot] if slot < len(before) else None}
+                for ts, shown in seen:
+                    if ts < self.end and shown != venue and ((settled is not None and ts > settled) or shown not in allowed):
+                        self.find("wrong_tile_seen", self.rec.main, f"wall slot {slot + 1} of '{self.rec.main}' showed "
+                                  f"'{shown}' at {self.when(ts)} (it should show '{venue}')", ts)
+            if check is not None:
+                self.result.walls.append(check)
+
+    def calls(self) -> None:
+        """Each call of a called roll call in this segment: on air while called, seen by every other venue."""
+        ends = ("roll_call_called", "roll_call_finished", "roll_call_paused")
+        mine = ("roll_call_answered", "roll_call_marked", "roll_call_requeued")
+        sent = {_key(e): c.sent for c in self.rec.commands for e in c.events}
+        switches = {c.at: c for c in self.result.switches}
+        for i, event in enumerate(self.events):
+            if event["type"] != "roll_call_called" or not self.start <= event["at"] < self.end:
+                continue
+            venue, at = event["venue"], sent.get(_key(event), event["at"])
+            later = self.events[i + 1:]
+            end_event = next((e for e in later if e["type"] in ends or (e["type"] in mine and e["venue"] == venue)), None)
+            ended = sent.get(_key(end_event), end_event["at"]) if end_event else self.end
+            outcome = "waiting"
+            if end_event is not None and end_event["type"] in mine:
+                outcome = {"roll_call_answered": "present", "roll_call_requeued": "waiting"}.get(
+                    end_event["type"], end_event.get("status", ""))
+            on_air = on_air_at(self.epochs, at + 1e-6) == venue
+            switch = switches.get(at)
+            call = CallCheck(venue, at, ended, outcome, on_air, dict(switch.latencies) if switch else {})
+            self.result.calls.append(call)
+            if not on_air:
+                self.find("called_not_on_air", venue, f"'{venue}' was called at {self.when(at)} but the program showed "
+                          f"'{on_air_at(self.epochs, at + 1e-6)}'", at)
 
     def segment_start(self) -> None:
         run, rec = self.run, self.rec
         venue = run.step.venue
         on_air = on_air_at(self.epochs, run.start_answered)
+        polling = run.step.polling
+        if polling is not None and polling.target is PollingTarget.PROGRAM:
+            # program polling puts its first connected venue on air instead of the segment's
+            up = [v for v in rec.conference.listed_branches(polling.venues)
+                  if v in self.timelines and self.timelines[v].up(run.started, run.started)]
+            if up and on_air != up[0]:
+                self.find("wrong_on_air", up[0], f"the segment started with '{on_air}' on air instead of '{up[0]}', "
+                          "the first venue it polls", run.started)
+            if up:
+                return
         timeline = self.timelines.get(venue)
         if venue == rec.main or (timeline is not None and timeline.up(run.started, run.started)):
             if on_air != venue:
@@ -325,12 +563,10 @@ class _Check:
                 self.degraded("broken_frames", venue,
                               f"'{venue}' could not read {wording.count(len(broken), 'program frame')}", broken[0]["ts"])
         for venue, count in self.run.frames.items():
-            if count.end is None or count.end_agent_start != count.agent_start:
+            if count.end is None or count.end_agent_start != count.agent_start or venue not in self.views:
                 continue
             receiving = sum(
-                max(0.0, min(e.end, self.end) - max(e.start, self.start))
-                for e in self.epochs
-                if expected_view(venue, e.on_air, self.rec.main) is not None
+                max(0.0, min(v.end, self.end) - max(v.start, self.start)) for v in self.views[venue] if v.want is not None
             )
             if receiving < 0.5:
                 continue
@@ -368,23 +604,35 @@ class _Check:
             self.find("roll_call_mismatch", None, f"the server has no roll-call record for '{step.id}'", self.start)
             return
         entries = record.get("venues", {})
+        called = record.get("mode") == "called"
+        silent = self.rec.drills.silent
         for venue in step.roll_call:
             if any(d.venue == venue for d in self.rec.drills.drops_in(step.id)):
                 continue
             timeline = self.timelines.get(venue)
             connected = timeline is not None and timeline.up(self.run.started, self.run.started)
-            want = "present" if connected else "absent"
+            if not connected:
+                want, was = "absent", "not connected"
+            elif venue in silent:  # it never answers: its call runs out, or the check finds it silent
+                want, was = ("no_answer" if called else "absent"), "connected and never answered"
+            else:
+                want, was = "present", "connected"
             entry = entries.get(venue) or {}
             status = entry.get("status")
             if status != want:
                 self.find("roll_call_mismatch", venue, f"the roll call recorded '{venue}' {(status or 'nothing').replace('_', ' ')}; "
-                          f"it was {'connected' if connected else 'not connected'}", entry.get("at") or self.start)
+                          f"it was {was}", entry.get("at") or self.start)
             elif want == "present" and not (entry.get("picture_ok") and entry.get("sound_ok")):
                 self.find("roll_call_mismatch", venue, f"'{venue}' answered the roll call with picture_ok="
                           f"{entry.get('picture_ok')}, sound_ok={entry.get('sound_ok')}", entry.get("at") or self.start)
-            elif venue in self.rec.drills.absent:
+            elif want == "present" and called and entry.get("by") != "venue":
+                self.find("roll_call_mismatch", venue, f"'{venue}' answered, but the record says it was marked by "
+                          f"{entry.get('by')}", entry.get("at") or self.start)
+            elif venue in self.rec.drills.absent or venue in silent:
+                drill = "absent" if venue in self.rec.drills.absent else "no-answer"
                 note = f" ({entry['note']})" if entry.get("note") else ""
-                self.outcome("absent", venue, f"the roll call recorded '{venue}' absent{note}", entry.get("at") or self.start)
+                self.outcome(drill, venue, f"the roll call recorded '{venue}' {status.replace('_', ' ')}{note}",
+                             entry.get("at") or self.start)
 
     def drops(self) -> None:
         for run in self.rec.drops:
@@ -438,6 +686,8 @@ def verify_segment(rec: Recording, run: SegmentRun) -> SegmentCheck:
     check = _Check(rec, run)
     check.segment_start()
     check.switches()
+    check.walls()
+    check.calls()
     check.captions()
     check.frames()
     check.presence()

@@ -74,6 +74,7 @@ def create_app(
     app.router.add_get("/api/links", _get_links)
     app.router.add_get("/api/roll-call.csv", _get_roll_call_csv)
     app.router.add_get("/api/minutes", _get_minutes)
+    app.router.add_get("/api/roll-calls", _get_roll_calls)
     return app
 
 
@@ -147,6 +148,10 @@ async def _get_state(request: web.Request) -> web.StreamResponse:
 
 async def _get_links(request: web.Request) -> web.StreamResponse:
     return await request.app[OPERATOR].get_links(request)
+
+
+async def _get_roll_calls(request: web.Request) -> web.StreamResponse:
+    return await request.app[OPERATOR].get_roll_calls(request)
 
 
 async def _get_roll_call_csv(request: web.Request) -> web.StreamResponse:

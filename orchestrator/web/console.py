@@ -13,14 +13,17 @@ import csv
 import io
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..conference import RollCallMode
 from ..logs import get_logger
-from ..protocol import OperatorState
+from ..protocol import RollCallView
+from ..wording import Clock
 from .auth import bearer, operator_token_matches
 
 STATIC = Path(__file__).parent / "static"
@@ -143,20 +146,27 @@ async def _home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console")
 
 
-def roll_call_csv(state: OperatorState) -> str:
-    """The roll-call record of the operator state as CSV."""
+CSV_COLUMNS = ["segment", "venue", "name", "status", "picture_ok", "sound_ok", "recorded_at", "by", "note", "mode",
+               "called_at"]
+
+
+def roll_call_csv(roll_call: RollCallView | None, names: Mapping[str, str], zone: str) -> str:
+    """One roll call's record as CSV, a row per venue: its status (present, absent, no_answer,
+    or still waiting / pending), its own picture and sound check, when the status was recorded
+    and by whom (the venue, the operator, or the session), the note, the roll call's mode and,
+    for a called roll call, when the venue was called. Times in the conference's time zone
+    (ISO 8601, with the offset)."""
+    clock = Clock(zone)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["segment", "venue", "name", "status", "picture_ok", "sound_ok", "answered_at_utc", "by", "note"])
-    roll_call = state.roll_call
+    writer.writerow(CSV_COLUMNS)
     if roll_call:
         for venue, entry in roll_call.venues.items():
-            at = entry.at
             writer.writerow([
-                roll_call.segment, venue, state.venues[venue].name, entry.status.value,
+                roll_call.segment, venue, names.get(venue, venue), entry.status.value,
                 _yes_no(entry.picture_ok), _yes_no(entry.sound_ok),
-                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)) if at else "",
-                entry.by or "", entry.note or "",
+                clock.iso(entry.at) if entry.at else "", entry.by or "", entry.note or "", roll_call.mode.value,
+                clock.iso(entry.prompted_at) if entry.prompted_at and roll_call.mode is RollCallMode.CALLED else "",
             ])
     return out.getvalue()
 

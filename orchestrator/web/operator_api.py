@@ -22,7 +22,7 @@ from ..runtime import SessionRuntime
 from .auth import JoinTokens
 from .console import ConsoleAuth, roll_call_csv
 from .outbox import Outbox
-from .views import operator_state
+from .views import latest_roll_call, operator_state, roll_call_view, roll_call_views
 
 log = get_logger(component="operator")
 
@@ -103,14 +103,30 @@ class OperatorApi:
         links: p.JoinLinks = {v.id: self.tokens.link(base, v.id) for v in self.host.conference.venues}
         return web.json_response(links)
 
-    async def get_roll_call_csv(self, request: web.Request) -> web.Response:
+    async def get_roll_calls(self, request: web.Request) -> web.Response:
         await self._require(request)
-        state = self.state()
-        name = f"roll-call-{state.roll_call.segment}.csv" if state.roll_call else "roll-call.csv"
-        return web.Response(
-            text=roll_call_csv(state), content_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return web.json_response(p.roll_calls_adapter.dump_python(roll_call_views(self.host.session), mode="json"))
+
+    async def get_roll_call_csv(self, request: web.Request) -> web.Response:
+        """`?segment=ID`: that segment's roll call; without it, the one the console shows."""
+        await self._require(request)
+        session = self.host.session
+        segment = request.query.get("segment") or latest_roll_call(session)
+        roll_calls = session.state.roll_calls
+        if segment is not None and segment not in roll_calls:
+            if segment not in self.host.conference.segment_by_id:
+                why = f"there is no segment '{segment[:64]}' in the agenda"
+            else:
+                why = f"the roll call of '{segment}' has not been run"
+            ran = ", ".join(roll_calls) or "none"
+            return web.json_response(p.wire(p.error_body("roll_call_not_found", f"{why} (roll calls run: {ran})",
+                                                         {"segment": segment[:64]})), status=404)
+        conf = self.host.conference
+        text = roll_call_csv(roll_call_view(roll_calls[segment]) if segment else None,
+                             {v.id: v.name for v in conf.venues}, conf.conference.timezone)
+        name = f"roll-call-{segment}.csv" if segment else "roll-call.csv"
+        return web.Response(text=text, content_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def get_minutes(self, request: web.Request) -> web.Response:
         """The minutes of the session up to now (`?format=html|md|json`), read from the event log

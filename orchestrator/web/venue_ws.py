@@ -2,7 +2,10 @@
 
 The first message must be `hello` with the venue's join token. Then the venue sends
 its offer and gets the answer; the same socket carries the venue's view of the
-session (`state`), roll-call prompts, and the venue's requests. A venue whose
+session (`state`), roll-call prompts (to every listed venue at once in a check roll call;
+to the called venue, with its deadline, in a called one), what the main venue's return
+shows (`main_return`, to the main venue only: which venue each of its wall slots shows),
+and the venue's requests. A venue whose
 messages stop for `heartbeat_timeout_s` is disconnected. A second connection for the
 same venue replaces the first (told `replaced`, closed with 4002; the venue page and the
 agent then stop rather than take the venue back). Every message is a model of
@@ -20,6 +23,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .. import protocol as p
+from ..conference import RollCallMode, VenueRole, WallLayout
 from ..core import CommandRejected
 from ..core import commands as c
 from ..core import events as e
@@ -30,12 +34,13 @@ from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, 
 from ..runtime import SessionRuntime
 from .auth import JoinTokens, TokenRefused
 from .outbox import Outbox
-from .views import venue_view
+from .views import main_return_message, venue_view
 
 log = get_logger(component="venue_ws")
 
 HELLO_TIMEOUT_S = 10.0
 MAX_MESSAGES_PER_S = 50
+WALL_SLOTS = max(layout.tiles for layout in WallLayout)  # the main venue's page offers this many
 
 
 @dataclass(eq=False)
@@ -44,6 +49,7 @@ class VenueConnection:
     ws: web.WebSocketResponse
     last_seen: float = field(default_factory=time.monotonic)
     sent_view: p.VenueView | None = None
+    sent_return: p.MainReturn | None = None  # the main venue's
     window_start: float = field(default_factory=time.monotonic)
     window_count: int = 0
     outbox: Outbox = field(init=False)
@@ -87,6 +93,10 @@ class VenueHub:
         for event in events:
             if isinstance(event, e.RollCallPrompted) and event.venue in self.connections:
                 self.connections[event.venue].send(p.RollCallPrompt(segment=event.segment))
+            elif isinstance(event, e.RollCallCalled) and event.venue in self.connections:
+                left = max(event.deadline - self.host.live.clock(), 0.0)
+                self.connections[event.venue].send(p.RollCallPrompt(
+                    segment=event.segment, mode=RollCallMode.CALLED, deadline=event.deadline, left_s=round(left, 3)))
             elif isinstance(event, e.LinkRevoked):
                 log.warning("venue_link_revoked", venue=event.venue)
                 message = p.error_message("refused", "this link has been revoked; ask the operator for a new one")
@@ -99,6 +109,11 @@ class VenueHub:
         if view != conn.sent_view:
             conn.sent_view = view
             conn.send(view)
+        if conn.venue == self.host.conference.main_venue.id:
+            shown = main_return_message(self.host.session)
+            if shown != conn.sent_return:
+                conn.sent_return = shown
+                conn.send(shown)
 
     # ------------------------------------------------------------ the socket
 
@@ -170,6 +185,8 @@ class VenueHub:
                 venue_index=[v.id for v in self.host.conference.venues].index(venue),
                 ice_servers=[p.IceServer(**server) for server in self.ice_servers(venue)],
                 heartbeat_s=max(self.heartbeat_timeout_s / 3, 0.2),
+                wall_slots=WALL_SLOTS if vconf.role is VenueRole.MAIN else 0,
+                server_time=self.host.live.clock(),
             )
         )
         self._send_view(conn)

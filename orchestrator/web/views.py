@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..conference import ReturnMode, RollCallMode
 from ..config import Conference, SegmentKind
 from ..core import MainReturnView, Session, main_return_view
-from ..core.state import ROLL_CALL_STATUSES
+from ..core.state import ROLL_CALL_STATUSES, RollCallPhase, RollCallState
 from ..media.plane import LinkStats, ProgramSnapshot
 from ..protocol import (
     AwardPanel,
@@ -12,9 +13,11 @@ from ..protocol import (
     ConferenceView,
     FloorEntry,
     LinkView,
+    MainReturn,
     MainReturnPanel,
     OperatorState,
     PollingView,
+    RollCallCall,
     RollCallEntryView,
     RollCallView,
     SegmentInfo,
@@ -22,6 +25,7 @@ from ..protocol import (
     TimingView,
     VenueRow,
     VenueView,
+    WallTile,
 )
 
 
@@ -84,22 +88,8 @@ def operator_state(
             left_at=vs.left_at,
             left_reason=vs.left_reason,
         )
-    rc_segment = st.current if st.current in st.roll_calls else (list(st.roll_calls)[-1] if st.roll_calls else None)
-    roll_call = None
-    if rc_segment is not None:
-        rc = st.roll_calls[rc_segment]
-        roll_call = RollCallView(
-            segment=rc.segment,
-            phase=rc.phase,
-            started_at=rc.started_at,
-            finished_at=rc.finished_at,
-            mode=rc.mode,
-            calling=rc.calling,
-            call_deadline=rc.call_deadline,
-            paused=rc.paused,
-            counts={s.value: rc.count(s) for s in ROLL_CALL_STATUSES[rc.mode]},
-            venues={venue: RollCallEntryView(**entry.model_dump(exclude={"venue"})) for venue, entry in rc.entries.items()},
-        )
+    rc_segment = latest_roll_call(session)
+    roll_call = roll_call_view(st.roll_calls[rc_segment]) if rc_segment is not None else None
     segments = []
     for seg, row in zip(conf.agenda, timing.segments):
         ss = st.segments[conf.agenda.index(seg)]
@@ -138,6 +128,33 @@ def operator_state(
         timing=TimingView(now=now, planned_end=timing.planned_end, projected_end=timing.projected_end),
         program=program or {},
     )
+
+
+def latest_roll_call(session: Session) -> str | None:
+    """The segment of the roll call the console shows: the current segment's, else the last one run."""
+    st = session.state
+    return st.current if st.current in st.roll_calls else (list(st.roll_calls)[-1] if st.roll_calls else None)
+
+
+def roll_call_view(rc: RollCallState) -> RollCallView:
+    """One roll call and its record."""
+    return RollCallView(
+        segment=rc.segment,
+        phase=rc.phase,
+        started_at=rc.started_at,
+        finished_at=rc.finished_at,
+        mode=rc.mode,
+        calling=rc.calling,
+        call_deadline=rc.call_deadline,
+        paused=rc.paused,
+        counts={s.value: rc.count(s) for s in ROLL_CALL_STATUSES[rc.mode]},
+        venues={venue: RollCallEntryView(**entry.model_dump(exclude={"venue"})) for venue, entry in rc.entries.items()},
+    )
+
+
+def roll_call_views(session: Session) -> dict[str, RollCallView]:
+    """Every roll call of the session, in the order they were started (`GET /api/roll-calls`)."""
+    return {segment: roll_call_view(rc) for segment, rc in session.state.roll_calls.items()}
 
 
 def _main_return(view: MainReturnView) -> MainReturnPanel:
@@ -182,4 +199,27 @@ def venue_view(session: Session, venue: str) -> VenueView:
         muted=st.venues[venue].muted,
         hand_raised=any(r.venue == venue for r in st.floor_queue),
         roll_call=entry.status if entry and rc and rc.phase.value == "running" else None,
+        roll_call_call=_call(conf, rc) if rc is not None else None,
+    )
+
+
+def _call(conf: Conference, rc: RollCallState) -> RollCallCall | None:
+    if rc.mode is not RollCallMode.CALLED or rc.phase is not RollCallPhase.RUNNING:
+        return None
+    name = conf.venue_by_id[rc.calling].name if rc.calling else None
+    return RollCallCall(segment=rc.segment, calling=rc.calling, calling_name=name, deadline=rc.call_deadline,
+                        paused=rc.paused)
+
+
+def main_return_message(session: Session) -> MainReturn:
+    """What the main venue's return shows now, for the main venue."""
+    conf = session.conference
+    view = main_return_view(session.state, conf)
+    names = conf.venue_by_id
+    single = view.venue if view.shows is ReturnMode.SINGLE else None
+    return MainReturn(
+        mode=view.mode, shows=view.shows, venue=single, name=names[single].name if single else None,
+        layout=view.layout,
+        tiles=[WallTile(slot=i, venue=v, name=names[v].name) for i, v in enumerate(view.tiles)],
+        page=view.page, pages=view.pages,
     )

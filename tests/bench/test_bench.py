@@ -34,10 +34,29 @@ def test_bench_with_baseline_reports_every_figure(tmp_path):
     assert "server CPU per venue, millicores" in run.stdout
 
 
+@pytest.mark.slow
+def test_bench_with_a_main_wall_reports_its_cost_against_the_same_run(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "bench", "--venues", "10", "--duration", "3", "--switches", "1",
+         "--resolution", "320x180", "--bitrate", "200k", "--main-wall", "9", "--json", str(out)],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    wall = json.loads(out.read_text())["main_wall"]
+    assert (wall["tiles"], wall["layout"]) == (9, "3x3")
+    assert wall["tiles_shown"] == 9, "the main venue decoded every tile"
+    assert wall["tile_fps"] > 0 and wall["server_cpu_cores_with"] > 0
+    assert abs(wall["added_cores"] - (wall["server_cpu_cores_with"] - wall["server_cpu_cores_without"])) < 0.002
+    assert "a 3x3 wall at the main venue: server CPU" in run.stdout
+
+
 @pytest.mark.parametrize("args,message", [
     (["--resolution", "640"], "is not WIDTHxHEIGHT"),
     (["--bitrate", "fast"], "is not a bitrate"),
     (["--venues", "1"], "1 is not in the range 2<=x<=200"),
+    (["--main-wall", "9", "--venues", "6"], "a wall of 9 needs at least 9 branch venues"),
+    (["--main-wall", "5"], "'5' is not one of '0', '4', '9', '16'"),
 ])
 def test_bench_usage_errors(args, message):
     run = subprocess.run([sys.executable, "-m", "orchestrator", "bench", *args], capture_output=True, text=True, timeout=60)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from orchestrator.core import CommandRejected
 from orchestrator.core import commands as c
@@ -53,7 +56,12 @@ async def open_page(browser, url: str, size=(1280, 720)) -> Page:
 
 async def venue_page(browser, live, venue: str) -> Page:
     page = await open_page(browser, live.link(venue))
-    await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=TIMEOUT_MS)
+    try:
+        await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=TIMEOUT_MS)
+    except PlaywrightTimeout:
+        said = await page.evaluate("[document.body.dataset.connection, document.getElementById('connection').textContent,"
+                                   " document.getElementById('notice').textContent]")
+        raise AssertionError(f"the page of {venue} did not connect: {said}; errors {page.errors}") from None
     return page
 
 
@@ -80,23 +88,41 @@ async def test_a_meeting_run_from_the_console_with_browser_venues(live, browser)
     for v in venues:
         await console.wait_for_selector(f"#tile-{v}[data-status=connected]", timeout=TIMEOUT_MS)
 
-    # roll call: every page is asked, answers with its checks, the grid shows them present
+    # the called roll call: each page in its turn is on air with the big Present button and its
+    # countdown; the others see who is being called; the console shows the call and the record
     await console.click("#start-session")
     await console.click("#segment-roll-call button")
     await console.wait_for_selector("#segment-roll-call.current", timeout=TIMEOUT_MS)
     await console.click("#start-roll-call")
-    for page in venues.values():
+    names = {"nanhu": "Nanhu District", "xiuzhou": "Xiuzhou District", "pinghu": "Pinghu City"}
+    for venue in ("nanhu", "xiuzhou", "pinghu"):  # the file's order; the venues not connected are absent in turn
+        page = venues[venue]
         await page.wait_for_selector("#present:not([disabled])", timeout=TIMEOUT_MS)
-        assert await page.inner_text("#check-picture") == "OK"
-        assert await page.inner_text("#check-sound") == "OK"
+        assert "you are being called" in await page.inner_text("#roll-call-prompt")
+        assert re.fullmatch(r"\d+ s left to answer", await page.inner_text("#roll-call-countdown"))
+        assert await page.inner_text("#check-picture") == "OK" and await page.inner_text("#check-sound") == "OK"
+        await page.wait_for_function("document.body.dataset.onAir === 'yes'", timeout=TIMEOUT_MS)
+        other = venues["pinghu" if venue != "pinghu" else "nanhu"]
+        await other.wait_for_function(
+            f"document.getElementById('roll-call-line').textContent.startsWith('Being called: {names[venue]}')",
+            timeout=TIMEOUT_MS)
+        await console.wait_for_function(
+            f"document.getElementById('calling-name').textContent === 'Calling: {names[venue]}'", timeout=TIMEOUT_MS)
+        assert re.fullmatch(r"\d+ s", await console.inner_text("#calling-countdown"))
+        assert "being called" in await console.inner_text(f"#rc-{venue}")
         await page.click("#present")
     for v in venues:
         # locators, not element handles: the console redraws its panels on every state push
         await console.wait_for_selector(f"#rc-{v}[data-status=present]", timeout=TIMEOUT_MS)
         assert await console.locator(f"#rc-{v} .rc-picture").inner_text() == "OK"
         assert await console.locator(f"#rc-{v} .rc-sound").inner_text() == "OK"
-    assert "absent" in await console.inner_text("#rc-haiyan")
-    async with live.http.get(live.base_url + "/api/roll-call.csv", headers=live.auth) as r:
+    assert "absent (not connected when called)" in await console.inner_text("#rc-haiyan")
+    await console.wait_for_function("document.getElementById('roll-call-counts').textContent.includes('(finished)')",
+                                    timeout=TIMEOUT_MS)
+    assert "3 present · 6 absent · 0 no answer" in await console.inner_text("#roll-call-counts")
+    export = console.locator("#roll-call-exports a").first
+    assert await export.get_attribute("href", timeout=TIMEOUT_MS) == "/api/roll-call.csv?segment=roll-call"
+    async with live.http.get(live.base_url + "/api/roll-call.csv?segment=roll-call", headers=live.auth) as r:
         rows = (await r.text()).splitlines()
     assert rows[0].startswith("segment,venue,name,status,picture_ok,sound_ok")
     assert any(row.startswith("roll-call,pinghu,Pinghu City,present,yes,yes,") for row in rows)
@@ -308,3 +334,71 @@ async def test_a_page_opened_on_the_link_of_a_running_agent_keeps_the_venue(live
     state = await live.wait_for_state(lambda s: s["venues"]["pinghu"]["connected"], 10, "the page's media")
     assert state["venues"]["pinghu"]["connected"]
     assert page.errors == []
+
+
+async def test_the_console_runs_polling_and_the_main_venue_page_shows_its_wall(live, browser):
+    branches = ["nanhu", "xiuzhou", "jiashan", "haiyan", "haining", "pinghu", "tongxiang", "development-zone", "port-area"]
+    for venue in branches:  # the branch venues run the venue agent, decoding only keyframes (a lighter load)
+        live.start_agent(venue, decode_all=False)
+    await live.join(branches, timeout=30)
+    main = await venue_page(browser, live, "main")
+    console = await console_page(browser, live)
+    await console.click("#start-session")
+    await console.wait_for_function("document.body.dataset.phase === 'running'", timeout=TIMEOUT_MS)
+
+    # program polling of two venues every 10 s, started from the console's form
+    await console.select_option("#polling-target", "program")
+    await console.fill("#polling-dwell", "10")
+    boxes = console.locator("#polling-venues input")
+    for i in range(await boxes.count()):
+        if await boxes.nth(i).get_attribute("value") not in ("pinghu", "nanhu"):
+            await boxes.nth(i).uncheck()
+    await console.click("#start-polling")
+    await console.wait_for_function("document.body.dataset.polling === 'nanhu'", timeout=TIMEOUT_MS)
+    assert await console.inner_text("#polling-line") == "On the program: Nanhu District · every 10 s"
+    assert re.fullmatch(r"Next: Pinghu City in \d+ s", await console.inner_text("#polling-next"))
+    await main.wait_for_function("document.getElementById('on-air-name').textContent === 'On air: Nanhu District'",
+                                 timeout=TIMEOUT_MS)
+    await console.wait_for_function("document.body.dataset.polling === 'pinghu'", timeout=15_000)
+    await wait_for(lambda: live.agents["nanhu"].agent.stats.seen == "pinghu", 3, "the second step at nanhu")
+    await console.click("#pause-polling")
+    await console.wait_for_function("document.getElementById('polling-status').textContent === 'paused'",
+                                    timeout=TIMEOUT_MS)
+    assert "paused" in await console.inner_text("#polling-next")
+    await console.click("#stop-polling")
+    await console.wait_for_function("document.getElementById('polling-status').textContent === 'off'",
+                                    timeout=TIMEOUT_MS)
+    await console.click("#tile-main .take")  # the theatre (this page: a camera the agents cannot read) back on air
+    await live.wait_for_state(lambda s: all(s["program"][v]["program_video"] == "main" for v in branches), 5,
+                              "every branch venue receiving the main venue")
+    began = time.time()
+
+    # a 3x3 wall at the main venue: its page lays out the nine forwarded tiles with their names
+    await console.click("#return-wall")
+    await console.wait_for_function("document.body.dataset.mainReturn === 'wall'", timeout=TIMEOUT_MS)
+    assert "A 3x3 wall, page 1 of 1" in await console.inner_text("#return-line")
+    await main.wait_for_function("document.body.dataset.return === 'wall'", timeout=TIMEOUT_MS)
+    assert await main.get_attribute("#wall", "data-layout") == "3x3"
+    names = await main.eval_on_selector_all(".wall-tile .wall-name", "nodes => nodes.map(n => n.textContent)")
+    assert names == [
+        "Nanhu District", "Xiuzhou District", "Jiashan County", "Haiyan County", "Haining City", "Pinghu City",
+        "Tongxiang City", "Jiaxing Economic and Technological Development Zone",
+        "Zhejiang Zhapu Economic Development Zone (Jiaxing Port Area)",
+    ]
+    await main.wait_for_function(
+        "[...document.querySelectorAll('.wall-tile video')].every(v => v.videoWidth > 0 && v.currentTime > 0.3)",
+        timeout=TIMEOUT_MS)
+    # the branch venues (agents here) keep the program, the main venue on air, and get no wall
+    program = (await live.state())["program"]
+    for venue in branches:
+        # (None: a receiver that fell behind waits for the main venue's next keyframe, on a busy machine)
+        assert set(program[venue]) == {"program_video", "program_audio", "main_audio"}, venue
+        assert program[venue]["program_video"] in ("main", None), program[venue]
+        assert not [e for e in live.agents[venue].events("on_air_seen") if e["ts"] > began], venue
+        assert not live.agents[venue].agent.stats.tiles and not live.agents[venue].events("main_return")
+    assert {program["main"][f"wall_video_{slot}"] for slot in range(9)} == set(branches)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await asyncio.sleep(0.5)  # let the last frames paint
+    await main.screenshot(path=str(SCREENSHOTS / "main-wall.png"))
+    await console.screenshot(path=str(SCREENSHOTS / "console-control-room.png"), full_page=True)
+    assert main.errors == [] and console.errors == []

@@ -1166,7 +1166,7 @@ def bad_credentials(draw, venue_tokens: dict[str, str]) -> tuple[str, dict]:
 
 
 ENDPOINTS = [("POST", "/api/commands"), ("GET", "/api/state"), ("GET", "/api/links"), ("GET", "/api/roll-call.csv"),
-             ("WS", "/ws/operator")]
+             ("GET", "/api/roll-calls"), ("WS", "/ws/operator")]
 
 
 async def test_operator_api_bodies_and_credentials(rig, monkeypatch):

@@ -72,22 +72,28 @@ async def test_on_air_venue_dropping_falls_back_and_returns(live):
     await wait_for(lambda: live.agents["nanhu"].agent.stats.seen == "pinghu", 3, "pinghu back on air after rejoining")
 
 
-async def test_roll_call_is_answered_by_the_agents(live):
+async def test_the_called_roll_call_is_answered_by_each_agent_in_its_turn(live):
     await live.join(["main", "pinghu", "nanhu"])
     await live.command({"type": "start_session"})
     await live.command({"type": "goto_segment", "segment": "roll-call"})
     await live.command({"type": "start_roll_call"})
-    state = await live.wait_for_state(
-        lambda s: all(s["roll_call"]["venues"][v]["status"] == "present" for v in ("pinghu", "nanhu")), 5,
-        "the roll-call answers",
-    )
+    state = await live.wait_for_state(lambda s: s["roll_call"]["phase"] == "finished", 10, "the roll call to finish")
     entries = state["roll_call"]["venues"]
-    assert all(live.agents[v].events("roll_call_prompt") for v in ("pinghu", "nanhu"))
     for venue in ("pinghu", "nanhu"):
+        (prompt,) = live.agents[venue].events("roll_call_prompt")
+        assert prompt["mode"] == "called" and 19 < prompt["left_s"] <= 20
         assert entries[venue]["status"] == "present", entries[venue]
         assert entries[venue]["picture_ok"] is True and entries[venue]["sound_ok"] is True
+        # it answered after its moment on air, and every other venue saw it then
+        assert entries[venue]["at"] - entries[venue]["prompted_at"] >= 1.0
+        for other in ("main", "pinghu", "nanhu"):
+            if other != venue:
+                seen = [e for e in live.agents[other].events("on_air_seen") if e["venue"] == venue]
+                assert seen and entries[venue]["prompted_at"] <= seen[0]["ts"] <= entries[venue]["at"], (venue, other)
+    assert not live.agents["main"].events("roll_call_prompt"), "the main venue is not on the roll call"
     assert entries["haiyan"]["status"] == "absent"
-    assert entries["haiyan"]["note"] == "not connected when the roll call started"
+    assert entries["haiyan"]["note"] == "not connected when called"
+    assert state["on_air"] == "main", "the program is back on the segment's venue"
 
 
 async def test_captions_reach_every_venue(live):

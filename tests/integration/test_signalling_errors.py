@@ -12,7 +12,8 @@ import aiohttp
 import jwt
 import pytest
 
-from orchestrator.media.plane import VenuePeer
+from orchestrator.media.plane import OfferRejected, VenuePeer
+from orchestrator.media.sfu import check_offer
 from orchestrator.web.app import VENUES
 from tests.support.live import SECRET, embedded_media, start_live, wait_for
 from venues.agent import EXIT_REPLACED
@@ -297,3 +298,23 @@ async def test_a_repeated_command_id_is_applied_once(live):
     assert first.events[0].type == "venue_took_air"
     assert again.events == []
     assert (await live.state())["on_air"] == "main"
+
+
+MAIN_WITH_WALL = [("video", "sendrecv"), ("audio", "sendrecv"), ("audio", "recvonly")] + [("video", "recvonly")] * 16
+
+
+def test_only_the_main_venues_offer_may_have_wall_slots():
+    """The main venue's page offers 16 receive-only video sections for its wall, each with the
+    candidates a browser repeats in every bundled section; a branch venue's offer has none."""
+    offer = offer_from_agent_like(MAIN_WITH_WALL, candidates=2)
+    assert len(check_offer(offer, wall=True).media) == 19
+    with pytest.raises(OfferRejected, match=r"^the offer has 19 media sections; at most 3 are allowed"):
+        check_offer(offer)
+    one_slot = offer_from_agent_like([("video", "sendrecv"), ("audio", "sendrecv"), ("video", "recvonly")])
+    with pytest.raises(OfferRejected, match=r"^only the main venue's offer has wall slots"):
+        check_offer(one_slot)
+    too_many = offer_from_agent_like(MAIN_WITH_WALL + [("video", "recvonly")])
+    with pytest.raises(OfferRejected, match=r"^the offer has 20 media sections; at most 19 are allowed"):
+        check_offer(too_many, wall=True)
+    with pytest.raises(OfferRejected, match=r"^the offer has 380 ICE candidates; at most 254 are allowed"):
+        check_offer(offer_from_agent_like(MAIN_WITH_WALL, candidates=20), wall=True)

@@ -9,19 +9,26 @@ faults/); these check the adapters on their own, quickly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import csv
+import io
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
 import structlog
 
 from orchestrator import protocol as p
+from orchestrator.config import Conference, parse_conference
 from orchestrator.media.plane import LinkStats, MediaPresence, MonitorPeer, VenuePeer
 from orchestrator.protocol import CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REVOKED
 from orchestrator.web.app import RUNTIME
 from orchestrator.web.venue_ws import MAX_MESSAGES_PER_S
+from tests.conftest import SAMPLE
 from tests.support.fake_media import CANNED_ANSWER, FakeMediaPlane
 from tests.support.live import Live, start_live, wait_for
 
@@ -92,17 +99,17 @@ class VenueSocket:
         return self.ws.close_code
 
 
-@pytest.fixture
-async def rig(sample_conf, tmp_path) -> AsyncIterator[Rig]:
+@contextlib.asynccontextmanager
+async def serving(conf: Conference, data_dir: Path) -> AsyncIterator[Rig]:
+    """The server for `conf` with a fake media plane."""
     planes: list[FakeMediaPlane] = []
 
     def make_media(presence: MediaPresence) -> FakeMediaPlane:
         planes.append(FakeMediaPlane(presence))
         return planes[-1]
 
-    live, server = await start_live(
-        sample_conf, tmp_path, make_media, heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S, link_sample_s=0.1
-    )
+    live, server = await start_live(conf, data_dir, make_media, heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
+                                    link_sample_s=0.1)
     rig = Rig(live, planes[0])
     try:
         yield rig
@@ -113,6 +120,22 @@ async def rig(sample_conf, tmp_path) -> AsyncIterator[Rig]:
         await live.http.close()
         await server.close()
     assert planes[0].closed, "the server closed its media plane"
+
+
+@pytest.fixture
+async def rig(sample_conf, tmp_path) -> AsyncIterator[Rig]:
+    async with serving(sample_conf, tmp_path) as rig:
+        yield rig
+
+
+@pytest.fixture
+async def check_rig(tmp_path) -> AsyncIterator[Rig]:
+    """The sample conference with a check roll call (every venue checks itself at once)."""
+    text = SAMPLE.read_text(encoding="utf-8")
+    assert "mode: called" in text
+    conf = parse_conference(text.replace("mode: called", "mode: check").replace("per_venue: 20s", ""), "check.yaml")
+    async with serving(conf, tmp_path) as rig:
+        yield rig
 
 
 # ------------------------------------------------------------------ presence
@@ -179,7 +202,8 @@ async def test_revocation_cuts_the_venue_off_and_refuses_its_old_link(rig):
     await fresh.ws.close()
 
 
-async def test_roll_call_prompts_reach_the_venue_sockets_and_answers_are_recorded(rig):
+async def test_check_roll_call_prompts_reach_every_venue_at_once_and_answers_are_recorded(check_rig):
+    rig = check_rig
     sockets = {venue: await rig.joined(venue) for venue in ("main", "pinghu", "nanhu")}
     await rig.live.command({"type": "start_session"})
     await rig.live.command({"type": "goto_segment", "segment": "roll-call"})
@@ -187,11 +211,87 @@ async def test_roll_call_prompts_reach_the_venue_sockets_and_answers_are_recorde
     for venue in ("pinghu", "nanhu"):
         prompt = await sockets[venue].next("roll_call_prompt")
         assert prompt == {"type": "roll_call_prompt", "segment": "roll-call"}
+        view = await sockets[venue].next("state")
+        assert view["roll_call"] == "pending" and view["roll_call_call"] is None, "nobody is called in turn"
     await sockets["pinghu"].ws.send_json({"type": "roll_call_answer", "picture_ok": True, "sound_ok": False})
     recorded = await sockets["pinghu"].next("roll_call_recorded")
     assert recorded == {"type": "roll_call_recorded", "picture_ok": True, "sound_ok": False}
     entry = (await rig.live.state())["roll_call"]["venues"]["pinghu"]
     assert (entry["picture_ok"], entry["sound_ok"]) == (True, False)
+
+
+async def test_a_called_roll_call_prompts_only_the_called_venue_and_tells_everyone_who_is_called(rig):
+    sockets = {venue: await rig.joined(venue) for venue in ("main", "pinghu", "nanhu")}
+    await rig.live.command({"type": "start_session"})
+    await rig.live.command({"type": "goto_segment", "segment": "roll-call"})
+    started = time.time()
+    await rig.live.command({"type": "start_roll_call"})
+    # nanhu comes first in the file: it alone is asked, with its 20 s
+    prompt = await sockets["nanhu"].next("roll_call_prompt")
+    assert (prompt["segment"], prompt["mode"]) == ("roll-call", "called")
+    assert 19 < prompt["left_s"] <= 20 and started + 19 < prompt["deadline"] < time.time() + 20.1
+    for venue in ("main", "pinghu", "nanhu"):
+        while (view := await sockets[venue].next("state"))["roll_call_call"] is None:
+            pass
+        call = view["roll_call_call"]
+        assert (call["calling"], call["calling_name"], call["paused"]) == ("nanhu", "Nanhu District", False)
+        assert call["deadline"] == prompt["deadline"]
+    assert rig.media.on_air == "nanhu", "the called venue is on air"
+    # pinghu answering out of turn is refused, with the session's reason
+    await sockets["pinghu"].ws.send_json({"type": "roll_call_answer", "picture_ok": True, "sound_ok": True})
+    refused = await sockets["pinghu"].next("error")
+    assert (refused["code"], refused["params"]) == ("roll_call_not_your_turn", {"venue": "pinghu", "calling": "nanhu"})
+    # nanhu answers: the venues not connected are absent as their turn comes, pinghu is called
+    await sockets["nanhu"].ws.send_json({"type": "roll_call_answer", "picture_ok": True, "sound_ok": True})
+    assert (await sockets["nanhu"].next("roll_call_recorded"))["picture_ok"] is True
+    prompt = await sockets["pinghu"].next("roll_call_prompt")
+    assert prompt["mode"] == "called"
+    state = await rig.live.state()
+    entries = state["roll_call"]["venues"]
+    assert state["roll_call"]["calling"] == "pinghu" and rig.media.on_air == "pinghu"
+    assert [entries[v]["status"] for v in ("nanhu", "xiuzhou", "jiashan", "haiyan", "haining", "pinghu", "tongxiang")] == [
+        "present", "absent", "absent", "absent", "absent", "pending", "waiting"]
+    assert entries["xiuzhou"]["note"] == "not connected when called"
+
+
+async def test_the_main_venue_is_told_what_its_return_shows_and_the_media_follows(rig):
+    ws = await rig.live.http.ws_connect(rig.ws_url("/ws/venue"))
+    await ws.send_json({"type": "hello", "token": rig.live.link("main").split("#", 1)[1]})
+    welcome = await ws.receive_json(timeout=3)
+    assert welcome["wall_slots"] == 16 and abs(welcome["server_time"] - time.time()) < 2
+    while (shown := await ws.receive_json(timeout=3))["type"] != "main_return":
+        pass
+    assert (shown["mode"], shown["shows"], shown["tiles"]) == ("program", "program", [])
+    await ws.close()
+    branch = await rig.live.http.ws_connect(rig.ws_url("/ws/venue"))
+    await branch.send_json({"type": "hello", "token": rig.live.link("pinghu").split("#", 1)[1]})
+    assert (await branch.receive_json(timeout=3))["wall_slots"] == 0, "a branch venue has no wall"
+    await branch.close()
+    sockets = {venue: await rig.joined(venue) for venue in ("main", "pinghu", "nanhu", "haiyan")}
+    await rig.live.command({"type": "start_session"})
+    await rig.live.command({"type": "set_main_return", "mode": "wall", "layout": "2x2"})
+    while (shown := await sockets["main"].next("main_return"))["shows"] != "wall":
+        pass
+    # connected venues only, in the file's order, each with its name
+    assert shown["layout"] == "2x2" and (shown["page"], shown["pages"]) == (0, 1)
+    assert shown["tiles"] == [{"slot": 0, "venue": "nanhu", "name": "Nanhu District"},
+                              {"slot": 1, "venue": "haiyan", "name": "Haiyan County"},
+                              {"slot": 2, "venue": "pinghu", "name": "Pinghu City"}]
+    assert (rig.media.return_video, rig.media.wall) == (None, ("nanhu", "haiyan", "pinghu"))
+    await rig.live.command({"type": "set_main_return", "mode": "single", "venue": "haiyan"})
+    while (shown := await sockets["main"].next("main_return"))["shows"] != "single":
+        pass
+    assert (shown["venue"], shown["name"], shown["tiles"]) == ("haiyan", "Haiyan County", [])
+    assert (rig.media.return_video, rig.media.wall, rig.media.on_air) == ("haiyan", (), "main")
+    # the sample's mobilisation speech polls the branch venues on the main venue's return
+    await rig.live.command({"type": "goto_segment", "segment": "mobilisation-speech"})
+    while (shown := await sockets["main"].next("main_return"))["mode"] != "polling":
+        pass
+    assert (shown["shows"], shown["venue"]) == ("single", "nanhu")
+    assert rig.media.return_video == "nanhu" and rig.media.on_air == "main", "the others keep the program"
+    for venue in ("pinghu", "nanhu", "haiyan"):  # a branch venue is never told about the return
+        with pytest.raises(TimeoutError):
+            await sockets[venue].next("main_return", timeout=0.3)
 
 
 async def test_a_venue_whose_heartbeat_stops_is_cut_off_and_leaves(rig):
@@ -285,6 +385,77 @@ async def test_a_failing_listener_is_logged_and_the_command_and_other_listeners_
             pass
     assert msg.events[0].type == "venue_took_air"
     assert rig.live.server_app[RUNTIME].live.listener_names == [
-        "token_revocations", "media_program", "venue_sockets", "operator_sockets", "metrics",
+        "token_revocations", "media_program", "timers", "venue_sockets", "operator_sockets", "metrics",
     ]
     await console.close()
+
+
+# ------------------------------------------------------------------ roll-call records
+
+
+TWO_ROLL_CALLS_YAML = """\
+conference: {id: two-roll-calls, title: "Two roll calls", date: 2025-02-05, start: "14:30", timezone: Asia/Shanghai}
+venues:
+  - {id: main, name: "Theatre", role: main}
+  - {id: pinghu, name: "Pinghu City", role: branch}
+  - {id: haiyan, name: "Haiyan County", role: branch}
+  - {id: nanhu, name: "Nanhu District", role: branch}
+agenda:
+  - {id: opening, kind: presiding, title: "Opening", planned: 2m}
+  - {id: roll-call, kind: roll_call, title: "Roll call", per_venue: 20s, planned: 3m}
+  - {id: check, kind: roll_call, title: "Self-check", mode: check, venues: [pinghu, nanhu], planned: 2m}
+"""
+
+
+async def test_every_roll_call_is_listed_and_exported_with_its_record(tmp_path):
+    async with serving(parse_conference(TWO_ROLL_CALLS_YAML, "two.yaml"), tmp_path) as rig:
+        sockets = {venue: await rig.joined(venue) for venue in ("main", "pinghu", "nanhu")}
+        run = rig.live.command
+        await run({"type": "start_session"})
+        await run({"type": "goto_segment", "segment": "roll-call"})
+        await run({"type": "start_roll_call"})
+        await sockets["pinghu"].next("roll_call_prompt")
+        await sockets["pinghu"].ws.send_json({"type": "roll_call_answer", "picture_ok": True, "sound_ok": True})
+        await sockets["nanhu"].next("roll_call_prompt")  # haiyan was not connected: absent, nanhu is called
+        await run({"type": "skip_roll_call_venue"})
+        await run({"type": "goto_segment", "segment": "check"})
+        await run({"type": "start_roll_call"})
+        await sockets["pinghu"].next("roll_call_prompt")
+        await sockets["pinghu"].ws.send_json({"type": "roll_call_answer", "picture_ok": True, "sound_ok": False})
+        await sockets["pinghu"].next("roll_call_recorded")
+        await run({"type": "finish_roll_call"})
+
+        roll_calls = await rig.live.operator.roll_calls()
+        assert list(roll_calls) == ["roll-call", "check"]
+        called, check = roll_calls["roll-call"], roll_calls["check"]
+        assert (called.mode.value, called.phase.value, check.mode.value) == ("called", "finished", "check")
+        assert {v: (e.status.value, e.by) for v, e in called.venues.items()} == {
+            "pinghu": ("present", "venue"), "haiyan": ("absent", "session"), "nanhu": ("no_answer", "operator")}
+
+        async def csv_rows(query: str = "") -> list[list[str]]:
+            async with rig.live.http.get(f"{rig.live.base_url}/api/roll-call.csv{query}", headers=rig.live.auth) as r:
+                assert r.status == 200 and r.content_type == "text/csv"
+                return list(csv.reader(io.StringIO(await r.text())))
+
+        header, *rows = await csv_rows("?segment=roll-call")
+        assert header == ["segment", "venue", "name", "status", "picture_ok", "sound_ok", "recorded_at", "by", "note",
+                          "mode", "called_at"]
+        by_venue = {row[1]: dict(zip(header, row)) for row in rows}
+        pinghu, haiyan, nanhu = by_venue["pinghu"], by_venue["haiyan"], by_venue["nanhu"]
+        assert (pinghu["name"], pinghu["status"], pinghu["picture_ok"], pinghu["sound_ok"], pinghu["by"]) == (
+            "Pinghu City", "present", "yes", "yes", "venue")
+        assert pinghu["recorded_at"].endswith("+08:00") and pinghu["called_at"] <= pinghu["recorded_at"]
+        assert (haiyan["status"], haiyan["by"], haiyan["note"], haiyan["called_at"]) == (
+            "absent", "session", "not connected when called", "")
+        assert (nanhu["status"], nanhu["by"], nanhu["note"], nanhu["mode"]) == ("no_answer", "operator", "skipped", "called")
+        assert nanhu["called_at"], "nanhu was called"
+        # without a segment: the roll call the console shows (the current segment's)
+        header, *rows = await csv_rows()
+        assert [(row[1], row[3], row[5], row[8], row[9]) for row in rows] == [
+            ("pinghu", "present", "no", "", "check"), ("nanhu", "absent", "", "no answer", "check")]
+        for segment, why in [("nope", "there is no segment 'nope' in the agenda (roll calls run: roll-call, check)"),
+                             ("opening", "the roll call of 'opening' has not been run (roll calls run: roll-call, check)")]:
+            async with rig.live.http.get(f"{rig.live.base_url}/api/roll-call.csv?segment={segment}",
+                                         headers=rig.live.auth) as r:
+                assert r.status == 404
+                assert await r.json() == {"error": why, "code": "roll_call_not_found", "params": {"segment": segment}}

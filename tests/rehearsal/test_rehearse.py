@@ -11,8 +11,10 @@ import io
 import json
 import re
 
+import pytest
 from rich.console import Console
 
+from orchestrator.config import parse_conference
 from orchestrator.core import commands as c
 from orchestrator.core import decide as core_decide
 from orchestrator.core import events as e
@@ -34,11 +36,15 @@ async def test_a_rehearsal_with_every_drill_passes_and_reports_the_outcomes(rehe
     assert report.exit_code == 0
     assert [s.id for s in report.segments] == ["opening", "roll-call", "awards", "speech-pinghu", "speech-haiyan", "closing"]
 
-    # the roll call: present after the venues' own checks, the absent venue recorded absent by the session
+    # the called roll call: present after the venues' own checks, the absent venue recorded absent by the session
     entries = report.roll_calls["roll-call"]["venues"]
     assert {v: x["status"] for v, x in entries.items()} == {"pinghu": "present", "haiyan": "absent", "nanhu": "present"}
     assert entries["pinghu"]["picture_ok"] is entries["pinghu"]["sound_ok"] is True
-    assert entries["haiyan"]["note"] == "not connected when the roll call started"
+    assert entries["haiyan"]["note"] == "not connected when called"
+    calls = next(s for s in report.segments if s.id == "roll-call").calls
+    assert [(c.venue, c.outcome, c.on_air) for c in calls] == [("pinghu", "present", True), ("nanhu", "present", True)]
+    # measured at every venue whose picture changed: the called venue itself turns to the main venue
+    assert [set(c.latencies_s) for c in calls] == [{"main", "nanhu"}, {"main", "nanhu", "pinghu"}]
 
     # every award caption reached every connected venue (main, pinghu, nanhu)
     awards = next(s for s in report.segments if s.id == "awards")
@@ -58,7 +64,7 @@ async def test_a_rehearsal_with_every_drill_passes_and_reports_the_outcomes(rehe
     drills = {d.spec: d for d in report.drill_outcomes}
     absent = [o.message for o in drills["--absent haiyan"].outcomes]
     assert absent == [
-        "the roll call recorded 'haiyan' absent (not connected when the roll call started)",
+        "the roll call recorded 'haiyan' absent (not connected when called)",
         "the segment fell back to 'main': segment 'speech-haiyan' is on air from 'haiyan', which is not connected",
     ]
     (dropped,) = drills["--drop pinghu@speech-pinghu:2"].outcomes
@@ -131,3 +137,91 @@ async def test_the_loss_drill_catches_a_server_that_does_not_measure_loss(rehear
     report = await run_rehearsal(rehearsal_conf, loss=["nanhu:15"])
     assert kinds(report) == {"loss_not_measured"}
     assert report.findings[0].venue == "nanhu"
+
+
+@pytest.mark.slow
+async def test_a_control_room_rehearsal_checks_calls_polling_and_the_wall_venue_by_venue(control_conf, tmp_path):
+    """A called roll call with a venue absent and one that never answers; the main venue's
+    return polled; a paging 2x2 wall; program polling. Every venue checked."""
+    report = await run_rehearsal(control_conf, tmp_path / "report", absent=["haiyan"], no_answer=["xiuzhou"])
+    assert report.findings == [], report.findings
+
+    # the roll call: each venue called in turn and on air, seen by every other venue; the record right
+    entries = report.roll_calls["roll-call"]["venues"]
+    assert {v: (x["status"], x["by"]) for v, x in entries.items()} == {
+        "pinghu": ("present", "venue"), "haiyan": ("absent", "session"), "nanhu": ("present", "venue"),
+        "xiuzhou": ("no_answer", "session"), "jiashan": ("present", "venue"), "haining": ("present", "venue")}
+    assert entries["xiuzhou"]["note"] == "no answer within 3s"
+    calls = next(s for s in report.segments if s.id == "roll-call").calls
+    assert [(c.venue, c.outcome) for c in calls] == [
+        ("pinghu", "present"), ("nanhu", "present"), ("xiuzhou", "no_answer"), ("jiashan", "present"),
+        ("haining", "present")]
+    for call in calls:
+        assert call.on_air
+        receivers = {"main", "pinghu", "nanhu", "xiuzhou", "jiashan", "haining"} - {call.venue}
+        assert receivers <= set(call.latencies_s), call
+        assert all(x is not None and x < 1.0 for x in call.latencies_s.values()), call
+    assert 2.9 < calls[2].ended_at_s - calls[2].at_s < 3.5, "the silent venue held its call for per_venue"
+    drills = {d.spec: [o.message for o in d.outcomes] for d in report.drill_outcomes}
+    assert drills["--no-answer xiuzhou"] == ["the roll call recorded 'xiuzhou' no answer (no answer within 3s)"]
+
+    # main-return polling: the main venue alone sees each polled venue; nobody else's picture changes
+    polled = next(s for s in report.segments if s.id == "report")
+    assert [(r.on_air, r.cause) for r in polled.returns] == [("nanhu", "polling"), ("pinghu", "polling"),
+                                                           ("xiuzhou", "polling")]
+    assert all(set(r.latencies_s) == {"main"} and r.max_s < 1.0 for r in polled.returns)
+    assert polled.switches == [] or all(sw.on_air == "main" for sw in polled.switches)
+
+    # the wall: two pages of the five connected venues, every tile in its slot
+    wall = next(s for s in report.segments if s.id == "wall")
+    assert [w.tiles for w in wall.walls][:2] == [["pinghu", "nanhu", "xiuzhou", "jiashan"], ["haining"]]
+    assert all(x is not None and x < 1.0 for w in wall.walls for x in w.latencies_s.values())
+    assert len(wall.walls[0].latencies_s) == 4
+
+    # program polling: a switch of every venue's picture at each step
+    program = next(s for s in report.segments if s.id == "polled")
+    assert [(sw.on_air, sw.cause) for sw in program.switches][:2] == [("jiashan", "polling"), ("haining", "polling")]
+    assert [len(sw.latencies_s) for sw in program.switches[:2]] == [5, 6]  # every venue whose picture changed
+    assert all(x is not None and x < 1.0 for sw in program.switches[:2] for x in sw.latencies_s.values())
+
+    s = report.summary
+    assert s.roll_call_calls == s.roll_call_calls_on_air == 5
+    assert s.wall_tiles == s.wall_tiles_within_threshold >= 5
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Main venue&#39;s return" in html and "polling: Nanhu District" in html
+    assert "Xiuzhou District called at" in html and "no answer after 3." in html
+
+
+BROKEN_CONTROL_YAML = """\
+conference: {id: broken-control, title: "Broken control room", date: 2025-02-05, start: "14:30", timezone: Asia/Shanghai}
+venues:
+  - {id: main, name: "Theatre", role: main}
+  - {id: pinghu, name: "Pinghu City", role: branch}
+  - {id: nanhu, name: "Nanhu District", role: branch}
+agenda:
+  - {id: roll-call, kind: roll_call, title: "Roll call", per_venue: 3s, planned: 1m}
+  - {id: report, kind: speech, title: "Polled", planned: 1m, polling: {target: main-return, dwell: 10s}}
+  - {id: wall, kind: speech, title: "Wall", planned: 1m, main_return: {mode: wall, layout: 2x2}}
+"""
+
+
+async def test_calls_off_air_and_a_main_return_the_media_ignores_are_caught(monkeypatch):
+    """The called venue is not put on air, and the media never shows the main venue its return:
+    the verifier says so, call by call and slot by slot."""
+    def call_without_air(d: core_decide.Decision, segment: str, venue: str) -> None:
+        rc = d.state.roll_calls[segment]
+        d.emit(e.RollCallCalled(at=d.now, segment=segment, venue=venue, deadline=d.now + rc.per_venue))
+
+    monkeypatch.setattr(core_decide.Decision, "call", call_without_air)
+    monkeypatch.setattr(ProgramRouter, "set_main_return", lambda self, video, wall: None)
+    conf = parse_conference(BROKEN_CONTROL_YAML, "broken.yaml")
+    report = await run_rehearsal(conf)
+    assert report.exit_code == 1
+    found = {(f.kind, f.segment, f.venue) for f in report.findings}
+    assert {("called_not_on_air", "roll-call", "pinghu"), ("called_not_on_air", "roll-call", "nanhu")} <= found
+    assert ("switch_missing", "report", "main") in found, "the polled venue never reached the main venue"
+    assert ("tile_missing", "wall", "main") in found, "the wall's tiles never reached the main venue"
+    tiles = [f.message for f in report.findings if f.kind == "tile_missing"]
+    assert "wall slot 1 of 'main' never showed 'pinghu'" in tiles[0]
+    assert not any(f.venue in ("pinghu", "nanhu") for f in report.findings if f.segment in ("report", "wall")), \
+        "the branch venues kept the program"

@@ -58,13 +58,13 @@ async def test_serve_simulate_all_joins_every_venue_and_they_follow_the_session(
                             {"type": "start_roll_call"}):
                 async with http.post(f"{base}/api/commands", json=command) as r:
                     assert r.status == 200, await r.text()
-            for _ in range(50):
+            for _ in range(150):  # the called roll call: each simulated venue answers after its moment on air
                 async with http.get(f"{base}/api/state") as r:
                     state = await r.json()
-                if state["roll_call"]["counts"]["present"] == 3:
+                if state["roll_call"]["phase"] == "finished":
                     break
                 await asyncio.sleep(0.1)
-            assert state["roll_call"]["counts"] == {"pending": 0, "present": 3, "absent": 0}
+            assert state["roll_call"]["counts"] == {"waiting": 0, "pending": 0, "present": 3, "absent": 0, "no_answer": 0}
 
             async with http.post(f"{base}/api/commands", json={"type": "take", "venue": "pinghu"}) as r:
                 assert r.status == 200

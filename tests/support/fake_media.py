@@ -9,7 +9,7 @@ its disconnection, as the real plane does.
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,8 @@ class FakeMediaPlane:
     monitors: dict[MonitorPeer, list[str | None]] = field(default_factory=dict)  # slot sources
     on_air: str | None = None
     muted: frozenset[str] = frozenset()
+    return_video: str | None = None  # what set_main_return last said
+    wall: tuple[str, ...] = ()
     refuse_offers: str | None = None  # the reason given to every offer, when set
     closed: bool = False
 
@@ -87,6 +89,10 @@ class FakeMediaPlane:
     def set_program(self, on_air: str, muted: Set[str]) -> None:
         self.calls.append(("set_program", on_air, frozenset(muted)))
         self.on_air, self.muted = on_air, frozenset(muted)
+
+    def set_main_return(self, video: str | None, wall: Sequence[str]) -> None:
+        self.calls.append(("set_main_return", video, tuple(wall)))
+        self.return_video, self.wall = video, tuple(wall)
 
     def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
         self.calls.append(("set_monitor", peer, slot, venue))

@@ -172,7 +172,7 @@ def test_roll_call_polling_and_main_return_options_load():
                    text)
     conf = parse_conference(text, "c.yaml")
     roll_call, speech, closing = conf.agenda[1], conf.agenda[4], conf.agenda[6]
-    assert (roll_call.roll_call_mode.value, roll_call.roll_call_per_venue) == ("check", 15), "check is the default for now"
+    assert (roll_call.roll_call_mode.value, roll_call.roll_call_per_venue) == ("called", 15), "called is the default"
     assert (roll_call.polling.target.value, roll_call.polling.dwell) == ("main_return", 20)
     assert conf.listed_branches(roll_call.polling.venues) == ("pinghu", "haiyan", "nanhu")
     assert (speech.polling.target.value, speech.polling.venues) == ("program", ["nanhu", "haiyan"])

@@ -448,6 +448,116 @@ def test_monitor_switches_at_the_next_keyframe_after_a_new_fixed_source(live, mo
     assert live.router.snapshot()[MONITOR] == {"monitor_video": "a"}
 
 
+# ------------------------------------------------------------------ the main venue's return
+
+
+WV = Role.WALL_VIDEO
+
+
+def wall_slots(rig: Rig, receiver: str = "main", count: int = 4) -> list[Output]:
+    """Give `receiver` `count` wall slots (receive-only video m-lines, in slot order)."""
+    peer = VenuePeer(receiver)
+    slots = [Output("video", WV, peer, clock=rig.clock, slot=n) for n in range(count)]
+    rig.router.add_outputs(peer, slots)
+    return slots
+
+
+def test_a_single_return_changes_the_main_venues_video_only(live):
+    live.router.set_program("a", set())
+    live.router.set_main_return("b", ())
+    assert live.wanted() == {
+        "main": routes("b", "a", None),  # the main venue still hears the program
+        "a": routes("main", None, "main"),
+        "b": routes("a", "a", "main"),
+    }
+    live.router.set_main_return(None, ())
+    assert live.wanted()["main"] == routes("a", "a", None), "back to the program"
+
+
+def test_a_return_is_shown_even_while_the_main_venue_is_on_air(live):
+    live.router.set_main_return("a", ())
+    assert live.wanted()["main"] == routes("a", None, None)
+    assert live.wanted()["b"] == routes("main", "main", None)
+
+
+def test_the_return_switches_on_a_keyframe_with_continuous_timestamps(live):
+    live.router.set_program("a", set())
+    live.keyframes_from_all()
+    live.drain_all()
+    live.requests.clear()
+    live.video("a", inter("a1"), 3000)
+    live.router.set_main_return("b", ())
+    assert live.requests == ["b"], "the new source is asked for a keyframe at once"
+    live.video("b", inter("b1"), 7_000_000)  # not a keyframe: the main venue keeps the program
+    live.video("a", inter("a2"), 6000)
+    live.clock.advance(0.1)
+    live.video("b", key("b2"), 7_003_000)
+    live.video("b", inter("b3"), 7_006_000)
+    live.video("a", inter("a3"), 9000)
+    out = drain(live.out("main", PV))
+    assert [data for data, _ in out] == [inter("a1"), inter("a2"), key("b2"), inter("b3")]
+    stamps = [stamp for _, stamp in out]
+    assert [later - earlier for earlier, later in zip(stamps, stamps[1:])] == [3000, 9000, 3000]
+    assert payloads(live.out("b", PV)) == [inter("a1"), inter("a2"), inter("a3")], "the others keep the program"
+    assert live.router.program_snapshot()["main"]["program_video"] == "b"
+
+
+def test_a_return_venue_without_uplinks_leaves_the_main_venue_on_the_program(live):
+    live.router.set_program("a", set())
+    live.router.set_main_return("ghost", ())
+    assert live.router.wanted_source(live.out("main", PV)) == "a"
+
+
+def test_wall_slots_forward_each_tile_as_it_is(live):
+    slots = wall_slots(live)
+    live.router.set_main_return(None, ("a", "b"))
+    assert [live.router.wanted_source(o) for o in slots] == ["a", "b", None, None]
+    assert set(live.requests) == {"a", "b"}
+    live.video("a", key("a1"))
+    live.video("b", key("b1"))
+    live.video("a", inter("a2"))
+    assert [payloads(o) for o in slots] == [[key("a1"), inter("a2")], [key("b1")], [], []]
+    snapshot = live.router.program_snapshot()
+    assert snapshot["main"] == {**routes(None, None, None), "wall_video_0": "a", "wall_video_1": "b"}
+    assert snapshot["a"] == routes("main", "main", None), "the branch venues keep the program"
+
+
+def test_a_new_wall_page_switches_every_slot_on_its_own_keyframe(live):
+    slots = wall_slots(live, count=2)
+    live.router.set_main_return(None, ("a", "b"))
+    live.keyframes_from_all()
+    [drain(o) for o in slots]
+    live.requests.clear()
+    live.router.set_main_return(None, ("main", "a"))
+    assert set(live.requests) == {"main", "a"}
+    live.video("a", inter("a1"))
+    live.video("b", inter("b1"))
+    live.video("main", key("m1"))
+    live.video("a", key("a2"))
+    assert payloads(slots[0]) == [inter("a1"), key("m1")], "a until main's keyframe"
+    assert payloads(slots[1]) == [inter("b1"), key("a2")], "b until a's keyframe"
+    live.router.set_main_return(None, ())
+    live.video("main", key("m2"))
+    assert payloads(slots[0]) == [], "no wall: nothing is forwarded"
+    assert "wall_video_0" not in live.router.program_snapshot()["main"]
+
+
+def test_only_the_main_venue_receives_a_wall(live):
+    slots = wall_slots(live, receiver="b", count=2)
+    live.router.set_main_return(None, ("a", "main"))
+    assert [live.router.wanted_source(o) for o in slots] == [None, None]
+
+
+def test_a_wall_slots_pli_asks_its_own_source(live):
+    slots = wall_slots(live, count=2)
+    live.router.set_main_return(None, ("a", "b"))
+    live.keyframes_from_all()
+    live.clock.advance(1)
+    live.requests.clear()
+    slots[1].on_keyframe_request()
+    assert live.requests == ["b"]
+
+
 # ------------------------------------------------------------------ Output as a track
 
 

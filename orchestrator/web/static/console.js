@@ -11,7 +11,10 @@ const el = (tag, { dataset, ...props } = {}, ...children) => {
 const PAGE_SIZE = 8;
 const SLOTS = 2 + PAGE_SIZE;  // program, preview, one page of the wall
 
-const ui = { ws: null, state: null, stateAt: 0, pc: null, videos: [], assigned: [], page: 0, refs: 0, pending: new Map() };
+const ui = {
+  ws: null, state: null, stateAt: 0, clockOffset: 0, pc: null, videos: [], assigned: [], page: 0, refs: 0,
+  pending: new Map(), listed: false,
+};
 window.consoleUi = ui;
 
 // ---------------------------------------------------------------- commands
@@ -57,7 +60,10 @@ function connect() {
   ws.onmessage = (event) => {
     const msg = JSON.parse(event.data);
     if (msg.type === "state") render(msg.state);
-    else if (msg.type === "events") msg.events.forEach(logEvent);
+    else if (msg.type === "events") {
+      msg.events.forEach(logEvent);
+      if (msg.events.some((e) => e.type.startsWith("roll_call_"))) listRollCalls();
+    }
     else if (msg.type === "command_result") onResult(msg);
     else if (msg.type === "answer") ui.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).then(() => { ui.monitorReady = true; assignSlots(); });
     else if (msg.type === "error") showError(msg.message);
@@ -135,6 +141,8 @@ function linkOf(v) {
 function render(state) {
   ui.state = state;
   ui.stateAt = Date.now() / 1000;
+  ui.clockOffset = state.timing.now - ui.stateAt;
+  if (!ui.listed) { ui.listed = true; listRollCalls(); }
   const tz = state.conference.timezone;
   $("conference").textContent = state.conference.title;
   $("phase").textContent = state.phase;
@@ -164,6 +172,8 @@ function render(state) {
 
   renderWall(state);
   renderRollCall(state);
+  renderPolling(state);
+  renderReturn(state);
   renderAwards(state);
   $("floor-queue").replaceChildren(...state.floor_queue.map((r) => el("li", { className: "request", dataset: { venue: r.venue } },
     el("span", { textContent: `${venueName(r.venue)} · ${timeIn(r.at, tz)}` }),
@@ -221,20 +231,115 @@ function renderWall(state) {
   attachVideos();
 }
 
+const serverNow = () => Date.now() / 1000 + ui.clockOffset;
+const secondsTo = (t) => Math.max(0, Math.ceil(t - serverNow()));
+const STATUS_WORDS = { waiting: "waiting", pending: "pending", present: "present", absent: "absent", no_answer: "no answer" };
+
 function renderRollCall(state) {
   const rc = state.roll_call;
-  $("roll-call-counts").textContent = rc ? `${rc.counts.present} present · ${rc.counts.absent} absent · ${rc.counts.pending} pending (${rc.phase})` : "";
+  const called = !!rc && rc.mode === "called";
+  const running = !!rc && rc.phase === "running";
+  $("roll-call-mode").hidden = !rc;
+  $("roll-call-mode").textContent = rc ? (called ? "called 点名" : "self-check") : "";
+  $("roll-call-counts").textContent = rc
+    ? `${Object.entries(rc.counts).map(([status, n]) => `${n} ${STATUS_WORDS[status] || status}`).join(" · ")} (${rc.phase})` : "";
+  document.body.dataset.calling = running && rc.calling ? rc.calling : "";
+  $("calling").hidden = !(called && running);
+  $("pause-roll-call").textContent = rc && rc.paused ? "Resume" : "Pause";
+  $("pause-roll-call").disabled = !(called && running);
+  $("skip-roll-call").disabled = !(called && running && rc.calling && !rc.paused);
+  $("export-csv").href = rc ? `/api/roll-call.csv?segment=${encodeURIComponent(rc.segment)}` : "/api/roll-call.csv";
+  countdowns();
   const rows = rc ? Object.entries(rc.venues) : [];
-  $("roll-call-rows").replaceChildren(...rows.map(([id, e]) => el("tr", { id: `rc-${id}`, className: e.status, dataset: { status: e.status } },
+  const recall = called ? "Recall" : "Retry";
+  $("roll-call-rows").replaceChildren(...rows.map(([id, e]) => el("tr", {
+    id: `rc-${id}`, className: `${e.status}${running && rc.calling === id ? " calling-row" : ""}`, dataset: { status: e.status } },
     el("td", { textContent: venueName(id) }),
-    el("td", { className: "rc-status", textContent: e.status + (e.note ? ` (${e.note})` : "") }),
+    el("td", { className: "rc-status", textContent: (STATUS_WORDS[e.status] || e.status)
+      + (running && rc.calling === id ? " (being called)" : "") + (e.note ? ` (${e.note})` : "") }),
     el("td", { className: "rc-picture", textContent: e.picture_ok === null ? "" : (e.picture_ok ? "OK" : "no") }),
     el("td", { className: "rc-sound", textContent: e.sound_ok === null ? "" : (e.sound_ok ? "OK" : "no") }),
-    el("td", { textContent: e.at ? timeIn(e.at, state.conference.timezone) : "" }),
+    el("td", { textContent: e.at ? `${timeIn(e.at, state.conference.timezone)}${e.by ? ` · ${e.by}` : ""}` : "" }),
     el("td", {},
       el("button", { textContent: "Present", className: "small", onclick: () => command({ type: "mark_roll_call", venue: id, status: "present" }) }),
       el("button", { textContent: "Absent", className: "small", onclick: () => command({ type: "mark_roll_call", venue: id, status: "absent" }) }),
-      el("button", { textContent: "Retry", className: "small", onclick: () => command({ type: "retry_roll_call", venue: id }) })))));
+      el("button", { textContent: recall, className: "small recall", onclick: () => command({ type: "retry_roll_call", venue: id }) })))));
+}
+
+// Every roll call run, each with its own CSV export.
+async function listRollCalls() {
+  const response = await fetch("/api/roll-calls", { credentials: "same-origin" });
+  if (!response.ok) return;
+  const rollCalls = await response.json();
+  const links = Object.values(rollCalls).map((rc) => el("li", {}, el("a", {
+    href: `/api/roll-call.csv?segment=${encodeURIComponent(rc.segment)}`, download: `roll-call-${rc.segment}.csv`,
+    textContent: `${rc.segment} (${rc.mode}, ${rc.phase}) CSV` })));
+  $("roll-call-exports").replaceChildren(...links);
+}
+
+// The next connected venue the polling will show (the rotation skips venues not connected).
+function nextPolled(state, polling) {
+  const n = polling.venues.length;
+  for (let k = 1; k <= n; k++) {
+    const venue = polling.venues[(polling.index + k) % n];
+    if (state.venues[venue] && state.venues[venue].connected) return venue;
+  }
+  return null;
+}
+
+function renderPolling(state) {
+  const polling = state.polling;
+  const target = polling && (polling.target === "program" ? "program" : "main venue's return");
+  $("polling-status").textContent = polling ? (polling.paused ? "paused" : "running") : "off";
+  $("polling-status").className = `badge ${polling ? (polling.paused ? "amber" : "green") : "grey"}`;
+  $("polling-line").textContent = polling
+    ? `On the ${target}: ${polling.current ? venueName(polling.current) : "no venue connected"} · every ${polling.dwell} s` : "Not polling.";
+  document.body.dataset.polling = polling ? polling.current || "" : "";
+  $("pause-polling").textContent = polling && polling.paused ? "Resume" : "Pause";
+  $("pause-polling").disabled = $("stop-polling").disabled = !polling;
+  $("start-polling").disabled = !!polling;
+  countdowns();
+  const picks = $("polling-venues");
+  const branches = Object.entries(state.venues).filter(([, v]) => v.role === "branch");
+  if (picks.children.length !== branches.length) {
+    picks.replaceChildren(...branches.map(([id, v]) => el("label", {},
+      el("input", { type: "checkbox", value: id, checked: true }), ` ${v.name}`)));
+  }
+}
+
+function renderReturn(state) {
+  const mr = state.main_return;
+  $("return-status").textContent = mr.mode;
+  $("return-status").className = `badge ${mr.mode === "program" ? "grey" : "green"}`;
+  document.body.dataset.mainReturn = mr.shows;
+  $("return-line").textContent = {
+    program: `The main venue sees the program (${venueName(state.on_air)}).`,
+    single: `The main venue sees ${venueName(mr.venue)}${mr.mode === "polling" ? " (polling)" : ""}.`,
+    wall: `A ${mr.layout} wall, page ${mr.page + 1} of ${mr.pages}: ${mr.tiles.map(venueName).join(", ")}.`,
+  }[mr.shows] + (mr.mode !== "program" && mr.shows === "program" ? ` (set to ${mr.mode}: nothing to show now)` : "");
+  const select = $("return-venue");
+  const branches = Object.entries(state.venues).filter(([, v]) => v.role === "branch");
+  if (select.options.length !== branches.length) {
+    select.replaceChildren(...branches.map(([id, v]) => new Option(v.name, id)));
+  }
+}
+
+// The called venue's time and the next polling step, counted down between state pushes.
+function countdowns() {
+  const state = ui.state;
+  const rc = state && state.roll_call;
+  if (rc && rc.mode === "called" && rc.phase === "running") {
+    $("calling-name").textContent = rc.paused ? "Paused" : (rc.calling ? `Calling: ${venueName(rc.calling)}` : "Calling: nobody");
+    $("calling-countdown").textContent = rc.call_deadline && !rc.paused ? `${secondsTo(rc.call_deadline)} s` : "";
+  }
+  const polling = state && state.polling;
+  if (polling) {
+    const next = nextPolled(state, polling);
+    const when = polling.paused ? `paused (${Math.ceil(polling.left || 0)} s left)` : `in ${secondsTo(polling.next_at)} s`;
+    $("polling-next").textContent = `Next: ${next ? venueName(next) : "–"} ${when}`;
+  } else {
+    $("polling-next").textContent = "";
+  }
 }
 
 function renderAwards(state) {
@@ -247,6 +352,7 @@ function renderAwards(state) {
 
 function tick() {
   const state = ui.state;
+  if (state) countdowns();
   $("clock").textContent = new Date().toLocaleTimeString("en-GB", { timeZone: state ? state.conference.timezone : undefined });
   const seg = state && state.segments.find((s) => s.id === state.segment);
   const timer = $("segment-timer");
@@ -272,6 +378,26 @@ $("next").onclick = () => command({ type: "next_segment" });
 $("previous").onclick = () => command({ type: "previous_segment" });
 $("start-roll-call").onclick = () => command({ type: "start_roll_call" });
 $("finish-roll-call").onclick = () => command({ type: "finish_roll_call" });
+$("pause-roll-call").onclick = () => command({ type: ui.state.roll_call && ui.state.roll_call.paused ? "resume_roll_call" : "pause_roll_call" });
+$("skip-roll-call").onclick = () => command({ type: "skip_roll_call_venue" });
+$("pause-polling").onclick = () => command({ type: ui.state.polling && ui.state.polling.paused ? "resume_polling" : "pause_polling" });
+$("stop-polling").onclick = () => command({ type: "stop_polling" });
+$("polling-form").onsubmit = (event) => {
+  event.preventDefault();
+  const boxes = [...document.querySelectorAll("#polling-venues input")];
+  const venues = boxes.filter((b) => b.checked).map((b) => b.value);
+  command({ type: "start_polling", target: $("polling-target").value, dwell_s: Number($("polling-dwell").value),
+    ...(venues.length === boxes.length ? {} : { venues }) });
+};
+$("return-program").onclick = () => command({ type: "set_main_return", mode: "program" });
+$("return-single-form").onsubmit = (event) => {
+  event.preventDefault();
+  command({ type: "set_main_return", mode: "single", venue: $("return-venue").value });
+};
+$("return-wall-form").onsubmit = (event) => {
+  event.preventDefault();
+  command({ type: "set_main_return", mode: "wall", layout: $("return-layout").value, page_every_s: Number($("return-page-every").value) });
+};
 $("next-award").onclick = () => command({ type: "next_award" });
 $("mute-all").onclick = () => command({ type: "mute_all_but_on_air" });
 $("reset-caption").onclick = () => command({ type: "reset_caption" });

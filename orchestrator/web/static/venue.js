@@ -1,6 +1,8 @@
-// The branch venue page: camera and microphone up, the program down, over WebRTC.
+// The venue page: camera and microphone up, the program down, over WebRTC.
 // The join token is in the URL fragment (never sent to the server by the browser);
-// it goes to the server in the first WebSocket message.
+// it goes to the server in the first WebSocket message. The main venue's page also
+// offers the wall slots the server names (receive-only video) and lays the wall out
+// with each venue's name; nothing is composed on the server.
 
 const $ = (id) => document.getElementById(id);
 const token = decodeURIComponent(location.hash.slice(1));
@@ -11,6 +13,7 @@ const page = {
   ws: null, pc: null, stream: null, heartbeat: null, backoff: BACKOFF_START,
   retryTimer: null, stopped: false, everConnected: false, venue: null,
   view: {}, iceServers: [], audio: null, analyser: null,
+  wallSlots: 0, wall: [], wallStreams: [], clockOffset: 0, mainReturn: null,
 };
 window.venuePage = page;  // for people debugging a venue, and for the browser tests
 
@@ -157,6 +160,8 @@ async function onMessage(msg) {
     case "welcome":
       page.venue = msg.venue;
       page.iceServers = msg.ice_servers || [];
+      page.wallSlots = msg.wall_slots || 0;
+      page.clockOffset = msg.server_time ? msg.server_time - Date.now() / 1000 : 0;
       document.title = `${msg.venue.name} — ${msg.conference.title}`;
       $("venue-name").textContent = msg.venue.name;
       $("conference-title").textContent = msg.conference.title;
@@ -171,11 +176,14 @@ async function onMessage(msg) {
       showState(msg);
       break;
     case "roll_call_prompt":
-      rollCall();
+      rollCall(msg);
       break;
     case "roll_call_recorded":
       $("roll-call").hidden = true;
       notice("Your venue is recorded present.");
+      break;
+    case "main_return":
+      showReturn(msg);
       break;
     case "replaced":
       replaced();
@@ -198,9 +206,18 @@ async function startPeer() {
   const videoT = pc.addTransceiver(video, { direction: "sendrecv", streams: [page.stream] });
   page.micSender = pc.addTransceiver(audio, { direction: "sendrecv", streams: [page.stream] }).sender;
   const mainT = pc.addTransceiver("audio", { direction: "recvonly" });
+  // the main venue's wall: one receive-only video slot each, in this order
+  const wallT = Array.from({ length: page.wallSlots }, () => pc.addTransceiver("video", { direction: "recvonly" }));
   const vp8 = (RTCRtpReceiver.getCapabilities("video")?.codecs || []).filter((c) => /vp8|rtx/i.test(c.mimeType));
-  if (vp8.length && videoT.setCodecPreferences) videoT.setCodecPreferences(vp8);
+  for (const t of [videoT, ...wallT]) if (vp8.length && t.setCodecPreferences) t.setCodecPreferences(vp8);
+  page.wallStreams = [];
   pc.ontrack = (event) => {
+    const slot = wallT.indexOf(event.transceiver);
+    if (slot >= 0) {
+      page.wallStreams[slot] = new MediaStream([event.track]);
+      attachWall();
+      return;
+    }
     const target = event.track.kind === "video" ? $("program")
       : (event.transceiver === mainT ? $("main-audio") : $("program-audio"));
     target.srcObject = new MediaStream([event.track]);
@@ -247,6 +264,88 @@ function showState(view) {
   $("hand").textContent = view.hand_raised ? "Lower hand" : "Raise hand";
   $("hand").dataset.raised = view.hand_raised ? "yes" : "no";
   if (view.roll_call !== "pending") $("roll-call").hidden = true;
+  const call = view.roll_call_call;
+  document.body.dataset.rollCall = !call ? "" : (page.venue && call.calling === page.venue.id ? "called" : "waiting");
+  rollCallLine();
+}
+
+// ---------------------------------------------------------------- called roll call
+
+const serverNow = () => Date.now() / 1000 + page.clockOffset;
+const secondsLeft = (deadline) => Math.max(0, Math.ceil(deadline - serverNow()));
+
+// Everyone's line while a called roll call runs: who is being called, and this venue's own turn.
+function rollCallLine() {
+  const call = page.view.roll_call_call;
+  const line = $("roll-call-line");
+  const mine = call && page.venue && call.calling === page.venue.id;
+  line.hidden = !call || mine;
+  if (!call || mine) return;
+  const own = { waiting: "waiting for your turn", present: "you are recorded present", absent: "you are recorded absent",
+    no_answer: "you did not answer in time" }[page.view.roll_call] || "";
+  const now = call.paused ? "Roll call paused" : (call.calling
+    ? `Being called: ${call.calling_name}${call.deadline ? ` · ${secondsLeft(call.deadline)} s` : ""}` : "Roll call");
+  line.textContent = own ? `${now} — ${own}` : now;
+}
+
+function rollCallCountdown() {
+  const call = page.view.roll_call_call;
+  const box = $("roll-call-countdown");
+  const mine = call && page.venue && call.calling === page.venue.id;
+  box.hidden = !mine || !call.deadline;
+  if (!box.hidden) box.textContent = `${secondsLeft(call.deadline)} s left to answer`;
+}
+
+setInterval(() => { rollCallLine(); rollCallCountdown(); }, 250);
+
+// ---------------------------------------------------------------- the main venue's return
+
+function showReturn(shown) {
+  page.mainReturn = shown;
+  document.body.dataset.return = shown.shows;
+  const label = $("return-name");
+  label.hidden = shown.shows !== "single";
+  label.textContent = shown.shows === "single" ? `${shown.mode === "polling" ? "Polling" : "Showing"}: ${shown.name}` : "";
+  const wall = $("wall");
+  wall.hidden = shown.shows !== "wall";
+  if (shown.shows !== "wall") return;
+  wall.dataset.layout = shown.layout;
+  const size = { "2x2": 4, "3x3": 9, "4x4": 16 }[shown.layout] || 16;
+  const tiles = [];
+  for (let slot = 0; slot < size; slot++) {
+    const tile = shown.tiles.find((t) => t.slot === slot);
+    let box = page.wall[slot];
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "wall-tile";
+      const video = Object.assign(document.createElement("video"), { autoplay: true, muted: true, playsInline: true });
+      video.dataset.slot = String(slot);
+      const name = Object.assign(document.createElement("span"), { className: "wall-name" });
+      box.append(video, name);
+      page.wall[slot] = box;
+    }
+    box.dataset.venue = tile ? tile.venue : "";
+    box.classList.toggle("empty", !tile);
+    box.querySelector(".wall-name").textContent = tile ? tile.name : "";
+    tiles.push(box);
+  }
+  wall.replaceChildren(...tiles);
+  if (shown.pages > 1) {
+    wall.append(Object.assign(document.createElement("span"), {
+      className: "wall-page", textContent: `page ${shown.page + 1} of ${shown.pages}` }));
+  }
+  attachWall();
+}
+
+function attachWall() {
+  page.wall.forEach((box, slot) => {
+    const video = box.querySelector("video");
+    const stream = page.wallStreams[slot];
+    if (stream && video.srcObject !== stream) {
+      video.srcObject = stream;
+      video.play().catch(() => {});
+    }
+  });
 }
 
 // A muted venue stops sending its microphone (the server would drop it anyway).
@@ -257,8 +356,15 @@ function muteAtSource(muted) {
   if (sender) sender.replaceTrack(muted ? null : mic).catch(() => {});
 }
 
-async function rollCall() {
+// The prompt: at once for everyone (a check roll call), or when this venue is called, on air.
+async function rollCall(prompt = {}) {
+  const called = prompt.mode === "called";
   $("roll-call").hidden = false;
+  $("roll-call").dataset.mode = called ? "called" : "check";
+  $("roll-call-prompt").textContent = called
+    ? `${page.venue ? page.venue.name : "Your venue"}, you are being called: you are on air. Answer "Present".`
+    : "Please confirm that your venue is present.";
+  rollCallCountdown();
   $("present").disabled = true;
   $("check-picture").textContent = $("check-sound").textContent = "checking…";
   const result = await checkPictureAndSound();
