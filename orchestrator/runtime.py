@@ -160,7 +160,7 @@ class SessionRuntime:
         """Send one `Tick`; True when it moved the deadline on (the timer may look again at once)."""
         try:
             events = self.live.execute(c.Tick())
-        except Exception:  # noqa: BLE001 - e.g. the log could not be written: try again later
+        except Exception:  # e.g. the log could not be written: try again later
             log.exception("tick_failed", due=deadline)
             return False
         after = self.session.next_deadline()

@@ -96,6 +96,9 @@ class Epoch:
     asked: bool  # an operator command asked for it
 
 
+Shown = tuple[str, str | None, tuple[str, ...], str | None, str]  # shows, venue, tiles, layout, mode
+
+
 @dataclass(frozen=True)
 class ReturnEpoch:
     """What the main venue's return showed from `start` to `end` (see `core.main_return_view`)."""
@@ -285,8 +288,8 @@ def return_epochs(rec: Recording) -> list[ReturnEpoch]:
     conf = rec.conference
     sent = {_key(e): c.sent for c in rec.commands for e in c.events}
     session = Session(conf)
-    last = ("program", None, (), None, "program")
-    changes: list[tuple[float, tuple, str]] = [(-math.inf, last, "initial")]
+    last: Shown = ("program", None, (), None, "program")
+    changes: list[tuple[float, Shown, str]] = [(-math.inf, last, "initial")]
     for event in session_events(rec):
         try:
             session.apply(event_adapter.validate_python(event))
@@ -294,8 +297,8 @@ def return_epochs(rec: Recording) -> list[ReturnEpoch]:
             log.warning("return_replay_stopped", event=event.get("type"), error=str(exc))
             break
         view = main_return_view(session.state, conf)
-        shown = (view.shows.value, view.venue if view.shows is ReturnMode.SINGLE else None, view.tiles,
-                 view.layout.value if view.layout else None, view.mode.value)
+        shown: Shown = (view.shows.value, view.venue if view.shows is ReturnMode.SINGLE else None, view.tiles,
+                        view.layout.value if view.layout else None, view.mode.value)
         if shown == last:
             continue
         at = sent.get(_key(event), event["at"])
@@ -305,8 +308,8 @@ def return_epochs(rec: Recording) -> list[ReturnEpoch]:
             changes.append((at, shown, RETURN_CAUSES.get(event["type"], event["type"])))
         last = shown
     return [
-        ReturnEpoch(at, changes[i + 1][0] if i + 1 < len(changes) else math.inf, *shown[:4], cause=cause, mode=shown[4])
-        for i, (at, shown, cause) in enumerate(changes)
+        ReturnEpoch(at, changes[i + 1][0] if i + 1 < len(changes) else math.inf, shows, venue, tiles, layout, cause, mode)
+        for i, (at, (shows, venue, tiles, layout, mode), cause) in enumerate(changes)
     ]
 
 
@@ -324,6 +327,7 @@ def venue_views(venue: str, main: str, program: list[Epoch], returns: list[Retur
         end = starts[i + 1] if i + 1 < len(starts) else math.inf
         epoch = [e for e in program if e.start <= t][-1]
         ret = [r for r in returns if r.start <= t][-1]
+        want: str | None
         if ret.shows == "single" and ret.venue is not None:
             want, why = ret.venue, f"the main venue's return showed '{ret.venue}'"
         else:

@@ -75,7 +75,7 @@ def make_rig(tmp_path) -> Iterator[Callable[[Callable[[], float]], Rig]]:
         return Rig(runtime, media, clock)
 
     yield make
-    for runtime, log in made:
+    for _runtime, log in made:
         log.close()
 
 

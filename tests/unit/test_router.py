@@ -497,7 +497,7 @@ def test_the_return_switches_on_a_keyframe_with_continuous_timestamps(live):
     out = drain(live.out("main", PV))
     assert [data for data, _ in out] == [inter("a1"), inter("a2"), key("b2"), inter("b3")]
     stamps = [stamp for _, stamp in out]
-    assert [later - earlier for earlier, later in zip(stamps, stamps[1:])] == [3000, 9000, 3000]
+    assert [later - earlier for earlier, later in itertools.pairwise(stamps)] == [3000, 9000, 3000]
     assert payloads(live.out("b", PV)) == [inter("a1"), inter("a2"), inter("a3")], "the others keep the program"
     assert live.router.program_snapshot()["main"]["program_video"] == "b"
 
