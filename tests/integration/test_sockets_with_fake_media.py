@@ -210,7 +210,7 @@ async def test_check_roll_call_prompts_reach_every_venue_at_once_and_answers_are
     await rig.live.command({"type": "start_roll_call"})
     for venue in ("pinghu", "nanhu"):
         prompt = await sockets[venue].next("roll_call_prompt")
-        assert prompt == {"type": "roll_call_prompt", "segment": "roll-call"}
+        assert prompt == {"type": "roll_call_prompt", "segment": "roll-call", "mode": "check"}
         view = await sockets[venue].next("state")
         assert view["roll_call"] == "pending" and view["roll_call_call"] is None, "nobody is called in turn"
     await sockets["pinghu"].ws.send_json({"type": "roll_call_answer", "picture_ok": True, "sound_ok": False})
