@@ -27,7 +27,7 @@ import ipaddress
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from ssl import SSLContext
@@ -278,7 +278,7 @@ class VenueAgent:
         self._stop = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._program: asyncio.Future | None = None
-        self._watchers: list[asyncio.Future] = []  # decoding the wall slots, answering a call
+        self._watchers: set[asyncio.Future] = set()  # decoding the wall slots, answering a call
         self._microphone: tuple | None = None  # (sender, track)
         self._connected_at: float | None = None  # when this session's media connected
         self._no_media_path: NoMediaPath | None = None  # why this session's media did not connect
@@ -443,10 +443,8 @@ class VenueAgent:
             drop_outgoing_rtp(video_t.sender.transport, self.loss, self.rng)
         if self.decode_all:
             self._program = asyncio.ensure_future(self._watch_program(video_t.receiver.track, self._saw))
-            self._watchers += [
-                asyncio.ensure_future(self._watch_program(t.receiver.track, functools.partial(self._saw_tile, slot)))
-                for slot, t in enumerate(wall)
-            ]
+            for slot, t in enumerate(wall):
+                self._watch(self._watch_program(t.receiver.track, functools.partial(self._saw_tile, slot)))
         return pc, msg.sdp
 
     def _mute_at_source(self, muted: bool) -> None:
@@ -523,6 +521,12 @@ class VenueAgent:
             self.stats.seen = venue
             self.emit("on_air_seen", venue=venue)
 
+    def _watch(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` for this session (cancelled when it ends; forgotten once done)."""
+        task = asyncio.ensure_future(coro)
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
     def _count_tile(self, slot: int) -> None:
         stats = self.stats
         stats.tile_frames[slot] = stats.tile_frames.get(slot, 0) + 1
@@ -571,13 +575,13 @@ class VenueAgent:
                 elif isinstance(data, p.RollCallPrompt):
                     self.emit("roll_call_prompt", segment=data.segment, mode=data.mode.value, left_s=data.left_s)
                     if self.answer_roll_call:
-                        self._watchers.append(asyncio.ensure_future(self._answer_roll_call(ws, data)))
+                        self._watch(self._answer_roll_call(ws, data))
                 else:
                     self._on_message(data)
         finally:
             if self._program is not None:
                 self._program.cancel()
-            watchers, self._watchers = self._watchers, []
+            watchers, self._watchers = self._watchers, set()
             for watcher in watchers:
                 watcher.cancel()
             await asyncio.gather(*watchers, return_exceptions=True)

@@ -23,13 +23,13 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .. import protocol as p
-from ..conference import RollCallMode, VenueRole, WallLayout
+from ..conference import RollCallMode, VenueRole
 from ..core import CommandRejected
 from ..core import commands as c
 from ..core import events as e
 from ..core.state import SessionState
 from ..logs import get_logger
-from ..media.plane import OfferRejected, VenuePeer
+from ..media.plane import MAX_WALL_SLOTS, OfferRejected, VenuePeer
 from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, CLOSE_REVOKED
 from ..runtime import SessionRuntime
 from .auth import JoinTokens, TokenRefused
@@ -40,7 +40,6 @@ log = get_logger(component="venue_ws")
 
 HELLO_TIMEOUT_S = 10.0
 MAX_MESSAGES_PER_S = 50
-WALL_SLOTS = max(layout.tiles for layout in WallLayout)  # the main venue's page offers this many
 
 
 @dataclass(eq=False)
@@ -185,7 +184,7 @@ class VenueHub:
                 venue_index=[v.id for v in self.host.conference.venues].index(venue),
                 ice_servers=[p.IceServer(**server) for server in self.ice_servers(venue)],
                 heartbeat_s=max(self.heartbeat_timeout_s / 3, 0.2),
-                wall_slots=WALL_SLOTS if vconf.role is VenueRole.MAIN else 0,
+                wall_slots=MAX_WALL_SLOTS if vconf.role is VenueRole.MAIN else 0,  # enough for 4x4
                 server_time=self.host.live.clock(),
             )
         )
