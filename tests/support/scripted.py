@@ -106,8 +106,8 @@ def small_session(conference: Conference, data_dir: Path) -> ScriptedSession:
 def sample_session(conference: Conference, data_dir: Path) -> ScriptedSession:
     """The sample meeting (config/jiaxing-2025-six-initiatives.yaml) run through from 14:20 to its end.
 
-    Every venue joins before the start but the port area, which joins during the roll call
-    and answers then; Haining's sound fails its check; the twelve awards are presented;
+    Every venue joins before the start but the port area, which joins during the (called)
+    roll call and answers in its turn; Haining's sound fails its check; the twelve awards are presented;
     Xiuzhou's link turns poor during its speech and it drops (fallback) and rejoins (back on
     air); Haining asks for the floor in the Xinfengming speech and gets it, then the
     operator takes the theatre back; a caption is typed and reset during the mobilisation
@@ -120,13 +120,13 @@ def sample_session(conference: Conference, data_dir: Path) -> ScriptedSession:
     for i, venue in enumerate(["main", *[b for b in branches if b != "port-area"]]):
         s.at(-570 + 20 * i).do(c.JoinVenue(venue=venue))
     s.at(0).do(c.StartSession())
-    s.at(200).do(c.NextSegment())  # roll call
+    s.at(200).do(c.NextSegment())  # roll call: each branch venue called in turn
     s.at(210).do(c.StartRollCall())
-    for i, venue in enumerate(b for b in branches if b != "port-area"):
-        s.at(220 + 8 * i).do(c.AnswerRollCall(venue=venue, picture_ok=True, sound_ok=venue != "haining"))
-    s.at(300).do(c.JoinVenue(venue="port-area"))
-    s.at(310).do(c.AnswerRollCall(venue="port-area", picture_ok=True, sound_ok=True))
-    s.at(390).do(c.FinishRollCall())
+    # each answers 8 s after it is called; the port area (called last) joins before its turn
+    steps = [(218 + 8 * i, c.AnswerRollCall(venue=venue, picture_ok=True, sound_ok=venue != "haining"))
+             for i, venue in enumerate(branches)]
+    for at, command in sorted([*steps, (250, c.JoinVenue(venue="port-area"))], key=lambda step: step[0]):
+        s.at(at).do(command)  # the last answer finishes the roll call
     s.at(440).do(c.NextSegment())  # the lists
     s.at(740).do(c.NextSegment())  # the awards
     for i in range(12):
