@@ -130,9 +130,13 @@ def _settings(**given: object):
               help="Run a simulated venue (synthetic venue agent) for these venues in this process, "
                    "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
                    "when no --ice-address is given.")
+@click.option("--record", "record_dir", default=None, type=click.Path(file_okay=False),
+              help="Record the program (video and sound as the venues receive them, never transcoded) into this "
+                   "folder from the session's start: WebM files with chapters and a JSON of takes and captions. "
+                   "Without it, the console's switch records into DATA/recordings.")
 @_ice_options
 def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl_s,
-          heartbeat_timeout_s, restart_grace_s, metrics_token, media, simulate, ice_addresses) -> None:
+          heartbeat_timeout_s, restart_grace_s, metrics_token, media, simulate, record_dir, ice_addresses) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console.
 
     Every option (and the operator token, the signing key and the TURN secret) can also
@@ -153,7 +157,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
         host=host, port=port, data_dir=data_dir, public_url=public_url, ice_servers=list(ice_servers),
         turn_urls=list(turn_urls), turn_secret_file=turn_secret_file, turn_ttl_s=turn_ttl_s,
         heartbeat_timeout_s=heartbeat_timeout_s, restart_grace_s=restart_grace_s, metrics_token=metrics_token,
-        media=media, ice_addresses=list(ice_addresses),
+        media=media, ice_addresses=list(ice_addresses), record_dir=record_dir,
     )
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
     if simulated and not settings.ice_addresses:
@@ -173,6 +177,8 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     click.echo(f"Operator API:   {base}/api/state  (Authorization: Bearer <operator token>)")
     click.echo(f"Metrics:        {base}/metrics  (Prometheus; Authorization: Bearer <operator or metrics token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
+    if settings.record_dir is not None:
+        click.echo(f"Recording:      the program into {settings.record_dir}, from the session's start")
     try:
         app = create_app(conf, settings)
     except ValueError as exc:  # e.g. the signing key file

@@ -36,7 +36,7 @@ from pydantic import (
 
 from .conference import PollingTarget, ReturnMode, RollCallMode, SegmentKind, VenueKind, VenueRole, WallLayout
 from .core.errors import CommandRejected, Param
-from .core.events import Caption, Event, MainReturnMode
+from .core.events import Caption, Event, MainReturnMode, RecordingStopReason
 from .core.state import LinkQuality, RollCallPhase, RollCallStatus, SegmentStatus, SessionPhase
 
 Params = dict[str, Param]
@@ -524,6 +524,17 @@ class TimingView(_Msg):
     projected_end: float
 
 
+class RecordingView(_Msg):
+    """The program's recording: whether it runs, and how it last stopped (`detail`: what the recorder met)."""
+
+    active: bool
+    started_at: float  # the first start: the recording's timeline begins here
+    resumed_at: float  # the start of the current (or last) run
+    stopped_at: float | None
+    stop_reason: RecordingStopReason | None
+    detail: str
+
+
 class OperatorState(_Msg):
     """Everything the console and `GET /api/state` show."""
 
@@ -545,6 +556,7 @@ class OperatorState(_Msg):
     awards: AwardPanel | None
     timing: TimingView
     program: dict[str, dict[str, str | None]]  # receiver -> {role: source}
+    recording: RecordingView | None  # None: never recorded
 
 
 operator_state_adapter: TypeAdapter[OperatorState] = TypeAdapter(OperatorState)

@@ -11,11 +11,13 @@ the `MediaPlane`, and holds the session's behaviour between the two and over tim
   2. `media_program`: the media plane's on-air venue and muted microphones follow the
      session, so the picture switches before the venues are told it did;
   3. `timers`: the session's timers are looked at again (see **Time** below);
-  4. `venue_sockets`: each venue's view, roll-call prompts, revoked venues cut off;
-  5. `operator_sockets`: the consoles' event log and state;
-  6. `metrics`: takes and fallbacks counted for monitoring.
+  4. `recording`: the recorder follows the recording's state (`recording.Recorder`: it
+     receives the program like a venue and writes it, never transcoded);
+  5. `venue_sockets`: each venue's view, roll-call prompts, revoked venues cut off;
+  6. `operator_sockets`: the consoles' event log and state;
+  7. `metrics`: takes and fallbacks counted for monitoring.
 
-  The first three are the runtime's own; the sockets and the metrics are attached by the
+  The first four are the runtime's own; the sockets and the metrics are attached by the
   web layer (`attach_sockets`, `LiveSession.add_listener`), which owns them.
 - **Time**: what runs on time in the session (a called venue's time to answer, the next
   polling step, the wall's next page) moves on when the core is sent `Tick`. The runtime
@@ -52,6 +54,7 @@ from .core.state import SessionState
 from .live_session import Listener, LiveSession
 from .logs import get_logger
 from .media.plane import LinkStats, MediaPlane, MediaPresence, VenuePeer
+from .recording import Recorder, RecordingOptions
 
 log = get_logger(component="runtime")
 
@@ -70,6 +73,7 @@ class SessionRuntime:
         *,
         link_sample_s: float,
         restart_grace_s: float,
+        recording: RecordingOptions | None = None,
     ):
         """`revoke_links(venue, issued_before)` refuses the venue's links issued before then."""
         self.live = live
@@ -86,6 +90,10 @@ class SessionRuntime:
                                ("timers", self._follow_timers)):
             listener([], live.state)
             live.add_listener(name, listener)
+        # 3: where recordings go (None: nowhere; a recording the session starts is then not written)
+        self.recorder = Recorder(live, self.media, recording) if recording is not None else None
+        if self.recorder is not None:
+            live.add_listener("recording", self.recorder.follow)
 
     # ------------------------------------------------------------ the session
 
@@ -220,13 +228,15 @@ class SessionRuntime:
     # ------------------------------------------------------------ lifetime
 
     def start(self) -> None:
-        """Record the server's start in the log, then start link sampling, the session's timers
-        and the restart grace period."""
+        """Record the server's start in the log, then start link sampling, the session's timers,
+        the restart grace period and the recorder."""
         with contextlib.suppress(CommandRejected):  # the session has ended: nothing to record
             self.live.execute(c.RecordServerStart(restart_grace_s=self.restart_grace_s))
         self._spawn(_every(self.link_sample_s, self.sample_links))
         self._spawn(self.run_timers())
         self._spawn(self.restart_grace())
+        if self.recorder is not None:
+            self.recorder.start()
 
     async def stop(self) -> None:
         """Stop the background work (the media keeps running)."""
@@ -236,8 +246,10 @@ class SessionRuntime:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop the background work and close the media plane."""
+        """Stop the background work, close the recording's current part and the media plane."""
         await self.stop()
+        if self.recorder is not None:
+            await self.recorder.close()
         await self.media.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

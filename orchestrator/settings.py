@@ -41,6 +41,7 @@ DEFAULT_RESTART_GRACE_S = 15.0  # after a restart, how long venues have to come 
 DEFAULT_TOKEN_TTL_S = 14 * 24 * 3600.0  # how long a join link stays valid
 DEFAULT_TURN_TTL_S = 6 * 3600  # a long meeting day's session; a reconnect gets a fresh credential
 DEFAULT_LINK_SAMPLE_S = 2.0  # how often every venue's link is measured
+DEFAULT_RECORD_MIN_FREE_MB = 256  # the recording stops (disk full) before the disk has less free than this
 MIN_SECRET_KEY_CHARS = 32
 
 MediaChoice = Literal["embedded", "transcode"]
@@ -112,6 +113,8 @@ class ServerSettings(BaseSettings):
     token_ttl_s: Annotated[float, Field(gt=0)] = DEFAULT_TOKEN_TTL_S
     link_sample_s: Annotated[float, Field(gt=0)] = DEFAULT_LINK_SAMPLE_S
     media: MediaChoice = "embedded"
+    record_dir: Path | None = None  # record the program here, from the session's start; None: DATA_DIR/recordings, when the operator starts it
+    record_min_free_mb: Annotated[float, Field(ge=0)] = DEFAULT_RECORD_MIN_FREE_MB
 
     _turn: TurnSettings | None = PrivateAttr(default=None)
 
@@ -177,6 +180,11 @@ class ServerSettings(BaseSettings):
     def metrics_tokens(self) -> list[str]:
         """The bearer tokens `GET /metrics` takes: the operator's and the metrics token, if set."""
         return [t.get_secret_value() for t in (self.operator_token, self.metrics_token) if t is not None]
+
+    @property
+    def recording_folder(self) -> Path:
+        """Where recordings go: `record_dir`, or the data folder's `recordings` (a recording the operator starts)."""
+        return self.record_dir if self.record_dir is not None else self.data_dir / "recordings"
 
     def venue_ice_servers(self) -> list[dict[str, Any]]:
         """The static ICE servers, as venues are told them."""

@@ -23,6 +23,7 @@ from .state import (
     LinkQuality,
     MainReturnState,
     PollingState,
+    RecordingState,
     RollCallEntry,
     RollCallPhase,
     RollCallState,
@@ -332,6 +333,27 @@ def wall_paged(state: SessionState, ev: e.WallPaged) -> SessionState:
         raise ValueError("the main venue's return is not a wall")
     return state.model_copy(update={"main_return": state.main_return.model_copy(
         update={"page": ev.page, "next_page_at": ev.next_at})})
+
+
+# ---------------------------------------------------------------- recording
+
+
+@_applies(e.RecordingStarted)
+def recording_started(state: SessionState, ev: e.RecordingStarted) -> SessionState:
+    before = state.recording
+    if before is not None and before.active:
+        raise ValueError("the program is already being recorded")
+    started = before.started_at if before is not None else ev.at
+    return state.model_copy(update={"recording": RecordingState(active=True, started_at=started, resumed_at=ev.at)})
+
+
+@_applies(e.RecordingStopped)
+def recording_stopped(state: SessionState, ev: e.RecordingStopped) -> SessionState:
+    if state.recording is None or not state.recording.active:
+        raise ValueError("the program is not being recorded")
+    stopped = state.recording.model_copy(update={"active": False, "stopped_at": ev.at, "stop_reason": ev.reason,
+                                                 "detail": ev.detail})
+    return state.model_copy(update={"recording": stopped})
 
 
 # ---------------------------------------------------------------- awards and floor

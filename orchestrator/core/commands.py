@@ -6,7 +6,7 @@ Three sources, three unions, so an adapter can only parse what its speaker may s
 - `VenueCommand`: a venue's own requests; the adapter fills `venue` from the
   authenticated connection, never from the message;
 - `SystemCommand`: facts the server observes (a venue joined, left, its link changed,
-  the server itself started)
+  the server itself started, the recorder failed)
   and the passing of time (`Tick`, about once a second or at `Session.next_deadline()`).
 
 `Command` is all of them, for the core and the log.
@@ -196,6 +196,16 @@ class ResetCaption(_Command):
     type: Literal["reset_caption"] = "reset_caption"
 
 
+class StartRecording(_Command):
+    """Record the program (its video and audio as the venues receive them) from now on."""
+
+    type: Literal["start_recording"] = "start_recording"
+
+
+class StopRecording(_Command):
+    type: Literal["stop_recording"] = "stop_recording"
+
+
 # ---------------------------------------------------------------- venue
 
 
@@ -243,6 +253,17 @@ class RecordServerStart(_Command):
     restart_grace_s: Annotated[float, Field(ge=0)] = 0.0
 
 
+RecordingFailure = Literal["disk_full", "unwritable", "error"]
+
+
+class RecordingFailed(_Command):
+    """The recorder cannot go on writing (`detail` says what it met); the recording stops, the session goes on."""
+
+    type: Literal["recording_failed"] = "recording_failed"
+    failure: RecordingFailure
+    detail: Annotated[str, Field(max_length=500), CheckedText] = ""
+
+
 class ReportLink(_Command):
     """Link measurements for a venue (from RTCP); the core decides poor / recovered."""
 
@@ -253,11 +274,13 @@ class ReportLink(_Command):
 
 
 OperatorCommand = Annotated[
-    StartSession | EndSession | NextSegment | PreviousSegment | GotoSegment | Take | StartRollCall | MarkRollCall | RetryRollCall | FinishRollCall | NextAward | GrantFloor | DismissHand | MuteVenue | UnmuteVenue | MuteAllButOnAir | SetCaption | ResetCaption | RevokeLink | PauseRollCall | ResumeRollCall | SkipRollCallVenue | StartPolling | PausePolling | ResumePolling | StopPolling | SetMainReturn,
+    StartSession | EndSession | NextSegment | PreviousSegment | GotoSegment | Take | StartRollCall | MarkRollCall | RetryRollCall | FinishRollCall | NextAward | GrantFloor | DismissHand | MuteVenue | UnmuteVenue | MuteAllButOnAir | SetCaption | ResetCaption | RevokeLink | PauseRollCall | ResumeRollCall | SkipRollCallVenue | StartPolling | PausePolling | ResumePolling | StopPolling | SetMainReturn | StartRecording | StopRecording,
     Field(discriminator="type"),
 ]
 VenueCommand = Annotated[AnswerRollCall | RaiseHand | LowerHand, Field(discriminator="type")]
-SystemCommand = Annotated[JoinVenue | LeaveVenue | ReportLink | Tick | RecordServerStart, Field(discriminator="type")]
+SystemCommand = Annotated[
+    JoinVenue | LeaveVenue | ReportLink | Tick | RecordServerStart | RecordingFailed, Field(discriminator="type")
+]
 Command = Annotated[
     OperatorCommand | VenueCommand | SystemCommand,
     Field(discriminator="type"),

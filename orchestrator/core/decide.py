@@ -24,7 +24,9 @@ Rules the deciders hold to:
 - one polling run at a time; program polling steps the program, so a manual take stops
   it first; a called roll call and program polling exclude each other; a segment change
   stops polling, and resets the main venue's return to what the new segment says;
-- the floor queue is ordered by request time and never holds a venue twice.
+- the floor queue is ordered by request time and never holds a venue twice;
+- the program is recorded only while the session runs: ending the session stops the
+  recording; a recorder that cannot write stops it too (with the reason), never the session.
 """
 
 from __future__ import annotations
@@ -111,6 +113,9 @@ ALLOWED_PHASES: dict[type, frozenset[SessionPhase]] = {
     c.ResumePolling: _RUNNING,
     c.StopPolling: _RUNNING,
     c.SetMainReturn: _BEFORE_END,
+    c.StartRecording: _RUNNING,
+    c.StopRecording: _RUNNING,
+    c.RecordingFailed: _RUNNING,
     c.JoinVenue: _ANY,
     c.LeaveVenue: _ANY,
     c.ReportLink: _ANY,
@@ -152,6 +157,9 @@ DOING: dict[type, Callable[[Any], str]] = {
     c.ResumePolling: lambda _: "resume the polling",
     c.StopPolling: lambda _: "stop the polling",
     c.SetMainReturn: lambda cmd: f"set the main venue's return to {cmd.mode.value}",
+    c.StartRecording: lambda _: "start recording the program",
+    c.StopRecording: lambda _: "stop recording the program",
+    c.RecordingFailed: lambda cmd: f"record that the recording failed ({cmd.failure})",
     c.Tick: lambda _: "pass time",
     c.JoinVenue: lambda cmd: f"record that '{cmd.venue}' joined",
     c.LeaveVenue: lambda cmd: f"record that '{cmd.venue}' left",
@@ -529,6 +537,8 @@ def end_session(d: Decision, cmd: c.EndSession) -> None:
     for request in d.state.floor_queue:
         d.emit(e.HandLowered(at=d.now, venue=request.venue, reason="session_ended"))
     d.set_main_return(MainReturnState())
+    if d.state.recording is not None and d.state.recording.active:
+        d.emit(e.RecordingStopped(at=d.now, reason="session_ended"))
     d.emit(e.SessionEnded(at=d.now))
 
 
@@ -884,6 +894,33 @@ def tick(d: Decision, cmd: c.Tick) -> None:
         assert mr.page_every is not None
         d.emit(e.WallPaged(at=d.now, page=(mr.page + 1) % wall_pages(d.state, d.conference),
                            next_at=d.now + mr.page_every))
+
+
+# ---------------------------------------------------------------- recording
+
+
+def _recording_runs(d: Decision) -> None:
+    if d.state.recording is None or not d.state.recording.active:
+        d.reject("recording_not_running", "the program is not being recorded")
+
+
+@_decides(c.StartRecording)
+def start_recording(d: Decision, cmd: c.StartRecording) -> None:
+    if d.state.recording is not None and d.state.recording.active:
+        d.reject("recording_already_running", "the program is already being recorded")
+    d.emit(e.RecordingStarted(at=d.now))
+
+
+@_decides(c.StopRecording)
+def stop_recording(d: Decision, cmd: c.StopRecording) -> None:
+    _recording_runs(d)
+    d.emit(e.RecordingStopped(at=d.now, reason="operator"))
+
+
+@_decides(c.RecordingFailed)
+def recording_failed(d: Decision, cmd: c.RecordingFailed) -> None:
+    _recording_runs(d)
+    d.emit(e.RecordingStopped(at=d.now, reason=cmd.failure, detail=cmd.detail))
 
 
 # ---------------------------------------------------------------- awards

@@ -323,6 +323,23 @@ class ServerStarted(_Event):
     restart_grace_s: float = 0.0
 
 
+class RecordingStarted(_Event):
+    """The program is recorded from now on (the first start is where the recording's timeline begins)."""
+
+    type: Literal["recording_started"] = "recording_started"
+
+
+RecordingStopReason = Literal["operator", "session_ended", "disk_full", "unwritable", "error"]
+
+
+class RecordingStopped(_Event):
+    """The recording stopped: by the operator, with the session, or because the recorder could not write."""
+
+    type: Literal["recording_stopped"] = "recording_stopped"
+    reason: RecordingStopReason
+    detail: str = ""
+
+
 class CaptionChanged(_Event):
     type: Literal["caption_changed"] = "caption_changed"
     caption: Caption | None
@@ -330,7 +347,7 @@ class CaptionChanged(_Event):
 
 
 Event = Annotated[
-    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged | ServerStarted,
+    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged | ServerStarted | RecordingStarted | RecordingStopped,
     Field(discriminator="type"),
 ]
 

@@ -15,7 +15,7 @@ from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..conference import PollingTarget, RollCallMode, WallLayout
-from .events import Caption, MainReturnMode
+from .events import Caption, MainReturnMode, RecordingStopReason
 
 
 class SessionPhase(str, Enum):
@@ -175,6 +175,17 @@ class PollingState(_State):
     return_to: MainReturnState | None = None  # main-return polling: the return it replaced
 
 
+class RecordingState(_State):
+    """The program's recording: whether it runs, and how it last stopped."""
+
+    active: bool
+    started_at: float  # the first start: the recording's timeline begins here
+    resumed_at: float  # the start of the current (or last) run
+    stopped_at: float | None = None
+    stop_reason: RecordingStopReason | None = None
+    detail: str = ""
+
+
 class AwardPosition(_State):
     award_index: int
     recipient_index: int
@@ -203,3 +214,4 @@ class SessionState(_State):
     caption_override: bool = False
     polling: PollingState | None = None
     main_return: MainReturnState = Field(default_factory=MainReturnState)
+    recording: RecordingState | None = None  # None: never recorded

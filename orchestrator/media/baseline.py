@@ -4,7 +4,7 @@ It serves venues the way aiortc does out of the box: every uplink is decoded onc
 `MediaRelay` hands the decoded frames to every receiver's sender, which encodes them
 again, one encoder per receiver. Same signalling, same program rules (it reuses the
 router's `wanted_source`), so the benchmark compares only the media path. It serves no
-monitor peers.
+monitor peers and no recorder.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .aiortc_tap import force_keyframe
 from .codec import VIDEO_CLOCK, clock_rate
-from .plane import MediaPresence, MonitorPeer, OfferRejected, PeerId, VenuePeer
+from .plane import MediaPresence, MonitorPeer, OfferRejected, PeerId, RecorderPeer, VenuePeer
 from .router import Output, ProgramRouter, Role
 from .sfu import MediaServer
 
@@ -131,3 +131,6 @@ class TranscodingMediaServer(MediaServer):
 
     async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
         raise OfferRejected("the transcoding baseline serves no monitors")
+
+    async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
+        raise OfferRejected("the transcoding baseline serves no recorder")

@@ -27,6 +27,13 @@ def is_vp8_keyframe(frame: bytes) -> bool:
     return bool(frame) and not frame[0] & 0x01
 
 
+def vp8_picture_size(frame: bytes) -> tuple[int, int] | None:
+    """(width, height) from a VP8 key frame's header (RFC 6386 section 9.1); None for any other frame."""
+    if len(frame) < 10 or not is_vp8_keyframe(frame) or frame[3:6] != b"\x9d\x01\x2a":
+        return None
+    return int.from_bytes(frame[6:8], "little") & 0x3FFF, int.from_bytes(frame[8:10], "little") & 0x3FFF
+
+
 def make_packet(data: bytes, timestamp: int, kind: str) -> av.Packet:
     """An `av.Packet` whose pts is the RTP timestamp in the codec clock."""
     packet = av.Packet(data)

@@ -6,9 +6,9 @@ default: encoded frames forwarded, nothing decoded) and the transcoding baseline
 (`baseline.TranscodingMediaServer`, for the benchmark). `orchestrator.media.create_media_plane`
 picks one.
 
-Peers are keyed by typed ids, never by bare strings: a venue's peer (`VenuePeer`) and an
-operator console's monitor peer (`MonitorPeer`) can never be mistaken for each other,
-whatever a venue is called.
+Peers are keyed by typed ids, never by bare strings: a venue's peer (`VenuePeer`), an
+operator console's monitor peer (`MonitorPeer`) and the program recorder's peer
+(`RecorderPeer`) can never be mistaken for each other, whatever a venue is called.
 
 Presence flows the other way: the plane tells its `MediaPresence` (given when the plane is
 made) when a venue's media connects and when it goes away; and, for monitoring, its
@@ -44,7 +44,17 @@ class MonitorPeer:
         return f"monitor {self.number}"
 
 
-PeerId = VenuePeer | MonitorPeer
+@dataclass(frozen=True)
+class RecorderPeer:
+    """The program recorder's peer: it receives what a venue off air receives, and sends nothing."""
+
+    number: int = 1
+
+    def __str__(self) -> str:
+        return f"recorder {self.number}"
+
+
+PeerId = VenuePeer | MonitorPeer | RecorderPeer
 
 ProgramSnapshot = dict[str, dict[str, str | None]]
 """Who each venue receives now: {venue: {role: source venue or None}}."""
@@ -112,6 +122,10 @@ class MediaPlane(Protocol):
 
     async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
         """Answer a console's monitor offer: one blank video slot per m-line. Raises OfferRejected."""
+
+    async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
+        """Answer the recorder's offer: receive-only m-lines for the program video, the program
+        audio and (a second audio line, if offered) the main venue's audio. Raises OfferRejected."""
 
     async def close_peer(self, peer: PeerId, reason: str) -> None:
         """Close `peer` if it exists (a connected venue's presence then ends with `reason`)."""

@@ -10,7 +10,9 @@ the `ProgramRouter`, and feeds the router's outputs to the venue's senders. Noth
 decoded or encoded.
 
 The operator's monitor peer offers up to `MAX_MONITOR_SLOTS` receive-only video
-m-lines; each slot shows one venue's camera, chosen with `set_monitor`.
+m-lines; each slot shows one venue's camera, chosen with `set_monitor`. The recorder's
+peer offers receive-only m-lines (program video, program audio, the main venue's audio)
+and is routed like a venue that is never on air: one more receiver, nothing decoded.
 
 `MediaServer` implements `plane.MediaPlane`. The transcoding baseline (`baseline.py`)
 is the same server with other tracks: it overrides the three hooks that make a venue's
@@ -43,6 +45,7 @@ from .plane import (
     OfferRejected,
     PeerId,
     ProgramSnapshot,
+    RecorderPeer,
     VenuePeer,
 )
 from .router import Output, ProgramRouter, Role
@@ -82,10 +85,13 @@ def _send_packets(transceiver: RTCRtpTransceiver, output: Output) -> None:
 
 def _peer_fields(peer: PeerId) -> dict[str, Any]:
     """Log context naming a peer."""
-    return {"venue": peer.venue} if isinstance(peer, VenuePeer) else {"monitor": peer.number}
+    if isinstance(peer, VenuePeer):
+        return {"venue": peer.venue}
+    return {"monitor": peer.number} if isinstance(peer, MonitorPeer) else {"recorder": peer.number}
 
 
-def check_offer(text: str, *, monitor: bool = False, wall: bool = False) -> aiortc_sdp.SessionDescription:
+def check_offer(text: str, *, monitor: bool = False, recorder: bool = False,
+                wall: bool = False) -> aiortc_sdp.SessionDescription:
     """Parse and vet an offer before aiortc sees it (`wall`: the main venue's, which may
     have wall slots). Raises OfferRejected with the reason."""
     if not isinstance(text, str) or not text.strip():
@@ -131,6 +137,12 @@ def check_offer(text: str, *, monitor: bool = False, wall: bool = False) -> aior
     if monitor:
         if any(m.kind != "video" or m.direction != "recvonly" for m in media):
             raise OfferRejected("a monitor offer has receive-only video sections only")
+        return description
+    if recorder:
+        videos, audios = sum(m.kind == "video" for m in media), sum(m.kind == "audio" for m in media)
+        if any(m.direction != "recvonly" for m in media) or videos != 1 or not 1 <= audios <= 2:
+            raise OfferRejected("a recorder offer has one receive-only video section and one or two receive-only "
+                                "audio sections (the program's audio, the main venue's)")
         return description
     kinds = [(m.kind, m.direction or "sendrecv") for m in media]
     video = [d for k, d in kinds if k == "video"]
@@ -275,6 +287,23 @@ class MediaServer:
             raise ValueError(f"there is no monitor slot {slot} (this monitor has {len(outputs)})")
         outputs[slot].fixed_source = venue
         self.router.reroute()
+
+    # ------------------------------------------------------------ recorder
+
+    async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
+        """Answer the recorder's offer: the program video, the program audio and the main venue's audio."""
+        offer = drop_unreachable_candidates(offer)
+        description = check_offer(offer, recorder=True)
+        await self.close_peer(peer, "replaced by a new connection")
+        recorder = _Peer(peer, self._new_pc())
+        audio_roles = iter((Role.PROGRAM_AUDIO, Role.MAIN_AUDIO))
+        for m in description.media:
+            output = Output(m.kind, Role.PROGRAM_VIDEO if m.kind == "video" else next(audio_roles), peer)
+            transceiver = recorder.pc.addTransceiver(output, direction="sendonly")
+            prefer_codec(transceiver)
+            _send_packets(transceiver, output)
+            recorder.outputs.append(output)
+        return await self._negotiate(recorder, offer)
 
     # ------------------------------------------------------------ program
 

@@ -22,6 +22,7 @@ from ..logs import get_logger
 from ..media import create_media_plane
 from ..metrics import ServerMetrics
 from ..protocol import CLOSE_RESTART, Health, Restarting, wire
+from ..recording import RecordingOptions
 from ..runtime import MediaFactory, SessionRuntime
 from ..settings import ServerSettings
 from .auth import JoinTokens, load_secret_key
@@ -90,6 +91,8 @@ async def _runtime_ctx(app: web.Application, make_media: MediaFactory) -> AsyncI
             app[TOKENS].revoke,
             link_sample_s=settings.link_sample_s,
             restart_grace_s=settings.restart_grace_s,
+            recording=RecordingOptions(settings.recording_folder, automatic=settings.record_dir is not None,
+                                       min_free_bytes=int(settings.record_min_free_mb * 2**20)),
         )
     except Exception:
         event_log.close()

@@ -18,6 +18,7 @@ from ..protocol import (
     OperatorState,
     PollingView,
     RollCallCall,
+    RecordingView,
     RollCallEntryView,
     RollCallView,
     SegmentInfo,
@@ -127,6 +128,7 @@ def operator_state(
         awards=awards,
         timing=TimingView(now=now, planned_end=timing.planned_end, projected_end=timing.projected_end),
         program=program or {},
+        recording=RecordingView(**st.recording.model_dump(mode="json")) if st.recording else None,
     )
 
 

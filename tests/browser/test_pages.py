@@ -402,3 +402,22 @@ async def test_the_console_runs_polling_and_the_main_venue_page_shows_its_wall(l
     await main.screenshot(path=str(SCREENSHOTS / "main-wall.png"))
     await console.screenshot(path=str(SCREENSHOTS / "console-control-room.png"), full_page=True)
     assert main.errors == [] and console.errors == []
+
+
+async def test_the_console_switches_the_recording_and_warns_when_the_recorder_stops_by_itself(live, browser):
+    console = await console_page(browser, live)
+    await console.wait_for_selector("#recording[disabled]", timeout=TIMEOUT_MS)  # not before the session starts
+    await console.click("#start-session")
+    await console.click("#recording:not([disabled])")
+    await console.wait_for_selector("#recording[data-on=true]", timeout=TIMEOUT_MS)
+    assert "REC" in await console.inner_text("#recording")
+    assert (await live.state())["recording"]["active"] is True
+    # the recorder reports a full disk (as the server's writer does): the console says so, the session goes on
+    live.server_app[RUNTIME].execute(c.RecordingFailed(failure="disk_full", detail="No space left on device"))
+    warning = await console.wait_for_selector("#recording-warning:not([hidden])", timeout=TIMEOUT_MS)
+    text = await warning.inner_text()
+    assert "the disk is full (No space left on device). The session goes on." in text
+    assert await console.inner_text("#recording") == "Start recording"
+    await console.click("#recording")
+    await console.wait_for_selector("#recording-warning[hidden]", state="attached", timeout=TIMEOUT_MS)
+    assert console.errors == []

@@ -385,7 +385,7 @@ async def test_a_failing_listener_is_logged_and_the_command_and_other_listeners_
             pass
     assert msg.events[0].type == "venue_took_air"
     assert rig.live.server_app[RUNTIME].live.listener_names == [
-        "token_revocations", "media_program", "timers", "venue_sockets", "operator_sockets", "metrics",
+        "token_revocations", "media_program", "timers", "recording", "venue_sockets", "operator_sockets", "metrics",
     ]
     await console.close()
 

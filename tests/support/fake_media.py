@@ -20,6 +20,7 @@ from orchestrator.media.plane import (
     OfferRejected,
     PeerId,
     ProgramSnapshot,
+    RecorderPeer,
     VenuePeer,
 )
 
@@ -77,6 +78,10 @@ class FakeMediaPlane:
         self.peers[peer] = False
         self.monitors[peer] = [None] * MONITOR_SLOTS
         return CANNED_ANSWER
+
+    async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
+        self.calls.append(("answer_recorder", peer))
+        raise OfferRejected(self.refuse_offers or "the fake media plane carries no media to record")
 
     async def close_peer(self, peer: PeerId, reason: str) -> None:
         self.calls.append(("close_peer", peer, reason))

@@ -92,6 +92,9 @@ body_commands = st.one_of(
               page_every_s=st.none() | st.sampled_from([5.0, 20.0])),
     st.builds(c.SetMainReturn, mode=st.just(ReturnMode.WALL), layout=st.just(WallLayout.L2X2),
               page_every_s=st.sampled_from([5.0, 20.0])),
+    st.just(c.StartRecording()),
+    st.just(c.StopRecording()),
+    st.builds(c.RecordingFailed, failure=st.sampled_from(["disk_full", "unwritable", "error"])),
     # time passes: weight it up
     st.just(c.Tick()),
     st.just(c.Tick()),
@@ -190,6 +193,10 @@ def check_invariants(state: SessionState, conf: Conference) -> None:
     assert [r.at for r in state.floor_queue] == sorted(r.at for r in state.floor_queue)
     assert all(state.venues[v].connected for v in queue)
     assert state.on_air not in queue or state.phase.value != "running"
+    # the program is recorded only while the session runs
+    recording = state.recording
+    assert recording is None or not recording.active or state.phase.value == "running"
+    assert recording is None or recording.started_at <= recording.resumed_at
 
     # a called roll call: the called venue is on air while its call runs unpaused; one venue at a time
     for rc in state.roll_calls.values():

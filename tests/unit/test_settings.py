@@ -52,6 +52,15 @@ def test_the_environment_is_read_and_an_explicit_value_wins(monkeypatch):
     assert ServerSettings(heartbeat_timeout_s=1.5).heartbeat_timeout_s == 1.5
 
 
+def test_recordings_go_to_the_record_folder_or_the_data_folder(monkeypatch, tmp_path):
+    settings = ServerSettings(data_dir=tmp_path)
+    assert settings.record_dir is None and settings.recording_folder == tmp_path / "recordings"
+    monkeypatch.setenv("ORCHESTRATOR_RECORD_DIR", str(tmp_path / "rec"))
+    settings = ServerSettings(data_dir=tmp_path)
+    assert settings.record_dir == settings.recording_folder == tmp_path / "rec"
+    assert settings.record_min_free_mb == 256
+
+
 def test_ice_servers_are_models_and_a_bare_url_is_a_server(monkeypatch):
     monkeypatch.setenv("ORCHESTRATOR_ICE_SERVERS", '["stun:stun.example.org:3478", '
                        '{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "c"}]')
@@ -82,6 +91,7 @@ def test_turn_needs_its_secret(monkeypatch):
     ({"public_url": "meet.example.org"}, "the public URL must start with http:// or https://"),
     ({"secret_key": "short"}, "secret_key (ORCHESTRATOR_SECRET_KEY): the signing key is too short"),
     ({"turn_ttl_s": 10}, "turn_ttl_s (ORCHESTRATOR_TURN_TTL_S): Input should be greater than or equal to 60"),
+    ({"record_min_free_mb": -1}, "record_min_free_mb (ORCHESTRATOR_RECORD_MIN_FREE_MB): Input should be greater than or equal to 0"),
 ])
 def test_a_bad_setting_is_refused_by_name(values, message):
     assert message in refusal(**values)

@@ -47,7 +47,7 @@ def test_shown_values_are_short_and_visible():
 # --------------------------------------------------------------------------- commands
 
 VALID = {"venue": "pinghu", "segment": "opening", "status": "present", "picture_ok": True, "sound_ok": True,
-         "loss_pct": 0.0, "rtt_ms": 0.0, "confirm": False, "text": "Anthem", "reason": "left"}
+         "loss_pct": 0.0, "rtt_ms": 0.0, "confirm": False, "text": "Anthem", "reason": "left", "failure": "error"}
 
 
 def text_fields() -> list[tuple[type[BaseModel], str]]:

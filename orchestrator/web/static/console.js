@@ -170,6 +170,7 @@ function render(state) {
   $("caption-preview-category").textContent = caption && caption.kind === "award" ? caption.category : "";
   $("caption-preview-text").textContent = caption ? (caption.kind === "award" ? caption.recipient : caption.text) : "";
 
+  renderRecording(state);
   renderWall(state);
   renderRollCall(state);
   renderPolling(state);
@@ -234,6 +235,24 @@ function renderWall(state) {
 const serverNow = () => Date.now() / 1000 + ui.clockOffset;
 const secondsTo = (t) => Math.max(0, Math.ceil(t - serverNow()));
 const STATUS_WORDS = { waiting: "waiting", pending: "pending", present: "present", absent: "absent", no_answer: "no answer" };
+// The recording's switch in the top bar, and a warning when the recorder stopped by itself.
+const RECORDING_STOPS = { disk_full: "the disk is full", unwritable: "the recording folder cannot be written", error: "the recorder failed" };
+function renderRecording(state) {
+  const rec = state.recording, on = Boolean(rec && rec.active);
+  let button = $("recording");
+  if (!button) {
+    button = el("button", { id: "recording", onclick: () => command({ type: button.dataset.on === "true" ? "stop_recording" : "start_recording" }) });
+    $("link-status").before(button);
+    $("error").after(el("div", { id: "recording-warning", className: "error-banner", role: "alert", hidden: true }));
+  }
+  button.dataset.on = String(on);
+  button.className = on ? "badge red" : "";
+  button.textContent = on ? "● REC · stop recording" : "Start recording";
+  button.disabled = state.phase !== "running";
+  const failed = rec && !rec.active && RECORDING_STOPS[rec.stop_reason];
+  $("recording-warning").hidden = !failed;
+  $("recording-warning").textContent = failed ? `Recording stopped at ${timeIn(rec.stopped_at, state.conference.timezone)}: ${failed} (${rec.detail}). The session goes on.` : "";
+}
 
 function renderRollCall(state) {
   const rc = state.roll_call;
