@@ -238,9 +238,11 @@ class _Builder:
             assert self.last_at is not None
             detail = (f"the server started again; the previous process last wrote "
                       f"{format_duration(ev.at - self.last_at)} earlier")
-            if names:
-                detail += (f"; {count(len(names), 'venue')} connected then had {format_duration(ev.restart_grace_s)} "
-                           f"to come back: " + ", ".join(names))
+            grace = format_duration(ev.restart_grace_s)
+            if len(names) == len(self.conference.venues):
+                detail += f"; all {count(len(names), 'venue')} were connected then and had {grace} to come back"
+            elif names:
+                detail += f"; {count(len(names), 'venue')} connected then had {grace} to come back: " + ", ".join(names)
             self.fault(ev.at, "server_restarted", None, detail)
 
     # ------------------------------------------------------------ the end

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -52,6 +53,28 @@ TAKEN_BY = {
 CONNECTED_COLOUR = "#9ecae1"
 POOR_LINK_COLOUR = "#f2b134"
 AWARD_COLOUR = "#edc948"
+
+
+IN_TURN = ("roll_call", "polling")  # reasons that put venue after venue on air: one row in the minutes' tables
+
+
+@dataclass(frozen=True)
+class OnAirRow:
+    """One row of the minutes' "On air" table: a change, or venues put on air in turn."""
+
+    at: float
+    until: float
+    venue: str
+    why: str
+    segment: str
+
+
+@dataclass(frozen=True)
+class MicrophoneRow:
+    at: float
+    opened: str
+    closed: str
+    cause: str
 
 
 class MinutesText:
@@ -146,6 +169,45 @@ class MinutesText:
         return f"{self.clock.stamp(self.m.written_at)} from the event log ({count(self.m.events, 'event')})"
 
     # ------------------------------------------------------------ records
+
+    def in_turn(self) -> list[list[OnAirRecord]]:
+        """The on-air changes in runs: venues a called roll call or program polling put on air one
+        after another in one segment form one run (each venue is in the roll-call record or the
+        JSON minutes); every other change is a run of its own."""
+        runs: list[list[OnAirRecord]] = []
+        for o in self.m.on_air:
+            last = runs[-1][-1] if runs else None
+            if last is not None and o.reason in IN_TURN and (o.reason, o.segment) == (last.reason, last.segment):
+                runs[-1].append(o)
+            else:
+                runs.append([o])
+        return runs
+
+    def on_air_rows(self) -> list[OnAirRow]:
+        rows = []
+        for run in self.in_turn():
+            first, last = run[0], run[-1]
+            segment = first.segment.title if first.segment else "-"
+            if len(run) == 1:
+                rows.append(OnAirRow(first.at, first.until, first.venue.name, self.on_air_reason(first), segment))
+            else:
+                venues = count(len({o.venue.id for o in run}), "venue")
+                rows.append(OnAirRow(first.at, last.until, f"{venues} in turn", REASON_WORDS[first.reason], segment))
+        return rows
+
+    def microphone_rows(self) -> list[MicrophoneRow]:
+        """The microphone changes; those that followed venues put on air in turn are one row."""
+        spans = [(run[0].at, run[-1].until) for run in self.in_turn() if len(run) > 1]
+        rows: list[MicrophoneRow] = []
+        folded: set[tuple[float, float]] = set()
+        for x in self.m.microphones:
+            span = next((s for s in spans if s[0] <= x.at <= s[1]), None) if x.cause == "on-air change" else None
+            if span is None:
+                rows.append(MicrophoneRow(x.at, self.names(x.opened), self.names(x.closed), x.cause))
+            elif span not in folded:
+                folded.add(span)
+                rows.append(MicrophoneRow(x.at, "each venue's in its turn", "each venue's after its turn", x.cause))
+        return rows
 
     def on_air_reason(self, o: OnAirRecord) -> str:
         words = REASON_WORDS[o.reason]
@@ -279,8 +341,7 @@ def render_markdown(minutes: Minutes) -> str:
     ))
     out += ["", "## On air", ""]
     out += _table(["From", "To", "Venue", "Why", "Segment"], (
-        [t.time(o.at), t.time(o.until), o.venue.name, t.on_air_reason(o), o.segment.title if o.segment else "-"]
-        for o in m.on_air
+        [t.time(o.at), t.time(o.until), o.venue, o.why, o.segment] for o in t.on_air_rows()
     ))
     out += ["", "## Roll call", ""]
     if not m.roll_calls:
@@ -305,7 +366,7 @@ def render_markdown(minutes: Minutes) -> str:
     ))
     out += ["", "## Microphones", ""]
     out += _table(["Time", "Opened", "Closed", "With"], (
-        [t.time(x.at), t.names(x.opened), t.names(x.closed), x.cause] for x in m.microphones
+        [t.time(x.at), x.opened, x.closed, x.cause] for x in t.microphone_rows()
     ))
     out += ["", "## Captions", ""]
     out += _table(["Time", "Caption"], t.caption_rows())

@@ -232,16 +232,26 @@ def test_a_called_roll_call_and_polling_put_venues_on_air_for_their_reasons(tmp_
     s.do(c.LeaveVenue(venue="nanhu", reason="its links were revoked"))
     minutes = read_minutes(conf, s.path, T0 + 120)
     md = render_markdown(minutes)
+    # every change is in the record (the JSON minutes) ...
+    assert [(o.venue.id, o.reason, round(o.at - T0), round(o.until - T0)) for o in minutes.on_air] == [
+        ("main", "start", 0, 70), ("pinghu", "roll_call", 70, 75), ("nanhu", "roll_call", 75, 85),
+        ("main", "segment", 85, 100), ("main", "fallback", 100, 100), ("pinghu", "polling", 100, 115),
+        ("nanhu", "polling", 115, 118), ("main", "fallback", 118, 118), ("pinghu", "polling", 118, 120),
+    ]
+    # ... and the minutes people read put the venues called or polled in turn on one row each time
     assert section(md, "## On air")[2:] == [
         "| 14:30:00 | 14:31:10 | Theatre | session start | Opening |",
-        "| 14:31:10 | 14:31:15 | Pinghu City | called in the roll call | Roll call |",
-        "| 14:31:15 | 14:31:25 | Nanhu District | called in the roll call | Roll call |",
+        "| 14:31:10 | 14:31:25 | 2 venues in turn | called in the roll call | Roll call |",
         "| 14:31:25 | 14:31:40 | Theatre | the segment's venue | Roll call |",
         "| 14:31:40 | 14:31:40 | Theatre | fallback: Haiyan County was not connected | Haiyan speaks |",
-        "| 14:31:40 | 14:31:55 | Pinghu City | polling | Haiyan speaks |",
-        "| 14:31:55 | 14:31:58 | Nanhu District | polling | Haiyan speaks |",
+        "| 14:31:40 | 14:31:58 | 2 venues in turn | polling | Haiyan speaks |",
         "| 14:31:58 | 14:31:58 | Theatre | fallback: Nanhu District disconnected (its links were revoked) | Haiyan speaks |",
         "| 14:31:58 | 14:32:00 | Pinghu City | polling | Haiyan speaks |",
+    ]
+    assert section(md, "## Microphones")[2:] == [
+        "| 14:31:10 | each venue's in its turn | each venue's after its turn | on-air change |",
+        "| 14:31:40 | Pinghu City | - | segment start |",
+        "| 14:31:55 | each venue's in its turn | each venue's after its turn | on-air change |",
     ]
     assert section(md, "## Faults")[2:] == [
         "| 14:31:40 | fallback | Haiyan County | the program fell back to Theatre: Haiyan County was not connected |",
