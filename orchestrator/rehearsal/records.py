@@ -12,19 +12,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ..config import Conference
+from ..core.events import Event
 from .drills import Drills, Drop
 from .plan import Plan, Step
 
 
 @dataclass
 class CommandRecord:
-    """One operator command the rehearsal sent, and the server's answer (events as JSON)."""
+    """One operator command the rehearsal sent, and the server's answer (its events)."""
 
     command: dict[str, Any]
     sent: float  # unix time
     answered: float
     status: int
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     error: str | None = None
     code: str | None = None  # why it was refused, for programs (e.g. link_poor_needs_confirm)
 
@@ -86,7 +87,7 @@ class Recording:
     drills: Drills
     heartbeat_timeout_s: float
     commands: list[CommandRecord]
-    server_events: list[dict[str, Any]]  # from the operator socket, as JSON
+    server_events: list[Event]  # from the operator socket
     logs: dict[str, list[dict[str, Any]]]  # venue -> agent log lines (drills marked in them)
     segments: list[SegmentRun] = field(default_factory=list)
     drops: list[DropRun] = field(default_factory=list)

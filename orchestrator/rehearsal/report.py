@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel
 
 from ..config import format_duration
+from ..core.events import AwardPresented
 from ..wording import Clock, count
 from .records import DrillOutcome, Finding, Recording
 from .timeline import draw_timeline
@@ -381,13 +382,13 @@ def _awards(rec: Recording, t0: float, segments: list[SegmentReport]) -> list[Aw
     captions = {(s.id, c.at_s): c for s in segments for c in s.captions if c.kind == "award"}
     awards = []
     for e in session_events(rec):
-        if e["type"] != "award_presented":
+        if not isinstance(e, AwardPresented):
             continue
-        at_s = round(e["at"] - t0, 3)
-        caption = captions.get((e["segment"], at_s))
+        at_s = round(e.at - t0, 3)
+        caption = captions.get((e.segment, at_s))
         awards.append(AwardReport(
-            segment=e["segment"], award=e["award"], title=titles.get(e["award"], e["award"]), recipient=e["recipient"],
-            venue=e.get("venue"), at_s=at_s, caption_delivered=caption.delivered if caption else None,
+            segment=e.segment, award=e.award, title=titles.get(e.award, e.award), recipient=e.recipient,
+            venue=e.venue, at_s=at_s, caption_delivered=caption.delivered if caption else None,
             caption_expected=caption.expected if caption else None,
         ))
     return awards

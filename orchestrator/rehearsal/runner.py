@@ -26,6 +26,7 @@ import aiohttp
 from .. import wording
 from ..conference import PollingTarget, RollCallMode
 from ..config import Conference
+from ..core.events import AwardPresented, Event
 from ..core.state import RollCallPhase
 from ..logs import get_logger
 from ..operator_client import OperatorClient, OperatorSocket
@@ -75,7 +76,7 @@ class Rehearsal:
         self.operator: OperatorClient
         self.socket: OperatorSocket  # the operator socket: every event, the latest state
         self.commands: list[CommandRecord] = []
-        self.server_events: list[dict[str, Any]] = []
+        self.server_events: list[Event] = []
         self._tasks: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------ the run
@@ -254,9 +255,9 @@ class Rehearsal:
             record = await self._command({"type": "next_award"})
             if self._refused(record, run.step.id):
                 continue
-            presented = next((e for e in record.events if e["type"] == "award_presented"), None)
-            if presented is None or (presented["award"], presented["recipient"]) != (award.award, award.recipient):
-                got = f"'{presented['recipient']}' ({presented['award']})" if presented else "nothing"
+            presented = next((e for e in record.events if isinstance(e, AwardPresented)), None)
+            if presented is None or (presented.award, presented.recipient) != (award.award, award.recipient):
+                got = f"'{presented.recipient}' ({presented.award})" if presented else "nothing"
                 self._finding("award_mismatch", run.step.id, award.venue,
                               f"the next award should have been '{award.recipient}' ({award.award}); the server presented {got}")
 
@@ -289,16 +290,15 @@ class Rehearsal:
         answer = await self.operator.command(command)
         record = CommandRecord(
             command=command, sent=sent, answered=time.time(), status=answer.status,
-            events=[wire(e) for e in answer.events], error=answer.error, code=answer.code,
+            events=list(answer.events), error=answer.error, code=answer.code,
         )
         self.commands.append(record)
         log.info("command_sent", command=command.get("type"), status=record.status, code=record.code, error=record.error)
         return record
 
     def _record_events(self) -> None:
-        """The session events the operator socket delivered, as JSON, for the verifier."""
-        new = self.socket.events[len(self.server_events):]
-        self.server_events.extend(wire(e) for e in new)
+        """The session events the operator socket delivered, for the verifier."""
+        self.server_events.extend(self.socket.events[len(self.server_events):])
 
     def _watch_links(self) -> None:
         state = self.socket.state

@@ -40,18 +40,29 @@ outcome too.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
-
-from pydantic import ValidationError
+from typing import Any, TypeVar
 
 from .. import wording
 from ..conference import PollingTarget, ReturnMode
 from ..core import Session, main_return_view
 from ..core.errors import ReplayError
-from ..core.events import event_adapter
+from ..core.events import (
+    Caption,
+    CaptionChanged,
+    Event,
+    ProgramFellBack,
+    RollCallAnswered,
+    RollCallCalled,
+    RollCallFinished,
+    RollCallMarked,
+    RollCallPaused,
+    RollCallRequeued,
+    VenueJoined,
+    VenueLeft,
+    VenueTookAir,
+)
 from ..logs import get_logger
 from .records import DrillOutcome, DropRun, Finding, Recording, SegmentRun
 
@@ -235,18 +246,23 @@ class VenueTimeline:
         return [(e["ts"], e["venue"]) for e in self.between("tile_seen", a, b) if e["slot"] == slot]
 
 
-def _same_caption(shown: dict[str, Any], caption: dict[str, Any]) -> bool:
+def _same_caption(shown: dict[str, Any], caption: Caption) -> bool:
     """A venue's `caption` log line shows `caption` (compared on every field the line has)."""
-    return (shown.get("kind"), shown.get("text")) == (caption["kind"], caption["text"]) and all(
-        shown[k] == v for k, v in caption.items() if k in shown
+    fields = caption.model_dump(mode="json")
+    return (shown.get("kind"), shown.get("text")) == (fields["kind"], fields["text"]) and all(
+        shown[k] == v for k, v in fields.items() if k in shown
     )
 
 
-def _key(event: dict[str, Any]) -> str:
-    return json.dumps(event, sort_keys=True)
+E = TypeVar("E", bound=Event)
 
 
-def session_events(rec: Recording) -> list[dict[str, Any]]:
+def _key(event: Event) -> str:
+    """The same event from the socket and from a command's answer has the same key."""
+    return event.model_dump_json()
+
+
+def session_events(rec: Recording) -> list[Event]:
     """Every session event, from the operator socket and the command answers, once each, in order."""
     seen: set[str] = set()
     events = []
@@ -255,22 +271,27 @@ def session_events(rec: Recording) -> list[dict[str, Any]]:
         if key not in seen:
             seen.add(key)
             events.append(event)
-    events.sort(key=lambda e: e["at"])
+    events.sort(key=lambda e: e.at)
     return events
 
 
+def command_times(rec: Recording) -> dict[str, float]:
+    """When the command that caused each event was sent (by the event's key)."""
+    return {_key(e): c.sent for c in rec.commands for e in c.events}
+
+
 def epochs(rec: Recording) -> list[Epoch]:
-    sent = {_key(e): c.sent for c in rec.commands for e in c.events}
+    sent = command_times(rec)
     changes: list[tuple[float, str, str, bool]] = [(-math.inf, rec.main, "initial", False)]
     for event in session_events(rec):
-        if event["type"] == "venue_took_air":
-            cause = event["reason"]
-        elif event["type"] == "program_fell_back":
+        if isinstance(event, VenueTookAir):
+            cause = event.reason.value
+        elif isinstance(event, ProgramFellBack):
             cause = "fallback"
         else:
             continue
         key = _key(event)
-        changes.append((sent.get(key, event["at"]), event["venue"], cause, key in sent))
+        changes.append((sent.get(key, event.at), event.venue, cause, key in sent))
     return [
         Epoch(start, changes[i + 1][0] if i + 1 < len(changes) else math.inf, venue, cause, asked)
         for i, (start, venue, cause, asked) in enumerate(changes)
@@ -286,26 +307,26 @@ def return_epochs(rec: Recording) -> list[ReturnEpoch]:
     through the core, `main_return_view` after each. A change asked for by an operator
     command starts when the command was sent, like a take."""
     conf = rec.conference
-    sent = {_key(e): c.sent for c in rec.commands for e in c.events}
+    sent = command_times(rec)
     session = Session(conf)
     last: Shown = ("program", None, (), None, "program")
     changes: list[tuple[float, Shown, str]] = [(-math.inf, last, "initial")]
     for event in session_events(rec):
         try:
-            session.apply(event_adapter.validate_python(event))
-        except (ReplayError, ValidationError) as exc:  # a record that does not start at the session's start
-            log.warning("return_replay_stopped", event=event.get("type"), error=str(exc))
+            session.apply(event)
+        except ReplayError as exc:  # a record that does not start at the session's start
+            log.warning("return_replay_stopped", event=event.type, error=str(exc))
             break
         view = main_return_view(session.state, conf)
         shown: Shown = (view.shows.value, view.venue if view.shows is ReturnMode.SINGLE else None, view.tiles,
                         view.layout.value if view.layout else None, view.mode.value)
         if shown == last:
             continue
-        at = sent.get(_key(event), event["at"])
+        at = sent.get(_key(event), event.at)
         if changes[-1][0] == at:
             changes.pop()  # several events of one command: what it ended with
         if changes[-1][1] != shown:
-            changes.append((at, shown, RETURN_CAUSES.get(event["type"], event["type"])))
+            changes.append((at, shown, RETURN_CAUSES.get(event.type, event.type)))
         last = shown
     return [
         ReturnEpoch(at, changes[i + 1][0] if i + 1 < len(changes) else math.inf, shows, venue, tiles, layout, cause, mode)
@@ -378,10 +399,11 @@ class _Check:
         """A time as the operators read it: wall-clock time in the conference's time zone."""
         return self.clock.time(t)
 
-    def events_of(self, kind: str, a: float, b: float, **match: Any) -> list[dict[str, Any]]:
+    def events_of(self, kind: type[E], a: float, b: float, **match: Any) -> list[E]:
+        """The session's events of one kind between `a` and `b`, with these field values."""
         return [
             e for e in self.events
-            if e["type"] == kind and a <= e["at"] <= b and all(e.get(k) == v for k, v in match.items())
+            if isinstance(e, kind) and a <= e.at <= b and all(getattr(e, k) == v for k, v in match.items())
         ]
 
     # ------------------------------------------------------------ program
@@ -480,21 +502,22 @@ class _Check:
 
     def calls(self) -> None:
         """Each call of a called roll call in this segment: on air while called, seen by every other venue."""
-        ends = ("roll_call_called", "roll_call_finished", "roll_call_paused")
-        mine = ("roll_call_answered", "roll_call_marked", "roll_call_requeued")
-        sent = {_key(e): c.sent for c in self.rec.commands for e in c.events}
+        ends = (RollCallCalled, RollCallFinished, RollCallPaused)
+        mine = (RollCallAnswered, RollCallMarked, RollCallRequeued)
+        sent = command_times(self.rec)
         switches = {c.at: c for c in self.result.switches}
         for i, event in enumerate(self.events):
-            if event["type"] != "roll_call_called" or not self.start <= event["at"] < self.end:
+            if not isinstance(event, RollCallCalled) or not self.start <= event.at < self.end:
                 continue
-            venue, at = event["venue"], sent.get(_key(event), event["at"])
+            venue, at = event.venue, sent.get(_key(event), event.at)
             later = self.events[i + 1:]
-            end_event = next((e for e in later if e["type"] in ends or (e["type"] in mine and e["venue"] == venue)), None)
-            ended = sent.get(_key(end_event), end_event["at"]) if end_event else self.end
+            end_event = next((e for e in later if isinstance(e, ends) or (isinstance(e, mine) and e.venue == venue)), None)
+            ended = sent.get(_key(end_event), end_event.at) if end_event else self.end
             outcome = "waiting"
-            if end_event is not None and end_event["type"] in mine:
-                outcome = {"roll_call_answered": "present", "roll_call_requeued": "waiting"}.get(
-                    end_event["type"], end_event.get("status", ""))
+            if isinstance(end_event, RollCallAnswered):
+                outcome = "present"
+            elif isinstance(end_event, RollCallMarked):
+                outcome = end_event.status
             on_air = on_air_at(self.epochs, at + 1e-6) == venue
             switch = switches.get(at)
             call = CallCheck(venue, at, ended, outcome, on_air, dict(switch.latencies) if switch else {})
@@ -523,25 +546,25 @@ class _Check:
                 self.find("wrong_on_air", venue, f"the segment started with '{on_air}' on air instead of '{venue}', "
                           "which was connected", run.started)
             return
-        fell = self.events_of("program_fell_back", run.started, run.start_answered, from_venue=venue)
+        fell = self.events_of(ProgramFellBack, run.started, run.start_answered, from_venue=venue)
         if not fell or on_air != rec.main:
             self.find("fallback_missing", venue, f"'{venue}' was not connected, but the segment started with "
                       f"'{on_air}' on air{'' if fell else ' and no fallback was reported'}", run.started)
             return
         drill = "absent" if venue in rec.drills.absent else "drop" if any(d.venue == venue for d in rec.drills.drops) else None
         if drill:
-            self.outcome(drill, venue, f"the segment fell back to '{rec.main}': {fell[0]['reason']}", fell[0]["at"])
+            self.outcome(drill, venue, f"the segment fell back to '{rec.main}': {fell[0].reason}", fell[0].at)
 
     # ------------------------------------------------------------ captions
 
     def captions(self) -> None:
         counted: dict[str, set[int]] = {venue: set() for venue in self.timelines}  # log lines already matched
         for event in self.events:
-            caption = event.get("caption") if event["type"] == "caption_changed" else None
-            if not caption or not self.start <= event["at"] < self.end:
+            caption = event.caption if isinstance(event, CaptionChanged) else None
+            if not caption or not self.start <= event.at < self.end:
                 continue
-            at = event["at"]
-            check = CaptionCheck(at, caption["kind"], caption["text"])
+            at = event.at
+            check = CaptionCheck(at, caption.kind.value, caption.text)
             for venue, timeline in self.timelines.items():
                 if not timeline.up(at, at + self.threshold):
                     continue
@@ -554,7 +577,7 @@ class _Check:
                     check.delivered[venue] = got["ts"] - at
                 else:
                     check.missing.append(venue)
-                    self.find("caption_missing", venue, f"'{venue}' did not show the caption \"{caption['text']}\" "
+                    self.find("caption_missing", venue, f"'{venue}' did not show the caption \"{caption.text}\" "
                               f"within {self.threshold:g} s", at)
             self.result.captions.append(check)
 
@@ -585,15 +608,15 @@ class _Check:
     # ------------------------------------------------------------ presence, roll call, drills
 
     def presence(self) -> None:
-        for event in self.events_of("venue_left", self.start, self.end):
-            venue = event["venue"]
+        for event in self.events_of(VenueLeft, self.start, self.end):
+            venue = event.venue
             dropped = any(
-                d.drop.venue == venue and d.down_at - 0.05 <= event["at"] <= d.down_at + self.notice_s
+                d.drop.venue == venue and d.down_at - 0.05 <= event.at <= d.down_at + self.notice_s
                 for d in self.rec.drops
             )
             if not dropped:
-                self.find("venue_disconnected", venue, f"'{venue}' was shown disconnected at {self.when(event['at'])} "
-                          f"({event['reason']})", event["at"])
+                self.find("venue_disconnected", venue, f"'{venue}' was shown disconnected at {self.when(event.at)} "
+                          f"({event.reason})", event.at)
 
     @property
     def notice_s(self) -> float:
@@ -646,29 +669,29 @@ class _Check:
     def _drop(self, run: DropRun) -> None:
         venue, down = run.drop.venue, run.down_at
         said = [f"dropped at {self.when(down)}"]
-        left = self.events_of("venue_left", down - 0.05, down + self.notice_s, venue=venue)
+        left = self.events_of(VenueLeft, down - 0.05, down + self.notice_s, venue=venue)
         if not left:
             self.find("disconnect_missing", venue, f"'{venue}' dropped at {self.when(down)} but the server did not show it "
                       f"disconnected within {self.notice_s:g} s", down)
         else:
-            said.append(f"shown disconnected after {max(left[0]['at'] - down, 0):.2f} s")
+            said.append(f"shown disconnected after {max(left[0].at - down, 0):.2f} s")
         if on_air_at(self.epochs, down) == venue:
-            fell = self.events_of("program_fell_back", down - 0.05, self.end, from_venue=venue)
+            fell = self.events_of(ProgramFellBack, down - 0.05, self.end, from_venue=venue)
             if not fell:
                 self.find("fallback_missing", venue, f"'{venue}' dropped while on air and the program did not fall back", down)
             else:
-                said.append(f"program fell back to '{fell[0]['venue']}'")
+                said.append(f"program fell back to '{fell[0].venue}'")
         if run.up_at is None:
             self.find("rejoin_missing", venue, f"'{venue}' was not started again after its drop", down)
             self.outcome("drop", venue, "; ".join(said), down)
             return
-        joined = self.events_of("venue_joined", run.up_at, self.end, venue=venue)
+        joined = self.events_of(VenueJoined, run.up_at, self.end, venue=venue)
         if not joined:
             self.find("rejoin_missing", venue, f"'{venue}' came back at {self.when(run.up_at)} but did not rejoin "
                       "before the segment ended", run.up_at)
             self.outcome("drop", venue, "; ".join(said), down)
             return
-        back = joined[0]["at"]
+        back = joined[0].at
         said.append(f"rejoined {back - run.up_at:.2f} s after coming back")
         timeline = self.timelines[venue]
         agent_up = next((e["ts"] for e in timeline.between("joined", run.up_at, self.end + self.threshold)), back)
@@ -677,7 +700,7 @@ class _Check:
             self.find("rejoin_missing", venue, f"'{venue}' rejoined but did not show the program within "
                       f"{self.threshold:g} s", back)
         if self.run.step.venue == venue:
-            retake = self.events_of("venue_took_air", back - 0.05, back + 1.0, venue=venue)
+            retake = self.events_of(VenueTookAir, back - 0.05, back + 1.0, venue=venue)
             if not retake:
                 self.find("rejoin_missing", venue, f"'{venue}' rejoined during its own segment but was not put back on air", back)
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from orchestrator.core.events import event_adapter
 from orchestrator.rehearsal.report import ReportText, build_report, render_html, write_report
 from orchestrator.rehearsal.verifier import verify_segment
 
@@ -23,8 +24,8 @@ ROLL_CALL = {"roll-call": {
     },
 }}
 PRESENTED = [
-    {"type": "award_presented", "segment": "awards", "award": "collectives", "award_index": 0, "recipient_index": i,
-     "recipient": name, "venue": venue, "at": T + 5 + i}
+    event_adapter.validate_python({"type": "award_presented", "segment": "awards", "award": "collectives", "award_index": 0, "recipient_index": i,
+     "recipient": name, "venue": venue, "at": T + 5 + i})
     for i, (name, venue) in enumerate([("SAMPLE: Unit A", "pinghu"), ("SAMPLE: Unit B", None), ("SAMPLE: Unit C", "nanhu")])
 ]
 

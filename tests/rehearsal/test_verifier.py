@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.core.events import event_adapter
 from orchestrator.rehearsal.drills import parse_drills
 from orchestrator.rehearsal.plan import make_plan
 from orchestrator.rehearsal.records import CommandRecord, DrillOutcome, Recording, SegmentRun
@@ -28,13 +29,13 @@ def recording(conf, logs: dict[str, list[dict]], **drills) -> tuple[Recording, S
     """A session that started at T; the segment 'speech-pinghu' ran from T+10 to T+13."""
     parsed = parse_drills(conf, **drills)
     plan = make_plan(conf, 600, 1.0, parsed)
-    events = [
+    events = [event_adapter.validate_python(e) for e in [
         {"type": "segment_started", "segment": "speech-pinghu", "at": T + 10.005},
         {"type": "venue_took_air", "venue": "pinghu", "previous": "main", "reason": "segment", "at": T + 10.005},
         {"type": "caption_changed", "caption": {"kind": "speaker", "text": "Leader of Pinghu", "award": None,
                                                  "category": None, "recipient": None, "venue": "pinghu"},
          "override": False, "at": T + 10.005},
-    ]
+    ]]
     command = CommandRecord({"type": "next_segment"}, sent=T + 10, answered=T + 10.01, status=200, events=events)
     run = SegmentRun(plan.step("speech-pinghu"), started=T + 10, start_answered=T + 10.01, ended=T + 13)
     rec = Recording(conf, plan, parsed, 3.0, [command], list(events), logs, segments=[run], session_started=T)
@@ -113,7 +114,8 @@ def test_a_venue_away_during_the_switch_is_left_to_the_drill_checks(rehearsal_co
 
 def test_the_main_venue_showing_a_picture_while_on_air_is_wrong(rehearsal_conf):
     rec, run = recording(rehearsal_conf, good_logs())
-    rec.server_events[1].update(venue="main", previous="pinghu")  # as if the main venue had been taken (shared dict)
+    taken = rec.server_events[1].model_copy(update={"venue": "main", "previous": "pinghu"})
+    rec.server_events[1] = rec.commands[0].events[1] = taken  # as if the main venue had been taken
     rec.logs["main"] = log((0.0, "joined", {}), (10.02, "caption", {"kind": "speaker", "text": "Leader of Pinghu"}),
                            (10.5, "on_air_seen", {"venue": "haiyan"}))
     findings = verify_segment(rec, run).findings
@@ -144,7 +146,8 @@ def captions_checked(conf, changes: list[tuple[float, dict]], shown: dict[str, l
         logs[venue] = sorted(logs[venue] + log(*((at, "caption", caption) for at, caption in lines)),
                              key=lambda e: e["ts"])
     rec, run = recording(conf, logs)
-    rec.server_events += [{"type": "caption_changed", "caption": c, "override": False, "at": T + at} for at, c in changes]
+    rec.server_events += [event_adapter.validate_python({"type": "caption_changed", "caption": c, "override": False,
+                                                         "at": T + at}) for at, c in changes]
     check = verify_segment(rec, run)
     return check.captions[1:], [(f.kind, f.venue, round(f.at - T, 2)) for f in check.findings]
 
