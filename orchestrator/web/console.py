@@ -1,9 +1,10 @@
-"""The pages: the operator console (login, session cookie, CSRF) and the venue page.
+"""The pages: the operator console (login, session cookie) and the venue page.
 
 The console logs in with the operator token and then holds an HttpOnly, SameSite=Strict
-session cookie. Every state-changing request made with the cookie must come from an
-allowed Origin and carry the session's CSRF token; the operator socket checks the
-cookie and the Origin. Repeated wrong tokens are slowed down.
+session cookie. The cookie opens the operator socket (from an allowed Origin only), which
+carries every command the console sends, and reads the operator API (GET). It never
+changes anything over plain HTTP: a state-changing request needs the operator token
+itself, so no other site can make a browser post one. Repeated wrong tokens are slowed down.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ log = get_logger(component="console")
 
 @dataclass
 class ConsoleSession:
-    csrf: str
     expires: float
 
 
@@ -80,10 +80,7 @@ class ConsoleAuth:
             return False
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return self.allowed_origin(request)
-        if changes_state:
-            token = request.headers.get("X-CSRF-Token", "")
-            return self.allowed_origin(request) and secrets.compare_digest(token.encode(), session.csrf.encode())
-        return True
+        return not changes_state
 
     # ------------------------------------------------------------ handlers
 
@@ -100,9 +97,7 @@ class ConsoleAuth:
         session = self.session(request)
         page = "console.html" if session else "login.html"
         html = (STATIC / page).read_text(encoding="utf-8")
-        if session:
-            html = html.replace("{{csrf}}", session.csrf)
-        else:
+        if not session:
             html = html.replace("{{error}}", request.query.get("error", "")[:200].replace("<", "&lt;"))
         return web.Response(text=html, content_type="text/html", headers=_no_store())
 
@@ -118,7 +113,7 @@ class ConsoleAuth:
         self.failures.pop(peer, None)
         now = time.time()
         sid = secrets.token_urlsafe(32)
-        self.sessions[sid] = ConsoleSession(csrf=secrets.token_urlsafe(24), expires=now + SESSION_TTL_S)
+        self.sessions[sid] = ConsoleSession(expires=now + SESSION_TTL_S)
         log.info("console_login", peer=peer)
         response = web.HTTPSeeOther("/console")
         response.set_cookie(

@@ -67,7 +67,7 @@ async def test_the_venue_page_and_the_console_work_under_the_proxy_and_its_csp(p
     await console.wait_for_selector("#tile-main", timeout=TIMEOUT_MS)
     await console.wait_for_function("() => document.body.dataset.link === 'connected'", timeout=TIMEOUT_MS)
     await console.wait_for_selector("#tile-pinghu[data-status=connected]", timeout=TIMEOUT_MS)
-    # a command from the console (Origin and CSRF checks behind the proxy) reaches the venue page
+    # a command from the console (the socket's Origin check behind the proxy) reaches the venue page
     await console.click("#tile-pinghu .take")
     await venue.wait_for_function("() => document.body.dataset.onAir === 'yes'", timeout=TIMEOUT_MS)
     await console.wait_for_function("() => document.getElementById('program-video').videoWidth > 0", timeout=TIMEOUT_MS)

@@ -1159,8 +1159,7 @@ def bad_credentials(draw, venue_tokens: dict[str, str]) -> tuple[str, dict]:
     if kind == "cookie":
         headers = {"Cookie": f"orchestrator_session={draw(st.text(string.ascii_letters + string.digits + '-_', max_size=60))}"}
         if draw(st.booleans()):
-            headers.update({"X-CSRF-Token": draw(st.text(string.ascii_letters, max_size=30)), "Origin": "null",
-                            "Sec-Fetch-Site": "same-origin"})
+            headers.update({"Origin": "null", "Sec-Fetch-Site": "same-origin"})
         return kind, headers
     return kind, {}
 
