@@ -83,12 +83,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def live(sample_conf, tmp_path):
     """The real server on loopback, serving the sample conference (venues join with `live.join`)."""
-    from tests.support.live import start_live
+    from tests.support.live import running_live
 
-    live, server = await start_live(sample_conf, tmp_path)
-    try:
+    async with running_live(sample_conf, tmp_path) as live:
         yield live
-    finally:
-        await live.stop_agents()
-        await live.http.close()
-        await server.close()

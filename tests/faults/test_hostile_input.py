@@ -58,7 +58,7 @@ from orchestrator.media.plane import PeerId, VenuePeer
 from orchestrator.operator_client import OperatorSocket
 from orchestrator.web import console
 from orchestrator.web.app import CONSOLE, OPERATOR, VENUES
-from tests.support.live import OPERATOR_TOKEN, SECRET, Live, embedded_media, start_live, wait_for
+from tests.support.live import OPERATOR_TOKEN, SECRET, Live, embedded_media, running_live, wait_for
 
 # the sample conference (config/jiaxing-2025-six-initiatives.yaml)
 CONFERENCE = "jiaxing-2025-six-initiatives"
@@ -137,13 +137,8 @@ async def rig(sample_conf, tmp_path, monkeypatch):
     root.addHandler(recorder)
     try:
         with structlog.testing.capture_logs() as events:
-            live, server = await start_live(sample_conf, tmp_path)
-            try:
+            async with running_live(sample_conf, tmp_path) as live:
                 yield Rig(live, recorder.records, events, monkeypatch)
-            finally:
-                await live.stop_agents()
-                await live.http.close()
-                await server.close()
     finally:
         root.removeHandler(recorder)
 

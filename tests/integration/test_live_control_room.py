@@ -14,7 +14,7 @@ import pytest
 
 from orchestrator.config import Conference, parse_conference
 from tests.conftest import SAMPLE
-from tests.support.live import Live, start_live, wait_for
+from tests.support.live import Live, running_live, wait_for
 
 BRANCHES = ["nanhu", "xiuzhou", "jiashan", "haiyan", "haining", "pinghu", "tongxiang", "development-zone", "port-area"]
 SWITCH_S = 1.0  # within this every venue shows a new picture
@@ -33,13 +33,8 @@ def quick_conf() -> Conference:
 
 @pytest.fixture
 async def live(quick_conf, tmp_path):
-    live, server = await start_live(quick_conf, tmp_path)
-    try:
+    async with running_live(quick_conf, tmp_path) as live:
         yield live
-    finally:
-        await live.stop_agents()
-        await live.http.close()
-        await server.close()
 
 
 def first_seen(live: Live, receiver: str, venue: str, after: float) -> float | None:

@@ -26,7 +26,7 @@ from orchestrator.operator_client import wait_healthy
 from orchestrator.recording.matroska import MatroskaPart
 from tests.conftest import SAMPLE
 from tests.integration.test_no_transcoding import PRELUDE
-from tests.support.live import Live, embedded_media, free_port, server_process, start_live, wait_for
+from tests.support.live import Live, embedded_media, free_port, running_live, server_process, start_live, wait_for
 from venues.synthetic import read_mark
 
 SWITCH_S = 1.0  # a take shows in the program within this (the router cuts at the new venue's next key frame)
@@ -75,13 +75,8 @@ def mounted(tmp_path) -> Iterator[callable]:
 @pytest.fixture
 async def recorded(tmp_path, sample_conf):
     """A live server on the sample conference, recording into tmp_path/rec from the session's start."""
-    live, server = await start_live(sample_conf, tmp_path / "data", record_dir=tmp_path / "rec")
-    try:
+    async with running_live(sample_conf, tmp_path / "data", record_dir=tmp_path / "rec") as live:
         yield live
-    finally:
-        await live.stop_agents()
-        await live.http.close()
-        await server.close()
 
 
 # ------------------------------------------------------------------ a session, recorded

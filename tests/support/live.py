@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,20 @@ async def start_live(
     base = f"http://127.0.0.1:{server.port}"
     tokens = JoinTokens(SECRET, conference.conference.id, set(conference.venue_by_id))
     return Live(conference, base, tokens, aiohttp.ClientSession(), server.app), server
+
+
+@contextlib.asynccontextmanager
+async def running_live(
+    conference: Conference, data_dir: Path, make_media: MediaFactory | None = None, **overrides
+) -> AsyncIterator[Live]:
+    """`start_live` for the length of a `with`: the venue agents, the client and the server closed after."""
+    live, server = await start_live(conference, data_dir, make_media, **overrides)
+    try:
+        yield live
+    finally:
+        await live.stop_agents()
+        await live.http.close()
+        await server.close()
 
 
 def server_process(config: Path, data_dir: Path, port: int, *extra: str, python_prelude: str = "") -> subprocess.Popen:
