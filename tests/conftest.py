@@ -9,17 +9,25 @@ from orchestrator.config import Conference, load_conference, parse_conference
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "config" / "jiaxing-2025-six-initiatives.yaml"
 
-# Suites that start servers, browsers or whole rehearsals: CI runs them, the quick loop
-# (`pytest -m "not slow"`) leaves them out. Single long tests elsewhere carry the mark themselves.
+# Suites that start browsers, server processes, real WebRTC sessions or whole rehearsals: CI
+# runs them, the quick loop (`pytest -m "not slow"`: the core, the loader, the sockets over the
+# fake media plane, in well under a minute) leaves them out. Single long tests elsewhere (the
+# broad property tests) carry the mark themselves.
 SLOW_SUITES = {"browser", "deploy", "bench", "faults"}
-SLOW_FILES = {"test_rehearse.py", "test_cli_rehearse.py", "test_simulate.py", "test_archive.py"}
+SLOW_FILES = {
+    "rehearsal/test_rehearse.py", "rehearsal/test_cli_rehearse.py", "rehearsal/test_simulate.py",
+    "integration/test_archive.py", "integration/test_cli.py", "integration/test_signalling_errors.py",
+    "integration/test_venue_agent.py", "integration/test_live_session.py", "integration/test_live_control_room.py",
+    "integration/test_monitor_and_heartbeat.py", "integration/test_recording.py", "integration/test_metrics.py",
+    "integration/test_no_transcoding.py", "minutes/test_minutes.py",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests = ROOT / "tests"
     for item in items:
-        parts = item.path.relative_to(tests).parts
-        if parts[0] in SLOW_SUITES or item.path.name in SLOW_FILES:
+        path = item.path.relative_to(tests)
+        if path.parts[0] in SLOW_SUITES or path.as_posix() in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
 
 

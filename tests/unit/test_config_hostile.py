@@ -332,6 +332,7 @@ def test_counts_are_bounded(what, limit, loc):
     assert error["type"] == "too_long" and error["loc"] == loc and error["ctx"]["max_length"] == limit
 
 
+@pytest.mark.slow
 def test_a_count_over_the_limit_is_reported_with_the_limit():
     recipients = ", ".join(f"{{name: u{i}}}" for i in range(MAX_RECIPIENTS + 1))
     text = conference().replace("recipients:\n      - name: \"SAMPLE: Unit A\"\n        venue: pinghu\n",
@@ -341,6 +342,7 @@ def test_a_count_over_the_limit_is_reported_with_the_limit():
                           f"(the limit is {MAX_RECIPIENTS})")
 
 
+@pytest.mark.slow
 def test_a_provincial_meeting_with_more_than_a_thousand_venues_fits():
     venues = "".join(f"  - {{id: v{i}, name: \"浙江乍浦经济开发区（嘉兴港区）分会场{i}\", role: branch, kind: development_zone}}\n"
                      for i in range(1200))
@@ -364,6 +366,7 @@ def test_many_errors_are_printed_up_to_a_limit():
 
 
 
+@pytest.mark.slow
 @DRAWN
 @given(field=st.sampled_from(TEXT_FIELDS + ID_FIELDS), bad=BAD_CHARS,
        before=st.text(GOOD_CHARS, min_size=1, max_size=8), after=st.text(GOOD_CHARS, min_size=1, max_size=8))
@@ -693,6 +696,7 @@ def mutated(draw) -> str:
     return text
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=mutated())
 def test_no_file_makes_the_loader_fail_otherwise_than_by_its_errors(text):

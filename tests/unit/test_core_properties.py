@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import sys
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -243,6 +244,7 @@ def check_invariants(state: SessionState, conf: Conference) -> None:
         assert view.venue == state.on_air
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps())
 def test_invariants_hold_and_rejections_change_nothing(sequence):
