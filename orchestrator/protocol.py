@@ -511,6 +511,7 @@ class AwardPanel(_Msg):
     index: int  # -1 before the first award
     current: AwardStep | None
     next: AwardStep | None
+    steps: list[AwardStep]  # every award step of the segment, in order (the console's list)
 
 
 class FloorEntry(_Msg):

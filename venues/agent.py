@@ -29,6 +29,8 @@ import random
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import tzinfo
+from fractions import Fraction
 from pathlib import Path
 from ssl import SSLContext
 from typing import IO, Any, Protocol
@@ -45,9 +47,11 @@ from orchestrator.logs import get_logger
 from orchestrator.media.aiortc_tap import drop_outgoing_rtp, install_packer, tap_receiver
 from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe, make_packet
 
-from .synthetic import MarkedVideo, ToneAudio, read_mark
+from .synthetic import LabelledPicture, MarkedVideo, ToneAudio, read_mark
 
 log = get_logger(component="venue_agent")
+
+VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK)
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 8.0
@@ -130,23 +134,19 @@ def split_join_url(url: str) -> tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, path, "", "")), parts.fragment
 
 
-class LoopedTrack(MediaStreamTrack):
-    """Plays pre-encoded frames in a loop, paced in real time; restarts at frame 0 on a keyframe request."""
+class PacedTrack(MediaStreamTrack):
+    """A track whose `recv` hands out one frame per period, paced in real time."""
 
-    def __init__(self, kind: str, frames: list[bytes], fps: float, clock_rate: int):
+    def __init__(self, kind: str, fps: float, clock_rate: int):
         super().__init__()
         self.kind = kind
-        self.frames = frames
         self.period = 1.0 / fps
         self.step = round(clock_rate / fps)
         self.sent = 0
-        self._next = 0
         self._start: float | None = None
 
-    def request_keyframe(self) -> None:
-        self._next = 0
-
-    async def recv(self):
+    async def _wait_turn(self) -> int:
+        """Wait for the next frame's time; returns its timestamp (in the clock rate's units)."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
@@ -156,12 +156,41 @@ class LoopedTrack(MediaStreamTrack):
             await asyncio.sleep(wait)
         elif wait < -1.0:  # fell far behind (e.g. the process was stopped): do not burst
             self._start = time.monotonic() - self.sent * self.period
+        timestamp = self.sent * self.step
+        self.sent += 1
+        return timestamp
+
+
+class LoopedTrack(PacedTrack):
+    """Plays pre-encoded frames in a loop, paced in real time; restarts at frame 0 on a keyframe request."""
+
+    def __init__(self, kind: str, frames: list[bytes], fps: float, clock_rate: int):
+        super().__init__(kind, fps, clock_rate)
+        self.frames = frames
+        self._next = 0
+
+    def request_keyframe(self) -> None:
+        self._next = 0
+
+    async def recv(self):
+        timestamp = await self._wait_turn()
         data = self.frames[self._next]
         self._next = (self._next + 1) % len(self.frames)
-        packet = make_packet(data, self.sent * self.step, self.kind)
-        self.sent += 1
-        return packet
+        return make_packet(data, timestamp, self.kind)
 
+
+class PictureTrack(PacedTrack):
+    """Plays a `LabelledPicture` (raw frames: the sender encodes them, and answers keyframe requests)."""
+
+    def __init__(self, picture: LabelledPicture, fps: float):
+        super().__init__("video", fps, VIDEO_CLOCK)
+        self.picture = picture
+
+    async def recv(self) -> av.VideoFrame:
+        timestamp = await self._wait_turn()
+        frame = self.picture.frame(time.time())
+        frame.pts, frame.time_base = timestamp, VIDEO_TIME_BASE
+        return frame
 
 
 class LogSink(Protocol):
@@ -197,6 +226,22 @@ def synthetic_media(
         return LoopedTrack("video", video.frames, fps, VIDEO_CLOCK), LoopedTrack("audio", audio.frames, 50, AUDIO_CLOCK)
 
     return Media(tracks, check, preencoded=True)
+
+
+def labelled_media(index: int, name: str, tz: tzinfo | None = None, width: int = 320, height: int = 180,
+                   fps: int = 5) -> Media:
+    """Synthetic media a person can watch: the venue's name and a running clock (in `tz`),
+    the mark in a corner, encoded live (a few frames a second: only the clock moves)."""
+    picture = LabelledPicture(index, name, width, height, tz)
+    audio = ToneAudio(index)
+
+    def check() -> tuple[bool, bool]:
+        return read_mark(picture.frame(time.time())) == index, bool(audio.frames)
+
+    def tracks() -> tuple[MediaStreamTrack, MediaStreamTrack]:
+        return PictureTrack(picture, fps), LoopedTrack("audio", audio.frames, 50, AUDIO_CLOCK)
+
+    return Media(tracks, check, preencoded=False)
 
 
 def device_media(camera: str, microphone: str) -> Media:  # pragma: no cover - needs devices

@@ -14,23 +14,30 @@ the encoded frames forever:
   the encoder is in steady state and the loop wraps without a start-up glitch.
 
 The video mark, readable from the luma plane alone and robust to lossy
-compression and scaling: the upper half of the picture is a grid of 8 x 2 large
-blocks. Row 1 holds the 8 bits of the venue index (MSB first), row 2 their
-complement; a 1 is white (Y=235), a 0 is black (Y=16). ``read_mark`` averages a
-few pixels around each block centre (positions computed from the frame's own
-size) and accepts the index only when row 2 is the exact complement of row 1.
-The lower half is mid-grey with a bright bar whose position follows the frame
-number, so consecutive frames differ and inter frames carry real change.
+compression and scaling: the top-left corner of the picture (half its width, a
+quarter of its height) is a grid of 8 x 2 blocks. Row 1 holds the 8 bits of the
+venue index (MSB first), row 2 their complement; a 1 is white (Y=235), a 0 is
+black (Y=16). ``read_mark`` averages a few pixels around each block centre
+(positions computed from the frame's own size) and accepts the index only when
+row 2 is the exact complement of row 1. The lower half is mid-grey with a bright
+bar whose position follows the frame number, so consecutive frames differ and
+inter frames carry real change.
+
+``LabelledPicture`` is the picture a person watches (``serve --simulate``): the
+mark in its corner, the venue's name large and a running clock, encoded live by
+the sender (the name is drawn once, the clock once a second).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from array import array
 from fractions import Fraction
 
 import av
+import numpy as np
 from av import AudioFrame, VideoFrame
 
 from orchestrator.media.codec import AUDIO_CLOCK, is_vp8_keyframe
@@ -61,40 +68,52 @@ def _fill_plane(plane, rows: list[bytes]) -> None:
     plane.update(b"".join(row + pad for row in rows) if pad else b"".join(rows))
 
 
+def mark_size(width: int, height: int) -> tuple[int, int]:
+    """The mark's corner (width, height) in a picture of `width` x `height`."""
+    return width // 2, height // 4
+
+
+def _mark_luma(index: int, width: int, height: int) -> np.ndarray:
+    """The mark's luma blocks, for the corner of a `width` x `height` picture."""
+    bits = np.array(_mark_bits(index), dtype=np.uint8).reshape(2, COLUMNS)
+    mark_w, mark_h = mark_size(width, height)
+    columns = np.arange(mark_w) * COLUMNS // mark_w
+    rows = (np.arange(mark_h) >= mark_h // 2).astype(int)
+    return np.where(bits[rows][:, columns] == 1, WHITE, BLACK).astype(np.uint8)
+
+
+def _frame(luma: np.ndarray, u: int = GREY, v: int = GREY, chroma: np.ndarray | None = None) -> VideoFrame:
+    """A yuv420p frame of this luma plane (chroma: one value each, or the U and V rows stacked)."""
+    height, width = luma.shape
+    if chroma is None:
+        cw, ch = (width + 1) // 2, (height + 1) // 2
+        chroma = np.concatenate([np.full((ch, cw), u, np.uint8), np.full((ch, cw), v, np.uint8)])
+    frame = VideoFrame(width, height, "yuv420p")
+    _fill_plane(frame.planes[0], [row.tobytes() for row in luma])
+    half = chroma.shape[0] // 2
+    _fill_plane(frame.planes[1], [row.tobytes() for row in chroma[:half]])
+    _fill_plane(frame.planes[2], [row.tobytes() for row in chroma[half:]])
+    return frame
+
+
 def draw_mark(index: int, width: int, height: int, frame_number: int, noise: bool = False) -> VideoFrame:
     """yuv420p picture: the venue mark plus a bar that moves with ``frame_number``.
     With ``noise`` the lower half is random texture, so the encoder really spends its bitrate."""
-    bits = _mark_bits(index)
-    edges = [c * width // COLUMNS for c in range(COLUMNS + 1)]
-
-    def block_row(row_bits: list[int]) -> bytes:
-        return b"".join(
-            bytes([WHITE if bit else BLACK]) * (edges[c + 1] - edges[c])
-            for c, bit in enumerate(row_bits)
-        )
-
-    top, bottom = block_row(bits[:COLUMNS]), block_row(bits[COLUMNS:])
-    bar_width = max(2, width // 10)
-    bar_x = (frame_number * max(1, width // 40)) % (width - bar_width + 1)
-    moving = bytes([GREY]) * bar_x + bytes([WHITE]) * bar_width
-    moving += bytes([GREY]) * (width - len(moving))
-
+    luma = np.full((height, width), GREY, np.uint8)
+    mark_w, mark_h = mark_size(width, height)
+    luma[:mark_h, :mark_w] = _mark_luma(index, width, height)
     half = height // 2
-    rows = [top if y < height // 4 else bottom for y in range(half)]
     if noise:  # coarse random blocks: costs bits like a real scene does
-        texture = random.Random(frame_number * 1000 + index)
         block = 16
-        for _ in range(0, height - half, block):
-            row = bytes(v for v in texture.randbytes(-(-width // block)) for _ in range(block))[:width]
-            rows += [row] * block
-        rows = rows[:height]
+        texture = random.Random(frame_number * 1000 + index)
+        cells = np.frombuffer(texture.randbytes(-(-(height - half) // block) * -(-width // block)), np.uint8)
+        cells = cells.reshape(-(-(height - half) // block), -(-width // block))
+        luma[half:] = np.repeat(np.repeat(cells, block, axis=0), block, axis=1)[: height - half, :width]
     else:
-        rows += [moving] * (height - half)
-
-    frame = VideoFrame(width, height, "yuv420p")
-    _fill_plane(frame.planes[0], rows)
-    for chroma in frame.planes[1:]:
-        _fill_plane(chroma, [bytes([GREY]) * chroma.width] * chroma.height)
+        bar_width = max(2, width // 10)
+        bar_x = (frame_number * max(1, width // 40)) % (width - bar_width + 1)
+        luma[half:, bar_x : bar_x + bar_width] = WHITE
+    frame = _frame(luma)
     frame.pts = frame_number
     return frame
 
@@ -104,18 +123,19 @@ def read_mark(frame: VideoFrame) -> int | None:
     if frame.format.name not in ("yuv420p", "yuvj420p"):
         frame = frame.reformat(format="yuv420p")
     width, height = frame.width, frame.height
-    if width < 2 * COLUMNS or height < 8:
+    if width < 4 * COLUMNS or height < 16:
         return None
+    mark_w, mark_h = mark_size(width, height)
     plane = frame.planes[0]
     stride, luma = plane.line_size, bytes(plane)
-    step_x = max(1, width // (COLUMNS * 8))  # sample points stay well inside a block
-    step_y = max(1, height // 32)
+    step_x = max(1, mark_w // (COLUMNS * 8))  # sample points stay well inside a block
+    step_y = max(1, mark_h // 16)
 
     bits = []
     for row in range(2):
-        cy = (2 * row + 1) * height // 8
+        cy = (2 * row + 1) * mark_h // 4
         for col in range(COLUMNS):
-            cx = (2 * col + 1) * width // (2 * COLUMNS)
+            cx = (2 * col + 1) * mark_w // (2 * COLUMNS)
             samples = [
                 luma[(cy + dy * step_y) * stride + cx + dx * step_x]
                 for dy in (-1, 0, 1)
@@ -221,3 +241,109 @@ class ToneAudio:
             raise RuntimeError(
                 f"Opus loop malformed: {len(packets)} packets for {2 * count} frames"
             )
+
+
+# Fonts for the names in the picture, the first one installed (CJK first: names may be Chinese).
+FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+)
+BACKGROUND = 40  # a dark picture: the name reads well on it
+TEXT = WHITE
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    for path in FONTS:
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size)
+
+
+def _text_luma(lines: list[str], size: int, width: int, height: int) -> np.ndarray:
+    """`lines` in white on the background, centred in a `width` x `height` box."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    font = _font(size)
+    spacing = size // 5
+    draw.multiline_text((width / 2, height / 2), "\n".join(lines), fill=TEXT, font=font, anchor="mm",
+                        align="center", spacing=spacing)
+    return np.asarray(image, np.uint8)
+
+
+def _fit_name(name: str, width: int, height: int) -> tuple[list[str], int]:
+    """The name in at most three lines, at the largest size that fits the box."""
+    from PIL import Image, ImageDraw
+
+    draw = ImageDraw.Draw(Image.new("L", (1, 1)))
+    words = name.split()
+    for size in range(max(8, height // 2), 7, -1):
+        font = _font(size)
+        for count in range(1, min(3, len(words)) + 1):
+            lines = _wrap(words, count, functools.partial(draw.textlength, font=font))
+            left, top, right, bottom = draw.multiline_textbbox((0, 0), "\n".join(lines), font=font, spacing=size // 5)
+            if bottom - top <= height and right - left <= width:
+                return lines, size
+    return [name], 8
+
+
+def _wrap(words: list[str], count: int, measure) -> list[str]:
+    """`words` in `count` lines of even width (greedy against the total width / count)."""
+    if count == 1:
+        return [" ".join(words)]
+    target = measure(" ".join(words)) / count
+    lines: list[str] = []
+    line: list[str] = []
+    for word in words:
+        if line and len(lines) < count - 1 and measure(" ".join([*line, word])) > target:
+            lines.append(" ".join(line))
+            line = []
+        line.append(word)
+    return [*lines, " ".join(line)]
+
+
+class LabelledPicture:
+    """What a simulated venue's camera shows a person: the venue's name, large, under a
+    running clock, with the mark in the top-left corner (see `read_mark`).
+
+    The name is drawn once; `frame(now)` draws the clock only when its second changes,
+    and hands out the same frame until then."""
+
+    def __init__(self, index: int, name: str, width: int = 320, height: int = 180, tz=None):
+        self.index, self.name, self.width, self.height, self.tz = index, name, width, height, tz
+        mark_w, mark_h = mark_size(width, height)
+        self.clock_box = (mark_w, 0, width - mark_w, mark_h)  # x, y, width, height: beside the mark
+        base = np.full((height, width), BACKGROUND, np.uint8)
+        base[:mark_h, :mark_w] = _mark_luma(index, width, height)
+        margin = width // 20
+        box_w, box_h = width - 2 * margin, height - mark_h - 2 * margin
+        lines, size = _fit_name(name, box_w, box_h)
+        base[mark_h + margin : height - margin, margin : width - margin] = _text_luma(lines, size, box_w, box_h)
+        self.base = base
+        cw, ch = (width + 1) // 2, (height + 1) // 2
+        u, v = np.full((ch, cw), 150, np.uint8), np.full((ch, cw), 112, np.uint8)  # a dark blue
+        u[: mark_h // 2 + 1, : mark_w // 2 + 1] = v[: mark_h // 2 + 1, : mark_w // 2 + 1] = GREY  # the mark neutral
+        self.chroma = np.concatenate([u, v])
+        self._second: int | None = None
+        self._frame: VideoFrame | None = None
+
+    def clock_text(self, now: float) -> str:
+        import datetime as dt
+
+        return dt.datetime.fromtimestamp(now, self.tz).strftime("%H:%M:%S")
+
+    def frame(self, now: float) -> VideoFrame:
+        second = int(now)
+        if second != self._second or self._frame is None:
+            x, y, w, h = self.clock_box
+            luma = self.base.copy()
+            luma[y : y + h, x : x + w] = _text_luma([self.clock_text(now)], max(8, h * 3 // 5), w, h)
+            self._frame, self._second = _frame(luma, chroma=self.chroma), second
+        return self._frame

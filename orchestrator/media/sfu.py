@@ -53,7 +53,7 @@ from .rtp_stats import LinkMeter, inbound_rtp, round_trip_ms
 
 MAX_OFFER_BYTES = 64 * 1024
 MAX_MEDIA_SECTIONS = 3
-MAX_MONITOR_SLOTS = 16
+MAX_MONITOR_SLOTS = 18  # the console: program, preview and a wall page of 16
 MAX_CANDIDATES = 40
 CONNECT_TIMEOUT_S = 30.0  # an offer whose peer never connects is cleaned up after this
 

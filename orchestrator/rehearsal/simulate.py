@@ -1,7 +1,8 @@
 """Simulated venues: one synthetic venue agent per venue, in this process and event loop.
 
 The rehearsal drives them, and `orchestrator serve --simulate` starts them beside the
-server so one person can run a session from the console without a browser per venue.
+server so one person can run a session from the console without a browser per venue
+(their cameras show each venue's name and a running clock there).
 Each venue's agent writes its JSON lines into a `VenueLog` that keeps them in memory
 (and in a file, if given); an agent that replaces a dropped one writes to the same log.
 """
@@ -9,19 +10,22 @@ Each venue's agent writes its JSON lines into a `VenueLog` that keeps them in me
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
+from datetime import tzinfo
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from venues.agent import CALLED_ANSWER_DELAY_S, VenueAgent
+from venues.agent import CALLED_ANSWER_DELAY_S, Media, VenueAgent, labelled_media, synthetic_media
 
 from ..logs import get_logger
 from ..operator_client import wait_healthy
-from ..web.app import TOKENS
+from ..web.app import CONFERENCE, TOKENS
 
 log = get_logger(component="simulate")
 
@@ -70,8 +74,10 @@ class SimulatedVenue:
     unless `answers` is False (the --no-answer drill)."""
 
     def __init__(self, venue: str, link: str, venue_log: VenueLog, loss_pct: float = 0.0, seed: int = 0,
-                 answers: bool = True, called_answer_delay_s: float = CALLED_ANSWER_DELAY_S):
+                 answers: bool = True, called_answer_delay_s: float = CALLED_ANSWER_DELAY_S,
+                 media_factory: Callable[[int], Media] = synthetic_media):
         self.venue = venue
+        self.media_factory = media_factory
         self.link = link
         self.log = venue_log
         self.loss_pct = loss_pct
@@ -88,7 +94,8 @@ class SimulatedVenue:
 
     def start(self) -> None:
         self.starts += 1
-        self.agent = VenueAgent(self.link, log_file=self.log, loss_pct=self.loss_pct, seed=self.seed + self.starts,
+        self.agent = VenueAgent(self.link, self.media_factory, log_file=self.log, loss_pct=self.loss_pct,
+                                seed=self.seed + self.starts,
                                 answer_roll_call=self.answers, called_answer_delay_s=self.called_answer_delay_s)
         self.task = asyncio.ensure_future(self.agent.run())
         self.task.add_done_callback(self._ended)
@@ -123,10 +130,14 @@ class SimulatedVenue:
 
 
 class SimulatedVenues:
-    """The simulated venues of one session, by venue id."""
+    """The simulated venues of one session, by venue id.
+
+    With `names` (venue -> name) their cameras show the name and a running clock (in `tz`)
+    for people to watch, encoded live; without, the cheaper pre-encoded loop of the mark."""
 
     def __init__(self, links: dict[str, str], loss: dict[str, float] | None = None, log_dir: Path | None = None,
-                 silent: Collection[str] = (), called_answer_delay_s: float = CALLED_ANSWER_DELAY_S):
+                 silent: Collection[str] = (), called_answer_delay_s: float = CALLED_ANSWER_DELAY_S,
+                 names: Mapping[str, str] | None = None, tz: tzinfo | None = None):
         loss = loss or {}
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +146,8 @@ class SimulatedVenues:
             file = open(log_dir / f"{venue}.jsonl", "w", encoding="utf-8") if log_dir else None
             self.venues[venue] = SimulatedVenue(venue, link, VenueLog(venue, file), loss.get(venue, 0.0), seed=1000 * i,
                                                 answers=venue not in silent,
-                                                called_answer_delay_s=called_answer_delay_s)
+                                                called_answer_delay_s=called_answer_delay_s,
+                                                media_factory=picture_of(names[venue], tz) if names else synthetic_media)
 
     def __getitem__(self, venue: str) -> SimulatedVenue:
         return self.venues[venue]
@@ -158,6 +170,11 @@ class SimulatedVenues:
         log.info("simulated_venues_stopped", venues=len(self.venues))
 
 
+def picture_of(name: str, tz: tzinfo | None) -> Callable[[int], Media]:
+    """The media factory of a venue whose camera shows `name` and the time in `tz`."""
+    return functools.partial(labelled_media, name=name, tz=tz)
+
+
 SIMULATED = web.AppKey("simulated_venues", SimulatedVenues)
 
 
@@ -168,7 +185,10 @@ def simulate_in_app(app: web.Application, venues: list[str], base_url: str, log_
     async def start_when_listening() -> None:
         await wait_healthy(base_url, SERVER_WAIT_S)
         tokens = app[TOKENS]
-        fleet = SimulatedVenues({v: tokens.link(base_url, v) for v in venues}, log_dir=log_dir)
+        conf = app[CONFERENCE]
+        names = {v: conf.venue_by_id[v].name for v in venues}
+        fleet = SimulatedVenues({v: tokens.link(base_url, v) for v in venues}, log_dir=log_dir, names=names,
+                                tz=ZoneInfo(conf.conference.timezone))
         app[SIMULATED] = fleet
         fleet.start()
 

@@ -183,6 +183,7 @@ def award_panel(conf: Conference, segment_id: str, position) -> AwardPanel:
         index=index,
         current=steps[index] if index >= 0 else None,
         next=steps[index + 1] if index + 1 < len(steps) else None,
+        steps=steps,
     )
 
 

@@ -12,7 +12,7 @@ from playwright.async_api import async_playwright
 from orchestrator.minutes import read_minutes, render_html
 from orchestrator.minutes.render import CONNECTED_COLOUR
 from orchestrator.timeline import KIND_COLOURS
-from tests.browser.test_pages import ARGS, CHROMIUM
+from tests.browser.pages import ARGS, CHROMIUM
 from tests.support.scripted import T0, sample_session
 
 # The sample's two hours (13 segments, a called roll call of nine venues, twelve awards, a

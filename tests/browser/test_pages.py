@@ -6,79 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Page, async_playwright
-from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from orchestrator.core import CommandRejected
 from orchestrator.core import commands as c
 from orchestrator.web.app import RUNTIME, VENUES
+from tests.browser.pages import SCREENSHOTS, TIMEOUT_MS, console_page, open_page, program_frames_advance, venue_page
 from tests.support.live import OPERATOR_TOKEN, wait_for
 from venues.agent import EXIT_REPLACED
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).parent / "screenshots"
-ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-]
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture
-async def browser():
-    assert Path(CHROMIUM).exists(), "Chromium is needed for the browser tests (apt-get install chromium)"
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-async def open_page(browser, url: str, size=(1280, 720)) -> Page:
-    context = await browser.new_context(viewport={"width": size[0], "height": size[1]})
-    page = await context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    await page.goto(url)
-    return page
-
-
-async def venue_page(browser, live, venue: str) -> Page:
-    page = await open_page(browser, live.link(venue))
-    try:
-        await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=TIMEOUT_MS)
-    except PlaywrightTimeout:
-        said = await page.evaluate("[document.body.dataset.connection, document.getElementById('connection').textContent,"
-                                   " document.getElementById('notice').textContent]")
-        raise AssertionError(f"the page of {venue} did not connect: {said}; errors {page.errors}") from None
-    return page
-
-
-async def console_page(browser, live) -> Page:
-    page = await open_page(browser, live.base_url + "/console", size=(1600, 1100))
-    await page.fill("#token", OPERATOR_TOKEN)
-    await page.click("#login")
-    await page.wait_for_selector("#tile-main", timeout=TIMEOUT_MS)
-    await page.wait_for_function("document.body.dataset.link === 'connected'", timeout=TIMEOUT_MS)
-    return page
-
-
-async def program_frames_advance(page: Page) -> None:
-    """The program video is playing: it has a picture and its time moves on."""
-    await page.wait_for_function("document.getElementById('program').videoWidth > 0", timeout=TIMEOUT_MS)
-    before = await page.evaluate("document.getElementById('program').currentTime")
-    await page.wait_for_function(f"document.getElementById('program').currentTime > {before} + 0.3", timeout=TIMEOUT_MS)
 
 
 async def test_a_meeting_run_from_the_console_with_browser_venues(live, browser):
@@ -162,6 +101,9 @@ async def test_a_meeting_run_from_the_console_with_browser_venues(live, browser)
 
     # a venue raises its hand, the operator grants it, it goes on air
     await venues["xiuzhou"].click("#hand")
+    await console.wait_for_selector("#floor-count:not([hidden])", timeout=TIMEOUT_MS)  # the floor tab says so
+    assert await console.inner_text("#floor-count") == "1"
+    await console.click("#tab-floor")  # the awards panel stays until the operator opens the floor's
     await console.locator("#floor-queue .request[data-venue=xiuzhou] .grant").click(timeout=TIMEOUT_MS)
     await venues["xiuzhou"].wait_for_function("document.body.dataset.onAir === 'yes'", timeout=TIMEOUT_MS)
     assert await venues["xiuzhou"].inner_text("#hand") == "Raise hand"
@@ -315,13 +257,17 @@ async def test_the_console_asks_to_confirm_a_take_by_the_refusal_code(live, brow
 
     console.on("dialog", accept)
     await console.click("#tile-pinghu .take")
+    question = await console.wait_for_selector("#confirm:not([hidden])", timeout=TIMEOUT_MS)
+    assert await console.inner_text("#confirm-text") == poor
+    assert "Put it on air anyway" in await question.inner_text()
+    await console.click("#confirm-yes")
     await console.wait_for_selector("#tile-pinghu.on-air", timeout=TIMEOUT_MS)
-    assert dialogs == [f"{poor}\n\nPut it on air anyway?"]
+    assert await console.is_hidden("#confirm")
     await console.click("#tile-nanhu .take")
     error = await console.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
     assert await error.inner_text() == poor.replace("pinghu", "nanhu")
-    assert len(dialogs) == 1 and (await live.state())["on_air"] == "pinghu"
-    assert console.errors == []
+    assert await console.is_hidden("#confirm") and (await live.state())["on_air"] == "pinghu"
+    assert dialogs == [] and console.errors == []
 
 
 async def test_a_page_opened_on_the_link_of_a_running_agent_keeps_the_venue(live, browser):
@@ -347,6 +293,7 @@ async def test_the_console_runs_polling_and_the_main_venue_page_shows_its_wall(l
     await console.wait_for_function("document.body.dataset.phase === 'running'", timeout=TIMEOUT_MS)
 
     # program polling of two venues every 10 s, started from the console's form
+    await console.click("#tab-polling")
     await console.select_option("#polling-target", "program")
     await console.fill("#polling-dwell", "10")
     boxes = console.locator("#polling-venues input")
@@ -374,6 +321,7 @@ async def test_the_console_runs_polling_and_the_main_venue_page_shows_its_wall(l
     began = time.time()
 
     # a 3x3 wall at the main venue: its page lays out the nine forwarded tiles with their names
+    await console.click("#tab-return")
     await console.click("#return-wall")
     await console.wait_for_function("document.body.dataset.mainReturn === 'wall'", timeout=TIMEOUT_MS)
     assert "A 3x3 wall, page 1 of 1" in await console.inner_text("#return-line")

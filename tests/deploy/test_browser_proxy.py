@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.browser.test_pages import ARGS, CHROMIUM, TIMEOUT_MS
+from tests.browser.pages import ARGS, CHROMIUM, TIMEOUT_MS
 from tests.deploy.support import need
 from tests.support.live import OPERATOR_TOKEN
 

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import itertools
 from array import array
+from datetime import UTC
+from fractions import Fraction
 
 import av
 import pytest
 
 from venues.synthetic import (
+    LabelledPicture,
     MarkedVideo,
     ToneAudio,
     draw_mark,
@@ -71,12 +74,13 @@ def test_plain_grey_frame_has_no_mark() -> None:
 @pytest.mark.parametrize("value", [16, 235, 128])
 def test_corrupt_block_invalidates_mark(value: int) -> None:
     # index 0b1010_0101: flip / grey out block (column 1, row 1), which is black.
+    # (the mark: the top-left 160 x 45 of 320 x 180, blocks of 20 x 22)
     frame = draw_mark(0b1010_0101, 320, 180, 0)
-    set_luma_rect(frame, 40, 0, 80, 45, 235 if value == 16 else value)
+    set_luma_rect(frame, 20, 0, 40, 22, 235 if value == 16 else value)
     assert read_mark(frame) is None
     # The same damage in the complement row is caught too.
     frame = draw_mark(0b1010_0101, 320, 180, 0)
-    set_luma_rect(frame, 40, 45, 80, 90, 16 if value == 235 else value)
+    set_luma_rect(frame, 20, 22, 40, 45, 16 if value == 235 else value)
     assert read_mark(frame) is None
 
 
@@ -151,6 +155,53 @@ def test_encoded_loop_is_cheap() -> None:
     assert len(video.frames) == 45
     assert video.keyframe.count(True) == 1
     assert sum(map(len, video.frames)) / len(video.frames) < bitrate / 8 / fps * 4
+
+
+# --- the picture a person watches ------------------------------------------------------
+
+
+def luma(frame: av.VideoFrame) -> bytes:
+    return bytes(frame.planes[0])
+
+
+def test_a_labelled_picture_keeps_the_mark_in_its_corner_through_vp8() -> None:
+    picture = LabelledPicture(0b1100_1010, "嘉兴港区 Jiaxing Port Area", 320, 180, UTC)
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = 320, 180, "yuv420p"
+    codec.time_base, codec.bit_rate = Fraction(1, 5), 250_000  # the sender's lowest rate (aiortc's)
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    decoder = av.CodecContext.create("libvpx", "r")
+    seen = []
+    for n in range(10):
+        frame = picture.frame(1_738_737_000.0 + n / 5)
+        frame.pts = n
+        seen += [read_mark(f) for p in codec.encode(frame) for f in decoder.decode(p)]
+    assert seen == [0b1100_1010] * 10
+
+
+def test_a_labelled_picture_draws_its_clock_once_a_second() -> None:
+    picture = LabelledPicture(7, "Pinghu City", 320, 180, UTC)
+    first = picture.frame(1_738_737_000.1)
+    assert picture.frame(1_738_737_000.9) is first  # the same second: the same frame, nothing drawn
+    later = picture.frame(1_738_737_001.0)
+    assert picture.clock_text(1_738_737_001.0) == "06:30:01"
+    assert luma(later) != luma(first)
+    x, y, w, h = picture.clock_box  # only the clock changed: the name and the mark stand
+    stride = later.planes[0].line_size
+    changed = {(i % stride, i // stride) for i, (a, b) in enumerate(zip(luma(first), luma(later))) if a != b}
+    assert all(x <= cx < x + w and y <= cy < y + h for cx, cy in changed)
+    assert read_mark(later) == 7
+
+
+def test_a_labelled_picture_shows_the_name() -> None:
+    """The name's box is not empty: white text on the dark background, below the mark."""
+    picture = LabelledPicture(7, "平湖市", 320, 180, UTC)
+    frame = picture.frame(0.0)
+    plane = frame.planes[0]
+    rows = bytes(plane)[60 * plane.line_size : 170 * plane.line_size]
+    assert rows.count(bytes([235])) > 500
+    blank = LabelledPicture(7, "", 320, 180, UTC).frame(0.0)
+    assert bytes(blank.planes[0])[60 * plane.line_size : 170 * plane.line_size].count(bytes([235])) == 0
 
 
 # --- Opus ---------------------------------------------------------------------------

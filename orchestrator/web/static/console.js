@@ -1,5 +1,14 @@
 // The operator console: state and commands over /ws/operator (session cookie, same
 // origin), venue pictures over one monitor peer connection (receive-only video slots).
+//
+// One control-room screen: program and preview at the top, the wall of venues under
+// them, the agenda on the left and one context panel on the right that shows what the
+// current segment needs (the roll call, the awards, or the floor and the microphones).
+// Keyboard: Space/Enter take the preview, a tile's key puts its venue in preview,
+// ←/→ previous/next segment, N the next award, M mutes all but on air, Esc cancels a
+// pending confirmation, Page Up/Down turn the wall's pages.
+
+import { t, setLanguage, language, languages, timeOfDay, translateDocument } from "/static/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, { dataset, ...props } = {}, ...children) => {
@@ -8,34 +17,67 @@ const el = (tag, { dataset, ...props } = {}, ...children) => {
   node.append(...children.filter((c) => c !== null && c !== undefined));
   return node;
 };
-const PAGE_SIZE = 8;
+const PAGE_SIZE = 16;
 const SLOTS = 2 + PAGE_SIZE;  // program, preview, one page of the wall
+// The keys that put a wall tile's venue in preview, in the page's order: N and M are taken.
+const TILE_KEYS = [..."123456789abcdefghijklopqrstuvwxyz"];
+const LANGUAGE_NAMES = { "zh-CN": "中文", en: "English" };
 
 const ui = {
   ws: null, state: null, stateAt: 0, clockOffset: 0, pc: null, videos: [], assigned: [], page: 0, refs: 0,
-  pending: new Map(), listed: false,
+  pending: new Map(), listed: false, chosenPreview: null, chosenFor: null, tab: null, tabFor: null, confirming: null,
 };
 window.consoleUi = ui;
+
+translateDocument();
+$("language").replaceChildren(...languages.map((lang) => new Option(LANGUAGE_NAMES[lang] || lang, lang)));
+$("language").value = language;
+$("language").onchange = () => setLanguage($("language").value);
+$("take-preview").textContent = t("Take preview");
+$("confirm-yes").textContent = t("Put it on air anyway");
+$("next-award").textContent = t("Present next award");
+$("mute-all").textContent = t("Mute all but on air");
 
 // ---------------------------------------------------------------- commands
 
 function command(cmd) {
+  if (!ui.ws || ui.ws.readyState !== WebSocket.OPEN) return showError(t("Not connected to the server."));
   const ref = String(++ui.refs);
   ui.pending.set(ref, cmd);
   ui.ws.send(JSON.stringify({ type: "command", command: cmd, ref }));
 }
 
 // Messages follow orchestrator/protocol.py: a command_result carries the status of
-// POST /api/commands and its events, or the refusal's sentence (`error`), `code` and `params`.
+// POST /api/commands and its events, or the refusal's sentence (`error`, already in the
+// reader's language), `code` and `params`.
 function onResult(msg) {
   const cmd = ui.pending.get(msg.ref);
   ui.pending.delete(msg.ref);
-  if (msg.status === 200) return;
+  if (msg.status === 200) {
+    if (cmd && cmd.type === "take" && cmd.venue === ui.chosenPreview) ui.chosenPreview = null;
+    return;
+  }
   if (msg.code === "link_poor_needs_confirm" && cmd && (cmd.type === "take" || cmd.type === "grant_floor")) {
-    if (confirm(`${msg.error}\n\nPut it on air anyway?`)) command({ ...cmd, confirm: true });
+    askToConfirm(msg.error, { ...cmd, confirm: true });
     return;
   }
   showError(msg.error);
+}
+
+// A take on a poor link is put on air only when the operator says so again (Enter), or not (Esc).
+function askToConfirm(text, cmd) {
+  ui.confirming = cmd;
+  $("confirm-text").textContent = text;
+  $("confirm").hidden = false;
+  document.body.dataset.confirming = cmd.venue;
+}
+
+function closeConfirm(accept) {
+  const cmd = ui.confirming;
+  ui.confirming = null;
+  $("confirm").hidden = true;
+  document.body.dataset.confirming = "";
+  if (accept && cmd) command(cmd);
 }
 
 function showError(text) {
@@ -51,9 +93,9 @@ function showError(text) {
 function connect() {
   const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/operator`);
   ui.ws = ws;
-  ws.onopen = () => { setLink("connected", "green"); startMonitor(); };
+  ws.onopen = () => { setLink(t("connected"), "green", "connected"); startMonitor(); };
   ws.onclose = () => {
-    setLink("reconnecting…", "red");
+    setLink(t("reconnecting…"), "red", "reconnecting");
     if (ui.pc) { ui.pc.close(); ui.pc = null; }
     setTimeout(connect, 1000 + Math.random() * 1000);
   };
@@ -70,10 +112,10 @@ function connect() {
   };
 }
 
-function setLink(text, colour) {
+function setLink(text, colour, status) {
   $("link-status").textContent = text;
   $("link-status").className = `badge ${colour}`;
-  document.body.dataset.link = text;
+  document.body.dataset.link = status;
 }
 
 async function startMonitor() {
@@ -82,6 +124,9 @@ async function startMonitor() {
   ui.monitorReady = false;
   ui.assigned = new Array(SLOTS).fill(undefined);
   const transceivers = Array.from({ length: SLOTS }, () => pc.addTransceiver("video", { direction: "recvonly" }));
+  // VP8 only (all the server answers with): the offer of 18 slots stays well under the socket's message limit
+  const vp8 = (RTCRtpReceiver.getCapabilities("video")?.codecs || []).filter((codec) => codec.mimeType.toLowerCase() === "video/vp8");
+  if (vp8.length && transceivers[0].setCodecPreferences) transceivers.forEach((tr) => tr.setCodecPreferences(vp8));
   pc.ontrack = (event) => {
     const slot = transceivers.indexOf(event.transceiver);
     ui.videos[slot] = new MediaStream([event.track]);
@@ -116,18 +161,40 @@ const fmt = (s) => {
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
   return (h ? `${h}:${String(m).padStart(2, "0")}` : `${m}`) + `:${String(sec).padStart(2, "0")}`;
 };
-const timeIn = (epoch, tz) => new Date(epoch * 1000).toLocaleTimeString("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit" });
+const timeIn = (epoch, tz) => timeOfDay(epoch, tz);
 const venueName = (id) => (ui.state && ui.state.venues[id] ? ui.state.venues[id].name : id);
+const currentSegment = (state) => state.segments.find((s) => s.id === state.segment);
 
+// The venue in preview: the one the operator chose in this segment, else the next segment's.
 function previewVenue(state) {
+  if (ui.chosenPreview && ui.chosenFor === state.segment && state.venues[ui.chosenPreview]) return ui.chosenPreview;
   const i = state.segments.findIndex((s) => s.id === state.segment);
   const next = state.segments[i + 1] || state.segments[0];
   return next ? next.venue : state.conference.main_venue;
 }
 
+function choosePreview(venue) {
+  if (!ui.state || !ui.state.venues[venue]) return;
+  ui.chosenPreview = venue;
+  ui.chosenFor = ui.state.segment;
+  render(ui.state);
+}
+
+function takePreview() {
+  if (ui.state) command({ type: "take", venue: previewVenue(ui.state) });
+}
+
+const STATUS_WORDS = {
+  waiting: t("waiting"), pending: t("pending"), present: t("present"), absent: t("absent"), no_answer: t("no answer"),
+};
+const PHASE_WORDS = {
+  not_started: t("not started"), running: t("running"), ended: t("ended"), finished: t("finished"),
+};
+const phaseWord = (phase) => PHASE_WORDS[phase] || phase;
+
 function badgeOf(v) {
-  if (v.connected) return ["connected", "green"];
-  return v.joined_at ? ["reconnecting", "amber"] : ["absent", "grey"];
+  if (v.connected) return ["connected", t("connected"), "green"];
+  return v.joined_at ? ["reconnecting", t("reconnecting"), "amber"] : ["absent", t("absent"), "grey"];
 }
 
 function linkOf(v) {
@@ -135,7 +202,7 @@ function linkOf(v) {
   if (!v.connected) return ["–", "grey"];
   const loss = link.loss_pct ?? 0, rtt = link.rtt_ms ?? 0, kbps = link.bitrate_in_kbps ?? 0;
   const colour = link.quality === "poor" ? "red" : (loss > 2 || rtt > 300 ? "amber" : "green");
-  return [`${loss.toFixed(1)}% loss · ${Math.round(rtt)} ms · ${Math.round(kbps)} kb/s`, colour];
+  return [t("{loss}% loss · {rtt} ms · {kbps} kb/s", { loss: loss.toFixed(1), rtt: Math.round(rtt), kbps: Math.round(kbps) }), colour];
 }
 
 function render(state) {
@@ -145,24 +212,19 @@ function render(state) {
   if (!ui.listed) { ui.listed = true; listRollCalls(); }
   const tz = state.conference.timezone;
   $("conference").textContent = state.conference.title;
-  $("phase").textContent = state.phase;
-  $("projected-end").textContent = `${timeIn(state.timing.projected_end, tz)} (planned ${timeIn(state.timing.planned_end, tz)})`;
+  $("conference").title = state.conference.title;
+  $("phase").textContent = phaseWord(state.phase);
+  $("projected-end").textContent = t("{time} (planned {planned})", { time: timeIn(state.timing.projected_end, tz), planned: timeIn(state.timing.planned_end, tz) });
   document.body.dataset.phase = state.phase;
   document.body.dataset.onAir = state.on_air;
+  document.body.dataset.segment = state.segment || "";
 
-  $("segments").replaceChildren(...state.segments.map((s) => {
-    const go = el("button", { textContent: "Go", className: "small", onclick: () => command({ type: "goto_segment", segment: s.id }) });
-    const started = s.started_at ? timeIn(s.started_at, tz) : "";
-    return el("li", { className: `segment ${s.status} ${s.id === state.segment ? "current" : ""}`, id: `segment-${s.id}` },
-      el("span", { className: "title", textContent: s.title }),
-      el("span", { className: "times", textContent: `${fmt(s.planned_s)} planned${s.elapsed_s ? ` · ${fmt(s.elapsed_s)} actual` : ""}${started ? ` · from ${started}` : ""}` }),
-      el("span", { className: "venue", textContent: venueName(s.venue) }), go);
-  }));
-
-  $("program-name").textContent = venueName(state.on_air) + (state.fallback_from ? ` (fallback from ${venueName(state.fallback_from)})` : "");
+  renderAgenda(state);
+  const fallback = state.fallback_from ? t(" (fallback from {venue})", { venue: venueName(state.fallback_from) }) : "";
+  $("program-name").textContent = venueName(state.on_air) + fallback;
   const preview = previewVenue(state);
   $("preview-name").textContent = venueName(preview);
-  $("take-preview").onclick = () => command({ type: "take", venue: preview });
+  document.body.dataset.preview = preview;
   assignSlots();
 
   const caption = state.caption;
@@ -172,15 +234,33 @@ function render(state) {
 
   renderRecording(state);
   renderWall(state);
+  renderContext(state);
   renderRollCall(state);
   renderPolling(state);
   renderReturn(state);
   renderAwards(state);
-  $("floor-queue").replaceChildren(...state.floor_queue.map((r) => el("li", { className: "request", dataset: { venue: r.venue } },
-    el("span", { textContent: `${venueName(r.venue)} · ${timeIn(r.at, tz)}` }),
-    el("button", { textContent: "Grant", className: "grant", onclick: () => command({ type: "grant_floor", venue: r.venue }) }),
-    el("button", { textContent: "Dismiss", onclick: () => command({ type: "dismiss_hand", venue: r.venue }) }))));
+  renderFloor(state);
   tick();
+}
+
+function renderAgenda(state) {
+  const tz = state.conference.timezone;
+  $("segments").replaceChildren(...state.segments.map((s) => {
+    const go = el("button", { textContent: t("Go"), className: "small", onclick: () => command({ type: "goto_segment", segment: s.id }) });
+    const started = s.started_at ? timeIn(s.started_at, tz) : "";
+    const times = [t("{duration} planned", { duration: fmt(s.planned_s) })];
+    if (s.elapsed_s) times.push(t("{duration} actual", { duration: fmt(s.elapsed_s) }));
+    if (started) times.push(t("from {time}", { time: started }));
+    return el("li", { className: `segment ${s.status} ${s.id === state.segment ? "current" : ""}`, id: `segment-${s.id}` },
+      el("span", { className: "title", textContent: s.title, title: s.title }), go,
+      el("span", { className: "times", textContent: `${venueName(s.venue)} · ${times.join(" · ")}` }));
+  }));
+  const current = $(`segment-${state.segment}`);
+  if (current && ui.scrolledTo !== state.segment) {
+    ui.scrolledTo = state.segment;
+    const list = $("segments");
+    list.scrollTop = current.offsetTop - list.offsetTop - list.clientHeight / 3;
+  }
 }
 
 function assignSlots() {
@@ -192,51 +272,101 @@ function assignSlots() {
   for (let i = 0; i < PAGE_SIZE; i++) assign(2 + i, ids[ui.page * PAGE_SIZE + i] ?? null);
 }
 
+// The venues of the wall's current page, with the key of each.
+function pageVenues(state) {
+  const ids = Object.keys(state.venues);
+  return ids.slice(ui.page * PAGE_SIZE, (ui.page + 1) * PAGE_SIZE);
+}
+
 function renderWall(state) {
   const ids = Object.keys(state.venues);
   const pages = Math.max(1, Math.ceil(ids.length / PAGE_SIZE));
-  ui.page = Math.min(ui.page, pages - 1);
-  $("page-label").textContent = `page ${ui.page + 1} of ${pages}`;
-  const shown = ids.slice(ui.page * PAGE_SIZE, (ui.page + 1) * PAGE_SIZE);
+  ui.page = Math.max(0, Math.min(ui.page, pages - 1));
+  $("page-label").textContent = t("page {page} of {pages}", { page: ui.page + 1, pages });
+  $("page-prev").disabled = ui.page === 0;
+  $("page-next").disabled = ui.page >= pages - 1;
+  const shown = pageVenues(state);
+  const columns = shown.length <= 4 ? 2 : shown.length <= 9 ? 3 : 4;
+  $("tiles").style.setProperty("--columns", columns);
+  $("tiles").style.setProperty("--rows", Math.max(1, Math.ceil(shown.length / columns)));
+  const preview = previewVenue(state);
   const tiles = shown.map((id, i) => {
     const v = state.venues[id];
-    const [badge, badgeColour] = badgeOf(v);
+    const [status, statusWord] = badgeOf(v);
     const [link, linkColour] = linkOf(v);
     let tile = document.getElementById(`tile-${id}`);
     if (!tile) {
-      tile = el("div", { id: `tile-${id}`, className: "tile" },
-        el("video", { autoplay: true, muted: true, playsInline: true, dataset: { slot: String(2 + i) } }),
+      tile = el("div", { id: `tile-${id}`, className: "tile", onclick: (event) => { if (!event.target.closest("button")) choosePreview(id); } },
+        el("div", { className: "tile-screen" },
+          el("video", { autoplay: true, muted: true, playsInline: true, dataset: { slot: String(2 + i) } }),
+          el("div", { className: "no-signal" }),
+          el("span", { className: "tile-key" }),
+          el("div", { className: "tile-tags" })),
         el("div", { className: "tile-info" }));
     }
     tile.querySelector("video").dataset.slot = String(2 + i);
     tile.dataset.venue = id;
-    tile.dataset.status = badge;
+    tile.dataset.status = status;
+    tile.dataset.key = TILE_KEYS[i];
     tile.classList.toggle("on-air", state.on_air === id);
-    tile.querySelector(".tile-info").replaceChildren(...[
-      el("strong", { textContent: v.name }),
-      el("span", { className: `badge ${badgeColour} status`, textContent: badge }),
-      state.on_air === id ? el("span", { className: "badge red", textContent: "ON AIR" }) : null,
-      v.muted ? el("span", { className: "badge grey muted-mark", textContent: "muted" }) : null,
-      v.hand_raised ? el("span", { className: "badge amber", textContent: "✋" }) : null,
-      el("span", { className: `link ${linkColour}`, textContent: link }),
-      el("span", { className: "tile-buttons" },
-        el("button", { textContent: "Take", className: "take", onclick: () => command({ type: "take", venue: id }) }),
-        el("button", { textContent: v.muted ? "Unmute" : "Mute", className: "mute", onclick: () => command({ type: v.muted ? "unmute_venue" : "mute_venue", venue: id }) }),
-        el("button", { textContent: "Revoke link", className: "revoke small", onclick: () => {
-          if (confirm(`Revoke the join links of ${v.name}? It is cut off now; only links issued afterwards will work.`)) command({ type: "revoke_link", venue: id });
-        } })),
+    tile.classList.toggle("preview", preview === id);
+    tile.classList.toggle("no-signal-tile", !v.connected);
+    tile.title = t("{venue}: key {key} puts it in preview", { venue: v.name, key: TILE_KEYS[i].toUpperCase() });
+    tile.querySelector(".tile-key").textContent = TILE_KEYS[i].toUpperCase();
+    tile.querySelector(".no-signal").replaceChildren(el("strong", { textContent: t("NO SIGNAL") }), el("span", { textContent: statusWord }));
+    tile.querySelector(".tile-tags").replaceChildren(...[
+      state.on_air === id ? el("span", { className: "tally red", textContent: t("ON AIR") }) : null,
+      preview === id ? el("span", { className: "tally green", textContent: t("PREVIEW") }) : null,
+      v.hand_raised ? el("span", { className: "badge amber hand", textContent: t("hand raised") }) : null,
+      v.muted ? el("span", { className: "badge grey muted-mark", textContent: t("muted") }) : null,
     ].filter(Boolean));
+    tile.querySelector(".tile-info").replaceChildren(
+      el("strong", { className: "tile-name", textContent: v.name, title: v.name }),
+      el("span", { className: "tile-line" },
+        el("span", { className: `link ${linkColour}`, textContent: v.connected ? link : statusWord, title: v.connected ? link : statusWord }),
+        el("span", { className: "tile-buttons" },
+          el("button", { textContent: t("Take"), className: "take small", onclick: () => command({ type: "take", venue: id }) }),
+          el("button", { textContent: v.muted ? t("Unmute") : t("Mute"), className: "mute small", onclick: () => command({ type: v.muted ? "unmute_venue" : "mute_venue", venue: id }) }),
+          el("button", { textContent: "⊘", title: t("Revoke link"), className: "revoke small", onclick: () => {
+            if (confirm(t("Revoke the join links of {venue}? It is cut off now; only links issued afterwards will work.", { venue: v.name }))) command({ type: "revoke_link", venue: id });
+          } }))));
     return tile;
   });
   $("tiles").replaceChildren(...tiles);
   attachVideos();
 }
 
+// ---------------------------------------------------------------- the context panel
+
+// The tab the current segment needs; the operator may open another until the segment changes.
+function neededTab(state) {
+  const seg = currentSegment(state);
+  if (state.roll_call && state.roll_call.phase === "running") return "roll-call";
+  if (!seg) return "floor";
+  if (seg.kind === "roll_call") return "roll-call";
+  if (seg.kind === "award_presentation") return "awards";
+  return "floor";
+}
+
+function renderContext(state) {
+  if (ui.tabFor !== (state.segment || "")) { ui.tab = null; ui.tabFor = state.segment || ""; }
+  const tab = ui.tab || neededTab(state);
+  document.body.dataset.context = tab;
+  document.querySelectorAll(".tabs .tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  document.querySelectorAll(".ctx").forEach((panel) => { panel.hidden = panel.dataset.tab !== tab; });
+}
+
+function showTab(tab) {
+  if (!ui.state) return;
+  ui.tab = tab;
+  ui.tabFor = ui.state.segment || "";
+  renderContext(ui.state);
+}
+
 const serverNow = () => Date.now() / 1000 + ui.clockOffset;
-const secondsTo = (t) => Math.max(0, Math.ceil(t - serverNow()));
-const STATUS_WORDS = { waiting: "waiting", pending: "pending", present: "present", absent: "absent", no_answer: "no answer" };
+const secondsTo = (epoch) => Math.max(0, Math.ceil(epoch - serverNow()));
 // The recording's switch in the top bar, and a warning when the recorder stopped by itself.
-const RECORDING_STOPS = { disk_full: "the disk is full", unwritable: "the recording folder cannot be written", error: "the recorder failed" };
+const RECORDING_STOPS = { disk_full: t("the disk is full"), unwritable: t("the recording folder cannot be written"), error: t("the recorder failed") };
 function renderRecording(state) {
   const rec = state.recording, on = Boolean(rec && rec.active);
   let button = $("recording");
@@ -247,11 +377,12 @@ function renderRecording(state) {
   }
   button.dataset.on = String(on);
   button.className = on ? "badge red" : "";
-  button.textContent = on ? "● REC · stop recording" : "Start recording";
+  button.textContent = on ? t("● REC · stop recording") : t("Start recording");
   button.disabled = state.phase !== "running";
   const failed = rec && !rec.active && RECORDING_STOPS[rec.stop_reason];
   $("recording-warning").hidden = !failed;
-  $("recording-warning").textContent = failed ? `Recording stopped at ${timeIn(rec.stopped_at, state.conference.timezone)}: ${failed} (${rec.detail}). The session goes on.` : "";
+  $("recording-warning").textContent = failed ? t("Recording stopped at {time}: {reason} ({detail}). The session goes on.", {
+    time: timeIn(rec.stopped_at, state.conference.timezone), reason: failed, detail: rec.detail }) : "";
 }
 
 function renderRollCall(state) {
@@ -259,30 +390,39 @@ function renderRollCall(state) {
   const called = !!rc && rc.mode === "called";
   const running = !!rc && rc.phase === "running";
   $("roll-call-mode").hidden = !rc;
-  $("roll-call-mode").textContent = rc ? (called ? "called 点名" : "self-check") : "";
+  $("roll-call-mode").textContent = rc ? (called ? t("called") : t("self-check")) : "";
   $("roll-call-counts").textContent = rc
-    ? `${Object.entries(rc.counts).map(([status, n]) => `${n} ${STATUS_WORDS[status] || status}`).join(" · ")} (${rc.phase})` : "";
+    ? `${Object.entries(rc.counts).map(([status, n]) => `${n} ${STATUS_WORDS[status] || status}`).join(" · ")} (${phaseWord(rc.phase)})`
+    : t("No roll call in this segment yet.");
   document.body.dataset.calling = running && rc.calling ? rc.calling : "";
   $("calling").hidden = !(called && running);
-  $("pause-roll-call").textContent = rc && rc.paused ? "Resume" : "Pause";
+  $("pause-roll-call").textContent = rc && rc.paused ? t("Resume") : t("Pause");
   $("pause-roll-call").disabled = !(called && running);
   $("skip-roll-call").disabled = !(called && running && rc.calling && !rc.paused);
   $("export-csv").href = rc ? `/api/roll-call.csv?segment=${encodeURIComponent(rc.segment)}` : "/api/roll-call.csv";
   countdowns();
   const rows = rc ? Object.entries(rc.venues) : [];
-  const recall = called ? "Recall" : "Retry";
+  const recall = called ? t("Recall") : t("Retry");
+  const mark = (ok) => (ok === null ? "" : (ok ? t("OK") : t("no")));
   $("roll-call-rows").replaceChildren(...rows.map(([id, e]) => el("tr", {
     id: `rc-${id}`, className: `${e.status}${running && rc.calling === id ? " calling-row" : ""}`, dataset: { status: e.status } },
-    el("td", { textContent: venueName(id) }),
-    el("td", { className: "rc-status", textContent: (STATUS_WORDS[e.status] || e.status)
-      + (running && rc.calling === id ? " (being called)" : "") + (e.note ? ` (${e.note})` : "") }),
-    el("td", { className: "rc-picture", textContent: e.picture_ok === null ? "" : (e.picture_ok ? "OK" : "no") }),
-    el("td", { className: "rc-sound", textContent: e.sound_ok === null ? "" : (e.sound_ok ? "OK" : "no") }),
-    el("td", { textContent: e.at ? `${timeIn(e.at, state.conference.timezone)}${e.by ? ` · ${e.by}` : ""}` : "" }),
-    el("td", {},
-      el("button", { textContent: "Present", className: "small", onclick: () => command({ type: "mark_roll_call", venue: id, status: "present" }) }),
-      el("button", { textContent: "Absent", className: "small", onclick: () => command({ type: "mark_roll_call", venue: id, status: "absent" }) }),
-      el("button", { textContent: recall, className: "small recall", onclick: () => command({ type: "retry_roll_call", venue: id }) })))));
+    el("td", { className: "rc-venue", textContent: venueName(id), title: venueName(id) }),
+    el("td", { className: "rc-status", title: e.note },
+      (STATUS_WORDS[e.status] || e.status) + (running && rc.calling === id ? t(" (being called)") : ""),
+      e.note ? el("small", { className: "note", textContent: ` (${e.note})` }) : null),
+    el("td", { className: "rc-picture", textContent: mark(e.picture_ok) }),
+    el("td", { className: "rc-sound", textContent: mark(e.sound_ok) }),
+    el("td", { className: "rc-at", textContent: e.at ? timeIn(e.at, state.conference.timezone) : "", title: e.by || "" }),
+    el("td", { className: "rc-buttons" },
+      el("button", { textContent: "✓", title: t("Present"), className: "small present", onclick: () => command({ type: "mark_roll_call", venue: id, status: "present" }) }),
+      el("button", { textContent: "✗", title: t("Absent"), className: "small absent", onclick: () => command({ type: "mark_roll_call", venue: id, status: "absent" }) }),
+      el("button", { textContent: "↻", title: recall, className: "small recall", onclick: () => command({ type: "retry_roll_call", venue: id }) })))));
+  const calling = running && rc.calling && $(`rc-${rc.calling}`);
+  if (calling && ui.scrolledToCall !== rc.calling) {  // the called venue's row stays in sight
+    ui.scrolledToCall = rc.calling;
+    const box = $("roll-call-scroll");
+    box.scrollTop = calling.offsetTop - box.clientHeight / 2;
+  }
 }
 
 // Every roll call run, each with its own CSV export.
@@ -292,7 +432,7 @@ async function listRollCalls() {
   const rollCalls = await response.json();
   const links = Object.values(rollCalls).map((rc) => el("li", {}, el("a", {
     href: `/api/roll-call.csv?segment=${encodeURIComponent(rc.segment)}`, download: `roll-call-${rc.segment}.csv`,
-    textContent: `${rc.segment} (${rc.mode}, ${rc.phase}) CSV` })));
+    textContent: t("{segment} ({mode}, {phase}) CSV", { segment: rc.segment, mode: rc.mode === "called" ? t("called") : t("self-check"), phase: phaseWord(rc.phase) }) })));
   $("roll-call-exports").replaceChildren(...links);
 }
 
@@ -308,15 +448,17 @@ function nextPolled(state, polling) {
 
 function renderPolling(state) {
   const polling = state.polling;
-  const target = polling && (polling.target === "program" ? "program" : "main venue's return");
-  $("polling-status").textContent = polling ? (polling.paused ? "paused" : "running") : "off";
+  $("polling-status").textContent = polling ? (polling.paused ? t("paused") : t("running")) : t("off");
   $("polling-status").className = `badge ${polling ? (polling.paused ? "amber" : "green") : "grey"}`;
-  $("polling-line").textContent = polling
-    ? `On the ${target}: ${polling.current ? venueName(polling.current) : "no venue connected"} · every ${polling.dwell} s` : "Not polling.";
+  const shown = polling && (polling.current ? venueName(polling.current) : t("no venue connected"));
+  $("polling-line").textContent = !polling ? t("Not polling.") : (polling.target === "program"
+    ? t("On the program: {venue} · every {seconds} s", { venue: shown, seconds: polling.dwell })
+    : t("On the main venue's return: {venue} · every {seconds} s", { venue: shown, seconds: polling.dwell }));
   document.body.dataset.polling = polling ? polling.current || "" : "";
-  $("pause-polling").textContent = polling && polling.paused ? "Resume" : "Pause";
+  $("pause-polling").textContent = polling && polling.paused ? t("Resume") : t("Pause");
   $("pause-polling").disabled = $("stop-polling").disabled = !polling;
   $("start-polling").disabled = !!polling;
+  $("tab-polling").classList.toggle("lit", !!polling);
   countdowns();
   const picks = $("polling-venues");
   const branches = Object.entries(state.venues).filter(([, v]) => v.role === "branch");
@@ -328,14 +470,20 @@ function renderPolling(state) {
 
 function renderReturn(state) {
   const mr = state.main_return;
-  $("return-status").textContent = mr.mode;
+  $("return-status").textContent = { program: t("program"), single: t("single"), wall: t("wall"), polling: t("polling") }[mr.mode] || mr.mode;
   $("return-status").className = `badge ${mr.mode === "program" ? "grey" : "green"}`;
+  $("tab-return").classList.toggle("lit", mr.mode !== "program");
   document.body.dataset.mainReturn = mr.shows;
-  $("return-line").textContent = {
-    program: `The main venue sees the program (${venueName(state.on_air)}).`,
-    single: `The main venue sees ${venueName(mr.venue)}${mr.mode === "polling" ? " (polling)" : ""}.`,
-    wall: `A ${mr.layout} wall, page ${mr.page + 1} of ${mr.pages}: ${mr.tiles.map(venueName).join(", ")}.`,
-  }[mr.shows] + (mr.mode !== "program" && mr.shows === "program" ? ` (set to ${mr.mode}: nothing to show now)` : "");
+  let line;
+  if (mr.shows === "program") line = t("The main venue sees the program ({venue}).", { venue: venueName(state.on_air) });
+  else if (mr.shows === "single") {
+    line = mr.mode === "polling" ? t("The main venue sees {venue} (polling).", { venue: venueName(mr.venue) })
+      : t("The main venue sees {venue}.", { venue: venueName(mr.venue) });
+  } else {
+    line = t("A {layout} wall, page {page} of {pages}: {venues}.", { layout: mr.layout, page: mr.page + 1, pages: mr.pages, venues: mr.tiles.map(venueName).join(", ") });
+  }
+  if (mr.mode !== "program" && mr.shows === "program") line += " " + t("(set to {mode}: nothing to show now)", { mode: mr.mode });
+  $("return-line").textContent = line;
   const select = $("return-venue");
   const branches = Object.entries(state.venues).filter(([, v]) => v.role === "branch");
   if (select.options.length !== branches.length) {
@@ -348,14 +496,16 @@ function countdowns() {
   const state = ui.state;
   const rc = state && state.roll_call;
   if (rc && rc.mode === "called" && rc.phase === "running") {
-    $("calling-name").textContent = rc.paused ? "Paused" : (rc.calling ? `Calling: ${venueName(rc.calling)}` : "Calling: nobody");
-    $("calling-countdown").textContent = rc.call_deadline && !rc.paused ? `${secondsTo(rc.call_deadline)} s` : "";
+    $("calling-name").textContent = rc.paused ? t("Paused") : (rc.calling ? t("Calling: {venue}", { venue: venueName(rc.calling) }) : t("Calling: nobody"));
+    $("calling-countdown").textContent = rc.call_deadline && !rc.paused ? t("{seconds} s", { seconds: secondsTo(rc.call_deadline) }) : "";
   }
   const polling = state && state.polling;
   if (polling) {
     const next = nextPolled(state, polling);
-    const when = polling.paused ? `paused (${Math.ceil(polling.left || 0)} s left)` : `in ${secondsTo(polling.next_at)} s`;
-    $("polling-next").textContent = `Next: ${next ? venueName(next) : "–"} ${when}`;
+    const venue = next ? venueName(next) : "–";
+    $("polling-next").textContent = polling.paused
+      ? t("Next: {venue} paused ({seconds} s left)", { venue, seconds: Math.ceil(polling.left || 0) })
+      : t("Next: {venue} in {seconds} s", { venue, seconds: secondsTo(polling.next_at) });
   } else {
     $("polling-next").textContent = "";
   }
@@ -366,35 +516,63 @@ function renderAwards(state) {
   const line = (step) => (step ? `${step.category}: ${step.recipient}${step.venue ? ` (${venueName(step.venue)})` : ""}` : "–");
   $("award-current").textContent = a ? line(a.current) : "–";
   $("award-next").textContent = a ? line(a.next) : "–";
+  $("award-progress").textContent = a ? t("{done} of {total}", { done: a.index + 1, total: a.total }) : "";
   $("next-award").disabled = !a || !a.next;
+  const steps = a ? a.steps : [];
+  $("award-steps").replaceChildren(...steps.map((step, i) => el("li", {
+    className: i < a.index ? "done" : (i === a.index ? "current" : (i === a.index + 1 ? "next" : "")) },
+    el("span", { className: "recipient", textContent: step.recipient }),
+    step.venue ? el("span", { className: "muted", textContent: ` · ${venueName(step.venue)}` }) : null)));
+  const current = $("award-steps").querySelector(".current, .next");
+  if (current) $("award-scroll").scrollTop = current.offsetTop - $("award-scroll").offsetTop - 40;
+}
+
+function renderFloor(state) {
+  const tz = state.conference.timezone;
+  $("floor-queue").replaceChildren(...state.floor_queue.map((r) => el("li", { className: "request", dataset: { venue: r.venue } },
+    el("span", { className: "who", textContent: `${venueName(r.venue)} · ${timeIn(r.at, tz)}` }),
+    el("button", { textContent: t("Grant"), className: "grant small", onclick: () => command({ type: "grant_floor", venue: r.venue }) }),
+    el("button", { textContent: t("Dismiss"), className: "small", onclick: () => command({ type: "dismiss_hand", venue: r.venue }) }))));
+  $("floor-empty").hidden = state.floor_queue.length > 0;
+  $("floor-count").hidden = state.floor_queue.length === 0;
+  $("floor-count").textContent = String(state.floor_queue.length);
+  const open = Object.entries(state.venues).filter(([, v]) => v.connected && !v.muted).map(([id]) => venueName(id));
+  $("microphones").textContent = open.length ? t("Open: {venues}", { venues: open.join(", ") }) : t("Every microphone is muted.");
 }
 
 function tick() {
   const state = ui.state;
   if (state) countdowns();
-  $("clock").textContent = new Date().toLocaleTimeString("en-GB", { timeZone: state ? state.conference.timezone : undefined });
-  const seg = state && state.segments.find((s) => s.id === state.segment);
+  $("clock").textContent = state ? timeOfDay(serverNow(), state.conference.timezone, { seconds: true }) : "";
+  const seg = state && currentSegment(state);
   const timer = $("segment-timer");
   if (!seg) { timer.textContent = "–"; timer.className = ""; return; }
-  const elapsed = seg.elapsed_s + (Date.now() / 1000 - ui.stateAt);
-  timer.textContent = `${seg.title}: ${fmt(elapsed)} / ${fmt(seg.planned_s)}`;
+  const elapsed = seg.elapsed_s + (state.phase === "running" ? Date.now() / 1000 - ui.stateAt : 0);
+  timer.replaceChildren(el("span", { className: "timer-title", textContent: `${seg.title}: ` }),
+    el("span", { className: "timer-time", textContent: `${fmt(elapsed)} / ${fmt(seg.planned_s)}` }));
+  timer.title = seg.title;
   timer.className = elapsed > seg.planned_s ? "red" : (elapsed >= 0.8 * seg.planned_s ? "amber" : "green");
 }
 
 function logEvent(event) {
   const details = Object.entries(event).filter(([k]) => !["type", "at"].includes(k))
     .map(([k, v]) => `${k}=${typeof v === "object" && v !== null ? (v.text || JSON.stringify(v)) : v}`).join(" ");
-  const time = new Date(event.at * 1000).toLocaleTimeString("en-GB");
-  $("events").prepend(el("li", { className: `event ${event.type}`, textContent: `${time} ${event.type} ${details}` }));
+  const time = ui.state ? timeOfDay(event.at, ui.state.conference.timezone, { seconds: true }) : "";
+  const text = `${time} ${event.type} ${details}`;
+  $("events").prepend(el("li", { className: `event ${event.type}`, textContent: text }));
+  $("last-event").textContent = text;
   while ($("events").children.length > 300) $("events").lastChild.remove();
 }
 
 // ---------------------------------------------------------------- controls
 
 $("start-session").onclick = () => command({ type: "start_session" });
-$("end-session").onclick = () => { if (confirm("End the session?")) command({ type: "end_session" }); };
+$("end-session").onclick = () => { if (confirm(t("End the session?"))) command({ type: "end_session" }); };
 $("next").onclick = () => command({ type: "next_segment" });
 $("previous").onclick = () => command({ type: "previous_segment" });
+$("take-preview").onclick = takePreview;
+$("confirm-yes").onclick = () => closeConfirm(true);
+$("confirm-no").onclick = () => closeConfirm(false);
 $("start-roll-call").onclick = () => command({ type: "start_roll_call" });
 $("finish-roll-call").onclick = () => command({ type: "finish_roll_call" });
 $("pause-roll-call").onclick = () => command({ type: ui.state.roll_call && ui.state.roll_call.paused ? "resume_roll_call" : "pause_roll_call" });
@@ -425,7 +603,49 @@ $("caption-form").onsubmit = (event) => {
   const text = $("caption-text").value.trim();
   if (text) command({ type: "set_caption", text });
 };
-$("page-prev").onclick = () => { ui.page = Math.max(0, ui.page - 1); render(ui.state); };
-$("page-next").onclick = () => { ui.page += 1; render(ui.state); };
+const turnPage = (step) => { if (ui.state) { ui.page += step; render(ui.state); } };
+$("page-prev").onclick = () => turnPage(-1);
+$("page-next").onclick = () => turnPage(1);
+document.querySelectorAll(".tabs .tab").forEach((b) => { b.onclick = () => showTab(b.dataset.tab); });
+
+// A button clicked with the mouse gives the keyboard back to the shortcuts (Space would press it again).
+document.addEventListener("click", (event) => {
+  const pressed = event.target.closest("button, summary");
+  if (pressed && event.detail > 0) pressed.blur();
+});
+
+const typing = (target) => Boolean(target.closest && target.closest("input, select, textarea, [contenteditable]"));
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+  const key = event.key;
+  if (ui.confirming) {  // a pending confirmation takes Enter (yes) and Esc (no), nothing else
+    if (key === "Enter") closeConfirm(true);
+    else if (key === "Escape") closeConfirm(false);
+    else return;
+    event.preventDefault();
+    return;
+  }
+  const lower = key.length === 1 ? key.toLowerCase() : key;
+  if (key === " " || key === "Enter") takePreview();
+  else if (key === "ArrowRight") command({ type: "next_segment" });
+  else if (key === "ArrowLeft") command({ type: "previous_segment" });
+  else if (key === "PageDown") turnPage(1);
+  else if (key === "PageUp") turnPage(-1);
+  else if (key === "Escape") $("log").open = false;
+  else if (lower === "n") command({ type: "next_award" });
+  else if (lower === "m") command({ type: "mute_all_but_on_air" });
+  else if (ui.state && TILE_KEYS.includes(lower)) {
+    const venue = pageVenues(ui.state)[TILE_KEYS.indexOf(lower)];
+    if (!venue) return;
+    choosePreview(venue);
+  } else return;
+  event.preventDefault();
+});
+// Space presses a focused button on key up: the shortcut already took it.
+document.addEventListener("keyup", (event) => {
+  if (event.key === " " && !typing(event.target)) event.preventDefault();
+});
+
 setInterval(tick, 250);
 connect();
