@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from orchestrator.rehearsal.simulate import picture_of
 from tests.support.live import OPERATOR_TOKEN
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -59,3 +61,12 @@ async def program_frames_advance(page: Page) -> None:
     await page.wait_for_function(f"document.getElementById('program').currentTime > {before} + 0.3", timeout=TIMEOUT_MS)
 
 
+
+
+async def join_with_pictures(live, venues: list[str], timeout: float = 30) -> None:
+    """Venue agents whose cameras show their names and a clock (as `serve --simulate`'s do),
+    decoding only the program's keyframes (a lighter load)."""
+    tz = ZoneInfo(live.conference.conference.timezone)
+    for venue in venues:
+        live.start_agent(venue, media_factory=picture_of(live.conference.venue_by_id[venue].name, tz), decode_all=False)
+    await live.join(venues, timeout=timeout)

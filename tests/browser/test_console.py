@@ -5,16 +5,14 @@ and a speech; each keyboard shortcut; a provincial conference of 90 branch venue
 from __future__ import annotations
 
 import asyncio
-from zoneinfo import ZoneInfo
 
 from playwright.async_api import Page
 
 from orchestrator.config import parse_conference
 from orchestrator.core import CommandRejected
 from orchestrator.core import commands as c
-from orchestrator.rehearsal.simulate import picture_of
 from orchestrator.web.app import RUNTIME
-from tests.browser.pages import SCREENSHOTS, TIMEOUT_MS, console_page, venue_page
+from tests.browser.pages import SCREENSHOTS, TIMEOUT_MS, console_page, join_with_pictures, venue_page
 from tests.support.live import start_live
 
 SIZES = {"1920": (1920, 1080), "1366": (1366, 768)}  # a control-room screen, a laptop
@@ -47,14 +45,6 @@ async def assert_one_screen(page: Page, parts: list[str], name: str) -> None:
         await asyncio.sleep(0.4)  # the layout settles, the last frames paint
         assert await page.evaluate(OUTSIDE, [*EVERYWHERE, *parts]) == [], f"{name} at {width}x{height}"
         await page.screenshot(path=str(SCREENSHOTS / f"console-{name}-{label}.png"))
-
-
-async def join_with_pictures(live, venues: list[str]) -> None:
-    """Venue agents whose cameras show their names and a clock (as `serve --simulate`'s do)."""
-    tz = ZoneInfo(live.conference.conference.timezone)
-    for venue in venues:
-        live.start_agent(venue, media_factory=picture_of(live.conference.venue_by_id[venue].name, tz), decode_all=False)
-    await live.join(venues, timeout=30)
 
 
 async def test_the_console_is_one_screen_during_a_roll_call_an_award_and_a_speech(live, browser):

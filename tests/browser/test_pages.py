@@ -15,7 +15,15 @@ from aiohttp import web
 from orchestrator.core import CommandRejected
 from orchestrator.core import commands as c
 from orchestrator.web.app import RUNTIME, VENUES
-from tests.browser.pages import SCREENSHOTS, TIMEOUT_MS, console_page, open_page, program_frames_advance, venue_page
+from tests.browser.pages import (
+    SCREENSHOTS,
+    TIMEOUT_MS,
+    console_page,
+    join_with_pictures,
+    open_page,
+    program_frames_advance,
+    venue_page,
+)
 from tests.support.live import OPERATOR_TOKEN, wait_for
 from venues.agent import EXIT_REPLACED
 
@@ -119,7 +127,6 @@ async def test_a_meeting_run_from_the_console_with_browser_venues(live, browser)
 
     SCREENSHOTS.mkdir(exist_ok=True)
     await asyncio.sleep(0.5)  # let the last frames paint
-    await console.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
     await venues["nanhu"].screenshot(path=str(SCREENSHOTS / "venue.png"))
     for page in [console, *venues.values()]:
         assert page.errors == []
@@ -284,9 +291,7 @@ async def test_a_page_opened_on_the_link_of_a_running_agent_keeps_the_venue(live
 
 async def test_the_console_runs_polling_and_the_main_venue_page_shows_its_wall(live, browser):
     branches = ["nanhu", "xiuzhou", "jiashan", "haiyan", "haining", "pinghu", "tongxiang", "development-zone", "port-area"]
-    for venue in branches:  # the branch venues run the venue agent, decoding only keyframes (a lighter load)
-        live.start_agent(venue, decode_all=False)
-    await live.join(branches, timeout=30)
+    await join_with_pictures(live, branches)  # the branch venues run the venue agent
     main = await venue_page(browser, live, "main")
     console = await console_page(browser, live)
     await console.click("#start-session")
@@ -348,7 +353,6 @@ async def test_the_console_runs_polling_and_the_main_venue_page_shows_its_wall(l
     SCREENSHOTS.mkdir(exist_ok=True)
     await asyncio.sleep(0.5)  # let the last frames paint
     await main.screenshot(path=str(SCREENSHOTS / "main-wall.png"))
-    await console.screenshot(path=str(SCREENSHOTS / "console-control-room.png"), full_page=True)
     assert main.errors == [] and console.errors == []
 
 
