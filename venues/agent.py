@@ -206,7 +206,7 @@ class Media:
 
     tracks: Callable[[], tuple[MediaStreamTrack, MediaStreamTrack]]  # (video, audio)
     check: Callable[[], tuple[bool, bool]]  # (picture ok, sound ok)
-    preencoded: bool
+    preencoded: bool  # both tracks loop pre-encoded frames (a `LoopedTrack` of either is sent as it is)
 
 
 def synthetic_media(
@@ -455,7 +455,9 @@ class VenueAgent:
         wall = [pc.addTransceiver("video", direction="recvonly") for _ in range(welcome.wall_slots)]
         if self.media.preencoded:
             assert isinstance(video, LoopedTrack), "pre-encoded media loops its frames"
+        if isinstance(video, LoopedTrack):  # a pre-encoded track is packetized as it is
             install_packer(video_t.sender, video.request_keyframe)
+        if isinstance(audio, LoopedTrack):
             install_packer(audio_t.sender, lambda: None)
         self._microphone = (audio_t.sender, audio)
         self._mute_at_source(bool(self.view and self.view.muted))

@@ -1,7 +1,7 @@
 """`orchestrator venue` as a real process, and the agent's connection behaviour: a venue
 opened twice does not flap, an agent without a media path says why and backs off, a link
-to this machine works without --ice-address, and the program is logged again after a
-reconnection."""
+to this machine works without --ice-address, the program is logged again after a
+reconnection, and a venue showing its name (encoded live) is seen and heard."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from orchestrator.protocol import CLOSE_RESTART, Restarting
+from orchestrator.rehearsal.simulate import picture_of
 from orchestrator.web.app import VENUES
 from tests.support.live import wait_for
 from venues.agent import BACKOFF_MAX_S, EXIT_REPLACED, REPLACED_SENTENCE
@@ -146,3 +148,16 @@ async def test_the_program_is_logged_again_after_a_reconnection(live):
                    "on_air_seen for the first program frame after the reconnection")
     seen = [e["venue"] for e in main.events("on_air_seen") if e["ts"] > gone]
     assert seen == ["pinghu"], "the program came back, and it is pinghu"
+
+
+async def test_a_venue_with_a_labelled_picture_is_seen_and_heard(live):
+    """`serve --simulate`'s camera (the name, a clock, encoded live) carries the mark, and its tone is forwarded."""
+    tz = ZoneInfo(live.conference.conference.timezone)
+    live.start_agent("pinghu", media_factory=picture_of("平湖市 Pinghu City", tz))
+    await live.join(["pinghu", "nanhu"])
+    await live.command({"type": "take", "venue": "pinghu"})
+    nanhu = live.agents["nanhu"].agent
+    await wait_for(lambda: nanhu.stats.seen == "pinghu", 10, "pinghu's picture at nanhu")
+    assert live.agents["pinghu"].agent.media.check() == (True, True)
+    heard = nanhu.stats.audio_frames
+    await wait_for(lambda: nanhu.stats.audio_frames > heard + 25, 5, "pinghu's tone at nanhu")

@@ -405,7 +405,8 @@ function renderRollCall(state) {
   const recall = called ? t("Recall") : t("Retry");
   const mark = (ok) => (ok === null ? "" : (ok ? t("OK") : t("no")));
   $("roll-call-rows").replaceChildren(...rows.map(([id, e]) => el("tr", {
-    id: `rc-${id}`, className: `${e.status}${running && rc.calling === id ? " calling-row" : ""}`, dataset: { status: e.status } },
+    id: `rc-${id}`, className: `${e.status}${running && rc.calling === id ? " calling-row" : ""}`, dataset: { status: e.status },
+    title: e.at ? `${timeIn(e.at, state.conference.timezone)}${e.by ? ` · ${e.by}` : ""}` : "" },
     el("td", { className: "rc-venue", textContent: venueName(id), title: venueName(id) }),
     el("td", { className: "rc-status", title: e.note },
       (STATUS_WORDS[e.status] || e.status) + (running && rc.calling === id ? t(" (being called)") : ""),
