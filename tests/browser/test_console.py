@@ -13,7 +13,7 @@ from orchestrator.core import CommandRejected
 from orchestrator.core import commands as c
 from orchestrator.web.app import RUNTIME
 from tests.browser.pages import SCREENSHOTS, TIMEOUT_MS, console_page, join_with_pictures, venue_page
-from tests.support.live import start_live
+from tests.support.live import OPERATOR_TOKEN, start_live
 
 SIZES = {"1920": (1920, 1080), "1366": (1366, 768)}  # a control-room screen, a laptop
 # Always on the screen: the monitors, the take, the agenda and its timer, the wall's last tile, the keys, the log's line
@@ -235,3 +235,47 @@ async def test_a_console_of_ninety_branch_venues_is_one_screen(browser, tmp_path
         await live.stop_agents()
         await live.http.close()
         await server.close()
+
+
+CATALOGUE = {"language": "zh-CN", "languages": ["zh-CN", "en"], "messages": {
+    "Take preview": "切换预监", "Roll call": "点名", "Venues": "会场", "NO SIGNAL": "无信号", "Start session": "开始会议",
+    "page {page} of {pages}": "第 {page} / {pages} 页", "next award": "下一个奖项",
+}}
+
+
+async def test_the_console_speaks_the_catalogues_language_and_switches_it(live, browser):
+    """The console's words come from the server's catalogue (a stand-in here), and the switch changes the language."""
+    context = await browser.new_context(viewport={"width": 1366, "height": 768})
+    asked: list[str] = []
+
+    async def catalogue(route) -> None:
+        asked.append(route.request.url)
+        wanted = route.request.url.partition("lang=")[2]
+        body = CATALOGUE if wanted in ("", "zh-CN") else {"language": "en", "languages": ["zh-CN", "en"], "messages": {}}
+        await route.fulfill(json=body)
+
+    await context.route("**/i18n/catalogue.json*", catalogue)
+    console = await context.new_page()
+    console.errors = []
+    console.on("pageerror", lambda error: console.errors.append(str(error)))
+    await console.goto(live.base_url + "/console")
+    await console.fill("#token", OPERATOR_TOKEN)
+    await console.click("#login")
+    await console.wait_for_selector("#tile-jiashan", timeout=TIMEOUT_MS)
+    assert await console.inner_text("#take-preview") == "切换预监"
+    assert await console.inner_text("#tab-roll-call") == "点名"
+    assert await console.inner_text("#page-label") == "第 1 / 1 页"
+    assert "无信号" in await console.inner_text("#tile-jiashan .no-signal")
+    assert await console.evaluate("document.documentElement.lang") == "zh-CN"
+    assert await console.eval_on_selector_all("#language option", "os => os.map(o => [o.value, o.textContent])") == [
+        ["zh-CN", "中文"], ["en", "English"]]
+    assert await console.evaluate("document.scrollingElement.scrollHeight <= innerHeight")
+    await console.screenshot(path=str(SCREENSHOTS / "console-zh-1366.png"))
+
+    await console.select_option("#language", "en")  # remembered, and the page comes back in English
+    await console.wait_for_function("document.getElementById('take-preview').textContent === 'Take preview'",
+                                    timeout=TIMEOUT_MS)
+    assert asked[-1].endswith("lang=en")
+    assert await console.evaluate("localStorage.getItem('orchestrator.language')") == "en"
+    assert console.errors == []
+    await context.close()

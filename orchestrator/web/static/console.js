@@ -188,7 +188,7 @@ const STATUS_WORDS = {
   waiting: t("waiting"), pending: t("pending"), present: t("present"), absent: t("absent"), no_answer: t("no answer"),
 };
 const PHASE_WORDS = {
-  not_started: t("not started"), running: t("running"), ended: t("ended"), finished: t("finished"),
+  scheduled: t("scheduled"), running: t("running"), ended: t("ended"), finished: t("finished"),
 };
 const phaseWord = (phase) => PHASE_WORDS[phase] || phase;
 
@@ -525,7 +525,11 @@ function renderAwards(state) {
     el("span", { className: "recipient", textContent: step.recipient }),
     step.venue ? el("span", { className: "muted", textContent: ` · ${venueName(step.venue)}` }) : null)));
   const current = $("award-steps").querySelector(".current, .next");
-  if (current) $("award-scroll").scrollTop = current.offsetTop - $("award-scroll").offsetTop - 40;
+  const step = a ? `${a.segment}:${a.index}` : "";
+  if (current && ui.scrolledToAward !== step) {  // the current award stays in sight; the operator may scroll between
+    ui.scrolledToAward = step;
+    $("award-scroll").scrollTop = current.offsetTop - $("award-scroll").offsetTop - 40;
+  }
 }
 
 function renderFloor(state) {
@@ -611,7 +615,7 @@ document.querySelectorAll(".tabs .tab").forEach((b) => { b.onclick = () => showT
 
 // A button clicked with the mouse gives the keyboard back to the shortcuts (Space would press it again).
 document.addEventListener("click", (event) => {
-  const pressed = event.target.closest("button, summary");
+  const pressed = event.target.closest("button, summary, a");
   if (pressed && event.detail > 0) pressed.blur();
 });
 
