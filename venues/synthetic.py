@@ -31,6 +31,7 @@ the sender (the name is drawn once, the clock once a second).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import random
 from array import array
@@ -254,7 +255,9 @@ BACKGROUND = 40  # a dark picture: the name reads well on it
 TEXT = WHITE
 
 
+@functools.lru_cache(maxsize=128)
 def _font(size: int):
+    """The first installed font of FONTS at `size` (loaded once per size), else Pillow's own."""
     from PIL import ImageFont
 
     for path in FONTS:
@@ -283,30 +286,41 @@ def _fit_name(name: str, width: int, height: int) -> tuple[list[str], int]:
     from PIL import Image, ImageDraw
 
     draw = ImageDraw.Draw(Image.new("L", (1, 1)))
-    words = name.split()
-    for size in range(max(8, height // 2), 7, -1):
+    words, joiner = name.split(), " "
+    if len(words) == 1:  # one word (a Chinese name has no spaces): it may break between any two characters
+        words, joiner = list(name), ""
+
+    def layout(size: int, count: int) -> list[str] | None:
+        """The name in `count` lines at `size`, if it fits the box."""
         font = _font(size)
-        for count in range(1, min(3, len(words)) + 1):
-            lines = _wrap(words, count, functools.partial(draw.textlength, font=font))
-            left, top, right, bottom = draw.multiline_textbbox((0, 0), "\n".join(lines), font=font, spacing=size // 5)
-            if bottom - top <= height and right - left <= width:
-                return lines, size
-    return [name], 8
+        lines = _wrap(words, count, functools.partial(draw.textlength, font=font), joiner)
+        left, top, right, bottom = draw.multiline_textbbox((0, 0), "\n".join(lines), font=font, spacing=size // 5)
+        return lines if bottom - top <= height and right - left <= width else None
+
+    best: tuple[list[str], int] = ([name], 8)
+    for count in range(1, min(3, len(words)) + 1):
+        low, high = best[1] + 1, max(8, height // 2)  # the largest size that fits, by bisection
+        while low <= high:
+            size = (low + high) // 2
+            lines = layout(size, count)
+            if lines is None:
+                high = size - 1
+            else:
+                best, low = (lines, size), size + 1
+    return best
 
 
-def _wrap(words: list[str], count: int, measure) -> list[str]:
-    """`words` in `count` lines of even width (greedy against the total width / count)."""
-    if count == 1:
-        return [" ".join(words)]
-    target = measure(" ".join(words)) / count
-    lines: list[str] = []
-    line: list[str] = []
-    for word in words:
-        if line and len(lines) < count - 1 and measure(" ".join([*line, word])) > target:
-            lines.append(" ".join(line))
-            line = []
-        line.append(word)
-    return [*lines, " ".join(line)]
+def _wrap(words: list[str], count: int, measure, joiner: str = " ") -> list[str]:
+    """`words` in `count` lines, broken where the widest line is narrowest."""
+    if count <= 1 or len(words) < count:
+        return [joiner.join(words)]
+
+    def lines(breaks: tuple[int, ...]) -> list[str]:
+        edges = (0, *breaks, len(words))
+        return [joiner.join(words[a:b]) for a, b in itertools.pairwise(edges)]
+
+    splits = itertools.combinations(range(1, len(words)), count - 1)
+    return min((lines(breaks) for breaks in splits), key=lambda ls: max(map(measure, ls)))
 
 
 class LabelledPicture:
