@@ -204,6 +204,17 @@ def test_a_labelled_picture_shows_the_name() -> None:
     assert bytes(blank.planes[0])[60 * plane.line_size : 170 * plane.line_size].count(bytes([235])) == 0
 
 
+def test_a_long_name_is_broken_into_lines_that_fit() -> None:
+    from venues.synthetic import _fit_name
+
+    lines, size = _fit_name("Zhejiang Zhapu Economic Development Zone (Jiaxing Port Area)", 288, 100)
+    assert len(lines) > 1 and " ".join(lines) == "Zhejiang Zhapu Economic Development Zone (Jiaxing Port Area)"
+    chinese, _ = _fit_name("浙江乍浦经济开发区（嘉兴港区）", 288, 100)
+    assert len(chinese) > 1 and "".join(chinese) == "浙江乍浦经济开发区（嘉兴港区）"
+    one_line, short_size = _fit_name("Pinghu City", 288, 100)
+    assert one_line == ["Pinghu City"] and short_size > size
+
+
 # --- Opus ---------------------------------------------------------------------------
 
 
