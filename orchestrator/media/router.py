@@ -1,11 +1,7 @@
 """The program router: which encoded frames go to which venue, switching on a keyframe.
 
 Every venue sends one video and one audio uplink (`on_frame`, from the receiver tap).
-Every venue receives, as separate tracks (no mixing):
-
-- program video: the on-air venue; the on-air venue itself receives the main venue;
-- program audio: the on-air venue (unless muted, or it is the receiving venue itself);
-- main audio: the main venue when it is not on air (so the theatre's chair is heard).
+Every venue receives, as separate tracks (no mixing), what `routing.choose_source` says.
 
 The main venue's return (`set_main_return`) changes what the main venue alone receives:
 its program video shows the return's venue instead of the program (one branch venue, or
@@ -30,25 +26,17 @@ import functools
 import time
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
-from enum import Enum
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .codec import clock_rate, is_vp8_keyframe, make_packet
 from .plane import MediaObserver, NoMediaObserver, PeerId, ProgramSnapshot, VenuePeer
+from .routing import Program, Role, choose_source
 
 KEYFRAME_RETRY_S = 0.3  # re-ask a source that has not sent the keyframe yet
 KEYFRAME_THROTTLE_S = 0.25  # at most one keyframe request per source in this time
 MAX_VIDEO_QUEUE = 30  # frames waiting for one receiver's sender before we resync it
 MAX_AUDIO_QUEUE = 25
-
-
-class Role(str, Enum):
-    PROGRAM_VIDEO = "program_video"
-    PROGRAM_AUDIO = "program_audio"
-    MAIN_AUDIO = "main_audio"
-    MONITOR_VIDEO = "monitor_video"  # the operator's view of one venue's camera
-    WALL_VIDEO = "wall_video"  # one tile of the main venue's wall (its slot: `Output.slot`)
 
 
 @dataclass
@@ -227,25 +215,13 @@ class ProgramRouter:
         self.return_video, self.wall = video, wall
         self.reroute()
 
+    def program(self) -> Program:
+        return Program(self.main, self.on_air, frozenset(self.muted), self.return_video, self.wall)
+
     def wanted_source(self, output: Output) -> str | None:
-        on_air, main = self.on_air, self.main
         receiver = output.receiver.venue if isinstance(output.receiver, VenuePeer) else None
-        returned = self.return_video
-        if output.role is Role.MONITOR_VIDEO:
-            wanted = output.fixed_source
-        elif output.role is Role.WALL_VIDEO:
-            slot = output.slot if output.slot is not None else len(self.wall)
-            wanted = self.wall[slot] if receiver == main and slot < len(self.wall) else None
-        elif output.role is Role.PROGRAM_VIDEO and receiver == main and returned is not None \
-                and (returned, "video") in self._sources:
-            wanted = returned
-        elif output.role is Role.PROGRAM_VIDEO:
-            wanted = on_air if receiver != on_air else (main if main != receiver else None)
-        elif output.role is Role.PROGRAM_AUDIO:
-            wanted = on_air if receiver != on_air and on_air not in self.muted else None
-        else:  # MAIN_AUDIO
-            wanted = main if main not in (on_air, receiver) and main not in self.muted else None
-        return wanted if wanted is not None and (wanted, output.kind) in self._sources else None
+        return choose_source(self.program(), output.role, receiver, lambda venue: (venue, output.kind) in self._sources,
+                             slot=output.slot, fixed=output.fixed_source)
 
     def reroute(self) -> None:
         need_keyframe: set[str] = set()
