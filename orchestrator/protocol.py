@@ -211,6 +211,14 @@ class Offer(_Msg):
     sdp: str
 
 
+class DownlinkAnswer(_Msg):
+    """The venue's answer to the server's last `downlink_offer` (media planes whose
+    `Welcome.downlink` is "server_offer")."""
+
+    type: Literal["downlink_answer"] = "downlink_answer"
+    sdp: str
+
+
 class Heartbeat(_Msg):
     """Sent by the venue every `heartbeat_s`; the server answers with the same."""
 
@@ -232,7 +240,7 @@ class LowerHand(_Msg):
 
 
 VenueMessage = Annotated[
-    Hello | Offer | Heartbeat | RollCallAnswer | RaiseHand | LowerHand, Field(discriminator="type")
+    Hello | Offer | DownlinkAnswer | Heartbeat | RollCallAnswer | RaiseHand | LowerHand, Field(discriminator="type")
 ]
 venue_message_adapter: TypeAdapter[VenueMessage] = TypeAdapter(VenueMessage)
 
@@ -270,7 +278,15 @@ class Welcome(_Msg):
     `wall_slots`: how many receive-only video m-lines to offer after the three usual ones
     for the main venue's wall (0 for a branch venue); `main_return` says what each shows.
     `server_time`: the server's clock (unix seconds), so a page can count down to the
-    deadlines the server sends."""
+    deadlines the server sends.
+
+    `downlink`: how the program comes down. "same_peer": the venue offers one peer (video
+    and audio sending and receiving, a receive-only audio line for the main venue, then the
+    wall slots). "server_offer": the venue offers its camera and microphone send-only
+    (`offer`), and the server then sends a `downlink_offer` for a second peer, to be
+    answered with `downlink_answer` (again for every later `downlink_offer`); its m-lines
+    are, in order, the program video, the program audio, the main venue's audio and the
+    wall slots."""
 
     type: Literal["welcome"] = "welcome"
     venue: VenueInfo
@@ -281,12 +297,20 @@ class Welcome(_Msg):
     heartbeat_s: float
     wall_slots: int = 0
     server_time: float | None = None
+    downlink: Literal["same_peer", "server_offer"] = "same_peer"
 
 
 class Answer(_Msg):
     """The SDP answer to an offer (venue media, or the console's monitor)."""
 
     type: Literal["answer"] = "answer"
+    sdp: str
+
+
+class DownlinkOffer(_Msg):
+    """The server's offer of the venue's downlink peer (see `Welcome.downlink`)."""
+
+    type: Literal["downlink_offer"] = "downlink_offer"
     sdp: str
 
 
@@ -382,7 +406,7 @@ class Restarting(_Msg):
 
 
 ToVenueMessage = Annotated[
-    Welcome | VenueView | Heartbeat | Answer | RollCallPrompt | RollCallRecorded | MainReturn | Replaced | Restarting
+    Welcome | VenueView | Heartbeat | Answer | DownlinkOffer | RollCallPrompt | RollCallRecorded | MainReturn | Replaced | Restarting
     | ErrorMessage,
     Field(discriminator="type"),
 ]

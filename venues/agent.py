@@ -1,7 +1,8 @@
 """The venue agent: joins a session by its link, like a browser would.
 
 It sends a camera and microphone (real devices, or `--synthetic` pre-encoded media that
-carries the venue's mark), receives the program, decodes the program video and reads the
+carries the venue's mark), receives the program (on the same peer, or on a second one the
+server offers, as its welcome says), decodes the program video and reads the
 mark to know which venue it is seeing. As the main venue it also offers the wall slots the
 server names and reads each tile's mark, so what the theatre's wall shows can be checked.
 It answers the roll call after checking its own picture and sound: at once when every
@@ -13,7 +14,8 @@ second agent, or the venue page, on the same link: the newest connection keeps t
 
 With a log file it writes JSON lines: joined, on_air_seen (again after each reconnection),
 caption, roll_call_prompt, roll_call_answered, disconnected, reconnected (and offer_sent,
-program_started, segment, muted, restarting, error, no_media_path, replaced, refused; the
+program_started, segment, muted, restarting, error, no_media_path, replaced, refused,
+downlink_answered where the server offers the program's peer; the
 main venue's main_return, what its return shows, and tile_seen, the venue a wall slot
 decodes, again after each reconnection).
 """
@@ -33,12 +35,19 @@ from datetime import tzinfo
 from fractions import Fraction
 from pathlib import Path
 from ssl import SSLContext
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import av
-from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from orchestrator import protocol as p
@@ -50,6 +59,7 @@ from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe, 
 from .synthetic import LabelledPicture, MarkedVideo, ToneAudio, read_mark
 
 log = get_logger(component="venue_agent")
+M = TypeVar("M", p.Answer, p.DownlinkOffer)
 
 VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK)
 
@@ -315,6 +325,8 @@ class VenueAgent:
         self.stats = AgentStats()
         self.main_return: p.MainReturn | None = None  # the main venue: what its return shows
         self.pc: RTCPeerConnection | None = None
+        self._downlink: RTCPeerConnection | None = None  # where the server offers the program's peer
+        self._configuration = RTCConfiguration()
         self.venue: str | None = None
         self.venues: list[str] = []
         self.view: p.VenueView | None = None
@@ -414,6 +426,9 @@ class VenueAgent:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await pc.close()
+                if self._downlink is not None:
+                    downlink, self._downlink = self._downlink, None
+                    await downlink.close()
                 self._ws = None
             if self._no_media_path is not None:
                 raise self._no_media_path
@@ -445,14 +460,17 @@ class VenueAgent:
         await ws.send_json(p.wire(message))
 
     async def _connect_peer(self, ws, welcome: p.Welcome) -> tuple[RTCPeerConnection, str]:
+        """Offer the venue's peer and apply the answer. Where the server offers the downlink
+        (`welcome.downlink`), this peer only sends, and the downlink's first offer is answered too."""
         ice = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in welcome.ice_servers]
         policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=ice, iceTransportPolicy=policy))
+        self._configuration = RTCConfiguration(iceServers=ice, iceTransportPolicy=policy)
+        separate = welcome.downlink == "server_offer"
+        pc = RTCPeerConnection(self._configuration)
         video, audio = self.media.tracks()
-        video_t = pc.addTransceiver(video, direction="sendrecv")
-        audio_t = pc.addTransceiver(audio, direction="sendrecv")
-        main_t = pc.addTransceiver("audio", direction="recvonly")
-        wall = [pc.addTransceiver("video", direction="recvonly") for _ in range(welcome.wall_slots)]
+        direction = "sendonly" if separate else "sendrecv"
+        video_t = pc.addTransceiver(video, direction=direction)
+        audio_t = pc.addTransceiver(audio, direction=direction)
         if self.media.preencoded:
             assert isinstance(video, LoopedTrack), "pre-encoded media loops its frames"
         if isinstance(video, LoopedTrack):  # a pre-encoded track is packetized as it is
@@ -461,23 +479,34 @@ class VenueAgent:
             install_packer(audio_t.sender, lambda: None)
         self._microphone = (audio_t.sender, audio)
         self._mute_at_source(bool(self.view and self.view.muted))
-        for t in (audio_t, main_t):
-            tap_receiver(t.receiver, self._count_audio)
-        if not self.decode_all:
-            tap_receiver(video_t.receiver, self._keyframes_only(self._saw))
-            for slot, t in enumerate(wall):
-                tap_receiver(t.receiver, self._keyframes_only(functools.partial(self._saw_tile, slot),
-                                                              functools.partial(self._count_tile, slot)))
         self.pc = pc
         self.stats.seen = None  # a new program: its first decoded frame is logged as on_air_seen
         self.stats.tiles = {}
+        receivers: list[RTCRtpReceiver] = []
+        if not separate:
+            main_t = pc.addTransceiver("audio", direction="recvonly")
+            wall = [pc.addTransceiver("video", direction="recvonly") for _ in range(welcome.wall_slots)]
+            receivers = [video_t.receiver, audio_t.receiver, main_t.receiver, *(t.receiver for t in wall)]
+            self._tap_program(receivers)
         await pc.setLocalDescription(await pc.createOffer())
         await self._send(ws, p.Offer(sdp=pc.localDescription.sdp))
         self.emit("offer_sent")
+        answer = await self._expect(ws, p.Answer, pc)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+        if self.loss > 0:
+            drop_outgoing_rtp(video_t.sender.transport, self.loss, self.rng)
+        if separate:
+            await self._answer_downlink(ws, (await self._expect(ws, p.DownlinkOffer, pc)).sdp)
+        else:
+            self._decode_program(receivers)
+        return pc, answer.sdp
+
+    async def _expect(self, ws, kind: type[M], pc: RTCPeerConnection) -> M:
+        """The next message of `kind` (others are handled meanwhile); a refusal ends the session."""
         while True:
             msg = await self._receive(ws, timeout=15)
-            if isinstance(msg, p.Answer):
-                break
+            if isinstance(msg, kind):
+                return msg
             if isinstance(msg, p.ErrorMessage):
                 await pc.close()
                 raise ConnectionError(f"offer refused: {msg.message}")
@@ -485,14 +514,45 @@ class VenueAgent:
                 await pc.close()
                 raise Replaced(msg.message)
             self._on_message(msg)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=msg.sdp, type="answer"))
-        if self.loss > 0:
-            drop_outgoing_rtp(video_t.sender.transport, self.loss, self.rng)
-        if self.decode_all:
-            self._program = asyncio.ensure_future(self._watch_program(video_t.receiver.track, self._saw))
-            for slot, t in enumerate(wall):
-                self._watch(self._watch_program(t.receiver.track, functools.partial(self._saw_tile, slot)))
-        return pc, msg.sdp
+
+    def _tap_program(self, receivers: list[RTCRtpReceiver]) -> None:
+        """Count the program's audio and, without `decode_all`, read its video's keyframes; the
+        receivers in the protocol's order: program video, program audio, the main venue's audio,
+        then the wall slots. Done before the peer connects."""
+        video, *audio_and_wall = receivers
+        audio, wall = audio_and_wall[:2], audio_and_wall[2:]
+        for receiver in audio:
+            tap_receiver(receiver, self._count_audio)
+        if not self.decode_all:
+            tap_receiver(video, self._keyframes_only(self._saw))
+            for slot, receiver in enumerate(wall):
+                tap_receiver(receiver, self._keyframes_only(functools.partial(self._saw_tile, slot),
+                                                            functools.partial(self._count_tile, slot)))
+
+    def _decode_program(self, receivers: list[RTCRtpReceiver]) -> None:
+        """With `decode_all`, decode the program video and the wall slots (once the remote
+        description gave the receivers their tracks)."""
+        if not self.decode_all:
+            return
+        video, wall = receivers[0], receivers[3:]
+        self._program = asyncio.ensure_future(self._watch_program(video.track, self._saw))
+        for slot, receiver in enumerate(wall):
+            self._watch(self._watch_program(receiver.track, functools.partial(self._saw_tile, slot)))
+
+    async def _answer_downlink(self, ws, offer: str) -> None:
+        """Answer the server's downlink offer: the first makes the downlink peer, later ones renegotiate it."""
+        first = self._downlink is None
+        if self._downlink is None:
+            self._downlink = RTCPeerConnection(self._configuration)
+        downlink = self._downlink
+        await downlink.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        if first:
+            receivers = [t.receiver for t in downlink.getTransceivers()]
+            self._tap_program(receivers)
+            self._decode_program(receivers)
+        await downlink.setLocalDescription(await downlink.createAnswer())
+        await self._send(ws, p.DownlinkAnswer(sdp=downlink.localDescription.sdp))
+        self.emit("downlink_answered", renegotiation=not first)
 
     def _mute_at_source(self, muted: bool) -> None:
         """A muted venue stops sending its microphone (the server would drop it anyway)."""
@@ -619,6 +679,8 @@ class VenueAgent:
                     raise Replaced(data.message)
                 if isinstance(data, p.Restarting):
                     self.emit("restarting", message=data.message)
+                elif isinstance(data, p.DownlinkOffer):
+                    await self._answer_downlink(ws, data.sdp)
                 elif isinstance(data, p.RollCallPrompt):
                     self.emit("roll_call_prompt", segment=data.segment, mode=data.mode.value, left_s=data.left_s)
                     if self.answer_roll_call:

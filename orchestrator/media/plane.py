@@ -17,9 +17,9 @@ made) when a venue's media connects and when it goes away; and, for monitoring, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 MAX_WALL_SLOTS = 16  # receive-only video m-lines the main venue may offer for its wall (4x4)
 
@@ -55,6 +55,12 @@ class RecorderPeer:
 
 
 PeerId = VenuePeer | MonitorPeer | RecorderPeer
+
+Downlink = Literal["same_peer", "server_offer"]
+"""How a venue receives the program: on the peer it offers (`same_peer`: it offers its camera
+and microphone sending and receiving, plus receive-only lines), or on a second peer the
+server offers (`server_offer`: the venue offers its camera and microphone send-only, then
+answers the server's downlink offer, and any later one for that peer)."""
 
 ProgramSnapshot = dict[str, dict[str, str | None]]
 """Who each venue receives now: {venue: {role: source venue or None}}."""
@@ -115,6 +121,15 @@ class NoMediaObserver:
 
 class MediaPlane(Protocol):
     """Venue and monitor peers, the program they receive, and their links."""
+
+    downlink: Downlink
+
+    async def open_downlink(self, peer: VenuePeer, send_offer: Callable[[str], None]) -> None:
+        """`server_offer` planes: make the venue's downlink peer, once its uplink is answered; its
+        offer, and any later one, goes to `send_offer`. Raises OfferRejected (also on `same_peer` planes)."""
+
+    async def answer_downlink(self, peer: VenuePeer, answer: str) -> None:
+        """The venue's answer to the last downlink offer. Raises OfferRejected."""
 
     async def answer_venue(self, peer: VenuePeer, offer: str) -> str:
         """Answer a venue's SDP offer with a new peer (replacing the venue's old one).

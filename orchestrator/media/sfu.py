@@ -25,7 +25,7 @@ import asyncio
 import ipaddress
 import math
 import time
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ from .aiortc_tap import FrameCallback, install_packer, request_keyframe, restric
 from .codec import CODEC, prefer_codec
 from .plane import (
     MAX_WALL_SLOTS,
+    Downlink,
     LinkStats,
     MediaPresence,
     MonitorPeer,
@@ -91,9 +92,10 @@ def _peer_fields(peer: PeerId) -> dict[str, Any]:
 
 
 def check_offer(text: str, *, monitor: bool = False, recorder: bool = False,
-                wall: bool = False) -> aiortc_sdp.SessionDescription:
+                wall: bool = False, publish: bool = False) -> aiortc_sdp.SessionDescription:
     """Parse and vet an offer before aiortc sees it (`wall`: the main venue's, which may
-    have wall slots). Raises OfferRejected with the reason."""
+    have wall slots; `publish`: a venue's camera and microphone only, where the program
+    comes down on a peer of its own). Raises OfferRejected with the reason."""
     if not isinstance(text, str) or not text.strip():
         raise OfferRejected("the offer is empty")
     try:
@@ -145,6 +147,11 @@ def check_offer(text: str, *, monitor: bool = False, recorder: bool = False,
                                 "audio sections (the program's audio, the main venue's)")
         return description
     kinds = [(m.kind, m.direction or "sendrecv") for m in media]
+    if publish:
+        if sorted(kinds) != [("audio", "sendonly"), ("video", "sendonly")]:
+            raise OfferRejected("the offer needs exactly one video and one audio section, both send-only "
+                                "(camera and microphone up; the program comes down on a peer the server offers)")
+        return description
     video = [d for k, d in kinds if k == "video"]
     audio = [d for k, d in kinds if k == "audio"]
     if video.count("sendrecv") == 1 and set(video) == {"sendrecv", "recvonly"}:
@@ -194,6 +201,8 @@ async def close_quietly(pc: RTCPeerConnection) -> None:
 
 class MediaServer:
     """Owns the venues' and monitors' peer connections; routes media through the `ProgramRouter`."""
+
+    downlink: Downlink = "same_peer"
 
     def __init__(self, router: ProgramRouter, presence: MediaPresence, ice_servers: Sequence[RTCIceServer] = ()):
         self.router = router
@@ -264,6 +273,12 @@ class MediaServer:
             on_frame(venue, kind, frame.data, frame.timestamp)
 
         return handle
+
+    async def open_downlink(self, peer: VenuePeer, send_offer: Callable[[str], None]) -> None:
+        raise OfferRejected("this media plane sends the program on the venue's own peer")
+
+    async def answer_downlink(self, peer: VenuePeer, answer: str) -> None:
+        raise OfferRejected("this media plane sends the program on the venue's own peer: there is no downlink offer")
 
     # ------------------------------------------------------------ monitors
 

@@ -1,7 +1,8 @@
 """Venue signalling on `/ws/venue`: authentication, SDP, roll call, hands, heartbeat.
 
 The first message must be `hello` with the venue's join token. Then the venue sends
-its offer and gets the answer; the same socket carries the venue's view of the
+its offer and gets the answer (and, where the media plane offers the downlink, the
+downlink offer it answers); the same socket carries the venue's view of the
 session (`state`), roll-call prompts (to every listed venue at once in a check roll call;
 to the called venue, with its deadline, in a called one), what the main venue's return
 shows (`main_return`, to the main venue only: which venue each of its wall slots shows),
@@ -186,6 +187,7 @@ class VenueHub:
                 heartbeat_s=max(self.heartbeat_timeout_s / 3, 0.2),
                 wall_slots=MAX_WALL_SLOTS if vconf.role is VenueRole.MAIN else 0,  # enough for 4x4
                 server_time=self.host.live.clock(),
+                downlink=self.media.downlink,
             )
         )
         self._send_view(conn)
@@ -236,10 +238,18 @@ class VenueHub:
                 log.info("venue_offer_rejected", venue=venue, reason=str(exc))
                 conn.send(p.error_message("bad_offer", str(exc)))
                 return
-            if self.connections.get(venue) is conn:
-                conn.send(p.Answer(sdp=answer))
-            else:  # replaced while answering
+            if self.connections.get(venue) is not conn:  # replaced while answering
                 await self.media.close_peer(VenuePeer(venue), "replaced")
+                return
+            conn.send(p.Answer(sdp=answer))
+            if self.media.downlink == "server_offer":
+                await self._open_downlink(conn)
+        elif isinstance(msg, p.DownlinkAnswer):
+            try:
+                await self.media.answer_downlink(VenuePeer(venue), msg.sdp)
+            except OfferRejected as exc:
+                log.info("venue_downlink_answer_rejected", venue=venue, reason=str(exc))
+                conn.send(p.error_message("bad_answer", str(exc)))
         elif isinstance(msg, p.Hello):
             conn.send(p.error_message("bad_message", "already authenticated"))
         else:
@@ -257,6 +267,19 @@ class VenueHub:
                 return
             if isinstance(msg, p.RollCallAnswer):
                 conn.send(p.RollCallRecorded(picture_ok=msg.picture_ok, sound_ok=msg.sound_ok))
+
+    async def _open_downlink(self, conn: VenueConnection) -> None:
+        """The venue's downlink peer: the media plane's offers (the first and any later) go to the venue."""
+
+        def send_offer(sdp: str) -> None:
+            if self.connections.get(conn.venue) is conn:
+                conn.send(p.DownlinkOffer(sdp=sdp))
+
+        try:
+            await self.media.open_downlink(VenuePeer(conn.venue), send_offer)
+        except OfferRejected as exc:
+            log.info("venue_downlink_failed", venue=conn.venue, reason=str(exc))
+            conn.send(p.error_message("bad_offer", str(exc)))
 
     # ------------------------------------------------------------ upkeep
 

@@ -9,11 +9,12 @@ its disconnection, as the real plane does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.media.plane import (
+    Downlink,
     LinkStats,
     MediaPresence,
     MonitorPeer,
@@ -25,6 +26,7 @@ from orchestrator.media.plane import (
 )
 
 CANNED_ANSWER = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=fake answer\r\n"
+CANNED_OFFER = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=fake downlink offer\r\n"
 MONITOR_SLOTS = 2
 
 
@@ -41,6 +43,7 @@ class FakeMediaPlane:
     wall: tuple[str, ...] = ()
     refuse_offers: str | None = None  # the reason given to every offer, when set
     closed: bool = False
+    downlink: Downlink = "same_peer"
 
     # ------------------------------------------------------------ what a test says happened
 
@@ -69,6 +72,17 @@ class FakeMediaPlane:
         await self.close_peer(peer, "replaced by a new connection")
         self.peers[peer] = False
         return CANNED_ANSWER
+
+    async def open_downlink(self, peer: VenuePeer, send_offer: Callable[[str], None]) -> None:
+        self.calls.append(("open_downlink", peer))
+        if self.downlink != "server_offer":
+            raise OfferRejected("this media plane sends the program on the venue's own peer")
+        send_offer(CANNED_OFFER)
+
+    async def answer_downlink(self, peer: VenuePeer, answer: str) -> None:
+        self.calls.append(("answer_downlink", peer))
+        if self.downlink != "server_offer":
+            raise OfferRejected("there is no downlink offer")
 
     async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
         self.calls.append(("answer_monitor", peer))

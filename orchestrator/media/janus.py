@@ -1,0 +1,421 @@
+"""The Janus media plane: Janus's VideoRoom moves the media, the orchestrator decides who gets what.
+
+One VideoRoom per session, made by the orchestrator when the first venue offers, with a
+dummy publisher (one Opus and one VP8 stream that carry nothing): a stream with no
+source is switched to it. The orchestrator owns every Janus session and handle and
+relays the SDP, so only it can `switch` a subscriber:
+
+- a venue's uplink is a publisher handle: the venue offers its camera and microphone
+  send-only, the orchestrator `joinandconfigure`s with that offer and returns Janus's answer;
+- a venue's downlink is a subscriber handle Janus offers (`Downlink` "server_offer"): the
+  program video, the program audio, the main venue's audio and, for the main venue, its
+  wall slots, in that order, all subscribed to the dummy first. The orchestrator sends
+  the offer to the venue and `start`s with its answer; Janus's later offers (a publisher
+  gone, a stream re-activated) are relayed the same way;
+- whenever the program changes, every downlink whose sources differ gets one `switch`
+  with the changed streams (Janus asks each new publisher for a keyframe); who gets what
+  follows `routing.choose_source`, the rule the embedded SFU follows too.
+
+Presence: a publisher's `webrtcup` is the venue's media connected; its `hangup` (or the
+downlink's) the end of it. Link figures: Janus's API reports no bitrates, loss ratios or
+round trips (its Admin API's handle_info does; not read yet), so `sample_links` reports
+none and the console shows the links as unmeasured; Janus's `slowlink` events are logged. Console monitors and the recorder are
+not served by this plane yet: their offers are refused with that reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass, field
+
+from ..logs import get_logger
+from .janus_api import JanusError, JanusHandle, JanusSession, Jsep, Reply
+from .plane import (
+    MAX_WALL_SLOTS,
+    Downlink,
+    LinkStats,
+    MediaPresence,
+    MonitorPeer,
+    OfferRejected,
+    PeerId,
+    ProgramSnapshot,
+    RecorderPeer,
+    VenuePeer,
+)
+from .routing import Program, Role, choose_source
+from .sfu import check_offer
+
+CONNECT_TIMEOUT_S = 30.0  # a publisher that never connects is cleaned up after this
+MAX_PUBLISHERS = 4096
+KINDS = {Role.PROGRAM_VIDEO: "video", Role.WALL_VIDEO: "video", Role.PROGRAM_AUDIO: "audio",
+         Role.MAIN_AUDIO: "audio", Role.MONITOR_VIDEO: "video"}
+
+log = get_logger(component="janus")
+
+
+@dataclass(eq=False)
+class _Uplink:
+    """A venue's publisher: its handle, its feed id and its streams' mids by kind."""
+
+    handle: JanusHandle
+    feed: int
+    mids: dict[str, str]
+    connected: bool = False
+    watchdog: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True)
+class _Slot:
+    role: Role
+    slot: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.role.value if self.slot is None else f"{self.role.value}_{self.slot}"
+
+
+@dataclass(eq=False)
+class _Downlink:
+    """A venue's subscriber: its streams (by subscription mid) and the venue each carries now."""
+
+    handle: JanusHandle
+    slots: list[_Slot]
+    mids: list[str]
+    send_offer: Callable[[str], None]
+    current: list[str | None] = field(default_factory=list)  # None: the dummy
+    answered: bool = False
+    started: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(eq=False)
+class _Venue:
+    venue: str
+    uplink: _Uplink | None = None
+    downlink: _Downlink | None = None
+
+
+class JanusMediaPlane:
+    """`plane.MediaPlane` over one Janus node's VideoRoom."""
+
+    downlink: Downlink = "server_offer"
+
+    def __init__(self, url: str, secret: str | None, main_venue: str, presence: MediaPresence):
+        self.url = url
+        self._secret = secret
+        self.presence = presence
+        self.program = Program(main_venue, main_venue)
+        self._session: JanusSession | None = None
+        self._room: int | None = None
+        self._dummy: tuple[int, dict[str, str]] | None = None  # its feed id, its mids by kind
+        self._starting = asyncio.Lock()
+        self._venues: dict[str, _Venue] = {}
+        self._dirty = asyncio.Event()
+        self._reconciler: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ the node
+
+    async def _ready(self) -> JanusSession:
+        """The session and room on the node, made on first use (again after the node was lost)."""
+        async with self._starting:
+            if self._session is not None:
+                return self._session
+            try:
+                session = await JanusSession.connect(self.url, self._secret)
+            except JanusError as exc:
+                raise OfferRejected(f"the media server is unavailable: {exc}") from None
+            try:
+                room, dummy = await self._create_room(session)
+            except JanusError as exc:
+                await session.close()
+                raise OfferRejected(f"the media server refused to make the room: {exc}") from None
+            session.on_lost = self._node_lost
+            self._session, self._room, self._dummy = session, room, dummy
+            log.info("janus_room_created", url=self.url, room=room)
+            return session
+
+    @staticmethod
+    async def _create_room(session: JanusSession) -> tuple[int, tuple[int, dict[str, str]]]:
+        handle = await session.attach()
+        try:
+            room = secrets.randbelow(2**52) + 1
+            await handle.message({
+                "request": "create", "room": room, "permanent": False, "publishers": MAX_PUBLISHERS,
+                "audiocodec": "opus", "videocodec": "vp8", "bitrate": 0, "fir_freq": 0,
+                "description": "orchestrator", "dummy_publisher": True,
+                "dummy_streams": [{"codec": "opus"}, {"codec": "vp8"}],
+            })
+            listed = await handle.message({"request": "listparticipants", "room": room})
+            dummies = [p["id"] for p in listed.plugin.get("participants", []) if p.get("dummy")]
+            if not dummies:
+                raise JanusError("the room has no dummy publisher (Janus 1.1.2 or later is needed)")
+        finally:
+            await handle.detach()
+        # the dummy's streams are made in codec order, audio first: mids "0" (Opus) and "1" (VP8)
+        return room, (int(dummies[0]), {"audio": "0", "video": "1"})
+
+    def _node_lost(self, reason: str) -> None:
+        """The node's connection went: every venue's media with it."""
+        self._session = None
+        venues, self._venues = self._venues, {}
+        for state in venues.values():
+            if state.uplink is not None and state.uplink.connected:
+                self.presence.media_disconnected(state.venue, f"media server lost ({reason})")
+
+    # ------------------------------------------------------------ venues: uplink
+
+    async def answer_venue(self, peer: VenuePeer, offer: str) -> str:
+        """Publish a venue's camera and microphone (a send-only offer); Janus's answer."""
+        description = check_offer(offer, publish=True)
+        session = await self._ready()
+        await self.close_peer(peer, "replaced by a new connection")
+        mids = {m.kind: m.rtp.muxId for m in description.media}
+        try:
+            handle = await session.attach()
+        except JanusError as exc:
+            raise OfferRejected(f"the media server is unavailable: {exc}") from None
+        try:
+            joined = await handle.message(
+                {"request": "joinandconfigure", "ptype": "publisher", "room": self._room, "display": peer.venue,
+                 "audiocodec": "opus", "videocodec": "vp8"},
+                Jsep(type="offer", sdp=offer),
+            )
+        except JanusError as exc:
+            await handle.detach()
+            raise OfferRejected(f"the media server refused the offer: {exc}") from None
+        if joined.jsep is None or "id" not in joined.plugin:
+            await handle.detach()
+            raise OfferRejected("the media server answered the offer without an answer")
+        uplink = _Uplink(handle, int(joined.plugin["id"]), mids)
+        state = self._venues.setdefault(peer.venue, _Venue(peer.venue))
+        state.uplink = uplink
+        handle.listener = lambda reply: self._uplink_event(peer.venue, uplink, reply)
+        uplink.watchdog = self._spawn(self._connect_watchdog(peer.venue, uplink))
+        log.info("janus_publisher_joined", venue=peer.venue, feed=uplink.feed)
+        return joined.jsep.sdp
+
+    def _uplink_event(self, venue: str, uplink: _Uplink, reply: Reply) -> None:
+        state = self._venues.get(venue)
+        if state is None or state.uplink is not uplink:
+            return
+        if reply.janus == "webrtcup" and not uplink.connected:
+            uplink.connected = True
+            log.info("peer_connected", venue=venue)
+            self.presence.media_connected(venue)
+            self._changed()
+        elif reply.janus == "hangup":
+            self._spawn(self.close_peer(VenuePeer(venue), f"connection closed ({reply.reason or 'hangup'})"))
+        elif reply.janus == "slowlink":
+            log.info("janus_slow_link", venue=venue, uplink=reply.uplink, lost=reply.lost)
+
+    async def _connect_watchdog(self, venue: str, uplink: _Uplink) -> None:
+        await asyncio.sleep(CONNECT_TIMEOUT_S)
+        state = self._venues.get(venue)
+        if state is not None and state.uplink is uplink and not uplink.connected:
+            log.warning("peer_never_connected", venue=venue, after_s=CONNECT_TIMEOUT_S)
+            await self.close_peer(VenuePeer(venue), "never connected")
+
+    # ------------------------------------------------------------ venues: downlink
+
+    async def open_downlink(self, peer: VenuePeer, send_offer: Callable[[str], None]) -> None:
+        """Subscribe the venue to the dummy on every stream it receives; Janus's offer goes to the venue."""
+        session = await self._ready()
+        state = self._venues.get(peer.venue)
+        if state is None or state.uplink is None:
+            raise OfferRejected("the venue's camera and microphone must be offered before its downlink")
+        assert self._dummy is not None
+        dummy, dummy_mids = self._dummy
+        slots = [_Slot(Role.PROGRAM_VIDEO), _Slot(Role.PROGRAM_AUDIO), _Slot(Role.MAIN_AUDIO)]
+        if peer.venue == self.program.main:
+            slots += [_Slot(Role.WALL_VIDEO, n) for n in range(MAX_WALL_SLOTS)]
+        try:
+            handle = await session.attach()
+            attached = await handle.message({
+                "request": "join", "ptype": "subscriber", "room": self._room, "autoupdate": True,
+                "streams": [{"feed": dummy, "mid": dummy_mids[KINDS[s.role]]} for s in slots],
+            })
+        except JanusError as exc:
+            raise OfferRejected(f"the media server refused the downlink: {exc}") from None
+        streams = attached.plugin.get("streams", [])
+        kinds = [s.get("type") for s in streams]
+        if attached.jsep is None or kinds != [KINDS[s.role] for s in slots]:
+            await handle.detach()
+            raise OfferRejected(f"the media server offered the streams {kinds}, not the program's")
+        if self._venues.get(peer.venue) is not state or state.uplink is None:
+            await handle.detach()  # closed meanwhile
+            raise OfferRejected("the venue's peer was closed meanwhile")
+        if state.downlink is not None:
+            await state.downlink.handle.detach()
+        downlink = _Downlink(handle, slots, [str(s["mid"]) for s in streams], send_offer, current=[None] * len(slots))
+        state.downlink = downlink
+        handle.listener = lambda reply: self._downlink_event(peer.venue, downlink, reply)
+        send_offer(attached.jsep.sdp)
+
+    async def answer_downlink(self, peer: VenuePeer, answer: str) -> None:
+        state = self._venues.get(peer.venue)
+        downlink = state.downlink if state is not None else None
+        if downlink is None:
+            raise OfferRejected("there is no downlink offer to answer")
+        if not answer.strip():
+            raise OfferRejected("the answer is empty")
+        try:
+            await downlink.handle.message({"request": "start"}, Jsep(type="answer", sdp=answer))
+        except JanusError as exc:
+            raise OfferRejected(f"the media server refused the answer: {exc}") from None
+        downlink.answered = True
+        self._changed()
+
+    def _downlink_event(self, venue: str, downlink: _Downlink, reply: Reply) -> None:
+        state = self._venues.get(venue)
+        if state is None or state.downlink is not downlink:
+            return
+        if reply.jsep is not None and reply.jsep.type == "offer":
+            downlink.answered = False  # a renegotiation: switches wait for the venue's answer
+            downlink.send_offer(reply.jsep.sdp)
+        elif reply.janus == "webrtcup":
+            downlink.started = True
+            log.info("downlink_connected", venue=venue)
+        elif reply.janus == "hangup" and downlink.started:
+            self._spawn(self.close_peer(VenuePeer(venue), f"downlink closed ({reply.reason or 'hangup'})"))
+
+    # ------------------------------------------------------------ program
+
+    def set_program(self, on_air: str, muted: Set[str]) -> None:
+        program = self.program
+        self.program = Program(program.main, on_air, frozenset(muted), program.return_video, program.wall)
+        self._changed()
+
+    def set_main_return(self, video: str | None, wall: Sequence[str]) -> None:
+        program = self.program
+        self.program = Program(program.main, program.on_air, program.muted, video, tuple(wall))
+        self._changed()
+
+    def _sending(self, kind: str) -> Callable[[str], bool]:
+        def sending(venue: str) -> bool:
+            state = self._venues.get(venue)
+            return bool(state and state.uplink and state.uplink.connected and kind in state.uplink.mids)
+
+        return sending
+
+    def _wanted(self, venue: str, downlink: _Downlink) -> list[str | None]:
+        return [choose_source(self.program, s.role, venue, self._sending(KINDS[s.role]), slot=s.slot)
+                for s in downlink.slots]
+
+    def _changed(self) -> None:
+        """The program or the senders changed: switch every downlink that differs (coalesced)."""
+        self._dirty.set()
+        if self._reconciler is None or self._reconciler.done():
+            self._reconciler = asyncio.ensure_future(self._reconcile())
+
+    async def _reconcile(self) -> None:
+        while self._dirty.is_set():
+            self._dirty.clear()
+            venues = [(s.venue, s.downlink) for s in self._venues.values() if s.downlink is not None]
+            await asyncio.gather(*(self._switch(venue, downlink) for venue, downlink in venues))
+
+    async def _switch(self, venue: str, downlink: _Downlink) -> None:
+        async with downlink.lock:
+            if not downlink.answered:
+                return  # switched once the venue answers
+            wanted = self._wanted(venue, downlink)
+            assert self._dummy is not None
+            dummy, dummy_mids = self._dummy
+            changes, changed = [], []
+            for i, (now, want) in enumerate(zip(downlink.current, wanted, strict=True)):
+                if now == want:
+                    continue
+                kind = KINDS[downlink.slots[i].role]
+                source = self._venues.get(want) if want is not None else None
+                if source is not None and source.uplink is not None:
+                    changes.append({"feed": source.uplink.feed, "mid": source.uplink.mids[kind], "sub_mid": downlink.mids[i]})
+                else:
+                    changes.append({"feed": dummy, "mid": dummy_mids[kind], "sub_mid": downlink.mids[i]})
+                changed.append((i, want))
+            if not changes:
+                return
+            started = time.monotonic()
+            try:
+                await downlink.handle.message({"request": "switch", "streams": changes})
+            except JanusError as exc:
+                log.warning("janus_switch_failed", venue=venue, error=str(exc))
+                self._dirty.set()  # tried again at the next change
+                return
+            for i, want in changed:
+                downlink.current[i] = want
+            log.debug("janus_switched", venue=venue, changes=len(changes), took_ms=round((time.monotonic() - started) * 1000, 1))
+
+    def program_snapshot(self) -> ProgramSnapshot:
+        snapshot: ProgramSnapshot = {}
+        for state in self._venues.values():
+            if state.downlink is None:
+                continue
+            d = state.downlink
+            snapshot[state.venue] = {s.label: source for s, source in zip(d.slots, d.current, strict=True)
+                                     if s.role is not Role.WALL_VIDEO or source is not None}
+        return snapshot
+
+    # ------------------------------------------------------------ monitors and recorder (not yet)
+
+    async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
+        raise OfferRejected("the Janus media plane does not serve console monitors yet")
+
+    async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
+        raise OfferRejected("the Janus media plane does not serve the recorder yet")
+
+    def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
+        raise ValueError(f"there is no monitor slot {slot} (the Janus media plane has no monitors)")
+
+    # ------------------------------------------------------------ peers
+
+    def is_connected(self, peer: PeerId) -> bool:
+        if not isinstance(peer, VenuePeer):
+            return False
+        state = self._venues.get(peer.venue)
+        return bool(state and state.uplink and state.uplink.connected)
+
+    async def close_peer(self, peer: PeerId, reason: str) -> None:
+        if not isinstance(peer, VenuePeer):
+            return
+        state = self._venues.pop(peer.venue, None)
+        if state is None:
+            return
+        uplink, downlink = state.uplink, state.downlink
+        connected = uplink is not None and uplink.connected
+        if connected:
+            # the others stop receiving it before its feed goes (no renegotiation for them)
+            self._changed()
+            if self._reconciler is not None:
+                await asyncio.shield(self._reconciler)
+        for handle in [h.handle for h in (uplink, downlink) if h is not None]:
+            await handle.detach()  # Janus hangs its peer up
+        if uplink is not None and uplink.watchdog is not None and uplink.watchdog is not asyncio.current_task():
+            uplink.watchdog.cancel()
+        log.info("peer_closed", venue=peer.venue, reason=reason)
+        if connected:
+            self.presence.media_disconnected(peer.venue, reason)
+
+    async def sample_links(self) -> dict[str, LinkStats]:
+        """Nothing: Janus's API reports no bitrates, loss ratios or round trips (see the module's notes)."""
+        return {}
+
+    async def close(self) -> None:
+        for venue in list(self._venues):
+            await self.close_peer(VenuePeer(venue), "server stopping")
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, *([self._reconciler] if self._reconciler else []), return_exceptions=True)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _spawn(self, coro) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task

@@ -1,0 +1,253 @@
+"""A client of Janus's WebSocket API: one session per node, handles on it, requests by transaction.
+
+Janus answers a request with `success` or `error` (session create, attach, detach,
+synchronous plugin requests), or with `ack` and later an `event` carrying the same
+transaction (asynchronous plugin requests: join, publish, start, switch...). Events
+without a pending transaction (`webrtcup`, `hangup`, `media`, `slowlink`, `detached`,
+and plugin events such as a subscriber's renegotiation offer) go to the handle's
+listener. A keepalive every `KEEPALIVE_S` keeps the session (Janus drops it after 60 s
+of silence). The API secret is sent with every request and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+from collections.abc import Callable
+from typing import Any, Literal
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..logs import get_logger
+
+KEEPALIVE_S = 25.0
+REQUEST_TIMEOUT_S = 15.0
+VIDEOROOM = "janus.plugin.videoroom"
+
+log = get_logger(component="janus_api")
+
+
+class JanusError(Exception):
+    """Janus refused a request (or could not be reached); the message says what and why."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Jsep(_Model):
+    type: Literal["offer", "answer"]
+    sdp: str
+
+
+class PluginData(_Model):
+    plugin: str
+    data: dict[str, Any]
+
+
+class ErrorInfo(_Model):
+    code: int
+    reason: str
+
+
+class Reply(_Model):
+    """Any message Janus sends on the API socket (the fields the orchestrator reads)."""
+
+    janus: str
+    transaction: str | None = None
+    session_id: int | None = None
+    sender: int | None = None
+    data: dict[str, Any] | None = None
+    plugindata: PluginData | None = None
+    jsep: Jsep | None = None
+    error: ErrorInfo | None = None
+    reason: str | None = None  # hangup
+    type: str | None = None  # media, slowlink
+    receiving: bool | None = None  # media
+    mid: str | None = None
+    uplink: bool | None = None  # slowlink
+    lost: int | None = None  # slowlink
+
+    @property
+    def plugin(self) -> dict[str, Any]:
+        """The plugin's part of an event (empty when there is none)."""
+        return self.plugindata.data if self.plugindata is not None else {}
+
+
+Listener = Callable[[Reply], None]
+
+
+class JanusHandle:
+    """One plugin handle: its requests, and the events Janus sends about it."""
+
+    def __init__(self, session: JanusSession, handle_id: int):
+        self.session = session
+        self.id = handle_id
+        self.listener: Listener = lambda reply: None
+
+    async def message(self, body: dict[str, Any], jsep: Jsep | None = None) -> Reply:
+        """Send a plugin request; its result (the synchronous answer, or the event after the ack).
+        Raises JanusError when Janus or the plugin refuses it."""
+        payload: dict[str, Any] = {"janus": "message", "handle_id": self.id, "body": body}
+        if jsep is not None:
+            payload["jsep"] = jsep.model_dump()
+        reply = await self.session.request(payload, wait_event=True)
+        data = reply.plugin
+        if "error_code" in data:
+            raise JanusError(f"{body.get('request')}: {data.get('error', 'refused')}", int(data["error_code"]))
+        return reply
+
+    async def detach(self) -> None:
+        self.session.handles.pop(self.id, None)
+        try:
+            await self.session.request({"janus": "detach", "handle_id": self.id})
+        except JanusError as exc:
+            log.info("janus_detach_failed", handle=self.id, error=str(exc))
+
+
+class JanusSession:
+    """A Janus session over one WebSocket connection; `connect` makes one."""
+
+    def __init__(self, url: str, secret: str | None, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse):
+        self.url = url
+        self._secret = secret
+        self._http = http
+        self._ws = ws
+        self.id: int | None = None
+        self.handles: dict[int, JanusHandle] = {}
+        self.on_lost: Callable[[str], None] = lambda reason: None
+        self._pending: dict[str, tuple[asyncio.Future[Reply], bool]] = {}
+        self._numbers = itertools.count(1)
+        self._prefix = secrets.token_hex(4)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, url: str, secret: str | None) -> JanusSession:
+        """Open the API socket at `url` and create a session. Raises JanusError."""
+        http = aiohttp.ClientSession()
+        try:
+            ws = await http.ws_connect(url, protocols=("janus-protocol",), heartbeat=None,
+                                       timeout=aiohttp.ClientWSTimeout(ws_close=2), max_msg_size=4 << 20)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await http.close()
+            raise JanusError(f"cannot reach Janus at {url}: {type(exc).__name__}: {exc}") from None
+        session = cls(url, secret, http, ws)
+        session._tasks.append(asyncio.ensure_future(session._read()))
+        try:
+            created = await session.request({"janus": "create"})
+        except JanusError:
+            await session.close()
+            raise
+        session.id = int((created.data or {})["id"])
+        session._tasks.append(asyncio.ensure_future(session._keepalive()))
+        log.info("janus_session_created", url=url, session=session.id)
+        return session
+
+    async def attach(self, plugin: str = VIDEOROOM) -> JanusHandle:
+        reply = await self.request({"janus": "attach", "plugin": plugin})
+        handle = JanusHandle(self, int((reply.data or {})["id"]))
+        self.handles[handle.id] = handle
+        return handle
+
+    async def request(self, payload: dict[str, Any], wait_event: bool = False) -> Reply:
+        """Send `payload` with a new transaction; its answer. Raises JanusError."""
+        if self._closed or self._ws.closed:
+            raise JanusError(f"the connection to Janus at {self.url} is closed")
+        transaction = f"{self._prefix}-{next(self._numbers)}"
+        message = {**payload, "transaction": transaction}
+        if self.id is not None:
+            message["session_id"] = self.id
+        if self._secret is not None:
+            message["apisecret"] = self._secret
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[transaction] = (future, wait_event)
+        try:
+            await self._ws.send_json(message)
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                reply = await future
+        except TimeoutError:
+            raise JanusError(f"Janus at {self.url} did not answer {payload['janus']} within {REQUEST_TIMEOUT_S} s") from None
+        except (ConnectionError, RuntimeError) as exc:
+            raise JanusError(f"the connection to Janus at {self.url} failed: {exc}") from None
+        finally:
+            self._pending.pop(transaction, None)
+        if reply.janus == "error":
+            info = reply.error
+            raise JanusError(f"Janus refused {payload['janus']}: {info.reason if info else 'unknown error'}",
+                             info.code if info else None)
+        return reply
+
+    async def _read(self) -> None:
+        reason = "closed"
+        try:
+            async for msg in self._ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                try:
+                    reply = Reply.model_validate_json(msg.data)
+                except ValidationError as exc:
+                    log.warning("janus_message_unreadable", url=self.url, error=str(exc).splitlines()[0])
+                    continue
+                self._dispatch(reply)
+        except Exception as exc:  # the reader must not die silently
+            reason = f"{type(exc).__name__}: {exc}"
+            log.exception("janus_reader_failed", url=self.url)
+        finally:
+            for future, _ in self._pending.values():
+                if not future.done():
+                    future.set_exception(JanusError(f"the connection to Janus at {self.url} closed"))
+            if not self._closed:
+                log.error("janus_connection_lost", url=self.url, reason=reason)
+                self.on_lost(reason)
+
+    def _dispatch(self, reply: Reply) -> None:
+        waiting = self._pending.get(reply.transaction or "")
+        # a subscriber's renegotiation offer may carry the transaction of the switch that caused it
+        renegotiation = reply.plugin.get("videoroom") == "updated" and reply.jsep is not None
+        if waiting is not None and not renegotiation:
+            future, wait_event = waiting
+            if reply.janus == "ack" and wait_event:
+                return
+            if not future.done():
+                future.set_result(reply)
+            return
+        if reply.janus in ("ack", "success"):
+            return
+        handle = self.handles.get(reply.sender or -1)
+        if handle is None:
+            if reply.janus == "timeout":
+                log.error("janus_session_timed_out", url=self.url, session=self.id)
+            return
+        try:
+            handle.listener(reply)
+        except Exception:
+            log.exception("janus_listener_failed", url=self.url, handle=handle.id, event=reply.janus)
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE_S)
+            try:
+                await self.request({"janus": "keepalive"})
+            except JanusError as exc:
+                log.warning("janus_keepalive_failed", url=self.url, error=str(exc))
+
+    async def close(self) -> None:
+        """Destroy the session (Janus hangs up its handles) and close the socket."""
+        if not self._closed and self.id is not None and not self._ws.closed:
+            try:
+                await self.request({"janus": "destroy"})
+            except JanusError as exc:
+                log.info("janus_destroy_failed", url=self.url, error=str(exc))
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._ws.close()
+        await self._http.close()
