@@ -29,3 +29,25 @@ def janus(janus_namespace: str, tmp_path: Path) -> Iterator[janus_node.JanusNode
         yield node
     finally:
         janus_node.stop_node(node)
+
+
+@pytest.fixture
+async def janus_live(janus: janus_node.JanusNode, small_conf, tmp_path: Path):
+    """The real server with the Janus media plane on `janus`, in the namespace; venue agents
+    offer their media on the veth's other end."""
+    from orchestrator.media import restrict_host_addresses
+    from orchestrator.media.janus import JanusMediaPlane
+    from tests.support.live import start_live
+
+    def make_media(presence):
+        return JanusMediaPlane(janus.url, janus_node.API_SECRET, small_conf.main_venue.id, presence)
+
+    live, server = await start_live(small_conf, tmp_path / "data", make_media)
+    restrict_host_addresses([janus_node.PEER_ADDRESS])
+    try:
+        yield live
+    finally:
+        await live.stop_agents()
+        await live.http.close()
+        await server.close()
+        restrict_host_addresses(None)

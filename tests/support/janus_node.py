@@ -3,7 +3,7 @@
 Janus 1.1.2 never gathers ICE candidates on loopback interfaces, so its tests run in a
 namespace the test makes: `lo` up and a veth pair (`v0` 192.0.2.101/24, `v1` 192.0.2.102/24,
 TEST-NET-1 addresses that never leave the namespace). Janus runs there with
-`ip netns exec`, its ICE limited to v0's address and its WebSocket API bound to it; the
+`ip netns exec`, its ICE limited to v0, the venues' to v1 and its WebSocket API bound to it; the
 test's own thread enters the namespace too (`setns`), so the server, the venue agents and
 every subprocess they start live in it and send nothing outside it. Everything is undone
 afterwards, whatever happened.
@@ -67,6 +67,11 @@ def network_namespace() -> Iterator[str]:
         _ip("-n", name, "addr", "add", f"{PEER_ADDRESS}/24", "dev", "v1")
         _ip("-n", name, "link", "set", "v0", "up")
         _ip("-n", name, "link", "set", "v1", "up")
+        # both ends are local addresses: a packet from one to the other must not be taken for a
+        # spoofed one (Janus's replies to the venues' ICE checks were dropped without this)
+        settings = [f"net.ipv4.conf.{i}.{key}={value}" for i in ("all", "v0", "v1")
+                    for key, value in (("accept_local", 1), ("rp_filter", 0))]
+        _ip("netns", "exec", name, "sysctl", "-qw", *settings)
         yield name
     finally:
         subprocess.run([IP or "ip", "netns", "delete", name], capture_output=True)
@@ -111,7 +116,7 @@ class JanusNode:
 
 
 def write_config(folder: Path, ws_port: int, rtp_ports: tuple[int, int], secret: str = API_SECRET,
-                 address: str = NODE_ADDRESS) -> Path:
+                 address: str = NODE_ADDRESS, debug_level: int = 4) -> Path:
     """Janus's configuration for one node: VideoRoom and WebSockets only, two event loops,
     ICE on `address` only, the API behind `secret`."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,7 +129,7 @@ general: {{
     transports_folder = "{LIBDIR / 'transports'}"
     events_folder = "{LIBDIR / 'events'}"
     loggers_folder = "{LIBDIR / 'loggers'}"
-    debug_level = 4
+    debug_level = {debug_level}
     api_secret = "{secret}"
     event_loops = 2
     session_timeout = 60
@@ -134,7 +139,7 @@ media: {{
     rtp_port_range = "{rtp_ports[0]}-{rtp_ports[1]}"
 }}
 nat: {{
-    ice_enforce_list = "{address}"
+    ice_enforce_list = "v0"
     ignore_mdns = true
 }}
 plugins: {{
@@ -168,11 +173,11 @@ admin: {{
 
 
 def start_node(namespace: str, folder: Path, ws_port: int = 8188, rtp_ports: tuple[int, int] = (20000, 20999),
-               secret: str = API_SECRET, timeout: float = 20.0) -> JanusNode:
+               secret: str = API_SECRET, timeout: float = 20.0, debug_level: int = 4) -> JanusNode:
     """Start Janus in `namespace` and wait until its WebSocket API accepts connections
     (the calling thread must be inside the namespace)."""
     assert JANUS is not None and IP is not None
-    config = write_config(folder, ws_port, rtp_ports, secret)
+    config = write_config(folder, ws_port, rtp_ports, secret, debug_level=debug_level)
     log_path = folder / "janus.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
