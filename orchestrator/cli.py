@@ -123,9 +123,15 @@ def _settings(**given: object):
 @click.option("--metrics-token", default=None, metavar="TOKEN",
               help="A bearer token for GET /metrics besides the operator's (for Prometheus). Prefer "
                    "ORCHESTRATOR_METRICS_TOKEN: a command line is visible to every user of the machine.")
-@click.option("--media", type=click.Choice(["embedded", "transcode"]), default=None, hidden=True,
-              help="embedded: the SFU in this process (default). transcode: aiortc's decode-and-re-encode "
+@click.option("--media", type=click.Choice(["embedded", "janus", "transcode"]), default=None,
+              help="embedded: the SFU in this process (default). janus: Janus nodes move the media (--janus); "
+                   "this server keeps the session and drives them. transcode: aiortc's decode-and-re-encode "
                    "path, the benchmark's baseline only.")
+@click.option("--janus", "janus_urls", multiple=True, metavar="URL",
+              help="With --media janus: a Janus node's WebSocket API, e.g. ws://10.0.0.5:8188 (repeatable, one "
+                   "per node). Venues reach the nodes' media ports only, never this API.")
+@click.option("--janus-secret-file", default=None, type=click.Path(dir_okay=False),
+              help="File whose first line is the Janus nodes' api_secret (or ORCHESTRATOR_JANUS_SECRET).")
 @click.option("--simulate", default=None, metavar="all|VENUE,...",
               help="Run a simulated venue (synthetic venue agent) for these venues in this process, "
                    "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
@@ -136,7 +142,8 @@ def _settings(**given: object):
                    "Without it, the console's switch records into DATA/recordings.")
 @_ice_options
 def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl_s,
-          heartbeat_timeout_s, restart_grace_s, metrics_token, media, simulate, record_dir, ice_addresses) -> None:
+          heartbeat_timeout_s, restart_grace_s, metrics_token, media, janus_urls, janus_secret_file, simulate,
+          record_dir, ice_addresses) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console.
 
     Every option (and the operator token, the signing key and the TURN secret) can also
@@ -157,7 +164,8 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
         host=host, port=port, data_dir=data_dir, public_url=public_url, ice_servers=list(ice_servers),
         turn_urls=list(turn_urls), turn_secret_file=turn_secret_file, turn_ttl_s=turn_ttl_s,
         heartbeat_timeout_s=heartbeat_timeout_s, restart_grace_s=restart_grace_s, metrics_token=metrics_token,
-        media=media, ice_addresses=list(ice_addresses), record_dir=record_dir,
+        media=media, janus_urls=list(janus_urls), janus_secret_file=janus_secret_file,
+        ice_addresses=list(ice_addresses), record_dir=record_dir,
     )
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
     if simulated and not settings.ice_addresses:
@@ -177,6 +185,8 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     click.echo(f"Operator API:   {base}/api/state  (Authorization: Bearer <operator token>)")
     click.echo(f"Metrics:        {base}/metrics  (Prometheus; Authorization: Bearer <operator or metrics token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
+    if settings.media == "janus":
+        click.echo(f"Media:          Janus at {', '.join(settings.janus_urls)}")
     if settings.record_dir is not None:
         click.echo(f"Recording:      the program into {settings.record_dir}, from the session's start")
     try:

@@ -7,7 +7,8 @@ which wins over the defaults below. Lists come from the environment as comma- or
 space-separated text (`ORCHESTRATOR_TURN_URLS`, `ORCHESTRATOR_ICE_ADDRESSES`), ICE servers
 as JSON (`ORCHESTRATOR_ICE_SERVERS='["stun:stun.example.org:3478"]'`).
 
-Secrets (`operator_token`, `metrics_token`, `secret_key`, `turn_secret`) are `SecretStr`: their repr hides them.
+Secrets (`operator_token`, `metrics_token`, `secret_key`, `turn_secret`, `janus_secret`) are
+`SecretStr`: their repr hides them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .secret_file import read_secret_file
 from .web.turn import TurnConfigError, TurnSettings, turn_settings_from
 
 ENV_PREFIX = "ORCHESTRATOR_"
@@ -44,8 +46,9 @@ DEFAULT_LINK_SAMPLE_S = 2.0  # how often every venue's link is measured
 DEFAULT_RECORD_MIN_FREE_MB = 256  # the recording stops (disk full) before the disk has less free than this
 MIN_SECRET_KEY_CHARS = 32
 
-MediaChoice = Literal["embedded", "transcode"]
+MediaChoice = Literal["embedded", "transcode", "janus"]
 """embedded: the SFU in this process, forwarding encoded media (the default).
+janus: Janus nodes' VideoRoom (`janus_urls`), driven by this process.
 transcode: aiortc's decode-and-re-encode path, the benchmark's baseline only."""
 
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
@@ -113,10 +116,14 @@ class ServerSettings(BaseSettings):
     token_ttl_s: Annotated[float, Field(gt=0)] = DEFAULT_TOKEN_TTL_S
     link_sample_s: Annotated[float, Field(gt=0)] = DEFAULT_LINK_SAMPLE_S
     media: MediaChoice = "embedded"
+    janus_urls: Annotated[list[str], NoDecode] = []  # with media "janus": each node's WebSocket API (ws:// or wss://)
+    janus_secret: SecretStr | None = None  # Janus's api_secret, if it has one
+    janus_secret_file: Path | None = None  # or: a file whose first line is that secret
     record_dir: Path | None = None  # record the program here, from the session's start; None: DATA_DIR/recordings, when the operator starts it
     record_min_free_mb: Annotated[float, Field(ge=0)] = DEFAULT_RECORD_MIN_FREE_MB
 
     _turn: TurnSettings | None = PrivateAttr(default=None)
+    _janus_secret: str | None = PrivateAttr(default=None)
 
     @field_validator("ice_servers", mode="before")
     @classmethod
@@ -126,7 +133,7 @@ class ServerSettings(BaseSettings):
             return [{"urls": [item]} if isinstance(item, str) else item for item in value]
         return value
 
-    @field_validator("ice_addresses", "turn_urls", mode="before")
+    @field_validator("ice_addresses", "turn_urls", "janus_urls", mode="before")
     @classmethod
     def _words(cls, value: Any) -> Any:
         return _split_words(value)
@@ -148,7 +155,15 @@ class ServerSettings(BaseSettings):
             raise ValueError(f"the public URL must start with http:// or https://, not {url!r}")
         return url
 
-    @field_validator("operator_token", "metrics_token", "secret_key", "turn_secret", mode="before")
+    @field_validator("janus_urls")
+    @classmethod
+    def _janus_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("ws://", "wss://")):
+                raise ValueError(f"a Janus node's API is a WebSocket URL (ws:// or wss://), not {url!r}")
+        return urls
+
+    @field_validator("operator_token", "metrics_token", "secret_key", "turn_secret", "janus_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -171,6 +186,23 @@ class ServerSettings(BaseSettings):
         except TurnConfigError as exc:
             raise ValueError(str(exc)) from None
         return self
+
+    @model_validator(mode="after")
+    def _janus_settings(self) -> ServerSettings:
+        if self.media == "janus" and not self.janus_urls:
+            raise ValueError("the Janus media plane needs the WebSocket URL of at least one Janus node (--janus)")
+        if self.media != "janus" and (self.janus_urls or self.janus_secret_file):
+            raise ValueError("Janus nodes are only used with the Janus media plane (--media janus)")
+        if self.janus_secret_file is not None:
+            self._janus_secret = read_secret_file(self.janus_secret_file, "the Janus API secret file")
+        elif self.janus_secret is not None:
+            self._janus_secret = self.janus_secret.get_secret_value()
+        return self
+
+    @property
+    def janus_api_secret(self) -> str | None:
+        """Janus's api_secret: from `janus_secret_file`, else `janus_secret` (None: Janus has none)."""
+        return self._janus_secret
 
     @property
     def turn(self) -> TurnSettings | None:

@@ -1,7 +1,7 @@
 """The media plane: `plane.MediaPlane`, and `create_media_plane` to make the configured one.
 
 Everything outside this package speaks to the media through the protocol in `plane.py`.
-The implementations (`sfu`, `router`, `baseline`) are imported only when a plane is made,
+The implementations (`sfu`, `router`, `baseline`, `janus`) are imported only when a plane is made,
 so the venue side can use the shared helpers (`codec`, `aiortc_tap`) without them.
 """
 
@@ -32,6 +32,10 @@ def create_media_plane(
         )
         for s in settings.ice_servers
     ]
+    if settings.media == "janus":
+        from .janus import JanusMediaPlane
+
+        return JanusMediaPlane(settings.janus_urls[0], settings.janus_api_secret, main_venue, presence)
     if settings.media == "transcode":
         from .baseline import TranscodingMediaServer, TranscodingRouter
 

@@ -16,8 +16,9 @@ import hmac
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from ..secret_file import read_secret_file
 
 SECRET_ENV = "ORCHESTRATOR_TURN_SECRET"  # where `ServerSettings` reads the secret from
 
@@ -78,12 +79,9 @@ def turn_settings_from(
         return None
     if secret_file:
         try:
-            lines = Path(secret_file).read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise TurnConfigError(f"cannot read the TURN secret file {secret_file}: {exc.strerror}") from None
-        secret = lines[0].strip() if lines else ""
-        if not secret:
-            raise TurnConfigError(f"the TURN secret file {secret_file} is empty")
+            secret = read_secret_file(secret_file, "the TURN secret file")
+        except ValueError as exc:
+            raise TurnConfigError(str(exc)) from None
     else:
         secret = (secret or "").strip()
         if not secret:

@@ -85,13 +85,33 @@ def test_turn_needs_its_secret(monkeypatch):
 @pytest.mark.parametrize(("values", "message"), [
     ({"heartbeat_timeout_s": 0}, "heartbeat_timeout_s (ORCHESTRATOR_HEARTBEAT_TIMEOUT_S): Input should be greater than 0"),
     ({"restart_grace_s": 900}, "restart_grace_s (ORCHESTRATOR_RESTART_GRACE_S): Input should be less than or equal to 600"),
-    ({"media": "forward"}, "media (ORCHESTRATOR_MEDIA): Input should be 'embedded' or 'transcode'"),
+    ({"media": "forward"}, "media (ORCHESTRATOR_MEDIA): Input should be 'embedded', 'transcode' or 'janus'"),
     ({"ice_addresses": ["localhost"]}, "ice_addresses (ORCHESTRATOR_ICE_ADDRESSES): not an IP address: 'localhost'"),
     ({"ice_servers": ["http://stun.example.org"]}, "not a STUN or TURN URL"),
     ({"public_url": "meet.example.org"}, "the public URL must start with http:// or https://"),
     ({"secret_key": "short"}, "secret_key (ORCHESTRATOR_SECRET_KEY): the signing key is too short"),
     ({"turn_ttl_s": 10}, "turn_ttl_s (ORCHESTRATOR_TURN_TTL_S): Input should be greater than or equal to 60"),
     ({"record_min_free_mb": -1}, "record_min_free_mb (ORCHESTRATOR_RECORD_MIN_FREE_MB): Input should be greater than or equal to 0"),
+    ({"media": "janus"}, "the Janus media plane needs the WebSocket URL of at least one Janus node (--janus)"),
+    ({"media": "janus", "janus_urls": ["http://j:8188"]}, "janus_urls (ORCHESTRATOR_JANUS_URLS): a Janus node's API is a "
+                                                          "WebSocket URL (ws:// or wss://), not 'http://j:8188'"),
+    ({"janus_urls": ["ws://j:8188"]}, "Janus nodes are only used with the Janus media plane (--media janus)"),
 ])
 def test_a_bad_setting_is_refused_by_name(values, message):
     assert message in refusal(**values)
+
+
+def test_janus_nodes_and_their_secret_from_the_environment_or_a_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("ORCHESTRATOR_MEDIA", "janus")
+    monkeypatch.setenv("ORCHESTRATOR_JANUS_URLS", "ws://10.0.0.5:8188, ws://10.0.0.6:8188")
+    monkeypatch.setenv("ORCHESTRATOR_JANUS_SECRET", "from-the-environment")
+    settings = ServerSettings()
+    assert settings.janus_urls == ["ws://10.0.0.5:8188", "ws://10.0.0.6:8188"]
+    assert settings.janus_api_secret == "from-the-environment"
+    assert "from-the-environment" not in repr(settings)
+    secret_file = tmp_path / "janus.secret"
+    secret_file.write_text("from-the-file\n")
+    assert ServerSettings(janus_secret_file=secret_file).janus_api_secret == "from-the-file"
+    secret_file.write_text("")
+    assert "the Janus API secret file" in refusal(janus_secret_file=secret_file)
+    assert "is empty" in refusal(janus_secret_file=secret_file)

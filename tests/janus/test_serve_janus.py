@@ -1,0 +1,47 @@
+"""`orchestrator serve --media janus`: the server as its own process drives a real Janus node,
+and venue agents that joined by their usual links see the takes. The API secret comes from a
+file and never shows in the server's output."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from orchestrator.media import restrict_host_addresses
+from orchestrator.operator_client import wait_healthy
+from orchestrator.web.auth import JoinTokens
+from tests.conftest import SMALL_YAML
+from tests.support.janus_node import API_SECRET, PEER_ADDRESS, JanusNode
+from tests.support.live import SECRET, Live, free_port, server_process, wait_for
+
+
+async def test_serve_with_janus_and_three_agents(janus: JanusNode, small_conf, tmp_path) -> None:
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_YAML)
+    secret_file = tmp_path / "janus.secret"
+    secret_file.write_text(API_SECRET + "\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = server_process(config, tmp_path / "data", port, "--media", "janus", "--janus", janus.url,
+                          "--janus-secret-file", str(secret_file))
+    restrict_host_addresses([PEER_ADDRESS])
+    tokens = JoinTokens(SECRET, small_conf.conference.id, set(small_conf.venue_by_id))
+    try:
+        async with aiohttp.ClientSession() as http:
+            live = Live(small_conf, base, tokens, http)
+            try:
+                await wait_healthy(base, 20, give_up=lambda: proc.poll() is not None and "the server exited" or None)
+                await live.join(["main", "pinghu", "haiyan"], timeout=30)
+                await wait_for(lambda: live.agents["pinghu"].agent.stats.seen == "main", 10, "the main venue at pinghu")
+                await live.command({"type": "take", "venue": "haiyan"})
+                await wait_for(lambda: all(live.agents[v].agent.stats.seen == "haiyan" for v in ("main", "pinghu")),
+                               5, "haiyan at the main venue and at pinghu")
+                await wait_for(lambda: live.agents["haiyan"].agent.stats.seen == "main", 5, "the main venue at haiyan")
+            finally:
+                await live.stop_agents()
+    finally:
+        restrict_host_addresses(None)
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    assert f"Media:          Janus at {janus.url}" in out
+    assert API_SECRET not in out + err
+    assert "janus_session_created" in err
