@@ -51,3 +51,19 @@ async def janus_live(janus: janus_node.JanusNode, small_conf, tmp_path: Path):
         await live.http.close()
         await server.close()
         restrict_host_addresses(None)
+
+
+@pytest.fixture
+async def browser(janus_namespace: str):
+    """Headless Chromium, started inside the test's namespace."""
+    from tests.browser.test_pages import ARGS, CHROMIUM
+
+    playwright = pytest.importorskip("playwright.async_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed")
+    async with playwright.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()

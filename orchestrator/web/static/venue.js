@@ -10,7 +10,7 @@ const BACKOFF_START = 500, BACKOFF_MAX = 8000;
 const CLOSE_REPLACED = 4002;  // messages and close codes follow orchestrator/protocol.py
 
 const page = {
-  ws: null, pc: null, stream: null, heartbeat: null, backoff: BACKOFF_START,
+  ws: null, pc: null, downlinkPc: null, downlink: "same_peer", stream: null, heartbeat: null, backoff: BACKOFF_START,
   retryTimer: null, stopped: false, everConnected: false, venue: null,
   view: {}, iceServers: [], audio: null, analyser: null,
   wallSlots: 0, wall: [], wallStreams: [], clockOffset: 0, mainReturn: null,
@@ -146,6 +146,7 @@ function replaced() {
 function lost(why) {
   clearInterval(page.heartbeat);
   if (page.pc) { page.pc.close(); page.pc = null; }
+  if (page.downlinkPc) { page.downlinkPc.close(); page.downlinkPc = null; }
   if (page.ws) { const ws = page.ws; page.ws = null; ws.onclose = null; ws.close(); }
   if (page.stopped) return;
   // exponential backoff with jitter, so venues do not all come back at the same instant
@@ -161,6 +162,7 @@ async function onMessage(msg) {
       page.venue = msg.venue;
       page.iceServers = msg.ice_servers || [];
       page.wallSlots = msg.wall_slots || 0;
+      page.downlink = msg.downlink || "same_peer";
       page.clockOffset = msg.server_time ? msg.server_time - Date.now() / 1000 : 0;
       document.title = `${msg.venue.name} — ${msg.conference.title}`;
       $("venue-name").textContent = msg.venue.name;
@@ -171,6 +173,9 @@ async function onMessage(msg) {
       break;
     case "answer":
       await page.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp });
+      break;
+    case "downlink_offer":
+      await answerDownlink(msg.sdp);
       break;
     case "state":
       showState(msg);
@@ -198,31 +203,30 @@ async function onMessage(msg) {
   }
 }
 
+// The program comes down on this peer ("same_peer"), or on a second one the server offers
+// ("server_offer": this peer only sends). Either way the receiving m-lines are, in order:
+// the program video, the program audio, the main venue's audio, then the wall slots.
 async function startPeer() {
   const pc = new RTCPeerConnection({ iceServers: page.iceServers });
   page.pc = pc;
+  const separate = page.downlink === "server_offer";
   const [video] = page.stream.getVideoTracks();
   const [audio] = page.stream.getAudioTracks();
-  const videoT = pc.addTransceiver(video, { direction: "sendrecv", streams: [page.stream] });
-  page.micSender = pc.addTransceiver(audio, { direction: "sendrecv", streams: [page.stream] }).sender;
-  const mainT = pc.addTransceiver("audio", { direction: "recvonly" });
-  // the main venue's wall: one receive-only video slot each, in this order
-  const wallT = Array.from({ length: page.wallSlots }, () => pc.addTransceiver("video", { direction: "recvonly" }));
+  const direction = separate ? "sendonly" : "sendrecv";
+  const videoT = pc.addTransceiver(video, { direction, streams: [page.stream] });
+  const audioT = pc.addTransceiver(audio, { direction, streams: [page.stream] });
+  page.micSender = audioT.sender;
   const vp8 = (RTCRtpReceiver.getCapabilities("video")?.codecs || []).filter((c) => /vp8|rtx/i.test(c.mimeType));
-  for (const t of [videoT, ...wallT]) if (vp8.length && t.setCodecPreferences) t.setCodecPreferences(vp8);
+  let receiving = [];
+  if (!separate) {
+    const mainT = pc.addTransceiver("audio", { direction: "recvonly" });
+    // the main venue's wall: one receive-only video slot each, in this order
+    const wallT = Array.from({ length: page.wallSlots }, () => pc.addTransceiver("video", { direction: "recvonly" }));
+    receiving = [videoT, audioT, mainT, ...wallT];
+  }
+  for (const t of [videoT, ...receiving.slice(3)]) if (vp8.length && t.setCodecPreferences) t.setCodecPreferences(vp8);
   page.wallStreams = [];
-  pc.ontrack = (event) => {
-    const slot = wallT.indexOf(event.transceiver);
-    if (slot >= 0) {
-      page.wallStreams[slot] = new MediaStream([event.track]);
-      attachWall();
-      return;
-    }
-    const target = event.track.kind === "video" ? $("program")
-      : (event.transceiver === mainT ? $("main-audio") : $("program-audio"));
-    target.srcObject = new MediaStream([event.track]);
-    target.play().catch(() => {});
-  };
+  pc.ontrack = (event) => showTrack(event.track, receiving.indexOf(event.transceiver));
   pc.onconnectionstatechange = () => {
     if (page.pc !== pc) return;
     if (pc.connectionState === "connected") {
@@ -236,13 +240,47 @@ async function startPeer() {
     }
   };
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {  // one offer with every candidate: no trickle
+  await gathered(pc);
+  send({ type: "offer", sdp: pc.localDescription.sdp });
+}
+
+function gathered(pc) {  // one description with every candidate: no trickle
+  return new Promise((resolve) => {
     if (pc.iceGatheringState === "complete") return resolve();
     const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
     pc.addEventListener("icegatheringstatechange", done);
     setTimeout(resolve, 2000);
   });
-  send({ type: "offer", sdp: pc.localDescription.sdp });
+}
+
+// index: the track's place among the receiving m-lines (program video, program audio,
+// main venue's audio, wall slots)
+function showTrack(track, index) {
+  if (index >= 3) {
+    page.wallStreams[index - 3] = new MediaStream([track]);
+    attachWall();
+    return;
+  }
+  const target = index === 0 ? $("program") : (index === 2 ? $("main-audio") : $("program-audio"));
+  target.srcObject = new MediaStream([track]);
+  target.play().catch(() => {});
+}
+
+// The server's offer of the downlink peer: the first makes it, later ones renegotiate it.
+async function answerDownlink(sdp) {
+  if (!page.downlinkPc) {
+    const pc = new RTCPeerConnection({ iceServers: page.iceServers });
+    page.downlinkPc = pc;
+    pc.ontrack = (event) => showTrack(event.track, pc.getTransceivers().indexOf(event.transceiver));
+    pc.onconnectionstatechange = () => {
+      if (page.downlinkPc === pc && pc.connectionState === "failed") lost("the program's connection failed");
+    };
+  }
+  const pc = page.downlinkPc;
+  await pc.setRemoteDescription({ type: "offer", sdp });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gathered(pc);
+  send({ type: "downlink_answer", sdp: pc.localDescription.sdp });
 }
 
 // ---------------------------------------------------------------- the session
