@@ -13,7 +13,7 @@ from venues.synthetic import read_mark
 
 pytest.importorskip("playwright")
 
-from tests.browser.test_pages import TIMEOUT_MS, program_frames_advance, venue_page  # noqa: E402
+from tests.browser.test_pages import TIMEOUT_MS, program_frames_advance, venue_page
 
 READ_PROGRAM = """() => {
   const video = document.getElementById('program');

@@ -29,7 +29,7 @@ async def test_serve_with_janus_and_three_agents(janus: JanusNode, small_conf, t
         async with aiohttp.ClientSession() as http:
             live = Live(small_conf, base, tokens, http)
             try:
-                await wait_healthy(base, 20, give_up=lambda: proc.poll() is not None and "the server exited" or None)
+                await wait_healthy(base, 20, give_up=lambda: (proc.poll() is not None and "the server exited") or None)
                 await live.join(["main", "pinghu", "haiyan"], timeout=30)
                 await wait_for(lambda: live.agents["pinghu"].agent.stats.seen == "main", 10, "the main venue at pinghu")
                 await live.command({"type": "take", "venue": "haiyan"})
