@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.janus_node import JanusProcess
 from tests.support import janus_node
 
 REASON = janus_node.unavailable()
@@ -22,17 +23,17 @@ def janus_namespace() -> Iterator[str]:
 
 
 @pytest.fixture
-def janus(janus_namespace: str, tmp_path: Path) -> Iterator[janus_node.JanusNode]:
+def janus(janus_namespace: str, tmp_path: Path) -> Iterator[JanusProcess]:
     """One Janus node in the test's namespace."""
     node = janus_node.start_node(janus_namespace, tmp_path / "janus")
     try:
         yield node
     finally:
-        janus_node.stop_node(node)
+        node.stop()
 
 
 @pytest.fixture
-async def janus_live(janus: janus_node.JanusNode, small_conf, tmp_path: Path):
+async def janus_live(janus: JanusProcess, small_conf, tmp_path: Path):
     """The real server with the Janus media plane on `janus`, in the namespace; venue agents
     offer their media on the veth's other end."""
     from orchestrator.media import restrict_host_addresses

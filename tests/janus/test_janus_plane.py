@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import time
 
-from tests.support.janus_node import JanusNode
+from orchestrator.janus_node import JanusProcess
 from tests.support.live import Live, wait_for
 
 BRANCHES = ["pinghu", "haiyan"]
 
 
-async def test_takes_switch_what_every_venue_sees(janus_live: Live, janus: JanusNode) -> None:
+async def test_takes_switch_what_every_venue_sees(janus_live: Live, janus: JanusProcess) -> None:
     live = janus_live
     await live.join(["main", *BRANCHES], timeout=30)
     assert all(h.events("downlink_answered") for h in live.agents.values())

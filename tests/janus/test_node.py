@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import aiohttp
 
-from tests.support.janus_node import API_SECRET, JanusNode
+from orchestrator.janus_node import JanusProcess
+from tests.support.janus_node import API_SECRET
 
 
-async def test_janus_answers_its_websocket_api(janus: JanusNode) -> None:
+async def test_janus_answers_its_websocket_api(janus: JanusProcess) -> None:
     async with aiohttp.ClientSession() as http, http.ws_connect(janus.url, protocols=("janus-protocol",)) as ws:
         await ws.send_json({"janus": "info", "transaction": "t1", "apisecret": API_SECRET})
         info = await ws.receive_json(timeout=5)

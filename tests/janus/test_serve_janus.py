@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import aiohttp
 
+from orchestrator.janus_node import JanusProcess
 from orchestrator.media import restrict_host_addresses
 from orchestrator.operator_client import wait_healthy
 from orchestrator.web.auth import JoinTokens
 from tests.conftest import SMALL_YAML
-from tests.support.janus_node import API_SECRET, PEER_ADDRESS, JanusNode
+from tests.support.janus_node import API_SECRET, PEER_ADDRESS
 from tests.support.live import SECRET, Live, free_port, server_process, wait_for
 
 
-async def test_serve_with_janus_and_three_agents(janus: JanusNode, small_conf, tmp_path) -> None:
+async def test_serve_with_janus_and_three_agents(janus: JanusProcess, small_conf, tmp_path) -> None:
     config = tmp_path / "small.yaml"
     config.write_text(SMALL_YAML)
     secret_file = tmp_path / "janus.secret"
