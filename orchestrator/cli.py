@@ -541,6 +541,12 @@ def _bitrate(value: str) -> int:
 @click.option("--bitrate", default="500k", show_default=True, help="Video bitrate of every venue.")
 @click.option("--fps", default=30, show_default=True, type=click.IntRange(5, 60))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32), help="Processes for the simulated venues.")
+@click.option("--media", "medias", default="embedded", show_default=True, callback=lambda ctx, param, value: _medias(value),
+              help="The media planes to measure side by side, comma-separated: embedded, janus (a Janus node the "
+                   "run starts on --janus-address).")
+@click.option("--janus-address", default=None, metavar="ADDRESS",
+              help="For the janus run: an address of this machine that is not loopback (Janus never gathers "
+                   "ICE candidates there); Janus and the simulated venues use it.")
 @click.option("--baseline", type=click.Choice(["transcode"]), default=None,
               help="Also run aiortc's decode-once-encode-per-receiver relay, and compare.")
 @click.option("--soak", "soak_minutes", default=0.0, type=click.FloatRange(0, 24 * 60),
@@ -551,8 +557,8 @@ def _bitrate(value: str) -> int:
               help="Also hold the steady state with a wall of this many branch venues at the main venue "
                    "(9: 3x3), and report the wall's server CPU against the same run without it.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the figures here.")
-def bench(venues, duration, switches, resolution, bitrate, fps, workers, baseline, soak_minutes, main_wall,
-          json_path) -> None:
+def bench(venues, duration, switches, resolution, bitrate, fps, workers, medias, janus_address, baseline, soak_minutes,
+          main_wall, json_path) -> None:
     """Measure capacity and switching: server CPU and memory, program frame rate, switch latency, join time."""
     import json
 
@@ -566,9 +572,15 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, baselin
     if main_wall >= venues:
         raise click.BadParameter(f"a wall of {main_wall} needs at least {main_wall} branch venues "
                                  f"(--venues {main_wall + 1} or more)", param_hint="'--main-wall'")
+    if "janus" in medias:
+        _check_janus_address(janus_address)
     options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes,
                            main_wall)
-    result = run_once(options, "embedded", progress=lambda line: click.echo(line, err=True))
+    runs = {media: run_once(options, media, progress=lambda line: click.echo(line, err=True), janus_address=janus_address)
+            for media in medias}
+    result = runs[medias[0]]
+    if len(medias) > 1:
+        result["compared"] = {media: runs[media] for media in medias[1:]}
     if baseline:
         result["baseline"] = run_once(options, "transcode", progress=lambda line: click.echo(line, err=True))
         ours, theirs = result["server_cpu_cores"], result["baseline"]["server_cpu_cores"]
@@ -579,8 +591,42 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, baselin
         click.echo(f"Figures written to {json_path}")
 
 
+def _medias(value: str) -> list[str]:
+    """'embedded,janus' -> ['embedded', 'janus'] (each once, in order)."""
+    medias = [m for m in dict.fromkeys(w.strip() for w in value.split(",")) if m]
+    unknown = [m for m in medias if m not in BENCH_MEDIA]
+    if not medias or unknown:
+        raise click.BadParameter(f"{', '.join(unknown) or 'nothing'}: the media planes are {', '.join(BENCH_MEDIA)}")
+    return medias
+
+
+def _check_janus_address(address: str | None) -> None:
+    import ipaddress
+
+    from .janus_node import unavailable
+
+    if address is None:
+        raise click.BadParameter("the janus run needs --janus-address, an address of this machine that is not "
+                                 "loopback", param_hint="'--janus-address'")
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        raise click.BadParameter(f"not an IP address: {address!r}", param_hint="'--janus-address'") from None
+    if loopback:
+        raise click.BadParameter(f"{address} is loopback: Janus never gathers ICE candidates there",
+                                 param_hint="'--janus-address'")
+    reason = unavailable()
+    if reason is not None:
+        raise click.UsageError(f"the janus run cannot start: {reason}")
+
+
+BENCH_MEDIA = {"embedded": "embedded (this server)", "janus": "janus (a node)"}
+
+
 def bench_table(result: dict) -> str:
-    runs = [("embedded (this server)", result)] + ([("transcode (baseline)", result["baseline"])] if "baseline" in result else [])
+    runs = [(BENCH_MEDIA[result["media"]], result)]
+    runs += [(BENCH_MEDIA[media], r) for media, r in result.get("compared", {}).items()]
+    runs += [("transcode (baseline)", result["baseline"])] if "baseline" in result else []
     rows = [
         ("venues", lambda r: r["venues"]),
         ("server CPU, cores", lambda r: r["server_cpu_cores"]),

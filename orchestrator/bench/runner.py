@@ -6,7 +6,8 @@ venues at once (join time), put a branch venue on air, hold a steady state for
 rate, then take `switches` venues in turn and measure, per take and venue, the time
 from the take to the first decoded program frame with the new venue's mark. With a
 baseline, the same run again against aiortc's decode-once-encode-per-receiver relay,
-so the two are compared on one machine in one invocation.
+so the two are compared on one machine in one invocation; so is a run against Janus
+(a node the run starts, its CPU counted as the server's).
 
 With a main wall (`main_wall` tiles: 4, 9 or 16), the steady state is held twice in the
 same run: first without the wall, then with the main venue's return set to a wall of
@@ -34,6 +35,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 
+from ..janus_node import JanusProcess, start_janus
 from ..logs import get_logger
 from ..operator_client import CommandAnswer, OperatorClient, wait_healthy
 from ..settings import MediaChoice
@@ -41,6 +43,7 @@ from . import worker
 
 log = get_logger(component="bench")
 
+JANUS_RTP_PORTS = (40000, 49999)
 SWITCH_SPACING_S = 1.0
 SWITCH_GIVE_UP_S = 5.0
 
@@ -78,9 +81,11 @@ def conference_yaml(venues: int) -> str:
 
 
 class _Server:
-    """`orchestrator serve` as its own process, driven over HTTP like an operator."""
+    """`orchestrator serve` as its own process, driven over HTTP like an operator (with the
+    Janus node it drives, if any: its CPU and memory count as the server's)."""
 
-    def __init__(self, config: Path, data: Path, media: MediaChoice):
+    def __init__(self, config: Path, data: Path, media: MediaChoice, janus: JanusProcess | None = None,
+                 janus_secret_file: Path | None = None, ice_address: str = "127.0.0.1"):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -88,12 +93,14 @@ class _Server:
         env = {**os.environ, "ORCHESTRATOR_OPERATOR_TOKEN": self.token}
         self.log_path = data.parent / "server.log"  # a file: a pipe nobody reads would fill up
         self._log = self.log_path.open("w")
+        nodes = ["--janus", janus.url, "--janus-secret-file", str(janus_secret_file)] if janus is not None else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "serve", str(config), "--port", str(self.port), "--data", str(data),
-             "--ice-address", "127.0.0.1", "--heartbeat-timeout", "10", "--media", media],
+             "--ice-address", ice_address, "--heartbeat-timeout", "10", "--media", media, *nodes],
             env=env, stdout=subprocess.DEVNULL, stderr=self._log,
         )
         self.ps = psutil.Process(self.proc.pid)
+        self.processes = [self.ps] + ([psutil.Process(janus.process.pid)] if janus is not None else [])
         self.base = f"http://127.0.0.1:{self.port}"
         self.operator: OperatorClient  # made by start(), with the server's HTTP session
 
@@ -112,14 +119,10 @@ class _Server:
         return await self.operator.command({"type": "take", "venue": venue, "confirm": True})
 
     def cpu_s(self) -> float:
-        times = self.ps.cpu_times()
-        return times.user + times.system
+        return _cpu(self.processes)
 
     def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return self.ps.memory_info().rss / 2**20
+        return sum(_peak_rss_mb(process) for process in self.processes)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -132,15 +135,45 @@ class _Server:
         self._log.close()
 
 
-def run_once(options: BenchOptions, media: MediaChoice = "embedded", progress=print) -> dict:
+def _peak_rss_mb(process: psutil.Process) -> float:
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return process.memory_info().rss / 2**20
+
+
+def run_once(options: BenchOptions, media: MediaChoice = "embedded", progress=print,
+             janus_address: str | None = None) -> dict:
+    """One run against `media`. The Janus media plane runs a Janus node of its own on
+    `janus_address` (one of this machine's addresses, not loopback: Janus never gathers
+    there), and the venues offer their media on that address too."""
     with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
         config = Path(tmp) / "bench.yaml"
         config.write_text(conference_yaml(options.venues))
-        server = _Server(config, Path(tmp) / "data", media)
+        janus, secret_file, address = None, None, "127.0.0.1"
+        if media == "janus":
+            if janus_address is None:
+                raise ValueError("the Janus run needs an address of this machine that is not loopback")
+            address = janus_address
+            secret_file = Path(tmp) / "janus.secret"
+            secret = secrets.token_urlsafe(16)
+            secret_file.write_text(secret + "\n")
+            janus = start_janus(Path(tmp) / "janus", address, _free_port(address), JANUS_RTP_PORTS, secret)
         try:
-            return asyncio.run(_measure(server, options, media, progress))
+            server = _Server(config, Path(tmp) / "data", media, janus, secret_file, address)
+            try:
+                return asyncio.run(_measure(server, options, media, progress, address))
+            finally:
+                server.stop()
         finally:
-            server.stop()
+            if janus is not None:
+                janus.stop()
+
+
+def _free_port(address: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
 
 
 async def _blocking(fn, *args):
@@ -148,14 +181,14 @@ async def _blocking(fn, *args):
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
-async def _measure(server: _Server, options: BenchOptions, media: MediaChoice, progress) -> dict:
+async def _measure(server: _Server, options: BenchOptions, media: MediaChoice, progress, address: str) -> dict:
     # the client's own timeout: a take the server does not answer within 30 s is a stall of the run
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         await server.started(http)
-        return await _run(server, options, media, progress)
+        return await _run(server, options, media, progress, address)
 
 
-async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progress) -> dict:
+async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progress, address: str) -> dict:
     operator = server.operator
     links = await operator.links()
     venues = list(links)
@@ -166,7 +199,7 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
     readies = [ctx.Event() for _ in groups]
     procs = [
         ctx.Process(target=worker.run, args=(
-            worker.WorkerConfig(group, options.width, options.height, options.fps, options.bitrate),
+            worker.WorkerConfig(group, options.width, options.height, options.fps, options.bitrate, address),
             readies[w], go, stop, results,
         ), daemon=True)
         for w, group in enumerate(groups)

@@ -34,6 +34,7 @@ class WorkerConfig:
     height: int
     fps: int
     bitrate: int
+    ice_address: str = "127.0.0.1"  # where the venues offer their media
 
 
 def run(config: WorkerConfig, ready: Event, go: Event, stop: Event, results: mp.Queue) -> None:
@@ -42,7 +43,7 @@ def run(config: WorkerConfig, ready: Event, go: Event, stop: Event, results: mp.
     from orchestrator.media import restrict_host_addresses
 
     configure(level="warning")
-    restrict_host_addresses(["127.0.0.1"])
+    restrict_host_addresses([config.ice_address])
     results.put(asyncio.run(_main(config, ready, go, stop)))
 
 
