@@ -35,7 +35,7 @@ def create_media_plane(
     if settings.media == "janus":
         from .janus import JanusMediaPlane
 
-        return JanusMediaPlane(settings.janus_urls[0], settings.janus_api_secret, main_venue, presence)
+        return JanusMediaPlane(settings.janus_urls, settings.janus_api_secret, main_venue, presence)
     if settings.media == "transcode":
         from .baseline import TranscodingMediaServer, TranscodingRouter
 

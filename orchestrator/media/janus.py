@@ -1,8 +1,8 @@
 """The Janus media plane: Janus's VideoRoom moves the media, the orchestrator decides who gets what.
 
-One VideoRoom per session, made by the orchestrator when the first venue offers, with a
-dummy publisher (one Opus and one VP8 stream that carry nothing): a stream with no
-source is switched to it. The orchestrator owns every Janus session and handle and
+One VideoRoom per session on every Janus node, made by the orchestrator when the first
+venue offers, with a dummy publisher (one Opus and one VP8 stream that carry nothing): a
+stream with no source is switched to it. The orchestrator owns every Janus session and handle and
 relays the SDP, so only it can `switch` a subscriber:
 
 - a venue's uplink is a publisher handle: the venue offers its camera and microphone
@@ -16,6 +16,19 @@ relays the SDP, so only it can `switch` a subscriber:
   with the changed streams (Janus asks each new publisher for a keyframe); who gets what
   follows `routing.choose_source`, the rule the embedded SFU follows too.
 
+Cascade: with several nodes, each venue publishes and subscribes on one node (its home:
+the node with the fewest venues when it first offers; the main venue on the first). A
+venue a downlink on another node needs is made available there as a VideoRoom remote
+publisher (`add_remote_publisher` on that node, `publish_remotely` on the home node, RTP
+between the nodes, keyframe requests back over RTCP), and then switched to like any feed.
+The main venue and the on-air venue are cascaded to every node ahead of need (so a take
+of a venue already on another node costs no round trip); every other feed when first
+needed, and kept until its venue leaves. Known gap: Janus 1.1.2 forwards every remote feed
+with the same SSRCs (numbered by m-line), so a subscriber switched from one remote feed to
+another is not renumbered by Janus; the orchestrator pauses and resumes the stream to make
+it renumber and ask for a keyframe, but the pictures between the switch and that keyframe
+are decoded against the old source (a burst of broken pictures, under a second in the tests).
+
 Presence: a publisher's `webrtcup` is the venue's media connected; its `hangup` (or the
 downlink's) the end of it. Link figures: Janus's API reports no bitrates, loss ratios or
 round trips (its Admin API's handle_info does; not read yet), so `sample_links` reports
@@ -26,10 +39,12 @@ not served by this plane yet: their offers are refused with that reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import time
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from ..logs import get_logger
 from .janus_api import JanusError, JanusHandle, JanusSession, Jsep, Reply
@@ -48,8 +63,10 @@ from .plane import (
 from .routing import Program, Role, choose_source
 from .sfu import check_offer
 
+RETRY_S = 0.25  # a refused switch is tried again after this
 CONNECT_TIMEOUT_S = 30.0  # a publisher that never connects is cleaned up after this
 MAX_PUBLISHERS = 4096
+CODECS = {"audio": "opus", "video": "vp8"}
 KINDS = {Role.PROGRAM_VIDEO: "video", Role.WALL_VIDEO: "video", Role.PROGRAM_AUDIO: "audio",
          Role.MAIN_AUDIO: "audio", Role.MONITOR_VIDEO: "video"}
 
@@ -63,6 +80,7 @@ class _Uplink:
     handle: JanusHandle
     feed: int
     mids: dict[str, str]
+    kinds: list[str]  # the kind of each m-line, in the offer's order (a remote publisher's streams)
     connected: bool = False
     watchdog: asyncio.Task[None] | None = None
 
@@ -92,54 +110,84 @@ class _Downlink:
 
 
 @dataclass(eq=False)
+class _Node:
+    """One Janus node: its session, the session's room, its dummy publisher, the remote feeds made on it."""
+
+    url: str
+    session: JanusSession
+    room: int
+    dummy: int
+    dummy_mids: dict[str, str]
+    remote: dict[str, asyncio.Task[_Feed]] = field(default_factory=dict)  # venue -> its feed here
+
+    @property
+    def address(self) -> str:
+        """Where the node receives RTP from the other nodes: its API's host."""
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """A publisher on one node (a venue's own, or a remote one): its id and its mids by kind."""
+
+    id: int
+    mids: dict[str, str]
+
+
+@dataclass(eq=False)
 class _Venue:
     venue: str
+    node: _Node
     uplink: _Uplink | None = None
     downlink: _Downlink | None = None
 
 
 class JanusMediaPlane:
-    """`plane.MediaPlane` over one Janus node's VideoRoom."""
+    """`plane.MediaPlane` over the VideoRoom of one or more Janus nodes (cascaded)."""
 
     downlink: Downlink = "server_offer"
 
-    def __init__(self, url: str, secret: str | None, main_venue: str, presence: MediaPresence):
-        self.url = url
+    def __init__(self, urls: Sequence[str], secret: str | None, main_venue: str, presence: MediaPresence):
+        if not urls:
+            raise ValueError("the Janus media plane needs at least one node")
+        self.urls = list(urls)
         self._secret = secret
         self.presence = presence
         self.program = Program(main_venue, main_venue)
-        self._session: JanusSession | None = None
-        self._room: int | None = None
-        self._dummy: tuple[int, dict[str, str]] | None = None  # its feed id, its mids by kind
+        self._nodes: dict[str, _Node] = {}
         self._starting = asyncio.Lock()
         self._venues: dict[str, _Venue] = {}
         self._dirty = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    # ------------------------------------------------------------ the node
+    # ------------------------------------------------------------ the nodes
 
-    async def _ready(self) -> JanusSession:
-        """The session and room on the node, made on first use (again after the node was lost)."""
+    async def _ready(self) -> list[_Node]:
+        """Every node's session and room, made on first use (again after a node was lost)."""
         async with self._starting:
-            if self._session is not None:
-                return self._session
-            try:
-                session = await JanusSession.connect(self.url, self._secret)
-            except JanusError as exc:
-                raise OfferRejected(f"the media server is unavailable: {exc}") from None
-            try:
-                room, dummy = await self._create_room(session)
-            except JanusError as exc:
-                await session.close()
-                raise OfferRejected(f"the media server refused to make the room: {exc}") from None
-            session.on_lost = self._node_lost
-            self._session, self._room, self._dummy = session, room, dummy
-            log.info("janus_room_created", url=self.url, room=room)
-            return session
+            for url in self.urls:
+                if url in self._nodes:
+                    continue
+                try:
+                    session = await JanusSession.connect(url, self._secret)
+                except JanusError as exc:
+                    raise OfferRejected(f"the media server is unavailable: {exc}") from None
+                try:
+                    room, dummy = await self._create_room(session)
+                except JanusError as exc:
+                    await session.close()
+                    raise OfferRejected(f"the media server refused to make the room: {exc}") from None
+                node = _Node(url, session, room, dummy, {"audio": "0", "video": "1"})
+                session.on_lost = functools.partial(self._node_lost, node)
+                self._nodes[url] = node
+                log.info("janus_room_created", url=url, room=room)
+            return [self._nodes[url] for url in self.urls]
 
     @staticmethod
-    async def _create_room(session: JanusSession) -> tuple[int, tuple[int, dict[str, str]]]:
+    async def _create_room(session: JanusSession) -> tuple[int, int]:
+        """A room with a dummy publisher; (its id, the dummy's feed id). The dummy's streams are
+        made in codec order, audio first: mids "0" (Opus) and "1" (VP8)."""
         handle = await session.attach()
         try:
             room = secrets.randbelow(2**52) + 1
@@ -155,32 +203,106 @@ class JanusMediaPlane:
                 raise JanusError("the room has no dummy publisher (Janus 1.1.2 or later is needed)")
         finally:
             await handle.detach()
-        # the dummy's streams are made in codec order, audio first: mids "0" (Opus) and "1" (VP8)
-        return room, (int(dummies[0]), {"audio": "0", "video": "1"})
+        return room, int(dummies[0])
 
-    def _node_lost(self, reason: str) -> None:
-        """The node's connection went: every venue's media with it."""
-        self._session = None
-        venues, self._venues = self._venues, {}
-        for state in venues.values():
+    def _node_lost(self, node: _Node, reason: str) -> None:
+        """A node's connection went: the media of every venue at home there with it."""
+        if self._nodes.get(node.url) is not node:
+            return
+        del self._nodes[node.url]
+        for state in [s for s in self._venues.values() if s.node is node]:
+            del self._venues[state.venue]
             if state.uplink is not None and state.uplink.connected:
                 self.presence.media_disconnected(state.venue, f"media server lost ({reason})")
+        for other in self._nodes.values():  # its venues' remote feeds elsewhere are gone too
+            for venue in [v for v in other.remote if v not in self._venues]:
+                self._spawn(self._remove_remote(other, venue))
+        self._changed()
+
+    def _home(self, venue: str, nodes: list[_Node]) -> _Node:
+        """Where a venue publishes and subscribes: where it was, else the main venue's on the first
+        node, else the node with the fewest venues."""
+        state = self._venues.get(venue)
+        if state is not None and state.node in nodes:
+            return state.node
+        if venue == self.program.main:
+            return nodes[0]
+        load = {node.url: 0 for node in nodes}
+        for other in self._venues.values():
+            if other.node.url in load:
+                load[other.node.url] += 1
+        return min(nodes, key=lambda node: load[node.url])
+
+    async def _feed_on(self, node: _Node, venue: str) -> _Feed | None:
+        """`venue`'s feed on `node`: its own there, or a remote publisher of it made there (once)."""
+        state = self._venues.get(venue)
+        if state is None or state.uplink is None or not state.uplink.connected:
+            return None
+        if state.node is node:
+            return _Feed(state.uplink.feed, state.uplink.mids)
+        made = node.remote.get(venue)
+        if made is None:
+            made = node.remote[venue] = asyncio.ensure_future(self._cascade(state, node))
+        try:
+            return await asyncio.shield(made)
+        except JanusError as exc:
+            if node.remote.get(venue) is made:
+                del node.remote[venue]
+            log.warning("janus_cascade_failed", venue=venue, to=node.url, error=str(exc))
+            return None
+
+    async def _cascade(self, state: _Venue, node: _Node) -> _Feed:
+        """Make `state`'s feed a remote publisher on `node`, fed by its home node."""
+        assert state.uplink is not None
+        uplink, home = state.uplink, state.node
+        handle = await node.session.attach()
+        try:
+            added = await handle.message({
+                "request": "add_remote_publisher", "room": node.room, "display": f"{state.venue} (from {home.url})",
+                "iface": node.address,
+                "streams": [{"type": kind, "mindex": i, "mid": str(i), "codec": CODECS[kind]}
+                            for i, kind in enumerate(uplink.kinds)],
+            })
+            feed = _Feed(int(added.plugin["id"]), {kind: str(i) for i, kind in enumerate(uplink.kinds)})
+            await uplink.handle.message({
+                "request": "publish_remotely", "room": home.room, "publisher_id": uplink.feed,
+                "remote_id": f"to-{node.room}-{node.url}", "host": added.plugin.get("ip") or node.address,
+                "port": int(added.plugin["port"]), "rtcp_port": int(added.plugin["rtcp_port"]),
+            })
+        finally:
+            await handle.detach()
+        log.info("janus_feed_cascaded", venue=state.venue, origin=home.url, to=node.url, feed=feed.id)
+        return feed
+
+    async def _remove_remote(self, node: _Node, venue: str) -> None:
+        made = node.remote.pop(venue, None)
+        if made is None:
+            return
+        try:
+            feed = await made
+            handle = await node.session.attach()
+            try:
+                await handle.message({"request": "remove_remote_publisher", "room": node.room, "id": feed.id})
+            finally:
+                await handle.detach()
+        except JanusError as exc:
+            log.info("janus_remote_feed_not_removed", venue=venue, node=node.url, error=str(exc))
 
     # ------------------------------------------------------------ venues: uplink
 
     async def answer_venue(self, peer: VenuePeer, offer: str) -> str:
         """Publish a venue's camera and microphone (a send-only offer); Janus's answer."""
         description = check_offer(offer, publish=True)
-        session = await self._ready()
+        node = self._home(peer.venue, await self._ready())
         await self.close_peer(peer, "replaced by a new connection")
         mids = {m.kind: m.rtp.muxId for m in description.media}
         try:
-            handle = await session.attach()
+            handle = await node.session.attach()
         except JanusError as exc:
             raise OfferRejected(f"the media server is unavailable: {exc}") from None
         try:
             joined = await handle.message(
-                {"request": "joinandconfigure", "ptype": "publisher", "room": self._room, "display": peer.venue,
+                {"request": "joinandconfigure", "ptype": "publisher", "room": node.room, "display": peer.venue,
                  "audiocodec": "opus", "videocodec": "vp8"},
                 Jsep(type="offer", sdp=offer),
             )
@@ -190,9 +312,8 @@ class JanusMediaPlane:
         if joined.jsep is None or "id" not in joined.plugin:
             await handle.detach()
             raise OfferRejected("the media server answered the offer without an answer")
-        uplink = _Uplink(handle, int(joined.plugin["id"]), mids)
-        state = self._venues.setdefault(peer.venue, _Venue(peer.venue))
-        state.uplink = uplink
+        uplink = _Uplink(handle, int(joined.plugin["id"]), mids, [m.kind for m in description.media])
+        self._venues[peer.venue] = _Venue(peer.venue, node, uplink)
         handle.listener = lambda reply: self._uplink_event(peer.venue, uplink, reply)
         uplink.watchdog = self._spawn(self._connect_watchdog(peer.venue, uplink))
         log.info("janus_publisher_joined", venue=peer.venue, feed=uplink.feed)
@@ -223,20 +344,19 @@ class JanusMediaPlane:
 
     async def open_downlink(self, peer: VenuePeer, send_offer: Callable[[str], None]) -> None:
         """Subscribe the venue to the dummy on every stream it receives; Janus's offer goes to the venue."""
-        session = await self._ready()
+        await self._ready()
         state = self._venues.get(peer.venue)
         if state is None or state.uplink is None:
             raise OfferRejected("the venue's camera and microphone must be offered before its downlink")
-        assert self._dummy is not None
-        dummy, dummy_mids = self._dummy
+        node = state.node
         slots = [_Slot(Role.PROGRAM_VIDEO), _Slot(Role.PROGRAM_AUDIO), _Slot(Role.MAIN_AUDIO)]
         if peer.venue == self.program.main:
             slots += [_Slot(Role.WALL_VIDEO, n) for n in range(MAX_WALL_SLOTS)]
         try:
-            handle = await session.attach()
+            handle = await node.session.attach()
             attached = await handle.message({
-                "request": "join", "ptype": "subscriber", "room": self._room, "autoupdate": True,
-                "streams": [{"feed": dummy, "mid": dummy_mids[KINDS[s.role]]} for s in slots],
+                "request": "join", "ptype": "subscriber", "room": node.room, "autoupdate": True,
+                "streams": [{"feed": node.dummy, "mid": node.dummy_mids[KINDS[s.role]]} for s in slots],
             })
         except JanusError as exc:
             raise OfferRejected(f"the media server refused the downlink: {exc}") from None
@@ -314,39 +434,57 @@ class JanusMediaPlane:
     async def _reconcile(self) -> None:
         while self._dirty.is_set():
             self._dirty.clear()
-            venues = [(s.venue, s.downlink) for s in self._venues.values() if s.downlink is not None]
-            await asyncio.gather(*(self._switch(venue, downlink) for venue, downlink in venues))
+            ahead = [venue for venue in (self.program.on_air, self.program.main) if self._sending("video")(venue)]
+            await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
+            downlinks = [(s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
+            done = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
+            if not all(done):  # e.g. a feed that went meanwhile: try again with what is there now
+                await asyncio.sleep(RETRY_S)
+                self._dirty.set()
 
-    async def _switch(self, venue: str, downlink: _Downlink) -> None:
+    async def _switch(self, venue: str, node: _Node, downlink: _Downlink) -> bool:
+        """Switch `venue`'s downlink streams whose source differs from the program's; False when Janus refused."""
         async with downlink.lock:
             if not downlink.answered:
-                return  # switched once the venue answers
+                return True  # switched once the venue answers
             wanted = self._wanted(venue, downlink)
-            assert self._dummy is not None
-            dummy, dummy_mids = self._dummy
             changes, changed = [], []
             for i, (now, want) in enumerate(zip(downlink.current, wanted, strict=True)):
                 if now == want:
                     continue
                 kind = KINDS[downlink.slots[i].role]
-                source = self._venues.get(want) if want is not None else None
-                if source is not None and source.uplink is not None:
-                    changes.append({"feed": source.uplink.feed, "mid": source.uplink.mids[kind], "sub_mid": downlink.mids[i]})
-                else:
-                    changes.append({"feed": dummy, "mid": dummy_mids[kind], "sub_mid": downlink.mids[i]})
+                feed = await self._feed_on(node, want) if want is not None else None
+                if feed is None:
+                    want = None
+                    if now is None:
+                        continue
+                source = feed or _Feed(node.dummy, node.dummy_mids)
+                changes.append({"feed": source.id, "mid": source.mids[kind], "sub_mid": downlink.mids[i]})
                 changed.append((i, want))
             if not changes:
-                return
+                return True
             started = time.monotonic()
             try:
                 await downlink.handle.message({"request": "switch", "streams": changes})
             except JanusError as exc:
                 log.warning("janus_switch_failed", venue=venue, error=str(exc))
-                self._dirty.set()  # tried again at the next change
-                return
+                return False
+            # remote feeds on one node all carry the same SSRCs (Janus numbers a forwarded stream by its
+            # m-line), so Janus does not see a switch between two of them: pausing and resuming the
+            # stream makes it renumber the packets (and ask for a keyframe)
+            both_remote = [downlink.mids[i] for i, want in changed
+                           if want is not None and downlink.current[i] is not None
+                           and want in node.remote and downlink.current[i] in node.remote]
+            for send in (False, True) if both_remote else ():
+                try:
+                    await downlink.handle.message({"request": "configure",
+                                                   "streams": [{"mid": mid, "send": send} for mid in both_remote]})
+                except JanusError as exc:
+                    log.warning("janus_resume_failed", venue=venue, error=str(exc))
             for i, want in changed:
                 downlink.current[i] = want
             log.debug("janus_switched", venue=venue, changes=len(changes), took_ms=round((time.monotonic() - started) * 1000, 1))
+            return True
 
     def program_snapshot(self) -> ProgramSnapshot:
         snapshot: ProgramSnapshot = {}
@@ -391,7 +529,9 @@ class JanusMediaPlane:
             if self._reconciler is not None:
                 await asyncio.shield(self._reconciler)
         for handle in [h.handle for h in (uplink, downlink) if h is not None]:
-            await handle.detach()  # Janus hangs its peer up
+            await handle.detach()  # Janus hangs its peer up (and stops forwarding it to the other nodes)
+        for node in list(self._nodes.values()):
+            await self._remove_remote(node, peer.venue)
         if uplink is not None and uplink.watchdog is not None and uplink.watchdog is not asyncio.current_task():
             uplink.watchdog.cancel()
         log.info("peer_closed", venue=peer.venue, reason=reason)
@@ -410,9 +550,11 @@ class JanusMediaPlane:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, *([self._reconciler] if self._reconciler else []), return_exceptions=True)
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        nodes, self._nodes = list(self._nodes.values()), {}
+        for node in nodes:
+            for made in node.remote.values():
+                made.cancel()
+            await node.session.close()
 
     def _spawn(self, coro) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)

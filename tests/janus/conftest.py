@@ -33,17 +33,26 @@ def janus(janus_namespace: str, tmp_path: Path) -> Iterator[JanusProcess]:
 
 
 @pytest.fixture
-async def janus_live(janus: JanusProcess, small_conf, tmp_path: Path):
-    """The real server with the Janus media plane on `janus`, in the namespace; venue agents
+def second_janus(janus: JanusProcess, janus_namespace: str, tmp_path: Path) -> Iterator[JanusProcess]:
+    """A second Janus node in the same namespace (another API port, other media ports)."""
+    node = janus_node.start_node(janus_namespace, tmp_path / "janus-2", ws_port=8189, rtp_ports=(21000, 21999))
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+async def live_on(nodes: list[JanusProcess], conference, data: Path):
+    """The real server with the Janus media plane on `nodes`, in the namespace; venue agents
     offer their media on the veth's other end."""
     from orchestrator.media import restrict_host_addresses
     from orchestrator.media.janus import JanusMediaPlane
     from tests.support.live import start_live
 
     def make_media(presence):
-        return JanusMediaPlane(janus.url, janus_node.API_SECRET, small_conf.main_venue.id, presence)
+        return JanusMediaPlane([n.url for n in nodes], janus_node.API_SECRET, conference.main_venue.id, presence)
 
-    live, server = await start_live(small_conf, tmp_path / "data", make_media)
+    live, server = await start_live(conference, data, make_media)
     restrict_host_addresses([janus_node.PEER_ADDRESS])
     try:
         yield live
@@ -52,6 +61,20 @@ async def janus_live(janus: JanusProcess, small_conf, tmp_path: Path):
         await live.http.close()
         await server.close()
         restrict_host_addresses(None)
+
+
+@pytest.fixture
+async def janus_live(janus: JanusProcess, small_conf, tmp_path: Path):
+    """The real server with the Janus media plane on one node."""
+    async for live in live_on([janus], small_conf, tmp_path / "data"):
+        yield live
+
+
+@pytest.fixture
+async def cascade_live(janus: JanusProcess, second_janus: JanusProcess, small_conf, tmp_path: Path):
+    """The real server with the Janus media plane on two nodes, cascaded."""
+    async for live in live_on([janus, second_janus], small_conf, tmp_path / "data"):
+        yield live
 
 
 @pytest.fixture
