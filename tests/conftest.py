@@ -13,7 +13,7 @@ SAMPLE = ROOT / "config" / "jiaxing-2025-six-initiatives.yaml"
 # runs them, the quick loop (`pytest -m "not slow"`: the core, the loader, the sockets over the
 # fake media plane, in well under a minute) leaves them out. Single long tests elsewhere (the
 # broad property tests) carry the mark themselves.
-SLOW_SUITES = {"browser", "deploy", "bench", "faults"}
+SLOW_SUITES = {"browser", "deploy", "bench", "faults", "janus"}
 SLOW_FILES = {
     "rehearsal/test_rehearse.py", "rehearsal/test_cli_rehearse.py", "rehearsal/test_simulate.py",
     "integration/test_archive.py", "integration/test_cli.py", "integration/test_signalling_errors.py",
