@@ -32,8 +32,10 @@ are decoded against the old source (a burst of broken pictures, under a second i
 Presence: a publisher's `webrtcup` is the venue's media connected; its `hangup` (or the
 downlink's) the end of it. Link figures: Janus's API reports no bitrates, loss ratios or
 round trips (its Admin API's handle_info does; not read yet), so `sample_links` reports
-none and the console shows the links as unmeasured; Janus's `slowlink` events are logged. Console monitors and the recorder are
-not served by this plane yet: their offers are refused with that reason.
+none and the console shows the links as unmeasured; Janus's `slowlink` events are logged.
+The recorder's peer is a downlink like a venue's (the program video, the program audio,
+the main venue's audio) on the first node, offered by Janus. Console monitors are not
+served by this plane yet: their offers are refused with that reason.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ class JanusMediaPlane:
         self._nodes: dict[str, _Node] = {}
         self._starting = asyncio.Lock()
         self._venues: dict[str, _Venue] = {}
+        self._recorders: dict[RecorderPeer, _Downlink] = {}  # on the first node
         self._dirty = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -342,16 +345,30 @@ class JanusMediaPlane:
 
     # ------------------------------------------------------------ venues: downlink
 
-    async def open_downlink(self, peer: VenuePeer, send_offer: Callable[[str], None]) -> None:
-        """Subscribe the venue to the dummy on every stream it receives; Janus's offer goes to the venue."""
-        await self._ready()
+    async def open_downlink(self, peer: VenuePeer | RecorderPeer, send_offer: Callable[[str], None]) -> None:
+        """Subscribe a venue (on its node) or the recorder (on the first node) to the dummy on every
+        stream it receives; Janus's offer, and any later one, goes to `send_offer`."""
+        nodes = await self._ready()
+        slots = [_Slot(Role.PROGRAM_VIDEO), _Slot(Role.PROGRAM_AUDIO), _Slot(Role.MAIN_AUDIO)]
+        if isinstance(peer, RecorderPeer):
+            await self.close_peer(peer, "replaced by a new connection")
+            self._recorders[peer] = await self._subscribe(peer, nodes[0], slots, send_offer)
+            return
         state = self._venues.get(peer.venue)
         if state is None or state.uplink is None:
             raise OfferRejected("the venue's camera and microphone must be offered before its downlink")
-        node = state.node
-        slots = [_Slot(Role.PROGRAM_VIDEO), _Slot(Role.PROGRAM_AUDIO), _Slot(Role.MAIN_AUDIO)]
         if peer.venue == self.program.main:
             slots += [_Slot(Role.WALL_VIDEO, n) for n in range(MAX_WALL_SLOTS)]
+        downlink = await self._subscribe(peer, state.node, slots, send_offer)
+        if self._venues.get(peer.venue) is not state or state.uplink is None:
+            await downlink.handle.detach()  # closed meanwhile
+            raise OfferRejected("the venue's peer was closed meanwhile")
+        if state.downlink is not None:
+            await state.downlink.handle.detach()
+        state.downlink = downlink
+
+    async def _subscribe(self, peer: VenuePeer | RecorderPeer, node: _Node, slots: list[_Slot],
+                         send_offer: Callable[[str], None]) -> _Downlink:
         try:
             handle = await node.session.attach()
             attached = await handle.message({
@@ -365,19 +382,19 @@ class JanusMediaPlane:
         if attached.jsep is None or kinds != [KINDS[s.role] for s in slots]:
             await handle.detach()
             raise OfferRejected(f"the media server offered the streams {kinds}, not the program's")
-        if self._venues.get(peer.venue) is not state or state.uplink is None:
-            await handle.detach()  # closed meanwhile
-            raise OfferRejected("the venue's peer was closed meanwhile")
-        if state.downlink is not None:
-            await state.downlink.handle.detach()
         downlink = _Downlink(handle, slots, [str(s["mid"]) for s in streams], send_offer, current=[None] * len(slots))
-        state.downlink = downlink
-        handle.listener = lambda reply: self._downlink_event(peer.venue, downlink, reply)
+        handle.listener = lambda reply: self._downlink_event(peer, downlink, reply)
         send_offer(attached.jsep.sdp)
+        return downlink
 
-    async def answer_downlink(self, peer: VenuePeer, answer: str) -> None:
+    def _downlink_of(self, peer: VenuePeer | RecorderPeer) -> _Downlink | None:
+        if isinstance(peer, RecorderPeer):
+            return self._recorders.get(peer)
         state = self._venues.get(peer.venue)
-        downlink = state.downlink if state is not None else None
+        return state.downlink if state is not None else None
+
+    async def answer_downlink(self, peer: VenuePeer | RecorderPeer, answer: str) -> None:
+        downlink = self._downlink_of(peer)
         if downlink is None:
             raise OfferRejected("there is no downlink offer to answer")
         if not answer.strip():
@@ -389,18 +406,17 @@ class JanusMediaPlane:
         downlink.answered = True
         self._changed()
 
-    def _downlink_event(self, venue: str, downlink: _Downlink, reply: Reply) -> None:
-        state = self._venues.get(venue)
-        if state is None or state.downlink is not downlink:
+    def _downlink_event(self, peer: VenuePeer | RecorderPeer, downlink: _Downlink, reply: Reply) -> None:
+        if self._downlink_of(peer) is not downlink:
             return
         if reply.jsep is not None and reply.jsep.type == "offer":
-            downlink.answered = False  # a renegotiation: switches wait for the venue's answer
+            downlink.answered = False  # a renegotiation: switches wait for the answer
             downlink.send_offer(reply.jsep.sdp)
         elif reply.janus == "webrtcup":
             downlink.started = True
-            log.info("downlink_connected", venue=venue)
+            log.info("downlink_connected", peer=str(peer))
         elif reply.janus == "hangup" and downlink.started:
-            self._spawn(self.close_peer(VenuePeer(venue), f"downlink closed ({reply.reason or 'hangup'})"))
+            self._spawn(self.close_peer(peer, f"downlink closed ({reply.reason or 'hangup'})"))
 
     # ------------------------------------------------------------ program
 
@@ -421,8 +437,8 @@ class JanusMediaPlane:
 
         return sending
 
-    def _wanted(self, venue: str, downlink: _Downlink) -> list[str | None]:
-        return [choose_source(self.program, s.role, venue, self._sending(KINDS[s.role]), slot=s.slot)
+    def _wanted(self, receiver: str | None, downlink: _Downlink) -> list[str | None]:
+        return [choose_source(self.program, s.role, receiver, self._sending(KINDS[s.role]), slot=s.slot)
                 for s in downlink.slots]
 
     def _changed(self) -> None:
@@ -436,14 +452,18 @@ class JanusMediaPlane:
             self._dirty.clear()
             ahead = [venue for venue in (self.program.on_air, self.program.main) if self._sending("video")(venue)]
             await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
-            downlinks = [(s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
+            downlinks: list[tuple[str | None, _Node, _Downlink]] = [
+                (s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
+            if self._recorders and self.urls[0] in self._nodes:
+                downlinks += [(None, self._nodes[self.urls[0]], d) for d in self._recorders.values()]
             done = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
             if not all(done):  # e.g. a feed that went meanwhile: try again with what is there now
                 await asyncio.sleep(RETRY_S)
                 self._dirty.set()
 
-    async def _switch(self, venue: str, node: _Node, downlink: _Downlink) -> bool:
-        """Switch `venue`'s downlink streams whose source differs from the program's; False when Janus refused."""
+    async def _switch(self, venue: str | None, node: _Node, downlink: _Downlink) -> bool:
+        """Switch the downlink streams of `venue` (None: the recorder) whose source differs from the
+        program's; False when Janus refused."""
         async with downlink.lock:
             if not downlink.answered:
                 return True  # switched once the venue answers
@@ -496,13 +516,13 @@ class JanusMediaPlane:
                                      if s.role is not Role.WALL_VIDEO or source is not None}
         return snapshot
 
-    # ------------------------------------------------------------ monitors and recorder (not yet)
+    # ------------------------------------------------------------ monitors (not yet) and the recorder
 
     async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
         raise OfferRejected("the Janus media plane does not serve console monitors yet")
 
     async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
-        raise OfferRejected("the Janus media plane does not serve the recorder yet")
+        raise OfferRejected("the Janus media plane offers the recorder's peer itself (open_downlink)")
 
     def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
         raise ValueError(f"there is no monitor slot {slot} (the Janus media plane has no monitors)")
@@ -510,12 +530,21 @@ class JanusMediaPlane:
     # ------------------------------------------------------------ peers
 
     def is_connected(self, peer: PeerId) -> bool:
+        if isinstance(peer, RecorderPeer):
+            recorder = self._recorders.get(peer)
+            return bool(recorder and recorder.started)
         if not isinstance(peer, VenuePeer):
             return False
         state = self._venues.get(peer.venue)
         return bool(state and state.uplink and state.uplink.connected)
 
     async def close_peer(self, peer: PeerId, reason: str) -> None:
+        if isinstance(peer, RecorderPeer):
+            recorder = self._recorders.pop(peer, None)
+            if recorder is not None:
+                await recorder.handle.detach()
+                log.info("peer_closed", recorder=peer.number, reason=reason)
+            return
         if not isinstance(peer, VenuePeer):
             return
         state = self._venues.pop(peer.venue, None)
@@ -543,8 +572,9 @@ class JanusMediaPlane:
         return {}
 
     async def close(self) -> None:
-        for venue in list(self._venues):
-            await self.close_peer(VenuePeer(venue), "server stopping")
+        peers: list[PeerId] = [*(VenuePeer(v) for v in self._venues), *self._recorders]
+        for peer in peers:
+            await self.close_peer(peer, "server stopping")
         if self._reconciler is not None:
             self._reconciler.cancel()
         for task in list(self._tasks):

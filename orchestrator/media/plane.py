@@ -124,11 +124,12 @@ class MediaPlane(Protocol):
 
     downlink: Downlink
 
-    async def open_downlink(self, peer: VenuePeer, send_offer: Callable[[str], None]) -> None:
-        """`server_offer` planes: make the venue's downlink peer, once its uplink is answered; its
-        offer, and any later one, goes to `send_offer`. Raises OfferRejected (also on `same_peer` planes)."""
+    async def open_downlink(self, peer: VenuePeer | RecorderPeer, send_offer: Callable[[str], None]) -> None:
+        """`server_offer` planes: make a venue's downlink peer (once its uplink is answered) or the
+        recorder's; its offer, and any later one, goes to `send_offer`. Raises OfferRejected (also
+        on `same_peer` planes, where venues and the recorder offer)."""
 
-    async def answer_downlink(self, peer: VenuePeer, answer: str) -> None:
+    async def answer_downlink(self, peer: VenuePeer | RecorderPeer, answer: str) -> None:
         """The venue's answer to the last downlink offer. Raises OfferRejected."""
 
     async def answer_venue(self, peer: VenuePeer, offer: str) -> str:

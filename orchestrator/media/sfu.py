@@ -274,10 +274,10 @@ class MediaServer:
 
         return handle
 
-    async def open_downlink(self, peer: VenuePeer, send_offer: Callable[[str], None]) -> None:
+    async def open_downlink(self, peer: VenuePeer | RecorderPeer, send_offer: Callable[[str], None]) -> None:
         raise OfferRejected("this media plane sends the program on the venue's own peer")
 
-    async def answer_downlink(self, peer: VenuePeer, answer: str) -> None:
+    async def answer_downlink(self, peer: VenuePeer | RecorderPeer, answer: str) -> None:
         raise OfferRejected("this media plane sends the program on the venue's own peer: there is no downlink offer")
 
     # ------------------------------------------------------------ monitors

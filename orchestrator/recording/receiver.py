@@ -2,7 +2,8 @@
 
 An aiortc peer connection in this process offers three receive-only m-lines (the
 program's video, the program's audio, the main venue's audio) to
-`MediaPlane.answer_recorder`, and connects to the media plane over the network (loopback
+`MediaPlane.answer_recorder` (or, where the media plane offers downlinks, answers its
+offer of those three, and any later offer), and connects to the media plane over the network (loopback
 when the server offers loopback only), so any media plane can be recorded. Its receivers
 are tapped (`aiortc_tap.tap_receiver`): they hand on encoded frames and never decode.
 A connection that fails or closes is made again, after a short wait, until `stop()`.
@@ -56,6 +57,7 @@ class ProgramReceiver:
         self._on_connection = on_connection
         self._run: _Run | None = None
         self._stopping: asyncio.Task[None] | None = None
+        self._renegotiating: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
     @property
@@ -99,6 +101,10 @@ class ProgramReceiver:
                 log.exception("recorder_connection_failed")
             finally:
                 self.connected.clear()
+                if self._renegotiating is not None:
+                    self._renegotiating.cancel()
+                    await _finished(self._renegotiating)
+                    self._renegotiating = None
                 await _close(pc)
                 with contextlib.suppress(Exception):
                     await self.media.close_peer(self.peer, "recorder stopped")
@@ -106,6 +112,9 @@ class ProgramReceiver:
 
     async def _connect(self, pc: RTCPeerConnection) -> None:
         self._on_connection()
+        if self.media.downlink == "server_offer":
+            await self._answer_offers(pc)
+            return
         for kind, track in OFFERED:
             transceiver = pc.addTransceiver(kind, direction="recvonly")
             prefer_codec(transceiver)
@@ -113,6 +122,30 @@ class ProgramReceiver:
         await pc.setLocalDescription(await pc.createOffer())
         answer = await self.media.answer_recorder(self.peer, pc.localDescription.sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+    async def _answer_offers(self, pc: RTCPeerConnection) -> None:
+        """Answer the media plane's offer of the program; later offers (renegotiations) are answered
+        by a task of this connection."""
+        offers: asyncio.Queue[str] = asyncio.Queue()
+        await self.media.open_downlink(self.peer, offers.put_nowait)
+        await self._answer(pc, await asyncio.wait_for(offers.get(), CONNECT_TIMEOUT_S), first=True)
+
+        async def renegotiate() -> None:
+            while True:
+                await self._answer(pc, await offers.get(), first=False)
+
+        self._renegotiating = asyncio.ensure_future(renegotiate())
+
+    async def _answer(self, pc: RTCPeerConnection, offer: str, first: bool) -> None:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        if first:
+            transceivers = pc.getTransceivers()
+            if [t.kind for t in transceivers] != [kind for kind, _ in OFFERED]:
+                raise OfferRejected(f"the media plane offered {[t.kind for t in transceivers]}, not the program's")
+            for transceiver, (_, track) in zip(transceivers, OFFERED, strict=True):
+                tap_receiver(transceiver.receiver, self._handler(track))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.media.answer_downlink(self.peer, pc.localDescription.sdp)
 
     def _handler(self, track: Track) -> Callable[[RTCRtpCodecParameters, JitterFrame], None]:
         on_frame = self._on_frame

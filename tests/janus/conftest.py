@@ -42,7 +42,7 @@ def second_janus(janus: JanusProcess, janus_namespace: str, tmp_path: Path) -> I
         node.stop()
 
 
-async def live_on(nodes: list[JanusProcess], conference, data: Path):
+async def live_on(nodes: list[JanusProcess], conference, data: Path, **overrides):
     """The real server with the Janus media plane on `nodes`, in the namespace; venue agents
     offer their media on the veth's other end."""
     from orchestrator.media import restrict_host_addresses
@@ -52,7 +52,7 @@ async def live_on(nodes: list[JanusProcess], conference, data: Path):
     def make_media(presence):
         return JanusMediaPlane([n.url for n in nodes], janus_node.API_SECRET, conference.main_venue.id, presence)
 
-    live, server = await start_live(conference, data, make_media)
+    live, server = await start_live(conference, data, make_media, **overrides)
     restrict_host_addresses([janus_node.PEER_ADDRESS])
     try:
         yield live
@@ -91,3 +91,10 @@ async def browser(janus_namespace: str):
             yield browser
         finally:
             await browser.close()
+
+
+@pytest.fixture
+async def recorded_janus_live(janus: JanusProcess, small_conf, tmp_path: Path):
+    """The real server with the Janus media plane on one node, recording into tmp_path/rec from the session's start."""
+    async for live in live_on([janus], small_conf, tmp_path / "data", record_dir=tmp_path / "rec"):
+        yield live
