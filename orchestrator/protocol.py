@@ -600,7 +600,9 @@ class CommandMessage(_Msg):
 
 
 class MonitorOffer(_Msg):
-    """The console's receive-only monitor peer: one video slot per transceiver."""
+    """The console's receive-only monitor peer: one video slot per transceiver. Where the media
+    plane offers the monitor's peer itself, the server answers with a `downlink_offer` of as many
+    slots (the console then answers it with `downlink_answer`, and any later one)."""
 
     type: Literal["offer"] = "offer"
     sdp: str
@@ -614,7 +616,7 @@ class MonitorChoice(_Msg):
     venue: str | None = None
 
 
-ConsoleMessage = Annotated[CommandMessage | MonitorOffer | MonitorChoice, Field(discriminator="type")]
+ConsoleMessage = Annotated[CommandMessage | MonitorOffer | DownlinkAnswer | MonitorChoice, Field(discriminator="type")]
 console_message_adapter: TypeAdapter[ConsoleMessage] = TypeAdapter(ConsoleMessage)
 
 
@@ -648,7 +650,7 @@ class CommandResult(_Sparse):
 
 
 ToConsoleMessage = Annotated[
-    StateMessage | EventsMessage | CommandResult | Answer | ErrorMessage, Field(discriminator="type")
+    StateMessage | EventsMessage | CommandResult | Answer | DownlinkOffer | ErrorMessage, Field(discriminator="type")
 ]
 to_console_adapter: TypeAdapter[ToConsoleMessage] = TypeAdapter(ToConsoleMessage)
 

@@ -34,8 +34,8 @@ downlink's) the end of it. Link figures: Janus's API reports no bitrates, loss r
 round trips (its Admin API's handle_info does; not read yet), so `sample_links` reports
 none and the console shows the links as unmeasured; Janus's `slowlink` events are logged.
 The recorder's peer is a downlink like a venue's (the program video, the program audio,
-the main venue's audio) on the first node, offered by Janus. Console monitors are not
-served by this plane yet: their offers are refused with that reason.
+the main venue's audio) on the first node, offered by Janus; so is a console's monitor (a
+video stream per slot, each showing the venue `set_monitor` chose).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 from ..logs import get_logger
 from .janus_api import JanusError, JanusHandle, JanusSession, Jsep, Reply
 from .plane import (
+    MAX_MONITOR_SLOTS,
     MAX_WALL_SLOTS,
     Downlink,
     LinkStats,
@@ -106,6 +107,7 @@ class _Downlink:
     mids: list[str]
     send_offer: Callable[[str], None]
     current: list[str | None] = field(default_factory=list)  # None: the dummy
+    fixed: list[str | None] = field(default_factory=list)  # a monitor's: the venue each slot shows
     answered: bool = False
     started: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -159,7 +161,7 @@ class JanusMediaPlane:
         self._nodes: dict[str, _Node] = {}
         self._starting = asyncio.Lock()
         self._venues: dict[str, _Venue] = {}
-        self._recorders: dict[RecorderPeer, _Downlink] = {}  # on the first node
+        self._others: dict[MonitorPeer | RecorderPeer, _Downlink] = {}  # the recorder's, the monitors': on the first node
         self._dirty = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -345,21 +347,31 @@ class JanusMediaPlane:
 
     # ------------------------------------------------------------ venues: downlink
 
-    async def open_downlink(self, peer: VenuePeer | RecorderPeer, send_offer: Callable[[str], None]) -> None:
-        """Subscribe a venue (on its node) or the recorder (on the first node) to the dummy on every
-        stream it receives; Janus's offer, and any later one, goes to `send_offer`."""
+    async def open_downlink(self, peer: PeerId, send_offer: Callable[[str], None], slots: int = 0) -> None:
+        """Subscribe a venue (on its node), the recorder or a console's monitor (`slots` video slots;
+        on the first node) to the dummy on every stream it receives; Janus's offer, and any later
+        one, goes to `send_offer`."""
         nodes = await self._ready()
-        slots = [_Slot(Role.PROGRAM_VIDEO), _Slot(Role.PROGRAM_AUDIO), _Slot(Role.MAIN_AUDIO)]
+        if isinstance(peer, MonitorPeer):
+            if not 1 <= slots <= MAX_MONITOR_SLOTS:
+                raise OfferRejected(f"a monitor has 1 to {MAX_MONITOR_SLOTS} slots, not {slots}")
+            await self.close_peer(peer, "replaced by a new connection")
+            monitor = await self._subscribe(peer, nodes[0], [_Slot(Role.MONITOR_VIDEO, n) for n in range(slots)],
+                                            send_offer)
+            monitor.fixed = [None] * slots
+            self._others[peer] = monitor
+            return
+        streams = [_Slot(Role.PROGRAM_VIDEO), _Slot(Role.PROGRAM_AUDIO), _Slot(Role.MAIN_AUDIO)]
         if isinstance(peer, RecorderPeer):
             await self.close_peer(peer, "replaced by a new connection")
-            self._recorders[peer] = await self._subscribe(peer, nodes[0], slots, send_offer)
+            self._others[peer] = await self._subscribe(peer, nodes[0], streams, send_offer)
             return
         state = self._venues.get(peer.venue)
         if state is None or state.uplink is None:
             raise OfferRejected("the venue's camera and microphone must be offered before its downlink")
         if peer.venue == self.program.main:
-            slots += [_Slot(Role.WALL_VIDEO, n) for n in range(MAX_WALL_SLOTS)]
-        downlink = await self._subscribe(peer, state.node, slots, send_offer)
+            streams += [_Slot(Role.WALL_VIDEO, n) for n in range(MAX_WALL_SLOTS)]
+        downlink = await self._subscribe(peer, state.node, streams, send_offer)
         if self._venues.get(peer.venue) is not state or state.uplink is None:
             await downlink.handle.detach()  # closed meanwhile
             raise OfferRejected("the venue's peer was closed meanwhile")
@@ -367,7 +379,7 @@ class JanusMediaPlane:
             await state.downlink.handle.detach()
         state.downlink = downlink
 
-    async def _subscribe(self, peer: VenuePeer | RecorderPeer, node: _Node, slots: list[_Slot],
+    async def _subscribe(self, peer: PeerId, node: _Node, slots: list[_Slot],
                          send_offer: Callable[[str], None]) -> _Downlink:
         try:
             handle = await node.session.attach()
@@ -387,13 +399,13 @@ class JanusMediaPlane:
         send_offer(attached.jsep.sdp)
         return downlink
 
-    def _downlink_of(self, peer: VenuePeer | RecorderPeer) -> _Downlink | None:
-        if isinstance(peer, RecorderPeer):
-            return self._recorders.get(peer)
+    def _downlink_of(self, peer: PeerId) -> _Downlink | None:
+        if not isinstance(peer, VenuePeer):
+            return self._others.get(peer)
         state = self._venues.get(peer.venue)
         return state.downlink if state is not None else None
 
-    async def answer_downlink(self, peer: VenuePeer | RecorderPeer, answer: str) -> None:
+    async def answer_downlink(self, peer: PeerId, answer: str) -> None:
         downlink = self._downlink_of(peer)
         if downlink is None:
             raise OfferRejected("there is no downlink offer to answer")
@@ -406,7 +418,7 @@ class JanusMediaPlane:
         downlink.answered = True
         self._changed()
 
-    def _downlink_event(self, peer: VenuePeer | RecorderPeer, downlink: _Downlink, reply: Reply) -> None:
+    def _downlink_event(self, peer: PeerId, downlink: _Downlink, reply: Reply) -> None:
         if self._downlink_of(peer) is not downlink:
             return
         if reply.jsep is not None and reply.jsep.type == "offer":
@@ -438,7 +450,8 @@ class JanusMediaPlane:
         return sending
 
     def _wanted(self, receiver: str | None, downlink: _Downlink) -> list[str | None]:
-        return [choose_source(self.program, s.role, receiver, self._sending(KINDS[s.role]), slot=s.slot)
+        return [choose_source(self.program, s.role, receiver, self._sending(KINDS[s.role]), slot=s.slot,
+                              fixed=downlink.fixed[s.slot] if s.role is Role.MONITOR_VIDEO and s.slot is not None else None)
                 for s in downlink.slots]
 
     def _changed(self) -> None:
@@ -454,8 +467,8 @@ class JanusMediaPlane:
             await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
             downlinks: list[tuple[str | None, _Node, _Downlink]] = [
                 (s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
-            if self._recorders and self.urls[0] in self._nodes:
-                downlinks += [(None, self._nodes[self.urls[0]], d) for d in self._recorders.values()]
+            if self._others and self.urls[0] in self._nodes:
+                downlinks += [(None, self._nodes[self.urls[0]], d) for d in self._others.values()]
             done = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
             if not all(done):  # e.g. a feed that went meanwhile: try again with what is there now
                 await asyncio.sleep(RETRY_S)
@@ -516,36 +529,37 @@ class JanusMediaPlane:
                                      if s.role is not Role.WALL_VIDEO or source is not None}
         return snapshot
 
-    # ------------------------------------------------------------ monitors (not yet) and the recorder
+    # ------------------------------------------------------------ monitors and the recorder
 
     async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
-        raise OfferRejected("the Janus media plane does not serve console monitors yet")
+        raise OfferRejected("the Janus media plane offers the monitor's peer itself (open_downlink)")
 
     async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
         raise OfferRejected("the Janus media plane offers the recorder's peer itself (open_downlink)")
 
     def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
-        raise ValueError(f"there is no monitor slot {slot} (the Janus media plane has no monitors)")
+        monitor = self._others.get(peer)
+        slots = len(monitor.fixed) if monitor is not None else 0
+        if monitor is None or not 0 <= slot < slots:
+            raise ValueError(f"there is no monitor slot {slot} (this monitor has {slots})")
+        monitor.fixed[slot] = venue
+        self._changed()
 
     # ------------------------------------------------------------ peers
 
     def is_connected(self, peer: PeerId) -> bool:
-        if isinstance(peer, RecorderPeer):
-            recorder = self._recorders.get(peer)
-            return bool(recorder and recorder.started)
         if not isinstance(peer, VenuePeer):
-            return False
+            other = self._others.get(peer)
+            return bool(other and other.started)
         state = self._venues.get(peer.venue)
         return bool(state and state.uplink and state.uplink.connected)
 
     async def close_peer(self, peer: PeerId, reason: str) -> None:
-        if isinstance(peer, RecorderPeer):
-            recorder = self._recorders.pop(peer, None)
-            if recorder is not None:
-                await recorder.handle.detach()
-                log.info("peer_closed", recorder=peer.number, reason=reason)
-            return
         if not isinstance(peer, VenuePeer):
+            other = self._others.pop(peer, None)
+            if other is not None:
+                await other.handle.detach()
+                log.info("peer_closed", peer=str(peer), reason=reason)
             return
         state = self._venues.pop(peer.venue, None)
         if state is None:
@@ -572,7 +586,7 @@ class JanusMediaPlane:
         return {}
 
     async def close(self) -> None:
-        peers: list[PeerId] = [*(VenuePeer(v) for v in self._venues), *self._recorders]
+        peers: list[PeerId] = [*(VenuePeer(v) for v in self._venues), *self._others]
         for peer in peers:
             await self.close_peer(peer, "server stopping")
         if self._reconciler is not None:

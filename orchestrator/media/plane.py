@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 MAX_WALL_SLOTS = 16  # receive-only video m-lines the main venue may offer for its wall (4x4)
+MAX_MONITOR_SLOTS = 18  # video slots of one console's monitor peer: program, preview and a wall page of 16
 
 @dataclass(frozen=True)
 class VenuePeer:
@@ -124,12 +125,12 @@ class MediaPlane(Protocol):
 
     downlink: Downlink
 
-    async def open_downlink(self, peer: VenuePeer | RecorderPeer, send_offer: Callable[[str], None]) -> None:
-        """`server_offer` planes: make a venue's downlink peer (once its uplink is answered) or the
-        recorder's; its offer, and any later one, goes to `send_offer`. Raises OfferRejected (also
-        on `same_peer` planes, where venues and the recorder offer)."""
+    async def open_downlink(self, peer: PeerId, send_offer: Callable[[str], None], slots: int = 0) -> None:
+        """`server_offer` planes: make a venue's downlink peer (once its uplink is answered), the
+        recorder's, or a console monitor's (`slots` video slots); its offer, and any later one, goes
+        to `send_offer`. Raises OfferRejected (also on `same_peer` planes, where every peer offers)."""
 
-    async def answer_downlink(self, peer: VenuePeer | RecorderPeer, answer: str) -> None:
+    async def answer_downlink(self, peer: PeerId, answer: str) -> None:
         """The venue's answer to the last downlink offer. Raises OfferRejected."""
 
     async def answer_venue(self, peer: VenuePeer, offer: str) -> str:

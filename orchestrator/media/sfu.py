@@ -38,6 +38,7 @@ from ..logs import get_logger
 from .aiortc_tap import FrameCallback, install_packer, request_keyframe, restricted_host_addresses, tap_receiver
 from .codec import CODEC, prefer_codec
 from .plane import (
+    MAX_MONITOR_SLOTS,
     MAX_WALL_SLOTS,
     Downlink,
     LinkStats,
@@ -54,7 +55,6 @@ from .rtp_stats import LinkMeter, inbound_rtp, round_trip_ms
 
 MAX_OFFER_BYTES = 64 * 1024
 MAX_MEDIA_SECTIONS = 3
-MAX_MONITOR_SLOTS = 18  # the console: program, preview and a wall page of 16
 MAX_CANDIDATES = 40
 CONNECT_TIMEOUT_S = 30.0  # an offer whose peer never connects is cleaned up after this
 
@@ -274,10 +274,10 @@ class MediaServer:
 
         return handle
 
-    async def open_downlink(self, peer: VenuePeer | RecorderPeer, send_offer: Callable[[str], None]) -> None:
+    async def open_downlink(self, peer: PeerId, send_offer: Callable[[str], None], slots: int = 0) -> None:
         raise OfferRejected("this media plane sends the program on the venue's own peer")
 
-    async def answer_downlink(self, peer: VenuePeer | RecorderPeer, answer: str) -> None:
+    async def answer_downlink(self, peer: PeerId, answer: str) -> None:
         raise OfferRejected("this media plane sends the program on the venue's own peer: there is no downlink offer")
 
     # ------------------------------------------------------------ monitors

@@ -16,6 +16,7 @@ from ..core.events import Event
 from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.plane import MonitorPeer, OfferRejected
+from ..media.sfu import check_offer
 from ..minutes import FORMATS, MEDIA_TYPES, read_minutes, render
 from ..protocol import BadMessage
 from ..runtime import SessionRuntime
@@ -204,11 +205,19 @@ class OperatorApi:
                                           params=answer.params or None))
         elif isinstance(msg, p.MonitorOffer):
             try:
+                if self.media.downlink == "server_offer":
+                    await self._open_monitor(conn, len(check_offer(msg.sdp, monitor=True).media))
+                    return
                 sdp = await self.media.answer_monitor(conn.monitor, msg.sdp)
             except OfferRejected as exc:
                 conn.send(p.error_message("bad_offer", str(exc)))
                 return
             conn.send(p.Answer(sdp=sdp))
+        elif isinstance(msg, p.DownlinkAnswer):
+            try:
+                await self.media.answer_downlink(conn.monitor, msg.sdp)
+            except OfferRejected as exc:
+                conn.send(p.error_message("bad_answer", str(exc)))
         else:
             if msg.venue is not None and msg.venue not in self.host.conference.venue_by_id:
                 raise BadMessage(f"there is no venue {msg.venue!r}", "unknown_venue", {"venue": msg.venue})
@@ -216,6 +225,15 @@ class OperatorApi:
                 self.media.set_monitor(conn.monitor, msg.slot, msg.venue)
             except ValueError as exc:
                 raise BadMessage(str(exc), "unknown_monitor_slot", {"slot": msg.slot}) from None
+
+    async def _open_monitor(self, conn: OperatorConnection, slots: int) -> None:
+        """The monitor's peer as the media plane offers it: its offers go to the console."""
+
+        def send_offer(sdp: str) -> None:
+            if self.sockets.get(conn.monitor) is conn:
+                conn.send(p.DownlinkOffer(sdp=sdp))
+
+        await self.media.open_downlink(conn.monitor, send_offer, slots=slots)
 
     async def close_all(self) -> None:
         for conn in list(self.sockets.values()):

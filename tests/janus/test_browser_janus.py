@@ -13,10 +13,10 @@ from venues.synthetic import read_mark
 
 pytest.importorskip("playwright")
 
-from tests.browser.test_pages import TIMEOUT_MS, program_frames_advance, venue_page
+from tests.browser.test_pages import TIMEOUT_MS, console_page, program_frames_advance, venue_page
 
-READ_PROGRAM = """() => {
-  const video = document.getElementById('program');
+READ_VIDEO = """(id) => {
+  const video = document.getElementById(id);
   if (!video.videoWidth) return null;
   const canvas = Object.assign(document.createElement('canvas'), {width: video.videoWidth, height: video.videoHeight});
   const context = canvas.getContext('2d');
@@ -26,9 +26,9 @@ READ_PROGRAM = """() => {
 }"""
 
 
-async def page_sees(page, live: Live) -> str | None:
-    """The venue whose mark the page's program picture shows now (None: none readable)."""
-    shot = await page.evaluate(READ_PROGRAM)
+async def page_sees(page, live: Live, video: str = "program") -> str | None:
+    """The venue whose mark the page's `video` element shows now (None: none readable)."""
+    shot = await page.evaluate(READ_VIDEO, video)
     if shot is None:
         return None
     rgba = np.array(shot["pixels"], dtype=np.uint8).reshape(shot["height"], shot["width"], 4)
@@ -64,3 +64,23 @@ async def test_the_venue_page_receives_the_program_from_janus(janus_live: Live, 
                    "the page's camera decoded at haiyan")
     await page.wait_for_function("document.body.dataset.onAir === 'yes'", timeout=TIMEOUT_MS)
     assert page.errors == []
+
+
+async def shows(page, live: Live, video: str, venue: str) -> None:
+    seen = []
+    for _ in range(100):
+        seen.append(await page_sees(page, live, video))
+        if seen[-1] == venue:
+            return
+    raise AssertionError(f"#{video} shows {seen[-5:]}, not {venue}")
+
+
+async def test_the_console_monitors_venues_through_janus(janus_live: Live, browser) -> None:
+    live = janus_live
+    await live.join(["main", "pinghu", "haiyan"], timeout=30)
+    console = await console_page(browser, live)
+    await console.wait_for_function("document.getElementById('program-video').videoWidth > 0", timeout=TIMEOUT_MS)
+    await shows(console, live, "program-video", "main")
+    await live.command({"type": "take", "venue": "haiyan"})
+    await shows(console, live, "program-video", "haiyan")
+    assert console.errors == []

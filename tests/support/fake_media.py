@@ -73,13 +73,13 @@ class FakeMediaPlane:
         self.peers[peer] = False
         return CANNED_ANSWER
 
-    async def open_downlink(self, peer: VenuePeer | RecorderPeer, send_offer: Callable[[str], None]) -> None:
+    async def open_downlink(self, peer: PeerId, send_offer: Callable[[str], None], slots: int = 0) -> None:
         self.calls.append(("open_downlink", peer))
         if self.downlink != "server_offer":
             raise OfferRejected("this media plane sends the program on the venue's own peer")
         send_offer(CANNED_OFFER)
 
-    async def answer_downlink(self, peer: VenuePeer | RecorderPeer, answer: str) -> None:
+    async def answer_downlink(self, peer: PeerId, answer: str) -> None:
         self.calls.append(("answer_downlink", peer))
         if self.downlink != "server_offer":
             raise OfferRejected("there is no downlink offer")

@@ -108,6 +108,7 @@ function connect() {
     }
     else if (msg.type === "command_result") onResult(msg);
     else if (msg.type === "answer") ui.pc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).then(() => { ui.monitorReady = true; assignSlots(); });
+    else if (msg.type === "downlink_offer") answerMonitor(msg.sdp);
     else if (msg.type === "error") showError(msg.message);
   };
 }
@@ -133,12 +134,38 @@ async function startMonitor() {
     attachVideos();
   };
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((resolve) => {
+  await gathered(pc);
+  ui.ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp }));
+}
+
+// Where the media plane offers the monitor's peer itself (Janus), the console's offer is
+// answered with the server's offer of as many slots: a peer that answers replaces it.
+async function answerMonitor(sdp) {
+  if (!ui.pc || !ui.pc.answering) {
+    if (ui.pc) ui.pc.close();
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    pc.answering = true;
+    pc.ontrack = (event) => {
+      ui.videos[pc.getTransceivers().indexOf(event.transceiver)] = new MediaStream([event.track]);
+      attachVideos();
+    };
+    ui.pc = pc;
+  }
+  const pc = ui.pc;
+  await pc.setRemoteDescription({ type: "offer", sdp });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gathered(pc);
+  ui.ws.send(JSON.stringify({ type: "downlink_answer", sdp: pc.localDescription.sdp }));
+  ui.monitorReady = true;
+  assignSlots();
+}
+
+function gathered(pc) {  // one description with every candidate: no trickle
+  return new Promise((resolve) => {
     if (pc.iceGatheringState === "complete") return resolve();
     pc.addEventListener("icegatheringstatechange", () => { if (pc.iceGatheringState === "complete") resolve(); });
     setTimeout(resolve, 2000);
   });
-  ui.ws.send(JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp }));
 }
 
 function assign(slot, venue) {
