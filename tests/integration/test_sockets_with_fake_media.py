@@ -29,7 +29,7 @@ from orchestrator.protocol import CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REVOKED
 from orchestrator.web.app import RUNTIME
 from orchestrator.web.venue_ws import MAX_MESSAGES_PER_S
 from tests.conftest import SAMPLE
-from tests.support.fake_media import CANNED_ANSWER, FakeMediaPlane
+from tests.support.fake_media import CANNED_ANSWER, CANNED_OFFER, FakeMediaPlane
 from tests.support.live import Live, start_live, wait_for
 
 OFFER = "v=0\r\n"  # the fake plane answers anything
@@ -51,7 +51,7 @@ class Rig:
         ws = await self.live.http.ws_connect(self.ws_url("/ws/venue"))
         await ws.send_json({"type": "hello", "token": self.live.link(venue).split("#", 1)[1], "client": "test"})
         socket = VenueSocket(venue, ws)
-        welcome = await socket.next("welcome", "error")
+        welcome = socket.welcome = await socket.next("welcome", "error")
         assert welcome["type"] == "welcome", welcome
         if heartbeat:
             self.heartbeats.append(asyncio.ensure_future(_beat(ws)))
@@ -77,6 +77,7 @@ async def _beat(ws: aiohttp.ClientWebSocketResponse) -> None:
 class VenueSocket:
     venue: str
     ws: aiohttp.ClientWebSocketResponse
+    welcome: dict = field(default_factory=dict)
 
     async def next(self, *kinds: str, timeout: float = 3.0) -> dict:
         """The next message of one of `kinds` (others are skipped), as JSON; every message
@@ -157,6 +158,29 @@ async def test_a_venue_joins_when_its_media_connects_and_leaves_when_it_goes(rig
     assert not state["venues"]["pinghu"]["connected"]
     assert state["venues"]["pinghu"]["left_reason"] == "connection failed"
     await socket.ws.close()
+
+
+async def test_where_the_plane_offers_the_downlink_the_venue_is_told_and_answers_it(rig):
+    rig.media.downlink = "server_offer"
+    socket = await rig.venue("pinghu")
+    assert socket.welcome["downlink"] == "server_offer"
+    await socket.ws.send_json({"type": "offer", "sdp": OFFER})
+    assert (await socket.next("answer"))["sdp"] == CANNED_ANSWER
+    assert (await socket.next("downlink_offer"))["sdp"] == CANNED_OFFER
+    await socket.ws.send_json({"type": "downlink_answer", "sdp": "v=0\r\n"})
+    await wait_for(lambda: rig.media.called("answer_downlink") == [(VenuePeer("pinghu"),)], 2, "the downlink's answer")
+    assert rig.media.called("open_downlink") == [(VenuePeer("pinghu"),)]
+
+
+async def test_a_downlink_answer_where_the_plane_offers_none_is_refused(rig):
+    socket = await rig.venue("pinghu")
+    assert socket.welcome["downlink"] == "same_peer"
+    await socket.ws.send_json({"type": "offer", "sdp": OFFER})
+    await socket.next("answer")
+    await socket.ws.send_json({"type": "downlink_answer", "sdp": "v=0\r\n"})
+    error = await socket.next("error")
+    assert error["code"] == "bad_answer" and "no downlink offer" in error["message"]
+    assert rig.media.called("open_downlink") == []
 
 
 async def test_the_on_air_venue_losing_its_media_falls_back_and_the_plane_follows(rig):
