@@ -370,6 +370,7 @@ AFTER_HELLO = {
     "heartbeat": lambda r: r == [{"type": "heartbeat"}],
     "hello": lambda r: r == [{"type": "error", "code": "bad_message", "message": "already authenticated"}],
     "offer": lambda r: len(r) == 1 and (is_error(r[0], "bad_offer") or (r[0]["type"] == "answer" and isinstance(r[0].get("sdp"), str))),
+    "downlink_answer": lambda r: len(r) == 1 and is_error(r[0], "bad_answer"),  # the embedded SFU offers no downlink
     "roll_call_answer": lambda r: len(r) == 1 and (is_refusal(r[0]) or r[0]["type"] == "roll_call_recorded"),
     "raise_hand": lambda r: r == [] or (len(r) == 1 and is_refusal(r[0])),
     "lower_hand": lambda r: r == [] or (len(r) == 1 and is_refusal(r[0])),
@@ -1387,6 +1388,9 @@ async def test_operator_socket_answers_every_hostile_message(rig):
         elif isinstance(message, p.MonitorOffer):
             assert len(replies) == 1 and (is_error(replies[0], "bad_offer") or isinstance(replies[0], p.Answer)), (shown, replies)
             counts["offer: " + replies[0].type] += 1
+        elif isinstance(message, p.DownlinkAnswer):  # the embedded SFU offers the monitor no downlink
+            assert len(replies) == 1 and is_error(replies[0], "bad_answer"), (shown, replies)
+            counts["downlink_answer: error"] += 1
         else:
             if message.venue is not None and message.venue not in live.conference.venue_by_id:
                 assert len(replies) == 1 and is_error(replies[0], "unknown_venue"), (shown, replies)
