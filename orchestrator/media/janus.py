@@ -41,6 +41,7 @@ video stream per slot, each showing the venue `set_monitor` chose).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import secrets
 import time
@@ -66,7 +67,8 @@ from .plane import (
 from .routing import Program, Role, choose_source
 from .sfu import check_offer
 
-RETRY_S = 0.25  # a refused switch is tried again after this
+RETRY_S = 0.25  # a refused switch is tried again after this...
+MAX_RETRIES = 8  # ...so many times, until the next change
 CONNECT_TIMEOUT_S = 30.0  # a publisher that never connects is cleaned up after this
 MAX_PUBLISHERS = 4096
 CODECS = {"audio": "opus", "video": "vp8"}
@@ -222,6 +224,8 @@ class JanusMediaPlane:
         for other in self._nodes.values():  # its venues' remote feeds elsewhere are gone too
             for venue in [v for v in other.remote if v not in self._venues]:
                 self._spawn(self._remove_remote(other, venue))
+        if node.url == self.urls[0]:  # the recorder's and the monitors' peers were there
+            self._others.clear()
         self._changed()
 
     def _home(self, venue: str, nodes: list[_Node]) -> _Node:
@@ -268,12 +272,21 @@ class JanusMediaPlane:
                 "streams": [{"type": kind, "mindex": i, "mid": str(i), "codec": CODECS[kind]}
                             for i, kind in enumerate(uplink.kinds)],
             })
-            feed = _Feed(int(added.plugin["id"]), {kind: str(i) for i, kind in enumerate(uplink.kinds)})
-            await uplink.handle.message({
-                "request": "publish_remotely", "room": home.room, "publisher_id": uplink.feed,
-                "remote_id": f"to-{node.room}-{node.url}", "host": added.plugin.get("ip") or node.address,
-                "port": int(added.plugin["port"]), "rtcp_port": int(added.plugin["rtcp_port"]),
-            })
+            try:
+                feed = _Feed(int(added.plugin["id"]), {kind: str(i) for i, kind in enumerate(uplink.kinds)})
+                port, rtcp_port = int(added.plugin["port"]), int(added.plugin["rtcp_port"])
+            except (KeyError, TypeError, ValueError):
+                raise JanusError(f"add_remote_publisher answered without an id and ports: {added.plugin}") from None
+            try:
+                await uplink.handle.message({
+                    "request": "publish_remotely", "room": home.room, "publisher_id": uplink.feed,
+                    "remote_id": f"to-{node.room}-{node.url}", "host": added.plugin.get("ip") or node.address,
+                    "port": port, "rtcp_port": rtcp_port,
+                })
+            except JanusError:
+                with contextlib.suppress(JanusError):  # no remote publisher fed by nothing is left behind
+                    await handle.message({"request": "remove_remote_publisher", "room": node.room, "id": feed.id})
+                raise
         finally:
             await handle.detach()
         log.info("janus_feed_cascaded", venue=state.venue, origin=home.url, to=node.url, feed=feed.id)
@@ -283,8 +296,11 @@ class JanusMediaPlane:
         made = node.remote.pop(venue, None)
         if made is None:
             return
+        await asyncio.gather(made, return_exceptions=True)
+        if made.cancelled() or made.exception() is not None:
+            return  # never made
+        feed = made.result()
         try:
-            feed = await made
             handle = await node.session.attach()
             try:
                 await handle.message({"request": "remove_remote_publisher", "room": node.room, "id": feed.id})
@@ -461,18 +477,33 @@ class JanusMediaPlane:
             self._reconciler = asyncio.ensure_future(self._reconcile())
 
     async def _reconcile(self) -> None:
+        retries = 0
         while self._dirty.is_set():
             self._dirty.clear()
-            ahead = [venue for venue in (self.program.on_air, self.program.main) if self._sending("video")(venue)]
-            await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
-            downlinks: list[tuple[str | None, _Node, _Downlink]] = [
-                (s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
-            if self._others and self.urls[0] in self._nodes:
-                downlinks += [(None, self._nodes[self.urls[0]], d) for d in self._others.values()]
-            done = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
-            if not all(done):  # e.g. a feed that went meanwhile: try again with what is there now
+            try:
+                done = await self._reconcile_once()
+            except Exception:  # the plane must go on switching whatever one pass met
+                log.exception("janus_reconcile_failed")
+                done = False
+            if done:
+                retries = 0
+            elif retries < MAX_RETRIES:  # e.g. a feed that went meanwhile: try again with what is there now
+                retries += 1
                 await asyncio.sleep(RETRY_S)
                 self._dirty.set()
+            else:
+                log.warning("janus_switch_given_up", retries=retries)
+
+    async def _reconcile_once(self) -> bool:
+        """Cascade the feeds wanted ahead, then switch every downlink; False when a switch was refused."""
+        ahead = [venue for venue in (self.program.on_air, self.program.main) if self._sending("video")(venue)]
+        await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
+        downlinks: list[tuple[str | None, _Node, _Downlink]] = [
+            (s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
+        if self._others and self.urls[0] in self._nodes:
+            downlinks += [(None, self._nodes[self.urls[0]], d) for d in self._others.values()]
+        done = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
+        return all(done)
 
     async def _switch(self, venue: str | None, node: _Node, downlink: _Downlink) -> bool:
         """Switch the downlink streams of `venue` (None: the recorder) whose source differs from the
