@@ -17,6 +17,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -161,6 +162,13 @@ class ServerSettings(BaseSettings):
         for url in urls:
             if not url.startswith(("ws://", "wss://")):
                 raise ValueError(f"a Janus node's API is a WebSocket URL (ws:// or wss://), not {url!r}")
+            host = urlsplit(url).hostname or ""
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                if len(urls) > 1:  # the other nodes send it cascaded media there
+                    raise ValueError(f"with several Janus nodes each URL names its node by IP address "
+                                     f"(the others send it media there), not {host!r}") from None
         return urls
 
     @field_validator("operator_token", "metrics_token", "secret_key", "turn_secret", "janus_secret", mode="before")

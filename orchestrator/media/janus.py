@@ -102,7 +102,8 @@ class _Slot:
 
 @dataclass(eq=False)
 class _Downlink:
-    """A venue's subscriber: its streams (by subscription mid) and the venue each carries now."""
+    """A subscriber (a venue's, the recorder's, a monitor's): its streams (by subscription mid) and
+    the venue each carries now."""
 
     handle: JanusHandle
     slots: list[_Slot]

@@ -96,6 +96,8 @@ def test_turn_needs_its_secret(monkeypatch):
     ({"media": "janus", "janus_urls": ["http://j:8188"]}, "janus_urls (ORCHESTRATOR_JANUS_URLS): a Janus node's API is a "
                                                           "WebSocket URL (ws:// or wss://), not 'http://j:8188'"),
     ({"janus_urls": ["ws://j:8188"]}, "Janus nodes are only used with the Janus media plane (--media janus)"),
+    ({"media": "janus", "janus_urls": ["ws://10.0.0.5:8188", "ws://janus-2:8188"]},
+     "with several Janus nodes each URL names its node by IP address (the others send it media there), not 'janus-2'"),
 ])
 def test_a_bad_setting_is_refused_by_name(values, message):
     assert message in refusal(**values)
