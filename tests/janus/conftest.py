@@ -80,7 +80,7 @@ async def cascade_live(janus: JanusProcess, second_janus: JanusProcess, small_co
 @pytest.fixture
 async def browser(janus_namespace: str):
     """Headless Chromium, started inside the test's namespace."""
-    from tests.browser.test_pages import ARGS, CHROMIUM
+    from tests.browser.pages import ARGS, CHROMIUM
 
     playwright = pytest.importorskip("playwright.async_api")
     if not Path(CHROMIUM).exists():

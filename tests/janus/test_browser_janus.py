@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from av import VideoFrame
 
+from tests.support.janus_node import join
 from tests.support.live import Live, wait_for
 from venues.synthetic import read_mark
 
 pytest.importorskip("playwright")
 
-from tests.browser.test_pages import TIMEOUT_MS, console_page, program_frames_advance, venue_page
+from tests.browser.pages import TIMEOUT_MS, console_page, program_frames_advance, venue_page
 
 READ_VIDEO = """(id) => {
   const video = document.getElementById(id);
@@ -39,7 +40,7 @@ async def page_sees(page, live: Live, video: str = "program") -> str | None:
 
 async def test_the_venue_page_receives_the_program_from_janus(janus_live: Live, browser) -> None:
     live = janus_live
-    await live.join(["main", "haiyan"], timeout=30)
+    await join(live, ["main", "haiyan"])
     page = await venue_page(browser, live, "pinghu")
     assert await page.evaluate("window.venuePage.downlink") == "server_offer"
     await program_frames_advance(page)
@@ -77,7 +78,7 @@ async def shows(page, live: Live, video: str, venue: str) -> None:
 
 async def test_the_console_monitors_venues_through_janus(janus_live: Live, browser) -> None:
     live = janus_live
-    await live.join(["main", "pinghu", "haiyan"], timeout=30)
+    await join(live, ["main", "pinghu", "haiyan"])
     console = await console_page(browser, live)
     await console.wait_for_function("document.getElementById('program-video').videoWidth > 0", timeout=TIMEOUT_MS)
     await shows(console, live, "program-video", "main")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from orchestrator.media.janus import JanusMediaPlane
 from orchestrator.web.app import RUNTIME
+from tests.support.janus_node import join
 from tests.support.live import Live, wait_for
 
 
@@ -17,7 +18,7 @@ def homes(live: Live) -> dict[str, str]:
 async def test_takes_across_two_cascaded_nodes(cascade_live: Live) -> None:
     live = cascade_live
     for venue in ("main", "pinghu", "haiyan", "nanhu"):  # one after the other: the spread is predictable
-        await live.join([venue], timeout=30)
+        await join(live, [venue])
     placed = homes(live)
     assert placed["main"] == placed["haiyan"] != placed["pinghu"] == placed["nanhu"], placed
     # the main venue's picture crosses to the other node

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from orchestrator.janus_node import JanusProcess
+from tests.support.janus_node import join
 from tests.support.live import Live, wait_for
 
 BRANCHES = ["pinghu", "haiyan"]
@@ -14,7 +15,7 @@ BRANCHES = ["pinghu", "haiyan"]
 
 async def test_takes_switch_what_every_venue_sees(janus_live: Live, janus: JanusProcess) -> None:
     live = janus_live
-    await live.join(["main", *BRANCHES], timeout=30)
+    await join(live, ["main", *BRANCHES])
     assert all(h.events("downlink_answered") for h in live.agents.values())
     await wait_for(lambda: all(live.agents[v].agent.stats.seen == "main" for v in BRANCHES), 10,
                    "the main venue's picture at the branch venues")
@@ -40,7 +41,7 @@ async def test_takes_switch_what_every_venue_sees(janus_live: Live, janus: Janus
 
 async def test_audio_follows_the_program_rules(janus_live: Live) -> None:
     live = janus_live
-    await live.join(["main", *BRANCHES], timeout=30)
+    await join(live, ["main", *BRANCHES])
     await live.command({"type": "take", "venue": "pinghu"})
     state = await live.wait_for_state(lambda s: s["program"].get("haiyan", {}).get("program_video") == "pinghu", 5,
                                       "the switch")
@@ -55,7 +56,7 @@ async def test_audio_follows_the_program_rules(janus_live: Live) -> None:
 
 async def test_a_venue_leaving_ends_its_presence_and_the_program_falls_back(janus_live: Live) -> None:
     live = janus_live
-    await live.join(["main", *BRANCHES], timeout=30)
+    await join(live, ["main", *BRANCHES])
     await live.command({"type": "take", "venue": "pinghu"})
     await wait_for(lambda: live.agents["haiyan"].agent.stats.seen == "pinghu", 5, "pinghu on air")
     live.agents["pinghu"].agent.stop()
@@ -64,5 +65,5 @@ async def test_a_venue_leaving_ends_its_presence_and_the_program_falls_back(janu
     state = await live.state()
     assert state["on_air"] == "main" and not state["venues"]["pinghu"]["connected"]
     del live.agents["pinghu"]
-    await live.join(["pinghu"], timeout=30)
+    await join(live, ["pinghu"])
     await wait_for(lambda: live.agents["haiyan"].agent.stats.seen == "pinghu", 10, "pinghu back on air after rejoining")

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from tests.integration.test_recording import decoded_marks, ffprobe, recording_files
+from tests.support.janus_node import join
 from tests.support.live import Live, wait_for
 
 SWITCH_S = 1.0
@@ -14,7 +15,7 @@ SWITCH_S = 1.0
 
 async def test_a_session_recorded_through_janus(recorded_janus_live: Live, small_conf, tmp_path: Path) -> None:
     live = recorded_janus_live
-    await live.join(["main", "pinghu", "haiyan"], timeout=30)
+    await join(live, ["main", "pinghu", "haiyan"])
     await live.command({"type": "start_session"})
     await live.wait_for_state(lambda s: s["recording"] and s["recording"]["active"], 5, "the recording to start")
     await asyncio.sleep(3)

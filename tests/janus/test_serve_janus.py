@@ -11,7 +11,7 @@ from orchestrator.media import restrict_host_addresses
 from orchestrator.operator_client import wait_healthy
 from orchestrator.web.auth import JoinTokens
 from tests.conftest import SMALL_YAML
-from tests.support.janus_node import API_SECRET, PEER_ADDRESS
+from tests.support.janus_node import API_SECRET, PEER_ADDRESS, join
 from tests.support.live import SECRET, Live, free_port, server_process, wait_for
 
 
@@ -31,7 +31,7 @@ async def test_serve_with_janus_and_three_agents(janus: JanusProcess, small_conf
             live = Live(small_conf, base, tokens, http)
             try:
                 await wait_healthy(base, 20, give_up=lambda: (proc.poll() is not None and "the server exited") or None)
-                await live.join(["main", "pinghu", "haiyan"], timeout=30)
+                await join(live, ["main", "pinghu", "haiyan"])
                 await wait_for(lambda: live.agents["pinghu"].agent.stats.seen == "main", 10, "the main venue at pinghu")
                 await live.command({"type": "take", "venue": "haiyan"})
                 await wait_for(lambda: all(live.agents[v].agent.stats.seen == "haiyan" for v in ("main", "pinghu")),

@@ -103,3 +103,11 @@ def start_node(namespace: str, folder: Path, ws_port: int = 8188, rtp_ports: tup
     assert IP is not None
     return start_janus(folder, NODE_ADDRESS, ws_port, rtp_ports, secret, prefix=(IP, "netns", "exec", namespace),
                        debug_level=debug_level)
+
+
+async def join(live, venues: list[str], timeout: float = 30) -> None:
+    """Venue agents joined and the server showing them connected (Janus tells the server a
+    venue's media is up a moment after the venue's own peer says so)."""
+    await live.join(venues, timeout=timeout)
+    await live.wait_for_state(lambda s: all(s["venues"][v]["connected"] for v in venues), 10,
+                              f"{venues} connected at the server")
