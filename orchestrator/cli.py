@@ -132,6 +132,12 @@ def _settings(**given: object):
                    "per node). Venues reach the nodes' media ports only, never this API.")
 @click.option("--janus-secret-file", default=None, type=click.Path(dir_okay=False),
               help="File whose first line is the Janus nodes' api_secret (or ORCHESTRATOR_JANUS_SECRET).")
+@click.option("--janus-admin", "janus_admin_urls", multiple=True, metavar="URL",
+              help="With --media janus: a Janus node's Admin API WebSocket, e.g. ws://127.0.0.1:7188 (repeatable, "
+                   "one per --janus, in the same order). The venues' link figures are read there; without it "
+                   "the links show unmeasured.")
+@click.option("--janus-admin-secret-file", default=None, type=click.Path(dir_okay=False),
+              help="File whose first line is the Janus nodes' admin_secret (or ORCHESTRATOR_JANUS_ADMIN_SECRET).")
 @click.option("--simulate", default=None, metavar="all|VENUE,...",
               help="Run a simulated venue (synthetic venue agent) for these venues in this process, "
                    "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
@@ -142,8 +148,8 @@ def _settings(**given: object):
                    "Without it, the console's switch records into DATA/recordings.")
 @_ice_options
 def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl_s,
-          heartbeat_timeout_s, restart_grace_s, metrics_token, media, janus_urls, janus_secret_file, simulate,
-          record_dir, ice_addresses) -> None:
+          heartbeat_timeout_s, restart_grace_s, metrics_token, media, janus_urls, janus_secret_file, janus_admin_urls,
+          janus_admin_secret_file, simulate, record_dir, ice_addresses) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console.
 
     Every option (and the operator token, the signing key and the TURN secret) can also
@@ -165,6 +171,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
         turn_urls=list(turn_urls), turn_secret_file=turn_secret_file, turn_ttl_s=turn_ttl_s,
         heartbeat_timeout_s=heartbeat_timeout_s, restart_grace_s=restart_grace_s, metrics_token=metrics_token,
         media=media, janus_urls=list(janus_urls), janus_secret_file=janus_secret_file,
+        janus_admin_urls=list(janus_admin_urls), janus_admin_secret_file=janus_admin_secret_file,
         ice_addresses=list(ice_addresses), record_dir=record_dir,
     )
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
@@ -186,7 +193,8 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     click.echo(f"Metrics:        {base}/metrics  (Prometheus; Authorization: Bearer <operator or metrics token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
     if settings.media == "janus":
-        click.echo(f"Media:          Janus at {', '.join(settings.janus_urls)}")
+        click.echo(f"Media:          Janus at {', '.join(settings.janus_urls)}"
+                   + ("" if settings.janus_admin_urls else " (no Admin API: links unmeasured)"))
     if settings.record_dir is not None:
         click.echo(f"Recording:      the program into {settings.record_dir}, from the session's start")
     try:

@@ -7,7 +7,8 @@ which wins over the defaults below. Lists come from the environment as comma- or
 space-separated text (`ORCHESTRATOR_TURN_URLS`, `ORCHESTRATOR_ICE_ADDRESSES`), ICE servers
 as JSON (`ORCHESTRATOR_ICE_SERVERS='["stun:stun.example.org:3478"]'`).
 
-Secrets (`operator_token`, `metrics_token`, `secret_key`, `turn_secret`, `janus_secret`) are
+Secrets (`operator_token`, `metrics_token`, `secret_key`, `turn_secret`, `janus_secret`,
+`janus_admin_secret`) are
 `SecretStr`: their repr hides them.
 """
 
@@ -120,11 +121,15 @@ class ServerSettings(BaseSettings):
     janus_urls: Annotated[list[str], NoDecode] = []  # with media "janus": each node's WebSocket API (ws:// or wss://)
     janus_secret: SecretStr | None = None  # Janus's api_secret, if it has one
     janus_secret_file: Path | None = None  # or: a file whose first line is that secret
+    janus_admin_urls: Annotated[list[str], NoDecode] = []  # each node's Admin API (its WebSocket), in janus_urls' order
+    janus_admin_secret: SecretStr | None = None  # the nodes' admin_secret
+    janus_admin_secret_file: Path | None = None  # or: a file whose first line is that secret
     record_dir: Path | None = None  # record the program here, from the session's start; None: DATA_DIR/recordings, when the operator starts it
     record_min_free_mb: Annotated[float, Field(ge=0)] = DEFAULT_RECORD_MIN_FREE_MB
 
     _turn: TurnSettings | None = PrivateAttr(default=None)
     _janus_secret: str | None = PrivateAttr(default=None)
+    _janus_admin_secret: str | None = PrivateAttr(default=None)
 
     @field_validator("ice_servers", mode="before")
     @classmethod
@@ -134,7 +139,7 @@ class ServerSettings(BaseSettings):
             return [{"urls": [item]} if isinstance(item, str) else item for item in value]
         return value
 
-    @field_validator("ice_addresses", "turn_urls", "janus_urls", mode="before")
+    @field_validator("ice_addresses", "turn_urls", "janus_urls", "janus_admin_urls", mode="before")
     @classmethod
     def _words(cls, value: Any) -> Any:
         return _split_words(value)
@@ -171,7 +176,16 @@ class ServerSettings(BaseSettings):
                                      f"(the others send it media there), not {host!r}") from None
         return urls
 
-    @field_validator("operator_token", "metrics_token", "secret_key", "turn_secret", "janus_secret", mode="before")
+    @field_validator("janus_admin_urls")
+    @classmethod
+    def _janus_admin_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("ws://", "wss://")):
+                raise ValueError(f"a Janus node's Admin API is a WebSocket URL (ws:// or wss://), not {url!r}")
+        return urls
+
+    @field_validator("operator_token", "metrics_token", "secret_key", "turn_secret", "janus_secret",
+                     "janus_admin_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -199,18 +213,31 @@ class ServerSettings(BaseSettings):
     def _janus_settings(self) -> ServerSettings:
         if self.media == "janus" and not self.janus_urls:
             raise ValueError("the Janus media plane needs the WebSocket URL of at least one Janus node (--janus)")
-        if self.media != "janus" and (self.janus_urls or self.janus_secret_file):
+        if self.media != "janus" and (self.janus_urls or self.janus_secret_file or self.janus_admin_urls
+                                      or self.janus_admin_secret_file):
             raise ValueError("Janus nodes are only used with the Janus media plane (--media janus)")
+        if self.janus_admin_urls and len(self.janus_admin_urls) != len(self.janus_urls):
+            raise ValueError(f"{len(self.janus_admin_urls)} Janus Admin API URL(s) for {len(self.janus_urls)} "
+                             "Janus node(s): give one --janus-admin per --janus, in the same order, or none")
         if self.janus_secret_file is not None:
             self._janus_secret = read_secret_file(self.janus_secret_file, "the Janus API secret file")
         elif self.janus_secret is not None:
             self._janus_secret = self.janus_secret.get_secret_value()
+        if self.janus_admin_secret_file is not None:
+            self._janus_admin_secret = read_secret_file(self.janus_admin_secret_file, "the Janus admin secret file")
+        elif self.janus_admin_secret is not None:
+            self._janus_admin_secret = self.janus_admin_secret.get_secret_value()
         return self
 
     @property
     def janus_api_secret(self) -> str | None:
         """Janus's api_secret: from `janus_secret_file`, else `janus_secret` (None: Janus has none)."""
         return self._janus_secret
+
+    @property
+    def janus_admin_api_secret(self) -> str | None:
+        """Janus's admin_secret: from `janus_admin_secret_file`, else `janus_admin_secret`."""
+        return self._janus_admin_secret
 
     @property
     def turn(self) -> TurnSettings | None:

@@ -158,7 +158,8 @@ def run_once(options: BenchOptions, media: MediaChoice = "embedded", progress=pr
             secret_file = Path(tmp) / "janus.secret"
             secret = secrets.token_urlsafe(16)
             secret_file.write_text(secret + "\n")
-            janus = start_janus(Path(tmp) / "janus", address, _free_port(address), JANUS_RTP_PORTS, secret)
+            janus = start_janus(Path(tmp) / "janus", address, _free_port(address), JANUS_RTP_PORTS, secret,
+                                secrets.token_urlsafe(16))
         try:
             server = _Server(config, Path(tmp) / "data", media, janus, secret_file, address)
             try:

@@ -35,7 +35,8 @@ def create_media_plane(
     if settings.media == "janus":
         from .janus import JanusMediaPlane
 
-        return JanusMediaPlane(settings.janus_urls, settings.janus_api_secret, main_venue, presence)
+        return JanusMediaPlane(settings.janus_urls, settings.janus_api_secret, main_venue, presence,
+                               settings.janus_admin_urls, settings.janus_admin_api_secret)
     if settings.media == "transcode":
         from .baseline import TranscodingMediaServer, TranscodingRouter
 

@@ -30,9 +30,13 @@ it renumber and ask for a keyframe, but the pictures between the switch and that
 are decoded against the old source (a burst of broken pictures, under a second in the tests).
 
 Presence: a publisher's `webrtcup` is the venue's media connected; its `hangup` (or the
-downlink's) the end of it. Link figures: Janus's API reports no bitrates, loss ratios or
-round trips (its Admin API's handle_info does; not read yet), so `sample_links` reports
-none and the console shows the links as unmeasured; Janus's `slowlink` events are logged.
+downlink's) the end of it. Link figures come from each node's Admin API (`handle_info`, when
+the plane is given its URL and admin secret; without it the console shows the links as
+unmeasured): the loss is what Janus counted lost of the venue's uplink (its RTCP context's
+`lost` against the packets received), the bitrates its publisher's bytes received and its
+subscriber's bytes sent, the round trip Janus's from the venue's receiver reports on its
+downlink (unknown until one came). Janus counts no frames, so `fps_in` is None. Janus's
+`slowlink` events are logged.
 The recorder's peer is a downlink like a venue's (the program video, the program audio,
 the main venue's audio) on the first node, offered by Janus; so is a console's monitor (a
 video stream per slot, each showing the venue `set_monitor` chose).
@@ -46,11 +50,11 @@ import functools
 import secrets
 import time
 from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from ..logs import get_logger
-from .janus_api import JanusError, JanusHandle, JanusSession, Jsep, Reply
+from .janus_api import JanusAdmin, JanusError, JanusHandle, JanusSession, Jsep, Reply
 from .plane import (
     MAX_MONITOR_SLOTS,
     MAX_WALL_SLOTS,
@@ -65,6 +69,7 @@ from .plane import (
     VenuePeer,
 )
 from .routing import Program, Role, choose_source
+from .rtp_stats import InboundCounts, LinkMeter
 from .sfu import check_offer
 
 RETRY_S = 0.25  # a refused switch is tried again after this...
@@ -147,6 +152,7 @@ class _Venue:
     node: _Node
     uplink: _Uplink | None = None
     downlink: _Downlink | None = None
+    meter: LinkMeter | None = None  # its link's counters at the last sample
 
 
 class JanusMediaPlane:
@@ -154,11 +160,16 @@ class JanusMediaPlane:
 
     downlink: Downlink = "server_offer"
 
-    def __init__(self, urls: Sequence[str], secret: str | None, main_venue: str, presence: MediaPresence):
+    def __init__(self, urls: Sequence[str], secret: str | None, main_venue: str, presence: MediaPresence,
+                 admin_urls: Sequence[str] = (), admin_secret: str | None = None):
         if not urls:
             raise ValueError("the Janus media plane needs at least one node")
+        if admin_urls and len(admin_urls) != len(urls):
+            raise ValueError(f"{len(admin_urls)} Admin API URLs for {len(urls)} Janus nodes: give one per node, "
+                             "in the nodes' order, or none")
         self.urls = list(urls)
         self._secret = secret
+        self._admins = {url: JanusAdmin(admin, admin_secret) for url, admin in zip(urls, admin_urls, strict=False)}
         self.presence = presence
         self.program = Program(main_venue, main_venue)
         self._nodes: dict[str, _Node] = {}
@@ -614,8 +625,47 @@ class JanusMediaPlane:
             self.presence.media_disconnected(peer.venue, reason)
 
     async def sample_links(self) -> dict[str, LinkStats]:
-        """Nothing: Janus's API reports no bitrates, loss ratios or round trips (see the module's notes)."""
-        return {}
+        """Every connected venue's link since the last sample, from its node's Admin API (none
+        without one): what its publisher handle received (packets, bytes, lost by Janus's
+        count) and its subscriber handle sent (bytes, the round trip of the venue's RTCP
+        receiver reports). Janus counts no frames: `fps_in` is None."""
+        links: dict[str, LinkStats] = {}
+        now = time.monotonic()
+        for state in list(self._venues.values()):
+            admin = self._admins.get(state.node.url)
+            if admin is None or state.uplink is None or not state.uplink.connected:
+                continue
+            try:
+                uplink = await self._handle_media(admin, state.node, state.uplink.handle)
+                downlink = (await self._handle_media(admin, state.node, state.downlink.handle)
+                            if state.downlink is not None and state.downlink.started else [])
+            except JanusError as exc:
+                log.info("janus_link_not_sampled", venue=state.venue, error=str(exc))
+                continue
+            if self._venues.get(state.venue) is not state:
+                continue  # it left meanwhile
+            rtts = [m["rtcp"]["main"]["rtt"] for m in downlink if _number(m, "rtcp", "main", "rtt")]
+            if state.meter is None:
+                state.meter = LinkMeter(now)
+            link = state.meter.sample(
+                now,
+                bytes_in=sum(_number(m, "stats", "in", "bytes") for m in uplink),
+                bytes_out=sum(_number(m, "stats", "out", "bytes") for m in downlink),
+                frames_in=0,
+                inbound=InboundCounts(received=sum(_number(m, "stats", "in", "packets") for m in uplink),
+                                      lost=sum(max(_number(m, "rtcp", "main", "lost"), 0) for m in uplink)),
+                rtt_ms=max(rtts) if rtts else None,
+            )
+            links[state.venue] = replace(link, fps_in=None)
+        return links
+
+    @staticmethod
+    async def _handle_media(admin: JanusAdmin, node: _Node, handle: JanusHandle) -> list[dict]:
+        """The audio and video media of a handle's PeerConnection, as `handle_info` reports them."""
+        answer = await admin.request("handle_info", session_id=node.session.id, handle_id=handle.id)
+        media = ((answer.get("info") or {}).get("webrtc") or {}).get("media") or {}  # by mid
+        return [m for m in (media.values() if isinstance(media, dict) else media)
+                if isinstance(m, dict) and m.get("type") in ("audio", "video")]
 
     async def close(self) -> None:
         peers: list[PeerId] = [*(VenuePeer(v) for v in self._venues), *self._others]
@@ -631,9 +681,19 @@ class JanusMediaPlane:
             for made in node.remote.values():
                 made.cancel()
             await node.session.close()
+        for admin in self._admins.values():
+            await admin.close()
 
     def _spawn(self, coro) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _number(medium: dict, *path: str) -> int:
+    """The integer at `path` in a medium of `handle_info` (0 where it is missing or not a number)."""
+    value: object = medium
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -6,13 +6,15 @@ transaction (asynchronous plugin requests: join, publish, start, switch...). Eve
 without a pending transaction (`webrtcup`, `hangup`, `media`, `slowlink`, `detached`,
 and plugin events such as a subscriber's renegotiation offer) go to the handle's
 listener. A keepalive every `KEEPALIVE_S` keeps the session (Janus drops it after 60 s
-of silence). The API secret is sent with every request and never logged.
+of silence). The API secret is sent with every request and never logged. `JanusAdmin`
+is a client of a node's Admin API (statistics, the sessions and handles it holds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import secrets
 from collections.abc import Callable
 from typing import Any, Literal
@@ -251,3 +253,63 @@ class JanusSession:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._ws.close()
         await self._http.close()
+
+
+class JanusAdmin:
+    """A client of one node's Admin API (its WebSocket, `janus-admin-protocol`): one request at a
+    time, each answered with `success` or `error`. Connects on first use and again after the
+    connection was lost. The admin secret is sent with every request and never logged."""
+
+    def __init__(self, url: str, secret: str | None):
+        self.url = url
+        self._secret = secret
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._lock = asyncio.Lock()
+        self._numbers = itertools.count(1)
+
+    async def request(self, janus: str, **fields: Any) -> dict[str, Any]:
+        """Send an admin request (`janus`: e.g. "list_sessions", "handle_info"); Janus's answer.
+        Raises JanusError."""
+        async with self._lock:
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                    ws = await self._connected()
+                    transaction = f"admin-{next(self._numbers)}"
+                    message = {"janus": janus, "transaction": transaction, **fields}
+                    if self._secret is not None:
+                        message["admin_secret"] = self._secret
+                    await ws.send_json(message)
+                    while True:
+                        answer = await ws.receive()
+                        if answer.type != aiohttp.WSMsgType.TEXT:
+                            raise ConnectionError(f"the socket closed ({answer.type.name})")
+                        reply = json.loads(answer.data)
+                        if reply.get("transaction") == transaction:
+                            break
+            except TimeoutError:
+                await self.close()
+                raise JanusError(f"Janus's Admin API at {self.url} did not answer {janus} within {REQUEST_TIMEOUT_S} s") from None
+            except (aiohttp.ClientError, OSError, ConnectionError, RuntimeError, ValueError) as exc:
+                await self.close()
+                raise JanusError(f"Janus's Admin API at {self.url} failed: {type(exc).__name__}: {exc}") from None
+        if reply.get("janus") != "success":
+            error = reply.get("error") or {}
+            raise JanusError(f"Janus's Admin API refused {janus}: {error.get('reason', 'unknown error')}",
+                             error.get("code"))
+        return reply
+
+    async def _connected(self) -> aiohttp.ClientWebSocketResponse:
+        if self._ws is None or self._ws.closed:
+            await self.close()
+            self._http = aiohttp.ClientSession()
+            self._ws = await self._http.ws_connect(self.url, protocols=("janus-admin-protocol",), heartbeat=None,
+                                                   timeout=aiohttp.ClientWSTimeout(ws_close=2), max_msg_size=4 << 20)
+        return self._ws
+
+    async def close(self) -> None:
+        ws, http, self._ws, self._http = self._ws, self._http, None, None
+        if ws is not None:
+            await ws.close()
+        if http is not None:
+            await http.close()

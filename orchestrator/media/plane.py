@@ -79,7 +79,7 @@ class LinkStats:
     bitrate_out_kbps: float = 0.0
     loss_pct: float = 0.0
     rtt_ms: float | None = None
-    fps_in: float = 0.0
+    fps_in: float | None = 0.0  # None: the plane counts no frames (Janus)
     packets_received: int = 0
     packets_lost: int = 0
 

@@ -50,7 +50,8 @@ async def live_on(nodes: list[JanusProcess], conference, data: Path, **overrides
     from tests.support.live import start_live
 
     def make_media(presence):
-        return JanusMediaPlane([n.url for n in nodes], janus_node.API_SECRET, conference.main_venue.id, presence)
+        return JanusMediaPlane([n.url for n in nodes], janus_node.API_SECRET, conference.main_venue.id, presence,
+                               [n.admin_url for n in nodes], janus_node.ADMIN_SECRET)
 
     live, server = await start_live(conference, data, make_media, **overrides)
     restrict_host_addresses([janus_node.PEER_ADDRESS])

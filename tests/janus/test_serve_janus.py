@@ -1,6 +1,7 @@
 """`orchestrator serve --media janus`: the server as its own process drives a real Janus node,
-and venue agents that joined by their usual links see the takes. The API secret comes from a
-file and never shows in the server's output."""
+and venue agents that joined by their usual links see the takes, their links measured through
+the node's Admin API. The API and admin secrets come from files and never show in the server's
+output."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from orchestrator.media import restrict_host_addresses
 from orchestrator.operator_client import wait_healthy
 from orchestrator.web.auth import JoinTokens
 from tests.conftest import SMALL_YAML
-from tests.support.janus_node import API_SECRET, PEER_ADDRESS, join
+from tests.support.janus_node import ADMIN_SECRET, API_SECRET, PEER_ADDRESS, join
 from tests.support.live import SECRET, Live, free_port, server_process, wait_for
 
 
@@ -20,10 +21,13 @@ async def test_serve_with_janus_and_three_agents(janus: JanusProcess, small_conf
     config.write_text(SMALL_YAML)
     secret_file = tmp_path / "janus.secret"
     secret_file.write_text(API_SECRET + "\n")
+    admin_secret_file = tmp_path / "janus-admin.secret"
+    admin_secret_file.write_text(ADMIN_SECRET + "\n")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = server_process(config, tmp_path / "data", port, "--media", "janus", "--janus", janus.url,
-                          "--janus-secret-file", str(secret_file))
+                          "--janus-secret-file", str(secret_file), "--janus-admin", janus.admin_url,
+                          "--janus-admin-secret-file", str(admin_secret_file))
     restrict_host_addresses([PEER_ADDRESS])
     tokens = JoinTokens(SECRET, small_conf.conference.id, set(small_conf.venue_by_id))
     try:
@@ -37,12 +41,14 @@ async def test_serve_with_janus_and_three_agents(janus: JanusProcess, small_conf
                 await wait_for(lambda: all(live.agents[v].agent.stats.seen == "haiyan" for v in ("main", "pinghu")),
                                5, "haiyan at the main venue and at pinghu")
                 await wait_for(lambda: live.agents["haiyan"].agent.stats.seen == "main", 5, "the main venue at haiyan")
+                await live.wait_for_state(lambda s: all(s["venues"][v]["link"].get("packets_received", 0) > 0
+                                                        for v in ("main", "pinghu", "haiyan")), 10, "the links measured")
             finally:
                 await live.stop_agents()
     finally:
         restrict_host_addresses(None)
         proc.terminate()
         out, err = proc.communicate(timeout=15)
-    assert f"Media:          Janus at {janus.url}" in out
-    assert API_SECRET not in out + err
+    assert f"Media:          Janus at {janus.url}\n" in out
+    assert API_SECRET not in out + err and ADMIN_SECRET not in out + err
     assert "janus_session_created" in err

@@ -28,6 +28,7 @@ CLONE_NEWNET = 0x40000000
 NODE_ADDRESS = "192.0.2.101"  # v0: Janus's media and API
 PEER_ADDRESS = "192.0.2.102"  # v1: the other end of the pair
 API_SECRET = "janus-test-api-secret"
+ADMIN_SECRET = "janus-test-admin-secret"
 
 
 def unavailable() -> str | None:
@@ -101,8 +102,8 @@ def start_node(namespace: str, folder: Path, ws_port: int = 8188, rtp_ports: tup
                secret: str = API_SECRET, debug_level: int = 4) -> JanusProcess:
     """Start Janus in `namespace` on v0's address (the calling thread must be inside the namespace)."""
     assert IP is not None
-    return start_janus(folder, NODE_ADDRESS, ws_port, rtp_ports, secret, prefix=(IP, "netns", "exec", namespace),
-                       debug_level=debug_level)
+    return start_janus(folder, NODE_ADDRESS, ws_port, rtp_ports, secret, ADMIN_SECRET,
+                       prefix=(IP, "netns", "exec", namespace), debug_level=debug_level)
 
 
 async def join(live, venues: list[str], timeout: float = 30) -> None:

@@ -98,6 +98,11 @@ def test_turn_needs_its_secret(monkeypatch):
     ({"janus_urls": ["ws://j:8188"]}, "Janus nodes are only used with the Janus media plane (--media janus)"),
     ({"media": "janus", "janus_urls": ["ws://10.0.0.5:8188", "ws://janus-2:8188"]},
      "with several Janus nodes each URL names its node by IP address (the others send it media there), not 'janus-2'"),
+    ({"media": "janus", "janus_urls": ["ws://10.0.0.5:8188"], "janus_admin_urls": ["http://127.0.0.1:7188"]},
+     "janus_admin_urls (ORCHESTRATOR_JANUS_ADMIN_URLS): a Janus node's Admin API is a WebSocket URL"),
+    ({"media": "janus", "janus_urls": ["ws://10.0.0.5:8188", "ws://10.0.0.6:8188"], "janus_admin_urls": ["ws://127.0.0.1:7188"]},
+     "1 Janus Admin API URL(s) for 2 Janus node(s): give one --janus-admin per --janus, in the same order, or none"),
+    ({"janus_admin_urls": ["ws://127.0.0.1:7188"]}, "Janus nodes are only used with the Janus media plane (--media janus)"),
 ])
 def test_a_bad_setting_is_refused_by_name(values, message):
     assert message in refusal(**values)
@@ -117,3 +122,19 @@ def test_janus_nodes_and_their_secret_from_the_environment_or_a_file(monkeypatch
     secret_file.write_text("")
     assert "the Janus API secret file" in refusal(janus_secret_file=secret_file)
     assert "is empty" in refusal(janus_secret_file=secret_file)
+
+
+def test_janus_admin_apis_and_their_secret_from_the_environment_or_a_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("ORCHESTRATOR_MEDIA", "janus")
+    monkeypatch.setenv("ORCHESTRATOR_JANUS_URLS", "ws://10.0.0.5:8188 ws://10.0.0.6:8188")
+    monkeypatch.setenv("ORCHESTRATOR_JANUS_ADMIN_URLS", "ws://10.0.0.5:7188 ws://10.0.0.6:7188")
+    monkeypatch.setenv("ORCHESTRATOR_JANUS_ADMIN_SECRET", "admin-from-the-environment")
+    settings = ServerSettings()
+    assert settings.janus_admin_urls == ["ws://10.0.0.5:7188", "ws://10.0.0.6:7188"]
+    assert settings.janus_admin_api_secret == "admin-from-the-environment"
+    assert "admin-from-the-environment" not in repr(settings)
+    secret_file = tmp_path / "janus-admin.secret"
+    secret_file.write_text("admin-from-the-file\n")
+    assert ServerSettings(janus_admin_secret_file=secret_file).janus_admin_api_secret == "admin-from-the-file"
+    secret_file.write_text("")
+    assert "the Janus admin secret file" in refusal(janus_admin_secret_file=secret_file)
