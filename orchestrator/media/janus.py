@@ -35,7 +35,8 @@ the plane is given its URL and admin secret; without it the console shows the li
 unmeasured): the loss is what Janus counted lost of the venue's uplink (its RTCP context's
 `lost` against the packets received), the bitrates its publisher's bytes received and its
 subscriber's bytes sent, the round trip Janus's from the venue's receiver reports on its
-downlink (unknown until one came). Janus counts no frames, so `fps_in` is None. Janus's
+downlink, in whole milliseconds (0, Janus's figure before the first report, reads as
+unknown: so does a round trip under half a millisecond). Janus counts no frames, so `fps_in` is None. Janus's
 `slowlink` events are logged.
 The recorder's peer is a downlink like a venue's (the program video, the program audio,
 the main venue's audio) on the first node, offered by Janus; so is a console's monitor (a
