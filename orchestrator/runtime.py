@@ -55,6 +55,7 @@ from .live_session import Listener, LiveSession
 from .logs import get_logger
 from .media.plane import LinkStats, MediaPlane, MediaPresence, VenuePeer
 from .recording import Recorder, RecordingOptions
+from .text import refused_because
 
 log = get_logger(component="runtime")
 
@@ -185,6 +186,13 @@ class SessionRuntime:
 
     def media_disconnected(self, venue: str, reason: str) -> None:
         self._presence(c.LeaveVenue(venue=venue, reason=reason))
+
+    def media_node_lost(self, node: str, venues: list[str], reason: str) -> None:
+        reason = "".join(ch if refused_because(ch) is None else " " for ch in reason)[:200]  # e.g. an error's newlines
+        try:
+            self.live.execute(c.ReportMediaNodeLost(node=node, venues=venues, reason=reason))
+        except Exception:  # the venues' own leaving still follows
+            log.exception("media_node_lost_not_recorded", node=node)
 
     def _presence(self, command: c.JoinVenue | c.LeaveVenue) -> None:
         try:

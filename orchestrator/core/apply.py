@@ -203,6 +203,11 @@ def microphone_unmuted(state: SessionState, ev: e.MicrophoneUnmuted) -> SessionS
     return _with_venue(state, ev.venue, muted=False)
 
 
+@_applies(e.MediaNodeLost)
+def media_node_lost(state: SessionState, ev: e.MediaNodeLost) -> SessionState:
+    return state  # its venues' leaving is recorded by their own events
+
+
 @_applies(e.LinkRevoked)
 def link_revoked(state: SessionState, ev: e.LinkRevoked) -> SessionState:
     return _with_venue(state, ev.venue, links_revoked_at=ev.at)

@@ -264,6 +264,15 @@ class RecordingFailed(_Command):
     detail: Annotated[str, Field(max_length=500), CheckedText] = ""
 
 
+class ReportMediaNodeLost(_Command):
+    """A media node (a Janus) was lost: `venues` had their media there and are told to reconnect."""
+
+    type: Literal["report_media_node_lost"] = "report_media_node_lost"
+    node: Annotated[str, Field(min_length=1, max_length=200), CheckedText]
+    venues: Annotated[list[VenueRef], Field(max_length=500)] = []
+    reason: Annotated[str, Field(max_length=200), CheckedText] = ""
+
+
 class ReportLink(_Command):
     """Link measurements for a venue (from RTCP); the core decides poor / recovered."""
 
@@ -279,7 +288,8 @@ OperatorCommand = Annotated[
 ]
 VenueCommand = Annotated[AnswerRollCall | RaiseHand | LowerHand, Field(discriminator="type")]
 SystemCommand = Annotated[
-    JoinVenue | LeaveVenue | ReportLink | Tick | RecordServerStart | RecordingFailed, Field(discriminator="type")
+    JoinVenue | LeaveVenue | ReportLink | Tick | RecordServerStart | RecordingFailed | ReportMediaNodeLost,
+    Field(discriminator="type"),
 ]
 Command = Annotated[
     OperatorCommand | VenueCommand | SystemCommand,

@@ -119,6 +119,7 @@ ALLOWED_PHASES: dict[type, frozenset[SessionPhase]] = {
     c.JoinVenue: _ANY,
     c.LeaveVenue: _ANY,
     c.ReportLink: _ANY,
+    c.ReportMediaNodeLost: _ANY,
     c.Tick: _ANY,  # never refused: the runtime sends it whatever the phase
     c.RecordServerStart: _BEFORE_END,  # a server started on an ended session's log records nothing
 }
@@ -164,6 +165,7 @@ DOING: dict[type, Callable[[Any], str]] = {
     c.JoinVenue: lambda cmd: f"record that '{cmd.venue}' joined",
     c.LeaveVenue: lambda cmd: f"record that '{cmd.venue}' left",
     c.ReportLink: lambda cmd: f"record the link of '{cmd.venue}'",
+    c.ReportMediaNodeLost: lambda cmd: f"record that the media node {cmd.node} was lost",
     c.RecordServerStart: lambda _: "record the server's start",
 }
 
@@ -1006,6 +1008,11 @@ def leave_venue(d: Decision, cmd: c.LeaveVenue) -> None:
 def record_server_start(d: Decision, cmd: c.RecordServerStart) -> None:
     connected = tuple(v for v, vs in d.state.venues.items() if vs.connected)
     d.emit(e.ServerStarted(at=d.now, venues_connected=connected, restart_grace_s=cmd.restart_grace_s))
+
+
+@_decides(c.ReportMediaNodeLost)
+def report_media_node_lost(d: Decision, cmd: c.ReportMediaNodeLost) -> None:
+    d.emit(e.MediaNodeLost(at=d.now, node=cmd.node, venues=tuple(cmd.venues), reason=cmd.reason))
 
 
 @_decides(c.ReportLink)

@@ -312,6 +312,16 @@ class LinkRevoked(_Event):
     venue: str
 
 
+class MediaNodeLost(_Event):
+    """A media node (`node`: its API's URL) was lost; `venues` had their media there and were
+    told to reconnect (they come back on the remaining nodes)."""
+
+    type: Literal["media_node_lost"] = "media_node_lost"
+    node: str
+    venues: tuple[str, ...] = ()
+    reason: str = ""
+
+
 class ServerStarted(_Event):
     """A server process opened this log: the first start, or a restart that continues the session.
 
@@ -347,7 +357,7 @@ class CaptionChanged(_Event):
 
 
 Event = Annotated[
-    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged | ServerStarted | RecordingStarted | RecordingStopped,
+    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged | ServerStarted | RecordingStarted | RecordingStopped | MediaNodeLost,
     Field(discriminator="type"),
 ]
 

@@ -29,6 +29,13 @@ another is not renumbered by Janus; the orchestrator pauses and resumes the stre
 it renumber and ask for a keyframe, but the pictures between the switch and that keyframe
 are decoded against the old source (a burst of broken pictures, under a second in the tests).
 
+A lost node (its API's connection gone: Janus died, or the network): the plane reports it
+(`media_node_lost`: the core records `media_node_lost` with its venues, and the venue socket
+tells each of them to reconnect), then each of its connected venues' leaving (the program
+falls back if the on-air venue was there). They come back on the remaining nodes: a node
+that cannot be reached is left out of the placement and tried again every `NODE_RETRY_S`.
+The recorder's and the monitors' peers, if they were there, are gone with it.
+
 Presence: a publisher's `webrtcup` is the venue's media connected; its `hangup` (or the
 downlink's) the end of it. Link figures come from each node's Admin API (`handle_info`, when
 the plane is given its URL and admin secret; without it the console shows the links as
@@ -76,6 +83,7 @@ from .sfu import check_offer
 RETRY_S = 0.25  # a refused switch is tried again after this...
 MAX_RETRIES = 8  # ...so many times, until the next change
 CONNECT_TIMEOUT_S = 30.0  # a publisher that never connects is cleaned up after this
+NODE_RETRY_S = 10.0  # an unreachable node is tried again after this
 MAX_PUBLISHERS = 4096
 CODECS = {"audio": "opus", "video": "vp8"}
 KINDS = {Role.PROGRAM_VIDEO: "video", Role.WALL_VIDEO: "video", Role.PROGRAM_AUDIO: "audio",
@@ -177,6 +185,8 @@ class JanusMediaPlane:
         self._starting = asyncio.Lock()
         self._venues: dict[str, _Venue] = {}
         self._others: dict[MonitorPeer | RecorderPeer, _Downlink] = {}  # the recorder's, the monitors': on the first node
+        self._others_url: str | None = None  # the node they are on (the first that answered)
+        self._retry_at: dict[str, float] = {}  # an unreachable node's next try
         self._dirty = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -184,25 +194,40 @@ class JanusMediaPlane:
     # ------------------------------------------------------------ the nodes
 
     async def _ready(self) -> list[_Node]:
-        """Every node's session and room, made on first use (again after a node was lost)."""
+        """The nodes that answer, in the configured order: each one's session and room made on first
+        use (again after it was lost). A node that cannot be reached is left out, and tried again
+        after `NODE_RETRY_S`; with none reachable, the offer is refused."""
         async with self._starting:
+            failures = []
             for url in self.urls:
-                if url in self._nodes:
+                if url in self._nodes or time.monotonic() < self._retry_at.get(url, 0.0):
                     continue
                 try:
-                    session = await JanusSession.connect(url, self._secret)
-                except JanusError as exc:
-                    raise OfferRejected(f"the media server is unavailable: {exc}") from None
-                try:
-                    room, dummy = await self._create_room(session)
-                except JanusError as exc:
-                    await session.close()
-                    raise OfferRejected(f"the media server refused to make the room: {exc}") from None
-                node = _Node(url, session, room, dummy, {"audio": "0", "video": "1"})
-                session.on_lost = functools.partial(self._node_lost, node)
-                self._nodes[url] = node
-                log.info("janus_room_created", url=url, room=room)
-            return [self._nodes[url] for url in self.urls]
+                    self._nodes[url] = await self._start_node(url)
+                    self._retry_at.pop(url, None)
+                except OfferRejected as exc:
+                    failures.append(str(exc))
+                    self._retry_at[url] = time.monotonic() + NODE_RETRY_S
+                    log.warning("janus_node_unavailable", url=url, error=str(exc), retry_in_s=NODE_RETRY_S)
+            nodes = [self._nodes[url] for url in self.urls if url in self._nodes]
+            if not nodes:
+                raise OfferRejected(failures[0] if failures else "every media server is unavailable")
+            return nodes
+
+    async def _start_node(self, url: str) -> _Node:
+        try:
+            session = await JanusSession.connect(url, self._secret)
+        except JanusError as exc:
+            raise OfferRejected(f"the media server is unavailable: {exc}") from None
+        try:
+            room, dummy = await self._create_room(session)
+        except JanusError as exc:
+            await session.close()
+            raise OfferRejected(f"the media server refused to make the room: {exc}") from None
+        node = _Node(url, session, room, dummy, {"audio": "0", "video": "1"})
+        session.on_lost = functools.partial(self._node_lost, node)
+        log.info("janus_room_created", url=url, room=room)
+        return node
 
     @staticmethod
     async def _create_room(session: JanusSession) -> tuple[int, int]:
@@ -230,14 +255,18 @@ class JanusMediaPlane:
         if self._nodes.get(node.url) is not node:
             return
         del self._nodes[node.url]
-        for state in [s for s in self._venues.values() if s.node is node]:
+        lost = [s for s in self._venues.values() if s.node is node]
+        for state in lost:
             del self._venues[state.venue]
+        # first the node (its venues are told to reconnect), then each connected venue's leaving
+        self.presence.media_node_lost(node.url, [s.venue for s in lost], reason)
+        for state in lost:
             if state.uplink is not None and state.uplink.connected:
-                self.presence.media_disconnected(state.venue, f"media server lost ({reason})")
+                self.presence.media_disconnected(state.venue, f"media server {node.url} lost ({reason})")
         for other in self._nodes.values():  # its venues' remote feeds elsewhere are gone too
             for venue in [v for v in other.remote if v not in self._venues]:
                 self._spawn(self._remove_remote(other, venue))
-        if node.url == self.urls[0]:  # the recorder's and the monitors' peers were there
+        if node.url == self._others_url:  # the recorder's and the monitors' peers were there
             self._others.clear()
         self._changed()
 
@@ -385,15 +414,15 @@ class JanusMediaPlane:
             if not 1 <= slots <= MAX_MONITOR_SLOTS:
                 raise OfferRejected(f"a monitor has 1 to {MAX_MONITOR_SLOTS} slots, not {slots}")
             await self.close_peer(peer, "replaced by a new connection")
-            monitor = await self._subscribe(peer, nodes[0], [_Slot(Role.MONITOR_VIDEO, n) for n in range(slots)],
-                                            send_offer)
+            monitor = await self._subscribe(peer, self._others_node(nodes),
+                                            [_Slot(Role.MONITOR_VIDEO, n) for n in range(slots)], send_offer)
             monitor.fixed = [None] * slots
             self._others[peer] = monitor
             return
         streams = [_Slot(Role.PROGRAM_VIDEO), _Slot(Role.PROGRAM_AUDIO), _Slot(Role.MAIN_AUDIO)]
         if isinstance(peer, RecorderPeer):
             await self.close_peer(peer, "replaced by a new connection")
-            self._others[peer] = await self._subscribe(peer, nodes[0], streams, send_offer)
+            self._others[peer] = await self._subscribe(peer, self._others_node(nodes), streams, send_offer)
             return
         state = self._venues.get(peer.venue)
         if state is None or state.uplink is None:
@@ -407,6 +436,12 @@ class JanusMediaPlane:
         if state.downlink is not None:
             await state.downlink.handle.detach()
         state.downlink = downlink
+
+    def _others_node(self, nodes: list[_Node]) -> _Node:
+        """Where the recorder and the monitors subscribe: the node the others are on, else the first."""
+        node = self._nodes.get(self._others_url or "") or nodes[0]
+        self._others_url = node.url
+        return node
 
     async def _subscribe(self, peer: PeerId, node: _Node, slots: list[_Slot],
                          send_offer: Callable[[str], None]) -> _Downlink:
@@ -513,8 +548,8 @@ class JanusMediaPlane:
         await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
         downlinks: list[tuple[str | None, _Node, _Downlink]] = [
             (s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
-        if self._others and self.urls[0] in self._nodes:
-            downlinks += [(None, self._nodes[self.urls[0]], d) for d in self._others.values()]
+        if self._others and self._others_url in self._nodes:
+            downlinks += [(None, self._nodes[self._others_url], d) for d in self._others.values()]
         done = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
         return all(done)
 

@@ -93,6 +93,10 @@ class MediaPresence(Protocol):
     def media_disconnected(self, venue: str, reason: str) -> None:
         """Venue `venue`'s connected peer went away (closed, failed, replaced...)."""
 
+    def media_node_lost(self, node: str, venues: list[str], reason: str) -> None:
+        """A media node (of a plane with several: Janus) was lost with the media of `venues`,
+        which must reconnect (their peers are gone; `media_disconnected` follows for each)."""
+
 
 class MediaObserver(Protocol):
     """What the program router reports for monitoring (the server's metrics); it must not raise."""

@@ -31,7 +31,7 @@ from ..core import events as e
 from ..core.state import SessionState
 from ..logs import get_logger
 from ..media.plane import MAX_WALL_SLOTS, OfferRejected, VenuePeer
-from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, CLOSE_REVOKED
+from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED
 from ..runtime import SessionRuntime
 from .auth import JoinTokens, TokenRefused
 from .outbox import Outbox
@@ -101,6 +101,11 @@ class VenueHub:
                 log.warning("venue_link_revoked", venue=event.venue)
                 message = p.error_message("refused", "this link has been revoked; ask the operator for a new one")
                 self._spawn(self.disconnect(event.venue, CLOSE_REVOKED, message))
+            elif isinstance(event, e.MediaNodeLost):  # its venues reconnect, onto the remaining nodes
+                for venue in event.venues:
+                    if venue in self.connections:
+                        self._spawn(self.disconnect(venue, CLOSE_RESTART, p.Restarting(
+                            message="the media server was lost; reconnecting")))
         for conn in list(self.connections.values()):
             self._send_view(conn)
 

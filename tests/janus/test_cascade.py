@@ -3,6 +3,8 @@ with VideoRoom remote publishers, and a take switches every node's subscribers."
 
 from __future__ import annotations
 
+from orchestrator.core import events as e
+from orchestrator.janus_node import JanusProcess
 from orchestrator.media.janus import JanusMediaPlane
 from orchestrator.web.app import RUNTIME
 from tests.support.janus_node import join
@@ -44,3 +46,30 @@ async def test_takes_across_two_cascaded_nodes(cascade_live: Live) -> None:
     await live.agents["pinghu"].task
     await wait_for(lambda: live.agents["haiyan"].agent.stats.seen == "main" and
                    live.agents["nanhu"].agent.stats.seen == "main", 10, "the fallback to the main venue on both nodes")
+
+
+async def test_a_lost_node_moves_its_venues_to_the_remaining_one(cascade_live: Live, janus: JanusProcess,
+                                                                 second_janus: JanusProcess) -> None:
+    live = cascade_live
+    for venue in ("main", "pinghu", "haiyan", "nanhu"):
+        await join(live, [venue])
+    assert homes(live)["pinghu"] == homes(live)["nanhu"] == second_janus.url
+    await live.command({"type": "take", "venue": "pinghu"})
+    await wait_for(lambda: live.agents["haiyan"].agent.stats.seen == "pinghu", 5, "pinghu on air at haiyan")
+    assert live.server_app is not None
+    lost: list[e.MediaNodeLost] = []
+    live.server_app[RUNTIME].live.add_listener(
+        "node_losses", lambda events, state: lost.extend(ev for ev in events if isinstance(ev, e.MediaNodeLost)))
+    second_janus.process.kill()  # SIGKILL: the on-air venue's node is gone
+    await live.wait_for_state(lambda s: s["on_air"] == "main", 10, "the fallback to the main venue")
+    assert [(ev.node, sorted(ev.venues)) for ev in lost] == [(second_janus.url, ["nanhu", "pinghu"])]
+    await wait_for(lambda: live.agents["haiyan"].agent.stats.seen == "main", 10, "the main venue at haiyan")
+    # its venues were told to reconnect, and came back on the remaining node
+    await live.wait_for_state(lambda s: all(s["venues"][v]["connected"] for v in live.agents), 20,
+                              "every venue connected again")
+    assert set(homes(live).values()) == {janus.url}
+    assert all(live.agents[v].events("reconnected") for v in ("pinghu", "nanhu"))
+    # back in its segment, the on-air venue goes back on air (the session's rule), now from the remaining node
+    assert (await live.state())["on_air"] == "pinghu"
+    await wait_for(lambda: all(live.agents[v].agent.stats.seen == "pinghu" for v in ("main", "haiyan", "nanhu")), 10,
+                   "pinghu on air again, from the remaining node")

@@ -47,7 +47,8 @@ def test_shown_values_are_short_and_visible():
 # --------------------------------------------------------------------------- commands
 
 VALID = {"venue": "pinghu", "segment": "opening", "status": "present", "picture_ok": True, "sound_ok": True,
-         "loss_pct": 0.0, "rtt_ms": 0.0, "confirm": False, "text": "Anthem", "reason": "left", "failure": "error"}
+         "loss_pct": 0.0, "rtt_ms": 0.0, "confirm": False, "text": "Anthem", "reason": "left", "failure": "error",
+         "node": "ws://10.0.0.6:8188"}
 
 
 def text_fields() -> list[tuple[type[BaseModel], str]]:
