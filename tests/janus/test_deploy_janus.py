@@ -15,8 +15,8 @@ import pytest
 
 from orchestrator.janus_node import JANUS, JanusProcess
 from orchestrator.media.janus_api import JanusAdmin, JanusError, JanusSession
-from tests.support.janus_node import IP, NODE_ADDRESS
 from tests.deploy.test_systemd import unit_settings
+from tests.support.janus_node import IP, NODE_ADDRESS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "janus"
 FILES = ("janus.jcfg", "janus.plugin.videoroom.jcfg", "janus.transport.websockets.jcfg")
