@@ -12,7 +12,8 @@ from typing import NoReturn
 
 import click
 
-from .config import Conference, ConfigError, VenueRole, display_path, format_duration, load_conference
+from .config import Conference, ConfigError, VenueRole, display_path, load_conference
+from .i18n import LANGUAGES, N_, Language, duration, ntranslate, translate
 from .wording import Clock, count
 
 
@@ -25,20 +26,38 @@ def _load_or_exit(path: str, status: int = 1) -> Conference:
         sys.exit(status)
 
 
-def summary(path: str, conf: Conference) -> str:
+# The kinds of branch venue, as the summary names them.
+KIND_WORDS = {
+    "county": N_("county"), "county_city": N_("county_city"), "district": N_("district"),
+    "development_zone": N_("development_zone"), "port_area": N_("port_area"), "department": N_("department"),
+    "other": N_("other"), "unspecified": N_("unspecified"),
+}
+
+
+def summary(path: str, conf: Conference, lang: Language | None = None) -> str:
+    """What `validate` says of a good file, in `lang` (default: the conference's language)."""
     info = conf.conference
+    lang = lang or info.language
     kinds = Counter(v.kind.value if v.kind else "unspecified" for v in conf.venues if v.role is VenueRole.BRANCH)
-    branches = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    branches = translate(lang, N_(", ")).join(
+        translate(lang, N_("{n} {kind}"), n=n, kind=translate(lang, KIND_WORDS[kind])) for kind, n in kinds.items())
     recipients = sum(len(a.recipients) for a in conf.awards)
+    n_branches = ntranslate(lang, "{n} branch", "{n} branches", len(conf.branch_ids))
     lines = [
-        f"{display_path(path)}: valid",
-        f"  conference   {info.id}: {info.title}",
-        f"  starts       {info.date.isoformat()} {info.start:%H:%M} ({info.timezone})",
-        f"  venues       {len(conf.venues)}: main '{conf.main_venue.id}' ({conf.main_venue.name}); "
-        f"{count(len(conf.branch_ids), 'branch', 'branches')}" + (f": {branches}" if branches else ""),
-        f"  awards       {count(len(conf.awards), 'list')}, {count(recipients, 'recipient')}",
-        f"  agenda       {count(len(conf.agenda), 'segment')}, {format_duration(conf.planned_total)} planned",
-        f"  planned end  {conf.planned_end:%Y-%m-%d %H:%M} ({info.timezone})",
+        translate(lang, N_("{path}: valid"), path=display_path(path)),
+        translate(lang, N_("  conference   {id}: {title}"), id=info.id, title=info.title),
+        translate(lang, N_("  starts       {date} {time} ({zone})"), date=info.date.isoformat(),
+                  time=f"{info.start:%H:%M}", zone=info.timezone),
+        translate(lang, N_("  venues       {n}: main '{main}' ({name}); {branches}"), n=len(conf.venues),
+                  main=conf.main_venue.id, name=conf.main_venue.name, branches=n_branches)
+        + (translate(lang, N_(": {kinds}"), kinds=branches) if branches else ""),
+        translate(lang, N_("  awards       {lists}, {recipients}"),
+                  lists=ntranslate(lang, "{n} list", "{n} lists", len(conf.awards)),
+                  recipients=ntranslate(lang, "{n} recipient", "{n} recipients", recipients)),
+        translate(lang, N_("  agenda       {segments}, {planned} planned"),
+                  segments=ntranslate(lang, "{n} segment", "{n} segments", len(conf.agenda)),
+                  planned=duration(lang, conf.planned_total)),
+        translate(lang, N_("  planned end  {end} ({zone})"), end=f"{conf.planned_end:%Y-%m-%d %H:%M}", zone=info.timezone),
     ]
     return "\n".join(lines)
 
@@ -49,9 +68,15 @@ def main() -> None:
     """Run a video-conference session: agenda, on-air venue, roll call, awards."""
 
 
+LANG_OPTION = click.option(
+    "--lang", type=click.Choice(LANGUAGES), default=None,
+    help="The language of what this command says.  [default: the conference's language]")
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(readable=False))  # each file is checked by the loader
-def validate(files: tuple[str, ...]) -> None:
+@LANG_OPTION
+def validate(files: tuple[str, ...], lang: Language | None) -> None:
     """Check conference files; print a summary, or every error as FILE:LINE:COL.
 
     Each file is checked on its own (a directory or a device is reported as such, and
@@ -66,7 +91,7 @@ def validate(files: tuple[str, ...]) -> None:
             for line in exc.lines():
                 click.echo(line, err=True)
             continue
-        click.echo(summary(path, conf))
+        click.echo(summary(path, conf, lang))
     sys.exit(1 if failed else 0)
 
 
@@ -314,7 +339,8 @@ def links(config, base_url, data_dir, valid_days) -> None:
 @click.option("--list", "list_archived", is_flag=True, help="List the archived sessions instead.")
 @click.option("--show", "show_name", default=None, metavar="NAME",
               help="Print the summary of one archived session (its file name, or its date stamp).")
-def archive(config, data_dir, list_archived, show_name) -> None:
+@LANG_OPTION
+def archive(config, data_dir, list_archived, show_name, lang) -> None:
     """Move the session's event log aside, so the next `serve` starts a new session from "scheduled".
 
     The log is moved, never deleted, to DATA/archive/<conference-id>.<date-time>.events.sqlite3 (its first
@@ -334,8 +360,11 @@ def archive(config, data_dir, list_archived, show_name) -> None:
             click.echo(archives.describe(archives.summarise(path), conf))
         else:
             path, summary = archives.archive_log(data_dir, conf)
-            click.echo(f"Archived the session of '{conf.conference.id}' ({count(summary.events, 'event')}) as {path}.")
-            click.echo(f"The next `orchestrator serve {config} --data {data_dir}` starts a new session.")
+            lang = lang or conf.conference.language
+            click.echo(translate(lang, N_("Archived the session of '{id}' ({events}) as {path}."), id=conf.conference.id,
+                                 events=ntranslate(lang, "{n} event", "{n} events", summary.events), path=path))
+            click.echo(translate(lang, N_("The next `{command}` starts a new session."),
+                                 command=f"orchestrator serve {config} --data {data_dir}"))
     except archives.ArchiveError as exc:
         _fail(str(exc))
 
@@ -349,7 +378,8 @@ def archive(config, data_dir, list_archived, show_name) -> None:
                    "[default: from the --out file's suffix, else md]")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
               help="Write the minutes to this file (default: standard output).")
-def minutes(config, data_dir, fmt, out) -> None:
+@LANG_OPTION
+def minutes(config, data_dir, fmt, out, lang) -> None:
     """Write the minutes of the session from its event log: segments planned against actual, who was
     on air when and why, the roll call, the awards, the floor, microphones, captions and faults.
 
@@ -367,7 +397,7 @@ def minutes(config, data_dir, fmt, out) -> None:
     if not path.exists():
         _fail(f"there is no event log of conference '{conf.conference.id}' in {data_dir}: no session was held there")
     try:
-        text = render(read_minutes(conf, path, time.time()), fmt)
+        text = render(read_minutes(conf, path, time.time(), lang), fmt)
     except LogError as exc:
         _fail(str(exc))
     if out is None:
@@ -377,7 +407,8 @@ def minutes(config, data_dir, fmt, out) -> None:
         Path(out).write_text(text, encoding="utf-8")
     except OSError as exc:
         _fail(f"cannot write {out}: {_oserror_reason(exc)}")
-    click.echo(f"Minutes of '{conf.conference.id}' written to {out} ({fmt}).")
+    click.echo(translate(lang or conf.conference.language, N_("Minutes of '{id}' written to {out} ({format})."),
+                         id=conf.conference.id, out=out, format=fmt))
 
 
 @main.command()
@@ -456,7 +487,8 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, rela
 @click.option("--loss", multiple=True, metavar="VENUE:PERCENT", help="Drill: lose PERCENT of the venue's uplink packets.")
 @click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0.1, max=10),
               help="Seconds within which every venue must show a take.")
-def rehearse(config, speed, report_dir, absent, no_answer, drop, loss, threshold) -> None:
+@LANG_OPTION
+def rehearse(config, speed, report_dir, absent, no_answer, drop, loss, threshold, lang) -> None:
     """Rehearse the agenda with one simulated venue per venue, over real WebRTC on this machine.
 
     Exit status 0 when every check passed, 1 when there were findings, 2 for a bad
@@ -482,40 +514,45 @@ def rehearse(config, speed, report_dir, absent, no_answer, drop, loss, threshold
     with open(folder / "rehearsal.log", "w", encoding="utf-8") as server_log:
         configure(json=True, file=server_log)  # the terminal is for the progress view
         logging.basicConfig(stream=server_log, level=logging.WARNING, force=True)
-        options = RehearsalOptions(speed=speed, threshold_s=threshold, drills=drills, report_dir=folder, config_path=config)
+        options = RehearsalOptions(speed=speed, threshold_s=threshold, drills=drills, report_dir=folder, config_path=config,
+                                   language=lang)
         try:
             report = asyncio.run(run_rehearsal(conf, options, progress_for(Console())))
         except KeyboardInterrupt:
             click.echo("orchestrator rehearse: interrupted; no report written", err=True)
             sys.exit(130)
-    click.echo(_rehearsal_summary(report, folder))
+    click.echo(_rehearsal_summary(report, folder, lang))
     sys.exit(report.exit_code)
 
 
-def _rehearsal_summary(report, folder: Path) -> str:
+def _rehearsal_summary(report, folder: Path, lang: Language | None = None) -> str:
+    """What `rehearse` says at the end, in `lang` (default: the conference's language)."""
     from .rehearsal.report import ReportText
 
-    s, text = report.summary, ReportText(report)
+    s, text = report.summary, ReportText(report, lang)
+    _ = text._
     lines = [
-        f"Rehearsal of {report.conference['id']}, {text.when()}: {count(s.segments, 'segment')} in "
-        f"{report.session_s:.1f} s (speed {report.speed:g}x; {report.duration_s:.1f} s in all).",
-        f"  program   {text.switches()}",
-        *([f"  roll call {text.calls()}"] if s.roll_call_calls else []),
-        *([f"  return    {text.returns()}"] if s.return_switches or s.wall_tiles else []),
-        f"  captions  {text.captions()}",
-        f"  awards    {text.awards()}",
-        f"  pictures  {text.pictures()}",
+        _(N_("Rehearsal of {id}, {when}: {segments} in {seconds} s (speed {speed}x; {total} s in all)."),
+          id=report.conference["id"], when=text.when(), segments=text.n("{n} segment", "{n} segments", s.segments),
+          seconds=f"{report.session_s:.1f}", speed=f"{report.speed:g}", total=f"{report.duration_s:.1f}"),
+        _(N_("  program   {said}"), said=text.switches()),
+        *([_(N_("  roll call {said}"), said=text.calls())] if s.roll_call_calls else []),
+        *([_(N_("  return    {said}"), said=text.returns())] if s.return_switches or s.wall_tiles else []),
+        _(N_("  captions  {said}"), said=text.captions()),
+        _(N_("  awards    {said}"), said=text.awards()),
+        _(N_("  pictures  {said}"), said=text.pictures()),
     ]
     for drill in report.drill_outcomes:
-        lines.append(f"  drill {drill.spec}: "
-                     + ("; ".join(o.message for o in drill.outcomes) or "no outcome"))
+        lines.append(_(N_("  drill {spec}: {said}"), spec=drill.spec,
+                       said="; ".join(o.message for o in drill.outcomes) or _(N_("no outcome"))))
     if report.findings:
-        lines.append(f"{count(len(report.findings), 'finding')}:")
-        lines += [f"  {text.at(f.at_s)} {f.kind} [segment {f.segment or '-'}] [venue {f.venue or '-'}] {f.message}"
+        lines.append(_(N_("{findings}:"), findings=text.n("{n} finding", "{n} findings", len(report.findings))))
+        lines += [_(N_("  {at} {kind} [segment {segment}] [venue {venue}] {message}"), at=text.at(f.at_s), kind=f.kind,
+                    segment=f.segment or "-", venue=f.venue or "-", message=f.message)
                   for f in report.findings]
     else:
-        lines.append("No findings: every check passed.")
-    lines.append(f"Report: {folder / 'report.html'} and {folder / 'report.json'}")
+        lines.append(_(N_("No findings: every check passed.")))
+    lines.append(_(N_("Report: {html} and {json}"), html=folder / "report.html", json=folder / "report.json"))
     return "\n".join(lines)
 
 

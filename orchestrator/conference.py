@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .i18n import LANGUAGES, Language, normalise
 from .text import check_text, describe_char, shown
 
 # Limits no real conference reaches (a provincial meeting has about a thousand venues).
@@ -93,6 +94,17 @@ def format_duration(seconds: float) -> str:
     return out or "0s"
 
 
+def _language(value: Any) -> Language:
+    if isinstance(value, str) and value in LANGUAGES:
+        return value
+    meant = normalise(value) if isinstance(value, str) and len(value) <= MAX_ID_CHARS else None
+    hint = f" (did you mean '{meant}'?)" if meant else ""
+    raise PydanticCustomError(
+        "language", "'{value}' is not a supported language: use " + " or ".join(f"'{x}'" for x in LANGUAGES) + "{hint}",
+        {"value": shown(value), "hint": hint},
+    )
+
+
 def _start(value: Any) -> dt.time:
     match = START_RE.fullmatch(value) if isinstance(value, str) else None
     if not match:
@@ -147,6 +159,7 @@ Slug = Annotated[str, BeforeValidator(_slug)]
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 StartTime = Annotated[dt.time, BeforeValidator(_start)]
 TimeZoneName = Annotated[str, BeforeValidator(_timezone)]
+LanguageTag = Annotated[Language, BeforeValidator(_language)]
 IsoDate = Annotated[dt.date, BeforeValidator(_date)]
 Text = Annotated[str, AfterValidator(_text)]
 VenueIds = Annotated[list[Slug], Field(max_length=MAX_VENUES)]
@@ -251,6 +264,9 @@ class ConferenceInfo(_Model):
     date: IsoDate
     start: StartTime
     timezone: TimeZoneName
+    # the language of the pages, the session's sentences, the CLI and the documents
+    # (a reader may choose the other one: see orchestrator/i18n.py)
+    language: LanguageTag = "en"
 
 
 class Venue(_Model):

@@ -61,7 +61,7 @@ from .conference import (
     format_duration,
     parse_duration,
 )
-from .hints import did_you_mean
+from .hints import closest, did_you_mean
 from .text import describe_char, shown
 
 __all__ = [
@@ -418,7 +418,7 @@ def parse_conference(text: str, filename: str = "<conference>") -> Conference:
     try:
         conf = Conference.model_validate(plain)
     except ValidationError as exc:
-        raise ConfigError(_in_file_order(_structural_issues(exc, positions, issue)
+        raise ConfigError(_in_file_order(_structural_issues(exc, positions, issue, _venue_names(plain))
                                          + _typing_slips(text, lines, issue))) from None
 
     problems = [issue(*positions.find(loc), loc, message) for loc, message in _semantic_problems(conf)]
@@ -565,7 +565,25 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     return model
 
 
-def _structural_issues(exc: ValidationError, positions: _Positions, issue) -> list[ConfigIssue]:
+def _venue_names(plain: dict) -> dict[str, str]:
+    """{name: id} of the file's venues, as written (for a reference that names a venue rather than its id)."""
+    venues = plain.get("venues")
+    if not isinstance(venues, list):
+        return {}
+    return {v["name"]: v["id"] for v in venues
+            if isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("id"), str)}
+
+
+def _name_for_id(value: object, loc: Loc, names: dict[str, str]) -> str:
+    """' (did you mean 'pinghu', the id of 平湖市?)' when an id field holds (nearly) a venue's name."""
+    if not isinstance(value, str) or not names or len(value) > 200 or (len(loc) == 3 and loc[0] == "venues"):
+        return ""
+    name = closest(value, names)
+    return f" (did you mean '{names[name]}', the id of {name}?)" if name else ""
+
+
+def _structural_issues(exc: ValidationError, positions: _Positions, issue,
+                       venue_names: dict[str, str] | None = None) -> list[ConfigIssue]:
     found: dict[tuple, ConfigIssue] = {}
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(err["loc"])
@@ -589,6 +607,8 @@ def _structural_issues(exc: ValidationError, positions: _Positions, issue) -> li
             # with the branch name inside the loc; strip those and keep one message.
             loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("literal"))))
             message = _value_message(err)
+            if kind == "slug":
+                message += _name_for_id(err.get("input"), loc, venue_names or {})
             line, col = positions.find(loc)
         key = (loc, message) if kind in ("missing", "extra_forbidden") else (loc,)
         found.setdefault(key, issue(line, col, loc, message))
@@ -596,7 +616,7 @@ def _structural_issues(exc: ValidationError, positions: _Positions, issue) -> li
 
 
 # the models' own errors: their messages are written for this file already
-_OWN_ERRORS = ("slug", "duration", "start_time", "timezone", "date", "text", "text_too_long", "text_empty",
+_OWN_ERRORS = ("slug", "duration", "start_time", "timezone", "language", "date", "text", "text_too_long", "text_empty",
                "agenda_too_long")
 
 

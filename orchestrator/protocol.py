@@ -34,10 +34,21 @@ from pydantic import (
     model_serializer,
 )
 
-from .conference import PollingTarget, ReturnMode, RollCallMode, SegmentKind, VenueKind, VenueRole, WallLayout
+from . import sentences
+from .conference import (
+    Conference,
+    PollingTarget,
+    ReturnMode,
+    RollCallMode,
+    SegmentKind,
+    VenueKind,
+    VenueRole,
+    WallLayout,
+)
 from .core.errors import CommandRejected, Param
 from .core.events import Caption, Event, MainReturnMode, RecordingStopReason
 from .core.state import LinkQuality, RollCallPhase, RollCallStatus, SegmentStatus, SessionPhase
+from .i18n import Language
 
 Params = dict[str, Param]
 
@@ -190,10 +201,15 @@ def error_body(code: str, message: str, params: Params | None = None) -> ErrorBo
     return ErrorBody(error=message, code=code, **_given(params or {}))
 
 
-def refusal(exc: CommandRejected | BadMessage) -> ErrorBody:
-    """The error body of a refused or malformed command."""
-    code = exc.code
-    return error_body(code, str(exc), exc.params)
+def refusal(exc: CommandRejected | BadMessage, lang: Language = "en", conference: Conference | None = None) -> ErrorBody:
+    """The error body of a refused (its sentence in `lang`) or malformed command."""
+    return error_body(exc.code, reason(exc, lang, conference), exc.params)
+
+
+def reason(exc: CommandRejected | BadMessage, lang: Language = "en", conference: Conference | None = None) -> str:
+    """What is wrong, for people: a refusal in `lang`, naming the `conference`'s venues and
+    segments (a malformed message's checks speak English)."""
+    return sentences.refusal(lang, exc, conference) if isinstance(exc, CommandRejected) else str(exc)
 
 
 # ---------------------------------------------------------------------------- /ws/venue: venue -> server
@@ -259,8 +275,12 @@ class VenueInfo(_Msg):
 
 
 class ConferenceInfo(_Msg):
+    """The conference as a venue sees it: its time zone (the page's clock) and language."""
+
     id: str
     title: str
+    timezone: str
+    language: str
 
 
 class IceServer(_Sparse):
@@ -473,7 +493,10 @@ class VenueRow(_Msg):
     left_reason: str | None
 
 
-class RollCallEntryView(_Msg):
+class RollCallEntryView(_Sparse):
+    """One venue's record; `note` in the reader's language, `note_code` the session's code."""
+
+    _sparse = frozenset({"note_code"})
     status: Lax[RollCallStatus]
     at: float | None
     prompted_at: float | None
@@ -481,6 +504,7 @@ class RollCallEntryView(_Msg):
     sound_ok: bool | None
     by: str | None
     note: str
+    note_code: str | None = None
 
 
 class RollCallView(_Msg):

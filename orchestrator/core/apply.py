@@ -231,7 +231,7 @@ def roll_call_started(state: SessionState, ev: e.RollCallStarted) -> SessionStat
 def roll_call_prompted(state: SessionState, ev: e.RollCallPrompted) -> SessionState:
     return _with_roll_call_entry(
         state, ev.segment, ev.venue, RollCallStatus.PENDING,
-        prompted_at=ev.at, at=None, picture_ok=None, sound_ok=None, by=None, note="",
+        prompted_at=ev.at, at=None, picture_ok=None, sound_ok=None, by=None, note="", note_params={},
     )
 
 
@@ -245,7 +245,8 @@ def roll_call_answered(state: SessionState, ev: e.RollCallAnswered) -> SessionSt
 
 @_applies(e.RollCallMarked)
 def roll_call_marked(state: SessionState, ev: e.RollCallMarked) -> SessionState:
-    return _with_roll_call_entry(state, ev.segment, ev.venue, RollCallStatus(ev.status), at=ev.at, by=ev.by, note=ev.note)
+    return _with_roll_call_entry(state, ev.segment, ev.venue, RollCallStatus(ev.status), at=ev.at, by=ev.by,
+                                 note=ev.note, note_params=ev.note_params)
 
 
 @_applies(e.RollCallFinished)
@@ -258,7 +259,7 @@ def roll_call_finished(state: SessionState, ev: e.RollCallFinished) -> SessionSt
 def roll_call_called(state: SessionState, ev: e.RollCallCalled) -> SessionState:
     state = _with_roll_call_entry(
         state, ev.segment, ev.venue, RollCallStatus.PENDING,
-        prompted_at=ev.at, at=None, picture_ok=None, sound_ok=None, by=None, note="",
+        prompted_at=ev.at, at=None, picture_ok=None, sound_ok=None, by=None, note="", note_params={},
     )
     return _with_roll_call(state, ev.segment, calling=ev.venue, call_deadline=ev.deadline, paused=False,
                            call_left=None)
@@ -266,7 +267,8 @@ def roll_call_called(state: SessionState, ev: e.RollCallCalled) -> SessionState:
 
 @_applies(e.RollCallRequeued)
 def roll_call_requeued(state: SessionState, ev: e.RollCallRequeued) -> SessionState:
-    return _with_roll_call_entry(state, ev.segment, ev.venue, RollCallStatus.WAITING, at=None, by=None, note="")
+    return _with_roll_call_entry(state, ev.segment, ev.venue, RollCallStatus.WAITING, at=None, by=None, note="",
+                                 note_params={})
 
 
 @_applies(e.RollCallPaused)

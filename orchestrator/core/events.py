@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ..conference import PollingTarget, RollCallMode, WallLayout
+from .errors import Param
 
 
 class CaptionKind(str, Enum):
@@ -91,6 +92,12 @@ class VenueTookAir(_Event):
     reason: TakeReason
 
 
+# Why the program fell back: "venue_disconnected" (params: venue, left: why it left) or
+# "segment_venue_not_connected" (params: segment, venue); in logs written before the codes,
+# an English sentence (the sentences are `orchestrator.sentences.fallback`'s).
+FallbackReason = str
+
+
 class ProgramFellBack(_Event):
     """The program went to the main venue because `from_venue` could not be on air.
 
@@ -102,7 +109,8 @@ class ProgramFellBack(_Event):
     venue: str
     from_venue: str
     previous: str
-    reason: str
+    reason: FallbackReason
+    reason_params: dict[str, Param] = {}
     rejoin: bool = True
 
 
@@ -173,7 +181,10 @@ class RollCallMarked(_Event):
     venue: str
     status: Literal["present", "absent", "no_answer"]
     by: Literal["operator", "session"]
+    # a code of `orchestrator.sentences.NOTES` ("skipped", "no_answer_in_time", ...) with its
+    # `note_params`; in logs written before the codes, an English note
     note: str = ""
+    note_params: dict[str, Param] = {}
 
 
 class RollCallFinished(_Event):

@@ -80,8 +80,7 @@ class Session:
         decision = Decision(self.conference, self._index, self._state, command, now)
         phase = self._state.phase
         if phase not in ALLOWED_PHASES[type(command)]:
-            code, why = WRONG_PHASE[phase]
-            decision.reject(code, why, phase=phase.value)
+            decision.reject(WRONG_PHASE[phase], phase=phase.value)
         DECIDERS[type(command)](decision, command)
         self._state = decision.state
         return decision.events

@@ -15,6 +15,7 @@ from enum import Enum
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..conference import PollingTarget, RollCallMode, WallLayout
+from .errors import Param
 from .events import Caption, MainReturnMode, RecordingStopReason
 
 
@@ -115,7 +116,8 @@ class RollCallEntry(_State):
     picture_ok: bool | None = None
     sound_ok: bool | None = None
     by: str | None = None  # "venue" | "operator" | "session"
-    note: str = ""
+    note: str = ""  # a code (see RollCallMarked)
+    note_params: dict[str, Param] = {}
 
 
 # The statuses a roll call of each mode records (a check roll call never waits nor times out).

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..conference import Conference
-from ..config import format_duration
 from ..core import Session
 from ..core import events as e
 from ..core.state import ROLL_CALL_STATUSES, SessionPhase, SessionState
-from ..wording import count
+from ..i18n import N_, Language, duration, ntranslate, translate
+from ..sentences import leave_reason, note
 from .model import (
     AwardRecord,
     CaptionRecord,
@@ -38,14 +38,14 @@ from .model import (
 )
 
 REASON_WORDS = {
-    "start": "session start",
-    "segment": "the segment's venue",
-    "take": "operator's take",
-    "floor": "floor granted",
-    "roll_call": "called in the roll call",
-    "polling": "polling",
-    "rejoined": "back after rejoining",
-    "fallback": "fallback",
+    "start": N_("session start"),
+    "segment": N_("the segment's venue"),
+    "take": N_("operator's take"),
+    "floor": N_("floor granted"),
+    "roll_call": N_("called in the roll call"),
+    "polling": N_("polling"),
+    "rejoined": N_("back after rejoining"),
+    "fallback": N_("fallback"),
 }
 """How a venue came on air, in words (renderers use these)."""
 
@@ -84,6 +84,7 @@ class _Builder:
     """Reads the events once, in order, keeping what the minutes need; `finish` makes them."""
 
     conference: Conference
+    lang: Language = "en"  # the language of the minutes' words
     session: Session = field(init=False)
     events: int = 0
     last_at: float | None = None
@@ -123,6 +124,9 @@ class _Builder:
 
     # ------------------------------------------------------------ events
 
+    def _(self, msgid: str, **params: object) -> str:
+        return translate(self.lang, msgid, **params)
+
     def add(self, event: e.Event) -> None:
         before = self.session.state
         self.session.apply(event)  # ReplayError: the log does not fit the conference
@@ -150,19 +154,21 @@ class _Builder:
     def venue_took_air(self, ev: e.VenueTookAir, before: SessionState) -> None:
         cause = ""
         if ev.reason is e.TakeReason.REJOINED:
-            cause = f"{self.name(ev.venue)} rejoined"
+            cause = self._(N_("{venue} rejoined"), venue=self.name(ev.venue))
         self.take(ev.at, ev.venue, ev.previous, ev.reason.value, cause)
 
     def program_fell_back(self, ev: e.ProgramFellBack, before: SessionState) -> None:
         cause = self.fallback_cause(ev)
         self.take(ev.at, ev.venue, ev.previous, "fallback", cause)
-        self.fault(ev.at, "fallback", ev.from_venue, f"the program fell back to {self.name(ev.venue)}: {cause}")
+        self.fault(ev.at, "fallback", ev.from_venue,
+                   self._(N_("the program fell back to {venue}: {cause}"), venue=self.name(ev.venue), cause=cause))
 
     def fallback_cause(self, ev: e.ProgramFellBack) -> str:
         left = self.left.get(ev.from_venue)
         if left is not None and left.at == ev.at:
-            return f"{self.name(ev.from_venue)} disconnected ({left.reason})"
-        return f"{self.name(ev.from_venue)} was not connected"
+            return self._(N_("{venue} disconnected ({why})"), venue=self.name(ev.from_venue),
+                          why=leave_reason(self.lang, left.reason))
+        return self._(N_("{venue} was not connected"), venue=self.name(ev.from_venue))
 
     def take(self, at: float, venue: str, previous: str | None, reason: str, cause: str) -> None:
         last = self.on_air[-1] if self.on_air else None
@@ -176,24 +182,25 @@ class _Builder:
         self.connected.setdefault(ev.venue, []).append(_Interval(ev.at))
         left = self.left.get(ev.venue)
         if left is not None:
-            self.fault(ev.at, "rejoined", ev.venue, f"back after {format_duration(ev.at - left.at)}")
+            self.fault(ev.at, "rejoined", ev.venue, self._(N_("back after {time}"), time=duration(self.lang, ev.at - left.at)))
 
     def venue_left(self, ev: e.VenueLeft, before: SessionState) -> None:
         self.left[ev.venue] = ev
         _close(self.connected.get(ev.venue), ev.at)
         _close(self.poor.get(ev.venue), ev.at)  # a new connection starts good
-        self.fault(ev.at, "disconnected", ev.venue, ev.reason)
+        self.fault(ev.at, "disconnected", ev.venue, leave_reason(self.lang, ev.reason))
 
     def venue_link_degraded(self, ev: e.VenueLinkDegraded, before: SessionState) -> None:
         self.poor.setdefault(ev.venue, []).append(_Interval(ev.at))
-        self.fault(ev.at, "link_degraded", ev.venue, f"loss {ev.loss_pct:.1f} %, round trip {ev.rtt_ms:.0f} ms")
+        self.fault(ev.at, "link_degraded", ev.venue, self._(N_("loss {loss} %, round trip {rtt} ms"),
+                                                            loss=f"{ev.loss_pct:.1f}", rtt=f"{ev.rtt_ms:.0f}"))
 
     def venue_link_recovered(self, ev: e.VenueLinkRecovered, before: SessionState) -> None:
         _close(self.poor.get(ev.venue), ev.at)
-        self.fault(ev.at, "link_recovered", ev.venue, "the link is good again")
+        self.fault(ev.at, "link_recovered", ev.venue, self._(N_("the link is good again")))
 
     def link_revoked(self, ev: e.LinkRevoked, before: SessionState) -> None:
-        self.fault(ev.at, "link_revoked", ev.venue, "the operator revoked its join links; it was cut off")
+        self.fault(ev.at, "link_revoked", ev.venue, self._(N_("the operator revoked its join links; it was cut off")))
 
     def microphone(self, ev: e.MicrophoneMuted | e.MicrophoneUnmuted, before: SessionState) -> None:
         last = self.microphones[-1] if self.microphones else None
@@ -236,13 +243,16 @@ class _Builder:
         ))
         if restart:
             assert self.last_at is not None
-            detail = (f"the server started again; the previous process last wrote "
-                      f"{format_duration(ev.at - self.last_at)} earlier")
-            grace = format_duration(ev.restart_grace_s)
+            detail = self._(N_("the server started again; the previous process last wrote {time} earlier"),
+                            time=duration(self.lang, ev.at - self.last_at))
+            grace = duration(self.lang, ev.restart_grace_s)
+            venues = ntranslate(self.lang, "{n} venue", "{n} venues", len(names))
             if len(names) == len(self.conference.venues):
-                detail += f"; all {count(len(names), 'venue')} were connected then and had {grace} to come back"
+                detail += self._(N_("; all {venues} were connected then and had {time} to come back"),
+                                 venues=venues, time=grace)
             elif names:
-                detail += f"; {count(len(names), 'venue')} connected then had {grace} to come back: " + ", ".join(names)
+                detail += self._(N_("; {venues} connected then had {time} to come back: {names}"),
+                                 venues=venues, time=grace, names=self._(N_(", ")).join(names))
             self.fault(ev.at, "server_restarted", None, detail)
 
     # ------------------------------------------------------------ the end
@@ -254,7 +264,7 @@ class _Builder:
         return Minutes(
             conference=ConferenceInfo(
                 id=conf.conference.id, title=conf.conference.title, date=conf.conference.date.isoformat(),
-                timezone=conf.conference.timezone, main_venue=self.venue(conf.main_venue.id),
+                timezone=conf.conference.timezone, language=self.lang, main_venue=self.venue(conf.main_venue.id),
                 planned_start=conf.starts_at.timestamp(), planned_end=conf.starts_at.timestamp() + conf.planned_total,
                 planned_s=conf.planned_total,
             ),
@@ -330,7 +340,7 @@ class _Builder:
                     RollCallEntryRecord(
                         venue=self.venue(venue), status=entry.status.value, picture_ok=entry.picture_ok,
                         sound_ok=entry.sound_ok, asked_at=entry.prompted_at, recorded_at=entry.at,
-                        recorded_by=entry.by, note=entry.note,
+                        recorded_by=entry.by, note=note(self.lang, entry.note, entry.note_params),
                     )
                     for venue, entry in rc.entries.items()
                 ],
@@ -372,11 +382,12 @@ _HANDLERS: dict[type, Callable[[_Builder, Any, SessionState], None]] = {
 }
 
 
-def build_minutes(conference: Conference, events: Iterable[e.Event], now: float) -> Minutes:
-    """The minutes of the session these events record, up to its end or to `now`.
+def build_minutes(conference: Conference, events: Iterable[e.Event], now: float, lang: Language | None = None) -> Minutes:
+    """The minutes of the session these events record, up to its end or to `now`, in `lang`
+    (default: the conference's language).
 
     Raises ReplayError at the first event that does not fit the conference."""
-    builder = _Builder(conference)
+    builder = _Builder(conference, lang or conference.conference.language)
     for event in events:
         builder.add(event)
         if builder.session.state.phase is SessionPhase.ENDED:

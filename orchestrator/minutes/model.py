@@ -31,6 +31,7 @@ class ConferenceInfo(_Record):
     title: str
     date: str  # the planned day, YYYY-MM-DD
     timezone: str  # IANA name: the zone every time is shown in
+    language: str = "en"  # the language the minutes' words are in
     main_venue: VenueRef
     planned_start: float
     planned_end: float

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..conference import Conference
 from ..core import events as e
+from ..sentences import fallback
 from ..wording import Clock
 from .matroska import Chapter
 
@@ -83,7 +84,8 @@ class RecordingTimeline:
         elif isinstance(event, e.VenueTookAir):
             self._on_air(event.at, _Take(event.at, event.venue, event.previous, event.reason.value, self._segment()))
         elif isinstance(event, e.ProgramFellBack):
-            self._on_air(event.at, _Take(event.at, event.venue, event.previous, "fallback", self._segment(), event.reason))
+            self._on_air(event.at, _Take(event.at, event.venue, event.previous, "fallback", self._segment(),
+                                          fallback(self.conference.conference.language, event.reason, event.reason_params)))
         elif isinstance(event, e.CaptionChanged):
             caption = event.caption
             self.captions.append(_Caption(event.at, caption.text if caption else None,

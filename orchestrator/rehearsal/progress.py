@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from rich.console import Console, Group
@@ -15,8 +16,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..i18n import N_, ntranslate
 from ..protocol import OperatorState
-from ..wording import count
 from .records import DrillOutcome, Finding, SegmentRun
 
 if TYPE_CHECKING:
@@ -31,9 +32,11 @@ class Progress:
     """What the rehearsal tells its watcher; this one shows nothing."""
 
     rehearsal: Rehearsal  # given by attach(), before anything is shown
+    _: Callable[..., str]  # the rehearsal's words (`Rehearsal._`), given by attach()
 
     def attach(self, rehearsal: Rehearsal) -> None:
         self.rehearsal = rehearsal
+        self._ = rehearsal._  # its words in the rehearsal's language
         self._t0 = time.monotonic()
 
     def detach(self) -> None:
@@ -66,17 +69,19 @@ class LineProgress(Progress):
 
     def segment(self, run: SegmentRun) -> None:
         step, total = run.step, len(self.rehearsal.plan.steps)
-        self._say(f"segment {step.index + 1}/{total} {step.id} ({step.kind.value}, {step.target_s:.1f} s), "
-                  f"on air from '{step.venue}'")
+        self._say(self._(N_("segment {n}/{total} {id} ({kind}, {seconds} s), on air from '{venue}'"), n=step.index + 1,
+                         total=total, id=step.id, kind=step.kind.value, seconds=f"{step.target_s:.1f}", venue=step.venue))
 
     def note(self, text: str) -> None:
         self._say(text)
 
     def finding(self, finding: Finding) -> None:
-        self._say(f"FINDING {finding.kind} [{finding.segment or '-'}] [{finding.venue or '-'}] {finding.message}")
+        self._say(self._(N_("FINDING {kind} [{segment}] [{venue}] {message}"), kind=finding.kind,
+                         segment=finding.segment or "-", venue=finding.venue or "-", message=finding.message))
 
     def outcome(self, outcome: DrillOutcome) -> None:
-        self._say(f"drill {outcome.drill} '{outcome.venue}': {outcome.message}")
+        self._say(self._(N_("drill {drill} '{venue}': {message}"), drill=outcome.drill, venue=outcome.venue,
+                         message=outcome.message))
 
 
 class LiveProgress(Progress):
@@ -123,18 +128,21 @@ class LiveProgress(Progress):
         r = self.rehearsal
         state = r.socket.state if r.socket else None
         run = r.current
-        head = Text.assemble(("Rehearsal ", "bold"), (r.conference.conference.title, "bold cyan"),
-                             f"  speed {r.options.speed:g}x  elapsed {self.elapsed().strip()} of about "
-                             f"{r.plan.total_s:.0f} s")
+        _ = self._
+        head = Text.assemble((_(N_("Rehearsal")) + " ", "bold"), (r.conference.conference.title, "bold cyan"),
+                             _(N_("  speed {speed}x  elapsed {elapsed} of about {total} s"), speed=f"{r.options.speed:g}",
+                               elapsed=self.elapsed().strip(), total=f"{r.plan.total_s:.0f}"))
         if r.rec is not None and r.rec.session_ended is not None:
-            line = Text("session ended; checking the last segment")
+            line = Text(_(N_("session ended; checking the last segment")))
         elif run is not None:
             into = time.time() - run.started
-            line = Text.assemble(f"segment {run.step.index + 1}/{len(r.plan.steps)} ", (run.step.id, "bold"),
-                                 f" ({run.step.kind.value})  {into:4.1f}/{run.step.target_s:.1f} s  on air: ",
+            line = Text.assemble(_(N_("segment {n}/{total} "), n=run.step.index + 1, total=len(r.plan.steps)),
+                                 (run.step.id, "bold"),
+                                 _(N_(" ({kind})  {into}/{target} s  on air: "), kind=run.step.kind.value,
+                                   into=f"{into:4.1f}", target=f"{run.step.target_s:.1f}"),
                                  (state.on_air if state else "?", "bold magenta"))
         else:
-            line = Text("joining the venues...")
+            line = Text(_(N_("joining the venues...")))
         return Group(head, line, self._venues(state), *self._lists())
 
     def _venues(self, state: OperatorState | None) -> Table:
@@ -144,18 +152,19 @@ class LiveProgress(Progress):
             if f.venue:
                 counts[f.venue] = counts.get(f.venue, 0) + 1
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("venue", "state", "server", "shows", "frames", "loss", "findings"):
-            table.add_column(column)
+        for column in (N_("venue"), N_("state"), N_("server"), N_("shows"), N_("frames"), N_("loss"), N_("findings")):
+            table.add_column(self._(column))
         for venue in r.conference.venues:
             view = state.venues.get(venue.id) if state else None
             sim = r.fleet.venues.get(venue.id) if r.fleet else None
+            _ = self._
             if venue.id in r.options.drills.absent:
-                local = Text("absent", "yellow")
+                local = Text(_(N_("absent")), "yellow")
             elif sim is None or sim.agent is None:
-                local = Text("dropped", "red")
+                local = Text(_(N_("dropped")), "red")
             else:
-                local = Text("connected", "green") if sim.connected else Text("joining", "yellow")
-            server = "on air" if view and view.on_air else ("connected" if view and view.connected else "-")
+                local = Text(_(N_("connected")), "green") if sim.connected else Text(_(N_("joining")), "yellow")
+            server = _(N_("on air")) if view and view.on_air else (_(N_("connected")) if view and view.connected else "-")
             loss = view.link.loss_pct if view else None
             stats = sim.agent.stats if sim and sim.agent else None
             table.add_row(
@@ -167,11 +176,15 @@ class LiveProgress(Progress):
 
     def _lists(self) -> list[Text]:
         lines = [Text(n, "dim") for n in self.notes]
-        lines += [Text(f"drill {o.drill} '{o.venue}': {o.message}", "yellow") for o in self.outcomes[-SHOWN_OUTCOMES:]]
-        lines += [Text(f"FINDING {f.kind} [{f.segment or '-'}] [{f.venue or '-'}] {f.message}", "bold red")
+        _ = self._
+        lines += [Text(_(N_("drill {drill} '{venue}': {message}"), drill=o.drill, venue=o.venue, message=o.message),
+                       "yellow") for o in self.outcomes[-SHOWN_OUTCOMES:]]
+        lines += [Text(_(N_("FINDING {kind} [{segment}] [{venue}] {message}"), kind=f.kind, segment=f.segment or "-",
+                         venue=f.venue or "-", message=f.message), "bold red")
                   for f in self.findings[-SHOWN_FINDINGS:]]
         if len(self.findings) > SHOWN_FINDINGS:
-            lines.append(Text(f"... {count(len(self.findings), 'finding')} so far", "red"))
+            lines.append(Text(_(N_("... {findings} so far"), findings=ntranslate(
+                self.rehearsal.lang, "{n} finding", "{n} findings", len(self.findings))), "red"))
         return lines
 
 

@@ -18,9 +18,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel
 
-from ..config import format_duration
 from ..core.events import AwardPresented
-from ..wording import Clock, count
+from ..i18n import N_, Language, duration, negotiate, ntranslate, translate
+from ..wording import Clock
 from .records import DrillOutcome, Finding, Recording
 from .timeline import draw_timeline
 from .verifier import SegmentCheck, epochs, return_epochs, session_events
@@ -262,7 +262,7 @@ def build_report(
     clock = Clock(conf.conference.timezone)
     return Report(
         conference={"id": conf.conference.id, "title": conf.conference.title, "file": config_path,
-                    "main_venue": rec.main, "planned_s": conf.planned_total},
+                    "main_venue": rec.main, "planned_s": conf.planned_total, "language": conf.conference.language},
         speed=rec.plan.speed,
         threshold_s=rec.plan.threshold_s,
         drills=rec.drills.describe(),
@@ -395,30 +395,48 @@ def _awards(rec: Recording, t0: float, segments: list[SegmentReport]) -> list[Aw
 
 
 CAUSE_WORDS = {
-    "segment": "segment start",
-    "take": "take",
-    "floor": "floor given",
-    "rejoined": "back after rejoining",
-    "fallback": "fallback",
-    "initial": "at the start",
-    "roll_call": "called",
-    "polling": "polling step",
-    "main_return": "return set",
-    "wall_page": "next page",
-    "presence": "a venue came or went",
+    "segment": N_("segment start"),
+    "take": N_("take"),
+    "floor": N_("floor given"),
+    "rejoined": N_("back after rejoining"),
+    "fallback": N_("fallback"),
+    "initial": N_("at the start"),
+    "roll_call": N_("called"),
+    "polling": N_("polling step"),
+    "main_return": N_("return set"),
+    "wall_page": N_("next page"),
+    "presence": N_("a venue came or went"),
 }
+
+# A roll call's statuses and a call's outcomes, in words.
+STATUS_WORDS = {"present": N_("present"), "absent": N_("absent"), "no_answer": N_("no answer"),
+                "pending": N_("pending"), "waiting": N_("waiting")}
+
+KIND_WORDS = {"presiding": N_("presiding"), "roll_call": N_("roll call"), "speech": N_("speech"),
+              "award_announcement": N_("award announcement"), "award_presentation": N_("award presentation"),
+              "closing": N_("closing"), "break": N_("break")}
+ROLE_WORDS = {"main": N_("main"), "branch": N_("branch")}
+BY_WORDS = {"venue": N_("venue"), "operator": N_("operator"), "session": N_("session")}
 
 
 class ReportText:
-    """The report in words, for the page and the terminal: computed from its figures, never assumed."""
+    """The report in words, for the page and the terminal: computed from its figures, never
+    assumed; in the conference's language unless `lang` says otherwise."""
 
-    def __init__(self, report: Report):
+    def __init__(self, report: Report, lang: Language | None = None):
         self.report = report
+        self.lang: Language = lang or negotiate(report.conference.get("language"))
         self.clock = Clock(report.timezone)
         self.t0 = report.session_started_unix
         self.names = {v["id"]: v["name"] for v in report.venues}
         self.titles = {s.id: s.title for s in report.segments}
         self.day = self.clock.date(self.t0)
+
+    def _(self, msgid: str, **params: object) -> str:
+        return translate(self.lang, msgid, **params)
+
+    def n(self, singular: str, plural: str, n: int) -> str:
+        return ntranslate(self.lang, singular, plural, n)
 
     def time(self, t: float) -> str:
         """A unix time as wall-clock time ('14:31:05'); with the date when not the session's day."""
@@ -434,143 +452,189 @@ class ReportText:
     def segment(self, segment: str) -> str:
         """'Roll call (roll-call)': the title, and the id the findings and the file use."""
         title = self.titles.get(segment)
-        return f"{title} ({segment})" if title else segment
+        return self._(N_("{title} ({id})"), title=title, id=segment) if title else segment
+
+    def kind(self, kind: str) -> str:
+        """A segment's kind in words ('roll call', 点名)."""
+        return self._(KIND_WORDS[kind]) if kind in KIND_WORDS else kind.replace("_", " ")
+
+    def role(self, role: str) -> str:
+        return self._(ROLE_WORDS[role]) if role in ROLE_WORDS else role
+
+    def by(self, by: str | None) -> str:
+        """Who recorded a roll-call status: the venue, the operator or the session."""
+        return self._(BY_WORDS[by]) if by in BY_WORDS else (by or "-")
+
+    def status(self, status: str) -> str:
+        return self._(STATUS_WORDS[status]) if status in STATUS_WORDS else status.replace("_", " ")
 
     def roll_call_counts(self, roll_call: dict[str, Any]) -> str:
         """'8 present, 1 absent': every status the record counts, in the server's order."""
-        counts = [f"{n} {status.replace('_', ' ')}" for status, n in roll_call.get("counts", {}).items() if n]
-        return ", ".join(counts) or "no venues"
+        counts = [self._(N_("{n} {status}"), n=n, status=self.status(status))
+                  for status, n in roll_call.get("counts", {}).items() if n]
+        return self._(N_(", ")).join(counts) or self._(N_("no venues"))
 
     def when(self) -> str:
         """'2025-02-05, 14:30:00 to 14:52:11 (Asia/Shanghai, UTC+08:00)': the date once."""
         r = self.report
         start = dt.datetime.fromisoformat(r.started_at).timestamp()
         end = dt.datetime.fromisoformat(r.ended_at).timestamp()
-        return f"{self.clock.date(start)}, {self.time(start)} to {self.time(end)} ({self.clock.zone_label(start)})"
+        return self._(N_("{date}, {start} to {end} ({zone})"), date=self.clock.date(start), start=self.time(start),
+                      end=self.time(end), zone=self.clock.zone_label(start))
 
     def cause(self, cause: str) -> str:
         """How a switch came about, in words."""
-        return CAUSE_WORDS.get(cause, cause)
+        return self._(CAUSE_WORDS[cause]) if cause in CAUSE_WORDS else cause
 
     def stands_for(self, seconds: float) -> str:
-        return format_duration(seconds)
+        return duration(self.lang, seconds)
+
+    def seconds(self, value: float, digits: int = 2) -> str:
+        return self._(N_("{seconds} s"), seconds=f"{value:.{digits}f}")
 
     def switches(self) -> str:
         """The program's switches and what the venues showed of them."""
         s, threshold = self.report.summary, self.report.threshold_s
+        _ = self._
         if not s.switches:
-            return "none (the on-air venue never changed)"
-        kinds = [count(s.takes, "take")] + ([count(s.fallbacks, "fallback")] if s.fallbacks else [])
-        text = f"{count(s.switches, 'switch', 'switches')} ({', '.join(kinds)})"
+            return _(N_("none (the on-air venue never changed)"))
+        kinds = [self.n("{n} take", "{n} takes", s.takes)] + (
+            [self.n("{n} fallback", "{n} fallbacks", s.fallbacks)] if s.fallbacks else [])
+        text = _(N_("{switches} ({kinds})"), switches=self.n("{n} switch", "{n} switches", s.switches),
+                 kinds=_(N_(", ")).join(kinds))
         if not s.switch_measurements:
-            return text + ", none measured at a venue"
-        text += f", measured {count(s.switch_measurements, 'time')} at the venues: "
+            return text + _(N_(", none measured at a venue"))
+        text += _(N_(", measured {times} at the venues: "), times=self.n("{n} time", "{n} times", s.switch_measurements))
         late = s.switch_measurements - s.switch_measurements_within_threshold - s.switch_measurements_never_shown
         if late == s.switch_measurements_never_shown == 0:
-            text += f"all within {threshold:g} s"
+            text += _(N_("all within {threshold} s"), threshold=f"{threshold:g}")
         else:
-            text += f"{s.switch_measurements_within_threshold} within {threshold:g} s"
-            text += f", {late} later" if late else ""
-            text += f", {s.switch_measurements_never_shown} never shown" if s.switch_measurements_never_shown else ""
+            text += _(N_("{n} within {threshold} s"), n=s.switch_measurements_within_threshold, threshold=f"{threshold:g}")
+            text += _(N_(", {n} later"), n=late) if late else ""
+            never = s.switch_measurements_never_shown
+            text += _(N_(", {n} never shown"), n=never) if never else ""
         if s.switch_latency_max_s is not None:
-            text += f" (median {s.switch_latency_median_s:.2f} s, slowest {s.switch_latency_max_s:.2f} s)"
+            text += _(N_(" (median {median} s, slowest {slowest} s)"), median=f"{s.switch_latency_median_s:.2f}",
+                      slowest=f"{s.switch_latency_max_s:.2f}")
         return text
 
     def calls(self) -> str:
         """The called roll calls' calls: on air, and seen by the venues."""
         s = self.report.summary
+        _ = self._
         if not s.roll_call_calls:
-            return "no venue called in turn"
+            return _(N_("no venue called in turn"))
         calls = [c for seg in self.report.segments for c in seg.calls]
         measured = [x for c in calls for x in c.latencies_s.values()]
         shown = [x for x in measured if x is not None]
         within = sum(1 for x in shown if x <= self.report.threshold_s)
-        text = f"{count(s.roll_call_calls, 'call')}, {s.roll_call_calls_on_air} with the called venue on air"
+        text = _(N_("{calls}, {on_air} with the called venue on air"),
+                 calls=self.n("{n} call", "{n} calls", s.roll_call_calls), on_air=s.roll_call_calls_on_air)
         if measured:
-            text += (f"; seen {count(len(measured), 'time')} at the other venues, {within} within "
-                     f"{self.report.threshold_s:g} s")
-            text += f" (slowest {max(shown):.2f} s)" if shown else ""
+            text += _(N_("; seen {times} at the other venues, {within} within {threshold} s"),
+                      times=self.n("{n} time", "{n} times", len(measured)), within=within,
+                      threshold=f"{self.report.threshold_s:g}")
+            text += _(N_(" (slowest {slowest} s)"), slowest=f"{max(shown):.2f}") if shown else ""
         return text
 
     def returns(self) -> str:
         """The main venue's own picture, apart from the program: its return switches and wall pages."""
         s, threshold = self.report.summary, self.report.threshold_s
+        _ = self._
         said = []
         if s.return_switches:
-            shown = (f"all within {threshold:g} s" if s.return_measured_within_threshold == s.return_switches_measured
-                     else f"{s.return_measured_within_threshold} within {threshold:g} s")
-            said.append(f"{count(s.return_switches, 'switch', 'switches')} of the main venue's picture "
-                        f"(a venue shown, polling), measured {count(s.return_switches_measured, 'time')} there: {shown}")
+            shown = (_(N_("all within {threshold} s"), threshold=f"{threshold:g}")
+                     if s.return_measured_within_threshold == s.return_switches_measured
+                     else _(N_("{n} within {threshold} s"), n=s.return_measured_within_threshold,
+                            threshold=f"{threshold:g}"))
+            said.append(_(N_("{switches} of the main venue's picture (a venue shown, polling), measured {times} there: "
+                             "{shown}"), switches=self.n("{n} switch", "{n} switches", s.return_switches),
+                          times=self.n("{n} time", "{n} times", s.return_switches_measured), shown=shown))
         if s.wall_pages:
-            said.append(f"{count(s.wall_pages, 'wall page')}, {s.wall_tiles_within_threshold} of "
-                        f"{count(s.wall_tiles, 'tile')} shown within {threshold:g} s")
-        return "; ".join(said) or "the main venue saw the program throughout"
+            said.append(_(N_("{pages}, {within} of {tiles} shown within {threshold} s"),
+                          pages=self.n("{n} wall page", "{n} wall pages", s.wall_pages),
+                          within=s.wall_tiles_within_threshold, tiles=self.n("{n} tile", "{n} tiles", s.wall_tiles),
+                          threshold=f"{threshold:g}"))
+        return _(N_("; ")).join(said) or _(N_("the main venue saw the program throughout"))
 
     def call(self, call: CallReport) -> str:
         """'Pinghu City called at 14:32:05, present after 1.5 s, seen at 9 venues (slowest 0.21 s)'."""
+        _ = self._
         shown = [x for x in call.latencies_s.values() if x is not None]
-        seen = (f", seen at {count(len(shown), 'venue')}" + (f" (slowest {max(shown):.2f} s)" if shown else "")
-                if call.latencies_s else "")
+        seen = ""
+        if call.latencies_s:
+            seen = _(N_(", seen at {venues}"), venues=self.n("{n} venue", "{n} venues", len(shown)))
+            seen += _(N_(" (slowest {slowest} s)"), slowest=f"{max(shown):.2f}") if shown else ""
         never = sum(1 for x in call.latencies_s.values() if x is None)
-        return (f"{self.venue(call.venue)} called at {self.at(call.at_s)}, {call.outcome.replace('_', ' ')} after "
-                f"{call.ended_at_s - call.at_s:.1f} s{'' if call.on_air else ', NOT on air'}{seen}"
-                + (f", never shown at {count(never, 'venue')}" if never else ""))
+        return (_(N_("{venue} called at {at}, {outcome} after {seconds} s"), venue=self.venue(call.venue),
+                  at=self.at(call.at_s), outcome=self.status(call.outcome), seconds=f"{call.ended_at_s - call.at_s:.1f}")
+                + ("" if call.on_air else _(N_(", NOT on air"))) + seen
+                + (_(N_(", never shown at {venues}"), venues=self.n("{n} venue", "{n} venues", never)) if never else ""))
 
     def captions(self) -> str:
         s = self.report.summary
-        return (f"{count(s.captions, 'caption')}, {s.caption_deliveries} of "
-                f"{count(s.caption_deliveries_expected, 'delivery', 'deliveries')} to the venues")
+        return self._(N_("{captions}, {delivered} of {deliveries} to the venues"),
+                      captions=self.n("{n} caption", "{n} captions", s.captions), delivered=s.caption_deliveries,
+                      deliveries=self.n("{n} delivery", "{n} deliveries", s.caption_deliveries_expected))
 
     def awards(self) -> str:
         s = self.report.summary
         if not s.awards_presented:
-            return "none presented"
-        return f"{count(s.awards_presented, 'presentation')} of {count(s.awards, 'award')}"
+            return self._(N_("none presented"))
+        return self._(N_("{presentations} of {awards}"),
+                      presentations=self.n("{n} presentation", "{n} presentations", s.awards_presented),
+                      awards=self.n("{n} award", "{n} awards", s.awards))
 
     def pictures(self) -> str:
         s = self.report.summary
-        lowest = f", lowest {s.min_fps:.1f} frames per second" if s.min_fps is not None else ""
-        return f"{count(s.broken_frames, 'broken frame')}{lowest}"
+        lowest = self._(N_(", lowest {fps} frames per second"), fps=f"{s.min_fps:.1f}") if s.min_fps is not None else ""
+        return self.n("{n} broken frame", "{n} broken frames", s.broken_frames) + lowest
 
     def checks(self) -> str:
         """What held, when there are no findings, in the figures' own terms."""
         s, threshold = self.report.summary, self.report.threshold_s
+        _ = self._
         said = []
         if s.switch_measurements:
             late = s.switch_measurements - s.switch_measurements_within_threshold - s.switch_measurements_never_shown
             if late == s.switch_measurements_never_shown == 0:
-                said.append(f"every venue showed every switch within {threshold:g} s "
-                            f"(the slowest after {s.switch_latency_max_s:.2f} s)")
+                said.append(_(N_("every venue showed every switch within {threshold} s (the slowest after {slowest} s)"),
+                              threshold=f"{threshold:g}", slowest=f"{s.switch_latency_max_s:.2f}"))
             else:
-                of = f"of {count(s.switch_measurements, 'switch measurement')}"
+                of = self.n("{n} switch measurement", "{n} switch measurements", s.switch_measurements)
                 parts = []
                 if late:
-                    parts.append(f"{late} {of} took longer than {threshold:g} s "
-                                 f"(the slowest {s.switch_latency_max_s:.2f} s)")
+                    parts.append(_(N_("{late} of {measurements} took longer than {threshold} s (the slowest {slowest} s)"),
+                                   late=late, measurements=of, threshold=f"{threshold:g}",
+                                   slowest=f"{s.switch_latency_max_s:.2f}"))
                 if s.switch_measurements_never_shown:
-                    parts.append(f"{s.switch_measurements_never_shown} {of} never showed the new venue")
-                said.append(" and ".join(parts) + ": drill outcomes, see Drills")
+                    parts.append(_(N_("{never} of {measurements} never showed the new venue"),
+                                   never=s.switch_measurements_never_shown, measurements=of))
+                said.append(_(N_("{parts}: drill outcomes, see Drills"), parts=_(N_(" and ")).join(parts)))
         if s.caption_deliveries_expected:
             if s.caption_deliveries == s.caption_deliveries_expected:
-                said.append("every caption reached every connected venue")
+                said.append(_(N_("every caption reached every connected venue")))
             else:
                 missing = s.caption_deliveries_expected - s.caption_deliveries
-                deliveries = count(s.caption_deliveries_expected, "caption delivery", "caption deliveries")
-                said.append(f"{missing} of {deliveries} did not arrive: drill outcomes, see Drills")
-        return "; ".join(said)
+                deliveries = self.n("{n} caption delivery", "{n} caption deliveries", s.caption_deliveries_expected)
+                said.append(_(N_("{missing} of {deliveries} did not arrive: drill outcomes, see Drills"),
+                              missing=missing, deliveries=deliveries))
+        return _(N_("; ")).join(said)
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, lang: Language | None = None) -> str:
+    """report.html in `lang` (default: the conference's language)."""
     env = Environment(loader=PackageLoader("orchestrator.rehearsal", "templates"), autoescape=select_autoescape(["html"]))
-    env.filters["count"] = count
-    text = ReportText(report)
-    return env.get_template("report.html").render(report=report, text=text, timeline=draw_timeline(report, text))
+    text = ReportText(report, lang)
+    env.globals["_"] = text._
+    return env.get_template("report.html").render(report=report, text=text, timeline=draw_timeline(report, text),
+                                                  lang=text.lang)
 
 
-def write_report(report: Report, directory: Path) -> tuple[Path, Path]:
+def write_report(report: Report, directory: Path, lang: Language | None = None) -> tuple[Path, Path]:
     """Write report.json and report.html into `directory` (made if needed)."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path, html_path = directory / "report.json", directory / "report.html"
     json_path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    html_path.write_text(render_html(report), encoding="utf-8")
+    html_path.write_text(render_html(report, lang), encoding="utf-8")
     return json_path, html_path

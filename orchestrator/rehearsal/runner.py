@@ -23,11 +23,11 @@ from typing import Any
 
 import aiohttp
 
-from .. import wording
 from ..conference import PollingTarget, RollCallMode
 from ..config import Conference
 from ..core.events import AwardPresented, Event
 from ..core.state import RollCallPhase
+from ..i18n import N_, Language, ntranslate, translate
 from ..logs import get_logger
 from ..operator_client import OperatorClient, OperatorSocket
 from ..protocol import OperatorState, wire
@@ -35,7 +35,7 @@ from .drills import Drills
 from .plan import DropStep, Plan, Step, make_plan
 from .progress import Progress
 from .records import CommandRecord, DrillOutcome, DropRun, Finding, FrameCount, Recording, SegmentRun
-from .report import Report, build_report, write_report
+from .report import STATUS_WORDS, Report, build_report, write_report
 from .server import running_server
 from .simulate import SimulatedVenues
 from .verifier import SegmentCheck, verify_run, verify_segment
@@ -56,6 +56,7 @@ class RehearsalOptions:
     drills: Drills = field(default_factory=Drills)
     report_dir: Path | None = None
     config_path: str | None = None
+    language: Language | None = None  # of report.html (None: the conference's)
 
 
 class Rehearsal:
@@ -64,6 +65,7 @@ class Rehearsal:
     def __init__(self, conference: Conference, options: RehearsalOptions, progress: Progress | None = None):
         self.conference = conference
         self.options = options
+        self.lang: Language = options.language or conference.conference.language
         self.plan: Plan = make_plan(conference, options.speed, options.threshold_s, options.drills)
         self.progress = progress or Progress()
         self.findings: list[Finding] = []  # the rehearsal's own (joins, refused commands, awards)
@@ -122,7 +124,7 @@ class Rehearsal:
             config_path=self.options.config_path,
         )
         if self.options.report_dir is not None:
-            write_report(report, self.options.report_dir)
+            write_report(report, self.options.report_dir, self.options.language)
         log.info("rehearsal_finished", findings=len(report.findings), duration_s=report.duration_s)
         return report
 
@@ -140,7 +142,8 @@ class Rehearsal:
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while any(sim.agent is None or sim.agent.stats.seen != main for sim in receivers) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the agents' counters
             await asyncio.sleep(0.05)
-        self.progress.note(f"{len(joined)} of {wording.count(len(self.conference.venues), 'venue')} joined")
+        self.progress.note(self._(N_("{joined} of {venues} joined"), joined=len(joined),
+                                  venues=ntranslate(self.lang, "{n} venue", "{n} venues", len(self.conference.venues))))
 
     async def _session(self) -> None:
         rec = self.rec
@@ -182,6 +185,10 @@ class Rehearsal:
         self.progress.segment(run)
         return run
 
+
+    def _(self, msgid: str, **params: object) -> str:
+        """What the rehearsal says on the terminal, in its language."""
+        return translate(self.lang, msgid, **params)
     def _end_segment(self, run: SegmentRun, at: float, frames: dict[str, tuple[int, int]]) -> None:
         run.ended = at
         for venue, count in run.frames.items():
@@ -246,8 +253,9 @@ class Rehearsal:
         if state.roll_call and state.roll_call.segment == step.id:
             self.rec.roll_calls[step.id] = wire(state.roll_call)
         counts = state.roll_call.counts if state.roll_call else {}
-        self.progress.note("roll call finished: " + ", ".join(
-            f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n or status in ("present", "absent")))
+        said = self._(N_(", ")).join(self._(N_("{n} {status}"), n=n, status=self._(STATUS_WORDS.get(status, status)))
+                                     for status, n in counts.items() if n or status in ("present", "absent"))
+        self.progress.note(self._(N_("roll call finished: {counts}"), counts=said))
 
     async def _awards(self, run: SegmentRun) -> None:
         for award in run.step.awards:
@@ -267,13 +275,14 @@ class Rehearsal:
         dropped = DropRun(drop, down_at=time.time())
         self.rec.drops.append(dropped)
         log.info("drill_drop", venue=drop.venue, segment=drop.segment, seconds=drop.seconds)
-        self.progress.note(f"drill: '{drop.venue}' drops for {drop.seconds:g} s")
+        self.progress.note(self._(N_("drill: '{venue}' drops for {seconds} s"), venue=drop.venue,
+                                  seconds=f"{drop.seconds:g}"))
         await sim.drop()
         await asyncio.sleep(drop.seconds)
         sim.start()
         dropped.up_at = time.time()
         log.info("drill_rejoin", venue=drop.venue, segment=drop.segment)
-        self.progress.note(f"drill: '{drop.venue}' comes back")
+        self.progress.note(self._(N_("drill: '{venue}' comes back"), venue=drop.venue))
         deadline = time.monotonic() + REJOIN_TIMEOUT_S
         while not sim.connected and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the simulated venue's flag
             await asyncio.sleep(0.05)

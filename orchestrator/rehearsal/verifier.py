@@ -64,6 +64,7 @@ from ..core.events import (
     VenueTookAir,
 )
 from ..logs import get_logger
+from ..sentences import fallback
 from .records import DrillOutcome, DropRun, Finding, Recording, SegmentRun
 
 log = get_logger(component="verifier")
@@ -553,7 +554,8 @@ class _Check:
             return
         drill = "absent" if venue in rec.drills.absent else "drop" if any(d.venue == venue for d in rec.drills.drops) else None
         if drill:
-            self.outcome(drill, venue, f"the segment fell back to '{rec.main}': {fell[0].reason}", fell[0].at)
+            why = fallback("en", fell[0].reason, fell[0].reason_params)
+            self.outcome(drill, venue, f"the segment fell back to '{rec.main}': {why}", fell[0].at)
 
     # ------------------------------------------------------------ captions
 

@@ -28,6 +28,7 @@ from ..settings import ServerSettings
 from .auth import JoinTokens, load_secret_key
 from .console import ConsoleAuth, add_page_routes
 from .http_errors import MAX_REQUEST_BYTES, json_errors
+from .language import add_language_routes
 from .operator_api import OperatorApi
 from .scrape import add_metrics_route
 from .turn import venue_ice_servers
@@ -61,6 +62,7 @@ def create_app(
     app[TOKENS] = JoinTokens(secret_key, conference.conference.id, set(conference.venue_by_id), settings.token_ttl_s)
     app[CONSOLE] = ConsoleAuth(settings.operator_token.get_secret_value(), settings.public_url)
     add_page_routes(app, app[CONSOLE])
+    add_language_routes(app, conference.conference.language)
     app[METRICS] = metrics = ServerMetrics(conference)
     add_metrics_route(app, metrics, settings.metrics_tokens(), app[CONSOLE])
     media = make_media or (lambda presence: create_media_plane(settings, conference.main_venue.id, presence,

@@ -20,15 +20,26 @@ from pathlib import Path
 import jwt
 from pydantic import SecretStr
 
+from ..i18n import N_, Language, fill, translate
 from ..settings import DEFAULT_TOKEN_TTL_S
 
+REVOKED = N_("this link has been revoked; ask the operator for a new one")
 ALGORITHM = "HS256"
 ISSUER = "orchestrator"
 KEY_FILE = "secret.key"
 
 
 class TokenRefused(Exception):
-    """A join token that cannot be used; the message is safe to show to the venue."""
+    """A join token that cannot be used; the message is safe to show to the venue.
+
+    `str(exc)` is English; `text(lang)` the same in the reader's language."""
+
+    def __init__(self, msgid: str, **params: object):
+        self.msgid, self.params = msgid, params
+        super().__init__(fill(msgid, params))
+
+    def text(self, lang: Language) -> str:
+        return translate(lang, self.msgid, **self.params)
 
 
 def load_secret_key(data_dir: str | Path, given: SecretStr | None = None) -> bytes:
@@ -90,7 +101,7 @@ class JoinTokens:
 
     def verify(self, token: object) -> VenueClaims:
         if not isinstance(token, str) or not token or len(token) > 4096:
-            raise TokenRefused("this link has no valid token")
+            raise TokenRefused(N_("this link has no valid token"))
         try:
             claims = jwt.decode(
                 token,
@@ -101,22 +112,22 @@ class JoinTokens:
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError:
-            raise TokenRefused("this link has expired; ask the operator for a new one") from None
+            raise TokenRefused(N_("this link has expired; ask the operator for a new one")) from None
         except jwt.InvalidAudienceError:
-            raise TokenRefused("this link is for another conference") from None
+            raise TokenRefused(N_("this link is for another conference")) from None
         except jwt.InvalidAlgorithmError:
-            raise TokenRefused("this link is not signed the way this server signs links") from None
+            raise TokenRefused(N_("this link is not signed the way this server signs links")) from None
         except jwt.InvalidSignatureError:
-            raise TokenRefused("this link was not issued by this server") from None
+            raise TokenRefused(N_("this link was not issued by this server")) from None
         except jwt.PyJWTError as exc:
-            raise TokenRefused(f"this link is not valid ({exc})") from None
+            raise TokenRefused(N_("this link is not valid ({problem})"), problem=exc) from None
         except (ValueError, TypeError):  # e.g. text that cannot be encoded
-            raise TokenRefused("this link is not valid") from None
+            raise TokenRefused(N_("this link is not valid")) from None
         venue = claims["sub"]
         if venue not in self.venues:
-            raise TokenRefused(f"this link is for venue '{venue}', which is not in this conference")
+            raise TokenRefused(N_("this link is for venue '{venue}', which is not in this conference"), venue=venue)
         if claims["iat"] < self.not_before.get(venue, 0):
-            raise TokenRefused("this link has been revoked; ask the operator for a new one")
+            raise TokenRefused(REVOKED)
         return VenueClaims(self.conference, venue, float(claims["exp"]), float(claims["iat"]))
 
 

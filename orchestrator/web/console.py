@@ -22,12 +22,16 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..conference import RollCallMode
+from ..i18n import N_, translate
 from ..logs import get_logger
 from ..protocol import RollCallView
 from ..wording import Clock
 from .auth import bearer, operator_token_matches
+from .language import request_language
 
 STATIC = Path(__file__).parent / "static"
+# The sign-in page's refusals, by the code the login redirects with.
+LOGIN_ERRORS = {"bad_token": N_("That is not the operator token.")}
 COOKIE = "orchestrator_session"
 SESSION_TTL_S = 12 * 3600
 FAILED_LOGIN_DELAY_S = 1.0  # per recent failure from the same address, capped
@@ -98,7 +102,8 @@ class ConsoleAuth:
         page = "console.html" if session else "login.html"
         html = (STATIC / page).read_text(encoding="utf-8")
         if not session:
-            html = html.replace("{{error}}", request.query.get("error", "")[:200].replace("<", "&lt;"))
+            said = LOGIN_ERRORS.get(request.query.get("error", ""))
+            html = html.replace("{{error}}", translate(request_language(request), said) if said else "")
         return web.Response(text=html, content_type="text/html", headers=_no_store())
 
     async def login(self, request: web.Request) -> web.Response:
@@ -109,7 +114,7 @@ class ConsoleAuth:
         token = str(form.get("token", ""))
         if not operator_token_matches(self.operator_token, token):
             await self.slow_down(request, "console login")
-            raise web.HTTPSeeOther("/console?error=That+is+not+the+operator+token.")
+            raise web.HTTPSeeOther("/console?error=bad_token")
         self.failures.pop(peer, None)
         now = time.time()
         sid = secrets.token_urlsafe(32)
@@ -141,6 +146,7 @@ async def _home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console")
 
 
+BOM = "\ufeff"
 CSV_COLUMNS = ["segment", "venue", "name", "status", "picture_ok", "sound_ok", "recorded_at", "by", "note", "mode",
                "called_at"]
 
@@ -150,9 +156,11 @@ def roll_call_csv(roll_call: RollCallView | None, names: Mapping[str, str], zone
     or still waiting / pending), its own picture and sound check, when the status was recorded
     and by whom (the venue, the operator, or the session), the note, the roll call's mode and,
     for a called roll call, when the venue was called. Times in the conference's time zone
-    (ISO 8601, with the offset)."""
+    (ISO 8601, with the offset). It starts with a UTF-8 byte-order mark, so that Excel reads
+    Chinese names as UTF-8; the header stays English (a machine format)."""
     clock = Clock(zone)
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     if roll_call:

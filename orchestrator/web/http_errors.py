@@ -14,7 +14,9 @@ import json
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..i18n import N_, translate
 from ..protocol import ErrorBody, error_body, wire
+from .language import request_language
 
 MAX_REQUEST_BYTES = 1024 * 1024  # the app's hard cap on a request body (handlers refuse less)
 API_PATHS = ("/api/", "/ws/", "/healthz/")
@@ -35,14 +37,17 @@ def is_api_path(path: str) -> bool:
 
 def _describe(request: web.Request, exc: web.HTTPException) -> ErrorBody:
     code = CODES.get(exc.status, "http_error")
+    lang = request_language(request)
     if isinstance(exc, web.HTTPNotFound):
-        return error_body(code, f"there is nothing at {request.path}", {"path": request.path})
+        return error_body(code, translate(lang, N_("there is nothing at {path}"), path=request.path), {"path": request.path})
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods))
-        return error_body(code, f"{exc.method} is not allowed on {request.path}; use {allowed}",
+        return error_body(code, translate(lang, N_("{method} is not allowed on {path}; use {allowed}"),
+                                          method=exc.method, path=request.path, allowed=allowed),
                           {"method": exc.method, "allowed": allowed})
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        return error_body(code, f"the body is larger than the limit of {MAX_REQUEST_BYTES} bytes",
+        return error_body(code, translate(lang, N_("the body is larger than the limit of {limit} bytes"),
+                                          limit=MAX_REQUEST_BYTES),
                           {"limit": MAX_REQUEST_BYTES})
     return error_body(code, exc.text or exc.reason, {"status": exc.status})
 

@@ -14,6 +14,7 @@ from ..core import CommandRejected
 from ..core.commands import operator_command_adapter
 from ..core.events import Event
 from ..core.state import SessionState
+from ..i18n import N_, Language, translate
 from ..logs import get_logger
 from ..media.plane import MonitorPeer, OfferRejected
 from ..media.sfu import check_offer
@@ -22,6 +23,7 @@ from ..protocol import BadMessage
 from ..runtime import SessionRuntime
 from .auth import JoinTokens
 from .console import ConsoleAuth, roll_call_csv
+from .language import request_language
 from .outbox import Outbox
 from .views import latest_roll_call, operator_state, roll_call_view, roll_call_views
 
@@ -34,6 +36,7 @@ MAX_BODY_BYTES = 64 * 1024
 class OperatorConnection:
     monitor: MonitorPeer  # this console's monitor peer, if it makes one
     ws: web.WebSocketResponse
+    lang: Language = "en"  # the reader's: refusals and the session's notes in it
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,38 +68,43 @@ class OperatorApi:
         if not self.auth.is_operator(request, changes_state=changes_state):
             if request.headers.get("Authorization"):
                 await self.auth.slow_down(request, "bearer token")
+            said = N_("operator authorisation required (Authorization: Bearer <operator token>)")
             raise web.HTTPUnauthorized(
-                text=json.dumps(p.wire(p.error_body(
-                    "unauthorised", "operator authorisation required (Authorization: Bearer <operator token>)"))),
+                text=json.dumps(p.wire(p.error_body("unauthorised", translate(request_language(request), said)))),
                 content_type="application/json",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
     # ------------------------------------------------------------ state
 
-    def state(self) -> p.OperatorState:
-        return operator_state(self.host.session, self.host.links, self.host.live.clock(), self.media.program_snapshot())
+    def state(self, lang: Language = "en") -> p.OperatorState:
+        return operator_state(self.host.session, self.host.links, self.host.live.clock(), self.media.program_snapshot(),
+                              lang)
+
+    def _snapshots(self) -> dict[Language, dict]:
+        """The state message in each language a console reads."""
+        return {lang: p.wire(p.StateMessage(state=self.state(lang))) for lang in {c.lang for c in self.sockets.values()}}
 
     def on_events(self, events: list[Event], state: SessionState) -> None:
         if not self.sockets:
             return
         news = p.wire(p.EventsMessage(events=events))
-        snapshot = p.wire(p.StateMessage(state=self.state()))
+        snapshots = self._snapshots()
         for conn in list(self.sockets.values()):
             conn.outbox.send(news)
-            conn.outbox.send(snapshot)
+            conn.outbox.send(snapshots[conn.lang])
 
     def push_state(self) -> None:
         if self.sockets:
-            snapshot = p.wire(p.StateMessage(state=self.state()))
+            snapshots = self._snapshots()
             for conn in list(self.sockets.values()):
-                conn.outbox.send(snapshot)
+                conn.outbox.send(snapshots[conn.lang])
 
     # ------------------------------------------------------------ HTTP
 
     async def get_state(self, request: web.Request) -> web.Response:
         await self._require(request)
-        return web.json_response(p.wire(self.state()))
+        return web.json_response(p.wire(self.state(request_language(request))))
 
     async def get_links(self, request: web.Request) -> web.Response:
         await self._require(request)
@@ -106,7 +114,8 @@ class OperatorApi:
 
     async def get_roll_calls(self, request: web.Request) -> web.Response:
         await self._require(request)
-        return web.json_response(p.roll_calls_adapter.dump_python(roll_call_views(self.host.session), mode="json"))
+        views = roll_call_views(self.host.session, request_language(request))
+        return web.json_response(p.roll_calls_adapter.dump_python(views, mode="json"))
 
     async def get_roll_call_csv(self, request: web.Request) -> web.Response:
         """`?segment=ID`: that segment's roll call; without it, the one the console shows."""
@@ -123,7 +132,7 @@ class OperatorApi:
             return web.json_response(p.wire(p.error_body("roll_call_not_found", f"{why} (roll calls run: {ran})",
                                                          {"segment": segment[:64]})), status=404)
         conf = self.host.conference
-        text = roll_call_csv(roll_call_view(roll_calls[segment]) if segment else None,
+        text = roll_call_csv(roll_call_view(roll_calls[segment], request_language(request)) if segment else None,
                              {v.id: v.name for v in conf.venues}, conf.conference.timezone)
         name = f"roll-call-{segment}.csv" if segment else "roll-call.csv"
         return web.Response(text=text, content_type="text/csv",
@@ -138,7 +147,8 @@ class OperatorApi:
             body = p.error_body("bad_format", f"unknown minutes format {fmt!r}: use {', '.join(FORMATS)}", {"format": fmt})
             return web.json_response(p.wire(body), status=422)
         conference, path, now = self.host.conference, self.host.live.log.path, self.host.live.clock()
-        text = await asyncio.to_thread(lambda: render(read_minutes(conference, path, now), fmt))
+        lang = request_language(request)
+        text = await asyncio.to_thread(lambda: render(read_minutes(conference, path, now, lang), fmt))
         return web.Response(text=text, content_type=MEDIA_TYPES[fmt], charset="utf-8")
 
     async def post_command(self, request: web.Request) -> web.Response:
@@ -149,13 +159,14 @@ class OperatorApi:
         if len(body) > MAX_BODY_BYTES:
             return too_large(len(body), MAX_BODY_BYTES)
         try:
-            status, answer = self.run_command(p.parse_json_object(body))
+            status, answer = self.run_command(p.parse_json_object(body), request_language(request))
         except BadMessage as exc:
             status, answer = 422, p.refusal(exc)
         return web.json_response(p.wire(answer), status=status)
 
-    def run_command(self, data: dict) -> tuple[int, p.CommandAccepted | p.ErrorBody]:
-        """Validate and execute one operator command given as JSON: (HTTP status, body)."""
+    def run_command(self, data: dict, lang: Language = "en") -> tuple[int, p.CommandAccepted | p.ErrorBody]:
+        """Validate and execute one operator command given as JSON: (HTTP status, body; a
+        refusal's sentence in `lang`)."""
         command_id = data.pop("id", None)
         if command_id is not None and not p.valid(p.command_id_adapter, command_id):
             return 422, p.error_body("bad_message", "'id' must be a string of 1 to 100 characters", {"field": "id"})
@@ -166,7 +177,7 @@ class OperatorApi:
         try:
             events = self.host.execute(command, command_id)
         except CommandRejected as exc:
-            return 409, p.refusal(exc)
+            return 409, p.refusal(exc, lang, self.host.conference)
         return 200, p.CommandAccepted(events=events)
 
     # ------------------------------------------------------------ socket
@@ -176,9 +187,9 @@ class OperatorApi:
         ws = web.WebSocketResponse(max_msg_size=MAX_BODY_BYTES + 4096)
         await ws.prepare(request)
         self._counter += 1
-        conn = OperatorConnection(MonitorPeer(self._counter), ws)
+        conn = OperatorConnection(MonitorPeer(self._counter), ws, request_language(request))
         self.sockets[conn.monitor] = conn
-        conn.send(p.StateMessage(state=self.state()))
+        conn.send(p.StateMessage(state=self.state(conn.lang)))
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -197,7 +208,7 @@ class OperatorApi:
 
     async def _on_message(self, conn: OperatorConnection, msg: p.ConsoleMessage) -> None:
         if isinstance(msg, p.CommandMessage):
-            status, answer = self.run_command(dict(msg.command))
+            status, answer = self.run_command(dict(msg.command), conn.lang)
             if isinstance(answer, p.CommandAccepted):
                 conn.send(p.CommandResult(status=status, ref=msg.ref, events=answer.events))
             else:

@@ -29,11 +29,13 @@ from ..core import CommandRejected
 from ..core import commands as c
 from ..core import events as e
 from ..core.state import SessionState
+from ..i18n import N_, Language, translate
 from ..logs import get_logger
 from ..media.plane import MAX_WALL_SLOTS, OfferRejected, VenuePeer
 from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED
 from ..runtime import SessionRuntime
-from .auth import JoinTokens, TokenRefused
+from .auth import REVOKED, JoinTokens, TokenRefused
+from .language import request_language
 from .outbox import Outbox
 from .views import main_return_message, venue_view
 
@@ -52,6 +54,7 @@ class VenueConnection:
     sent_return: p.MainReturn | None = None  # the main venue's
     window_start: float = field(default_factory=time.monotonic)
     window_count: int = 0
+    lang: Language = "en"  # the reader's: refusals and notices in it
     outbox: Outbox = field(init=False)
 
     def __post_init__(self) -> None:
@@ -99,7 +102,8 @@ class VenueHub:
                     segment=event.segment, mode=RollCallMode.CALLED, deadline=event.deadline, left_s=round(left, 3)))
             elif isinstance(event, e.LinkRevoked):
                 log.warning("venue_link_revoked", venue=event.venue)
-                message = p.error_message("refused", "this link has been revoked; ask the operator for a new one")
+                conn = self.connections.get(event.venue)
+                message = p.error_message("refused", translate(conn.lang if conn else "en", REVOKED))
                 self._spawn(self.disconnect(event.venue, CLOSE_REVOKED, message))
             elif isinstance(event, e.MediaNodeLost):  # its venues reconnect, onto the remaining nodes
                 for venue in event.venues:
@@ -125,7 +129,7 @@ class VenueHub:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=self.max_message_bytes, autoping=True, heartbeat=None)
         await ws.prepare(request)
-        conn = await self._authenticate(ws)
+        conn = await self._authenticate(ws, request_language(request))
         if conn is None:
             return ws
         try:
@@ -147,7 +151,7 @@ class VenueHub:
             await conn.ws.close()
         log.info("venue_socket_closed", venue=conn.venue, code=conn.ws.close_code)
 
-    async def _authenticate(self, ws: web.WebSocketResponse) -> VenueConnection | None:
+    async def _authenticate(self, ws: web.WebSocketResponse, lang: Language) -> VenueConnection | None:
         try:
             msg = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
         except TimeoutError:
@@ -164,28 +168,30 @@ class VenueHub:
                                    {"type": hello.type})
             claims = self.tokens.verify(hello.token)
             if hello.venue is not None and hello.venue != claims.venue:
-                raise TokenRefused(f"this link is for venue '{claims.venue}', not '{hello.venue}'")
+                raise TokenRefused(N_("this link is for venue '{venue}', not '{other}'"), venue=claims.venue,
+                                   other=hello.venue)
         except p.BadMessage as exc:
             await self._refuse(ws, p.error_message(exc.code, str(exc), exc.params))
             return None
         except TokenRefused as exc:
             log.info("venue_refused", reason=str(exc))
-            await self._refuse(ws, p.error_message("refused", str(exc)))
+            await self._refuse(ws, p.error_message("refused", exc.text(lang)))
             return None
         venue = claims.venue
         old = self.connections.get(venue)
         if old is not None:
             log.info("venue_connection_replaced", venue=venue)
-            old.send(p.Replaced(message="this venue connected again from elsewhere"))
+            old.send(p.Replaced(message=translate(old.lang, N_("this venue connected again from elsewhere"))))
             old.outbox.end()
             self._spawn(old.ws.close(code=CLOSE_REPLACED, message=b"replaced"))
-        conn = VenueConnection(venue, ws)
+        conn = VenueConnection(venue, ws, lang=lang)
         self.connections[venue] = conn
         vconf = self.host.conference.venue_by_id[venue]
+        info = self.host.conference.conference
         conn.send(
             p.Welcome(
                 venue=p.VenueInfo(id=venue, name=vconf.name, role=vconf.role),
-                conference=p.ConferenceInfo(id=self.host.conference.conference.id, title=self.host.conference.conference.title),
+                conference=p.ConferenceInfo(id=info.id, title=info.title, timezone=info.timezone, language=info.language),
                 venues={v.id: v.name for v in self.host.conference.venues},
                 venue_index=[v.id for v in self.host.conference.venues].index(venue),
                 ice_servers=[p.IceServer(**server) for server in self.ice_servers(venue)],
@@ -268,7 +274,7 @@ class VenueHub:
             try:
                 self.host.execute(command)
             except CommandRejected as exc:
-                conn.send(p.error_message(exc.code, str(exc), exc.params))
+                conn.send(p.error_message(exc.code, p.reason(exc, conn.lang, self.host.conference), exc.params))
                 return
             if isinstance(msg, p.RollCallAnswer):
                 conn.send(p.RollCallRecorded(picture_ok=msg.picture_ok, sound_ok=msg.sound_ok))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..conference import ReturnMode, RollCallMode
 from ..config import Conference, SegmentKind
 from ..core import MainReturnView, Session, main_return_view
-from ..core.state import ROLL_CALL_STATUSES, RollCallPhase, RollCallState
+from ..core.state import ROLL_CALL_STATUSES, RollCallEntry, RollCallPhase, RollCallState
+from ..i18n import Language
 from ..media.plane import LinkStats, ProgramSnapshot
 from ..protocol import (
     AwardPanel,
@@ -28,6 +29,7 @@ from ..protocol import (
     VenueView,
     WallTile,
 )
+from ..sentences import leave_reason, note
 
 
 def _conference(conf: Conference) -> ConferenceView:
@@ -67,9 +69,10 @@ def _link(quality, link: LinkStats | None) -> LinkView:
 
 
 def operator_state(
-    session: Session, links: dict[str, LinkStats], now: float, program: ProgramSnapshot | None = None
+    session: Session, links: dict[str, LinkStats], now: float, program: ProgramSnapshot | None = None,
+    lang: Language = "en",
 ) -> OperatorState:
-    """Everything the console and `GET /api/state` show."""
+    """Everything the console and `GET /api/state` show (the session's notes in `lang`)."""
     conf, st = session.conference, session.state
     timing = session.timing(now)
     hands = {r.venue for r in st.floor_queue}
@@ -87,10 +90,10 @@ def operator_state(
             link=_link(vs.link, links.get(v.id) if vs.connected else None),
             joined_at=vs.joined_at,
             left_at=vs.left_at,
-            left_reason=vs.left_reason,
+            left_reason=leave_reason(lang, vs.left_reason) if vs.left_reason else vs.left_reason,
         )
     rc_segment = latest_roll_call(session)
-    roll_call = roll_call_view(st.roll_calls[rc_segment]) if rc_segment is not None else None
+    roll_call = roll_call_view(st.roll_calls[rc_segment], lang) if rc_segment is not None else None
     segments = []
     for seg, row in zip(conf.agenda, timing.segments):
         ss = st.segments[conf.agenda.index(seg)]
@@ -138,8 +141,8 @@ def latest_roll_call(session: Session) -> str | None:
     return st.current if st.current in st.roll_calls else (list(st.roll_calls)[-1] if st.roll_calls else None)
 
 
-def roll_call_view(rc: RollCallState) -> RollCallView:
-    """One roll call and its record."""
+def roll_call_view(rc: RollCallState, lang: Language = "en") -> RollCallView:
+    """One roll call and its record (the session's notes in `lang`)."""
     return RollCallView(
         segment=rc.segment,
         phase=rc.phase,
@@ -150,13 +153,18 @@ def roll_call_view(rc: RollCallState) -> RollCallView:
         call_deadline=rc.call_deadline,
         paused=rc.paused,
         counts={s.value: rc.count(s) for s in ROLL_CALL_STATUSES[rc.mode]},
-        venues={venue: RollCallEntryView(**entry.model_dump(exclude={"venue"})) for venue, entry in rc.entries.items()},
+        venues={venue: _entry(entry, lang) for venue, entry in rc.entries.items()},
     )
 
 
-def roll_call_views(session: Session) -> dict[str, RollCallView]:
+def _entry(entry: RollCallEntry, lang: Language) -> RollCallEntryView:
+    fields = entry.model_dump(exclude={"venue", "note", "note_params"})
+    return RollCallEntryView(**fields, note=note(lang, entry.note, entry.note_params), note_code=entry.note or None)
+
+
+def roll_call_views(session: Session, lang: Language = "en") -> dict[str, RollCallView]:
     """Every roll call of the session, in the order they were started (`GET /api/roll-calls`)."""
-    return {segment: roll_call_view(rc) for segment, rc in session.state.roll_calls.items()}
+    return {segment: roll_call_view(rc, lang) for segment, rc in session.state.roll_calls.items()}
 
 
 def _main_return(view: MainReturnView) -> MainReturnPanel:

@@ -111,8 +111,8 @@ async def test_each_keyboard_shortcut_changes_the_session(live, browser, monkeyp
 
     def execute(command, command_id=None):
         if isinstance(command, c.Take) and command.venue in poor_links and not command.confirm:
-            raise CommandRejected(f"cannot take venue '{command.venue}': its link is poor; confirm to put it on air anyway",
-                                  "link_poor_needs_confirm", {"venue": command.venue})
+            raise CommandRejected("link_poor_needs_confirm", {"venue": command.venue, "loss_pct": 12.0, "rtt_ms": 80},
+                                  action="take", action_params={"venue": command.venue})
         return decide(command, command_id)
 
     monkeypatch.setattr(host, "execute", execute)

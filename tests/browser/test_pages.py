@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -71,7 +72,7 @@ async def test_a_meeting_run_from_the_console_with_browser_venues(live, browser)
     assert await export.get_attribute("href", timeout=TIMEOUT_MS) == "/api/roll-call.csv?segment=roll-call"
     async with live.http.get(live.base_url + "/api/roll-call.csv?segment=roll-call", headers=live.auth) as r:
         rows = (await r.text()).splitlines()
-    assert rows[0].startswith("segment,venue,name,status,picture_ok,sound_ok")
+    assert rows[0].startswith("\ufeffsegment,venue,name,status,picture_ok,sound_ok")
     assert any(row.startswith("roll-call,pinghu,Pinghu City,present,yes,yes,") for row in rows)
 
     # a take changes what the venue pages show, and their program keeps playing
@@ -249,9 +250,10 @@ async def test_the_console_asks_to_confirm_a_take_by_the_refusal_code(live, brow
     def execute(command, command_id=None):
         if isinstance(command, c.Take) and not command.confirm:
             if command.venue == "pinghu":
-                raise CommandRejected(poor, "link_poor_needs_confirm", {"venue": "pinghu", "loss_pct": 20.0})
-            if command.venue == "nanhu":  # the same words, another reason: no confirmation offered
-                raise CommandRejected(poor.replace("pinghu", "nanhu"), "not_connected")
+                raise CommandRejected("link_poor_needs_confirm", {"venue": "pinghu", "loss_pct": 20.0, "rtt_ms": 1},
+                                      action="take", action_params={"venue": "pinghu"})
+            if command.venue == "nanhu":  # another reason: no confirmation offered
+                raise CommandRejected("not_connected", {"venue": "nanhu"}, action="take", action_params={"venue": "nanhu"})
         return decide(command, command_id)
 
     monkeypatch.setattr(host, "execute", execute)
@@ -272,7 +274,7 @@ async def test_the_console_asks_to_confirm_a_take_by_the_refusal_code(live, brow
     assert await console.is_hidden("#confirm")
     await console.click("#tile-nanhu .take")
     error = await console.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
-    assert await error.inner_text() == poor.replace("pinghu", "nanhu")
+    assert await error.inner_text() == "cannot take venue 'nanhu': it is not connected"
     assert await console.is_hidden("#confirm") and (await live.state())["on_air"] == "pinghu"
     assert dialogs == [] and console.errors == []
 
@@ -373,3 +375,95 @@ async def test_the_console_switches_the_recording_and_warns_when_the_recorder_st
     await console.click("#recording")
     await console.wait_for_selector("#recording-warning[hidden]", state="attached", timeout=TIMEOUT_MS)
     assert console.errors == []
+
+
+@pytest.fixture
+async def zh_live(tmp_path):
+    """The real server on the Chinese sample conference (`language: zh-CN`)."""
+    from orchestrator.config import load_conference
+    from tests.support.live import running_live
+
+    config = Path(__file__).resolve().parents[2] / "config" / "jiaxing-2025-six-initiatives.zh.yaml"
+    async with running_live(load_conference(config), tmp_path) as live:
+        yield live
+
+
+async def test_the_pages_in_chinese_with_the_conference_clock_and_a_language_switch(zh_live, browser):
+    """The Chinese sample: the sign-in page, the console's bar and the venue pages speak Chinese,
+    the venue clock shows Asia/Shanghai in a browser set to New York, and a venue's switch to
+    English is remembered by its browser."""
+    live = zh_live
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await live.join(["main"])
+    login = await open_page(browser, live.base_url + "/console", size=(800, 500))
+    await login.wait_for_function("document.getElementById('login').textContent === '登录'", timeout=TIMEOUT_MS)
+    assert await login.inner_text("h1") == "会议控制台" and await login.evaluate("document.documentElement.lang") == "zh-CN"
+    await login.fill("#token", "not-the-token")
+    await login.click("#login")
+    await login.wait_for_function("document.getElementById('login-error').textContent === '操作员口令不正确。'",
+                                  timeout=TIMEOUT_MS)
+    await login.screenshot(path=str(SCREENSHOTS / "login-zh.png"))
+
+    console = await console_page(browser, live)
+    assert await console.inner_text("#conference") == "全市“六大行动”主题实践活动动员部署大会"
+
+    context = await browser.new_context(viewport={"width": 1280, "height": 720}, timezone_id="America/New_York")
+    venues = {}
+    for venue in ("pinghu", "nanhu"):
+        page = await context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error, page=page: page.errors.append(str(error)))
+        await page.goto(live.link(venue))
+        await page.wait_for_function("document.body.dataset.connection === 'connected'", timeout=TIMEOUT_MS)
+        venues[venue] = page
+    pinghu, nanhu = venues["pinghu"], venues["nanhu"]
+    assert await pinghu.inner_text("#hand") == "举手"
+    assert await pinghu.inner_text("#venue-name") == "平湖市"
+
+    # the clock: the conference's time zone (UTC+8), not the browser's (New York)
+    shown = await pinghu.evaluate("document.getElementById('clock').textContent")
+    expected = time.strftime("%H:%M", time.gmtime(time.time() + 8 * 3600))
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", shown) and shown[:5] in (
+        expected, time.strftime("%H:%M", time.gmtime(time.time() + 8 * 3600 - 60))), shown
+
+    # the called roll call in Chinese: nanhu is called first (the file's order), pinghu waits
+    await live.command({"type": "start_session"})
+    await live.command({"type": "goto_segment", "segment": "roll-call"})
+    await live.command({"type": "start_roll_call"})
+    await nanhu.wait_for_selector("#present:not([disabled])", timeout=TIMEOUT_MS)
+    assert await nanhu.inner_text("#present") == "到" and await nanhu.inner_text("#roll-call h2") == "点名"
+    assert "南湖区，正在点名本会场" in await nanhu.inner_text("#roll-call-prompt")
+    await pinghu.wait_for_function(
+        "document.getElementById('roll-call-line').textContent.startsWith('正在点名：南湖区')", timeout=TIMEOUT_MS)
+    assert "等待点名" in await pinghu.inner_text("#roll-call-line")
+    await nanhu.screenshot(path=str(SCREENSHOTS / "venue-roll-call-zh.png"))
+    await nanhu.click("#present")
+    await live.command({"type": "finish_roll_call"})
+
+    # the award presentation: the caption in Chinese; the console's bar in Chinese
+    await live.command({"type": "goto_segment", "segment": "award-presentation"})
+    await live.command({"type": "next_award"})
+    await pinghu.wait_for_function(
+        "document.getElementById('caption-text').textContent === '示例：平湖市经济发展局'", timeout=TIMEOUT_MS)
+    assert await pinghu.inner_text("#segment-title") == "现场颁奖"
+    assert await pinghu.inner_text("#on-air-name") == "正在上屏：嘉兴大剧院"
+    await asyncio.sleep(0.5)  # let the last frames paint
+    await pinghu.screenshot(path=str(SCREENSHOTS / "venue-zh.png"))
+    await console.wait_for_function("document.getElementById('phase').textContent !== ''", timeout=TIMEOUT_MS)
+    await console.screenshot(path=str(SCREENSHOTS / "console-zh.png"))
+
+    # a refusal on the console in the conference's language
+    async with live.http.post(live.base_url + "/api/commands", json={"type": "take", "venue": "haiyan"},
+                              headers=live.auth) as r:
+        assert (await r.json())["error"] == "无法切换会场“海盐县”上屏：该会场未接入"
+
+    # the switch: English, remembered by this browser (a new page of the same browser opens in English)
+    await pinghu.select_option("#language", "en")
+    await pinghu.wait_for_function("document.getElementById('hand').textContent === 'Raise hand'", timeout=TIMEOUT_MS)
+    again = await context.new_page()
+    await again.goto(live.base_url + "/console")
+    await again.wait_for_function("document.getElementById('login') && document.getElementById('login').textContent "
+                                  "=== 'Sign in'", timeout=TIMEOUT_MS)
+    for page in [login, console, *venues.values()]:
+        assert page.errors == []
+    await context.close()

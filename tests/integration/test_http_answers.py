@@ -112,9 +112,9 @@ async def test_a_refusal_reaches_every_client_with_its_code_and_params(live, mon
 
     def execute(command, command_id=None):
         if isinstance(command, c.Take) and not command.confirm:
-            raise CommandRejected(why, "link_poor_needs_confirm", params)
+            raise CommandRejected("link_poor_needs_confirm", params, action="take", action_params={"venue": "pinghu"})
         if isinstance(command, c.RaiseHand):
-            raise CommandRejected("cannot raise the hand of 'pinghu': the session has not started", "session_not_started")
+            raise CommandRejected("session_not_started", action="raise_hand", action_params={"venue": "pinghu"})
         return decide(command, command_id)
 
     monkeypatch.setattr(host, "execute", execute)

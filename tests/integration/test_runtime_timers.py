@@ -103,7 +103,7 @@ async def test_the_tick_comes_when_the_called_venues_time_is_up_on_a_fake_clock(
         rig.runtime.timers_changed()
         await settle()
         assert rc().entries["pinghu"].status.value == "no_answer"
-        assert rc().entries["pinghu"].note == "no answer within 10s"
+        assert (rc().entries["pinghu"].note, rc().entries["pinghu"].note_params) == ("no_answer_in_time", {"within_s": 10})
         assert rc().calling == "haiyan" and rig.state.on_air == "haiyan", "the next venue is called, on air"
         assert rig.media.on_air == "haiyan", "the media followed the Tick's events"
         clock.advance(10)

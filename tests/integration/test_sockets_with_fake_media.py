@@ -459,7 +459,9 @@ async def test_every_roll_call_is_listed_and_exported_with_its_record(tmp_path):
         async def csv_rows(query: str = "") -> list[list[str]]:
             async with rig.live.http.get(f"{rig.live.base_url}/api/roll-call.csv{query}", headers=rig.live.auth) as r:
                 assert r.status == 200 and r.content_type == "text/csv"
-                return list(csv.reader(io.StringIO(await r.text())))
+                body = await r.read()
+                assert body.startswith("\ufeff".encode()), "a byte-order mark, so that Excel reads UTF-8"
+                return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
 
         header, *rows = await csv_rows("?segment=roll-call")
         assert header == ["segment", "venue", "name", "status", "picture_ok", "sound_ok", "recorded_at", "by", "note",

@@ -351,3 +351,21 @@ def test_reading_the_minutes_changes_nothing_in_the_log(small_conf, tmp_path):
     with sqlite3.connect(s.path) as db:
         assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 66
     db.close()
+
+
+def test_the_minutes_in_chinese_with_the_session_notes_and_reasons_in_chinese(small_conf, tmp_path):
+    from orchestrator.minutes import render_html
+
+    minutes = read_minutes(small_conf, small_session(small_conf, tmp_path).path, T0 + 1500, "zh-CN")
+    md = render_markdown(minutes)
+    assert md.splitlines()[0] == "# 会议记录：Small test meeting"
+    header = section(md, "# 会议记录：Small test meeting")
+    assert header[0] == "- 会议：small，2025-02-05；所有时间均为 Asia/Shanghai, UTC+08:00 时间"
+    assert header[2] == "- 状态：已结束"
+    assert "## 点名" in md and "## 故障" in md and "| 会场 | 状态 | 图像 | 声音 |" in md
+    assert "点名开始时未接入" in md, "the roll call's notes in Chinese"
+    assert json.loads(render_json(minutes))["conference"]["language"] == "zh-CN"
+    page = render_html(minutes)
+    assert '<html lang="zh-CN">' in page and "<h2>麦克风</h2>" in page
+    english = read_minutes(small_conf, small_session(small_conf, tmp_path / "en").path, T0 + 1500)
+    assert render_markdown(english).splitlines()[0] == "# Minutes: Small test meeting", "the file's language: en"

@@ -107,7 +107,7 @@ async def test_a_take_that_does_not_switch_is_caught(rehearsal_conf, monkeypatch
 
 
 async def test_the_absent_drill_catches_a_segment_that_does_not_fall_back(rehearsal_conf, monkeypatch):
-    monkeypatch.setattr(core_decide.Decision, "fall_back", lambda self, from_venue, why: None)
+    monkeypatch.setattr(core_decide.Decision, "fall_back", lambda self, from_venue, reason, rejoin=True, **params: None)
     report = await run_rehearsal(rehearsal_conf, absent=["haiyan"])
     assert report.exit_code == 1
     assert [(f.kind, f.segment, f.venue) for f in report.findings] == [("fallback_missing", "speech-haiyan", "haiyan")]

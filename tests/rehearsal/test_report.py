@@ -125,3 +125,18 @@ def test_the_roll_call_line_counts_every_status_the_record_has(rehearsal_conf):
     page = render_html(report_of(rehearsal_conf, roll_calls=called))
     assert "roll-call: 1 present, 2 no answer</p>" in page
     assert "<td>Nanhu District</td><td class=\"no_answer\">no answer</td>" in page
+
+
+def test_the_report_and_the_summary_speak_the_conference_language_or_the_chosen_one(rehearsal_conf, tmp_path):
+    from orchestrator.cli import _rehearsal_summary
+
+    report = report_of(rehearsal_conf)
+    zh = report.model_copy(update={"conference": {**report.conference, "language": "zh-CN"}})
+    page = render_html(zh)
+    assert '<html lang="zh-CN">' in page and "<h2>点名</h2>" in page and "<h2>时间线</h2>" in page
+    assert "通过：所有检查均符合要求" in page and "<td>Nanhu District</td><td class=\"present\">已到</td>" in page
+    assert "切换 1 次（手动切换 1 次）" in ReportText(zh).switches()
+    assert render_html(zh, "en") == render_html(report), "--lang en gives the English page"
+    lines = _rehearsal_summary(zh, tmp_path).splitlines()
+    assert lines[0].startswith("rehearsal-test 彩排，1970-01-12，21:46:39 至 21:46:54（Asia/Shanghai, UTC+08:00）：1 个议程用时")
+    assert lines[-1] == f"报告：{tmp_path / 'report.html'} 和 {tmp_path / 'report.json'}"

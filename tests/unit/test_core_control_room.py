@@ -119,7 +119,7 @@ def test_called_roll_call_records_absent_and_no_answer_and_each_called_venue_is_
     run.do(c.AnswerRollCall(venue="pinghu", picture_ok=True, sound_ok=True), after=3)
     note_call()
     assert run.entry("haiyan").status is RollCallStatus.ABSENT
-    assert (run.entry("haiyan").by, run.entry("haiyan").note) == ("session", "not connected when called")
+    assert (run.entry("haiyan").by, run.entry("haiyan").note) == ("session", "not_connected_when_called")
     assert run.rc().calling == "nanhu" and not run.st.venues["nanhu"].muted and run.st.venues["pinghu"].muted
 
     assert run.tick(9.9) == [], "nothing is due before the venue's ten seconds are up"
@@ -127,7 +127,8 @@ def test_called_roll_call_records_absent_and_no_answer_and_each_called_venue_is_
     events = run.tick(0.1)
     assert types(events)[:2] == ["roll_call_marked", "roll_call_finished"]
     nanhu = run.entry("nanhu")
-    assert (nanhu.status, nanhu.by, nanhu.note) == (RollCallStatus.NO_ANSWER, "session", "no answer within 10s")
+    assert (nanhu.status, nanhu.by, nanhu.note) == (RollCallStatus.NO_ANSWER, "session", "no_answer_in_time")
+    assert nanhu.note_params == {"within_s": 10}
     finished = of(events, e.RollCallFinished)[0]
     assert (finished.present, finished.absent, finished.no_answer) == (1, 1, 1)
     assert run.st.on_air == "main", "the program goes back to the segment's venue"
@@ -178,12 +179,12 @@ def test_recall_after_the_finish_reopens_the_roll_call_for_that_venue_only():
     run = roll_call("pinghu", "nanhu")
     run.do(c.StartRollCall())
     run.do(c.FinishRollCall(), after=5)
-    assert run.entry("nanhu").note == "not called before the roll call was finished"
-    assert run.entry("pinghu").note == "no answer when the roll call was finished"
+    assert run.entry("nanhu").note == "not_called_by_finish"
+    assert run.entry("pinghu").note == "no_answer_by_finish"
     assert run.st.on_air == "main"
 
     assert (run.entry("haiyan").status, run.entry("haiyan").note) == (
-        RollCallStatus.NO_ANSWER, "not called before the roll call was finished")
+        RollCallStatus.NO_ANSWER, "not_called_by_finish")
 
     events = run.do(c.JoinVenue(venue="haiyan"), after=30)
     assert types(events) == ["venue_joined"], "a finished roll call does not call late venues by itself"
@@ -249,7 +250,7 @@ def test_the_called_venue_disconnecting_falls_back_and_the_next_is_called_at_onc
     assert [t for t in types(events) if not t.startswith("microphone")] == [
         "venue_left", "program_fell_back", "roll_call_marked", "roll_call_called", "venue_took_air"]
     assert of(events, e.ProgramFellBack)[0].rejoin is False
-    assert (run.entry("pinghu").status, run.entry("pinghu").note) == (RollCallStatus.ABSENT, "disconnected while called")
+    assert (run.entry("pinghu").status, run.entry("pinghu").note) == (RollCallStatus.ABSENT, "disconnected_while_called")
     assert run.rc().calling == "haiyan" and run.st.on_air == "haiyan"
 
     events = run.do(c.JoinVenue(venue="pinghu"), after=2)
@@ -275,8 +276,8 @@ def test_leaving_the_segment_finishes_a_called_roll_call_with_notes():
     run.do(c.StartRollCall())
     events = run.do(c.NextSegment(), after=5)
     marked = {ev.venue: ev.note for ev in of(events, e.RollCallMarked)}
-    assert marked == {"pinghu": "no answer before the segment ended", "haiyan": "not called before the segment ended",
-                      "nanhu": "not called before the segment ended"}
+    assert marked == {"pinghu": "no_answer_by_segment_end", "haiyan": "not_called_by_segment_end",
+                      "nanhu": "not_called_by_segment_end"}
     assert {ev.status for ev in of(events, e.RollCallMarked)} == {"no_answer"}
     assert types(events).index("roll_call_finished") < types(events).index("segment_ended")
     assert run.rc().phase is RollCallPhase.FINISHED

@@ -5,7 +5,8 @@
 // gettext msgid (extracted from the scripts into the package's .po catalogues); the
 // server sends the translations for one language as JSON from /i18n/catalogue.json:
 // `{ "language": "zh-CN", "languages": ["zh-CN", "en"], "messages": { msgid: text } }`.
-// The language is the one this browser chose (remembered in localStorage), or else the
+// The language is the one this browser chose (remembered in localStorage, and in a `lang`
+// cookie so that the server's own sentences, such as refusals, come in it too), or else the
 // conference's. Without a catalogue (or a msgid it lacks) the English text is shown.
 
 const STORAGE_KEY = "orchestrator.language";
@@ -13,13 +14,20 @@ const STORAGE_KEY = "orchestrator.language";
 let messages = {};
 export let language = "en";
 export let languages = ["en"];
+let names = { "zh-CN": "中文", en: "English" };
 
 function chosen() {
   try { return localStorage.getItem(STORAGE_KEY); } catch { return null; }
 }
 
+// The server reads the `lang` cookie (its rule: ?lang=, then the cookie, then the conference's).
+function tellServer(lang) {
+  document.cookie = `lang=${encodeURIComponent(lang)}; path=/; max-age=31536000; SameSite=Strict`;
+}
+
 async function load() {
   const wanted = chosen();
+  if (wanted) tellServer(wanted);
   try {
     const response = await fetch("/i18n/catalogue.json" + (wanted ? `?lang=${encodeURIComponent(wanted)}` : ""),
                                  { credentials: "same-origin" });
@@ -28,6 +36,7 @@ async function load() {
     messages = catalogue.messages || {};
     language = catalogue.language || "en";
     languages = catalogue.languages || [language];
+    names = catalogue.names || names;
   } catch {
     // the English text stands
   }
@@ -45,7 +54,14 @@ export function t(msgid, params = {}) {
 /** Remember this browser's language and show the page in it. */
 export function setLanguage(lang) {
   try { localStorage.setItem(STORAGE_KEY, lang); } catch { /* private mode: this page only */ }
+  tellServer(lang);
   location.reload();
+}
+
+/** Fill a `<select>` with the languages (each in its own name) and switch when it changes. */
+export function languageSwitch(select) {
+  select.replaceChildren(...languages.map((lang) => new Option(names[lang] || lang, lang, false, lang === language)));
+  select.onchange = () => setLanguage(select.value);
 }
 
 /** A time of day (epoch seconds) in the conference's time zone, in the page's language. */

@@ -2,7 +2,10 @@
 // The join token is in the URL fragment (never sent to the server by the browser);
 // it goes to the server in the first WebSocket message. The main venue's page also
 // offers the wall slots the server names (receive-only video) and lays the wall out
-// with each venue's name; nothing is composed on the server.
+// with each venue's name; nothing is composed on the server. Its words are in the
+// reader's language (i18n.js); its clock shows the conference's time zone.
+
+import { languageSwitch, t, timeOfDay, translateDocument } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const token = decodeURIComponent(location.hash.slice(1));
@@ -13,7 +16,7 @@ const page = {
   ws: null, pc: null, downlinkPc: null, downlink: "same_peer", stream: null, heartbeat: null, backoff: BACKOFF_START,
   retryTimer: null, stopped: false, everConnected: false, venue: null,
   view: {}, iceServers: [], audio: null, analyser: null,
-  wallSlots: 0, wall: [], wallStreams: [], clockOffset: 0, mainReturn: null,
+  wallSlots: 0, wall: [], wallStreams: [], clockOffset: 0, mainReturn: null, timeZone: null,
 };
 window.venuePage = page;  // for people debugging a venue, and for the browser tests
 
@@ -69,7 +72,7 @@ async function listDevices() {
   for (const [select, kind] of [[$("camera"), "videoinput"], [$("microphone"), "audioinput"]]) {
     const current = select.value;
     select.replaceChildren(...devices.filter((d) => d.kind === kind).map((d, i) => {
-      const option = new Option(d.label || `${kind === "videoinput" ? "Camera" : "Microphone"} ${i + 1}`, d.deviceId);
+      const option = new Option(d.label || (kind === "videoinput" ? t("Camera {n}", { n: i + 1 }) : t("Microphone {n}", { n: i + 1 })), d.deviceId);
       return option;
     }));
     if (current) select.value = current;
@@ -124,7 +127,7 @@ function send(message) {
 function connect() {
   if (page.stopped) return;
   clearTimeout(page.retryTimer);
-  setConnection(page.everConnected ? "reconnecting" : "connecting", page.everConnected ? "Reconnecting…" : "Connecting…");
+  setConnection(page.everConnected ? "reconnecting" : "connecting", page.everConnected ? t("Reconnecting…") : t("Connecting…"));
   const ws = new WebSocket(wsUrl());
   page.ws = ws;
   ws.onopen = () => send({ type: "hello", token, client: "browser" });
@@ -132,15 +135,15 @@ function connect() {
   ws.onclose = (event) => {
     if (page.ws !== ws) return;
     if (event.code === CLOSE_REPLACED) replaced();
-    else lost("the connection to the server was lost");
+    else lost(t("the connection to the server was lost"));
   };
 }
 
 // Opened elsewhere (another window or a venue agent on this link): stop, do not take it back.
 function replaced() {
   page.stopped = true;
-  lost("replaced");
-  setConnection("replaced", "This venue was opened in another window; this one has stopped.");
+  lost(t("replaced"));
+  setConnection("replaced", t("This venue was opened in another window; this one has stopped."));
 }
 
 function lost(why) {
@@ -152,7 +155,7 @@ function lost(why) {
   // exponential backoff with jitter, so venues do not all come back at the same instant
   const delay = page.backoff / 2 + Math.random() * page.backoff / 2;
   page.backoff = Math.min(page.backoff * 2, BACKOFF_MAX);
-  setConnection("reconnecting", `Connection lost: ${why}. Reconnecting in ${(delay / 1000).toFixed(1)} s…`);
+  setConnection("reconnecting", t("Connection lost: {why}. Reconnecting in {seconds} s…", { why, seconds: (delay / 1000).toFixed(1) }));
   page.retryTimer = setTimeout(connect, delay);
 }
 
@@ -164,6 +167,8 @@ async function onMessage(msg) {
       page.wallSlots = msg.wall_slots || 0;
       page.downlink = msg.downlink || "same_peer";
       page.clockOffset = msg.server_time ? msg.server_time - Date.now() / 1000 : 0;
+      page.timeZone = msg.conference.timezone;
+      showClock();
       document.title = `${msg.venue.name} — ${msg.conference.title}`;
       $("venue-name").textContent = msg.venue.name;
       $("conference-title").textContent = msg.conference.title;
@@ -185,7 +190,7 @@ async function onMessage(msg) {
       break;
     case "roll_call_recorded":
       $("roll-call").hidden = true;
-      notice("Your venue is recorded present.");
+      notice(t("Your venue is recorded present."));
       break;
     case "main_return":
       showReturn(msg);
@@ -194,7 +199,7 @@ async function onMessage(msg) {
       replaced();
       break;
     case "restarting":
-      notice("The server is restarting; reconnecting…");
+      notice(t("The server is restarting; reconnecting…"));
       break;
     case "error":
       if (msg.code === "refused") refuse(msg.message);
@@ -236,7 +241,7 @@ async function startPeer() {
       $("setup").hidden = true;
       $("stage").hidden = false;
     } else if (pc.connectionState === "failed") {
-      lost("the media connection failed");
+      lost(t("the media connection failed"));
     }
   };
   await pc.setLocalDescription(await pc.createOffer());
@@ -287,8 +292,9 @@ async function answerDownlink(sdp) {
 
 function showState(view) {
   page.view = view;
-  $("segment-title").textContent = view.segment ? view.segment.title : (view.phase === "ended" ? "The meeting has ended" : "The meeting has not started");
-  $("on-air-name").textContent = view.you_are_on_air ? "" : `On air: ${view.on_air_name}`;
+  $("segment-title").textContent = view.segment ? view.segment.title
+    : (view.phase === "ended" ? t("The meeting has ended") : t("The meeting has not started"));
+  $("on-air-name").textContent = view.you_are_on_air ? "" : t("On air: {venue}", { venue: view.on_air_name });
   $("badge-on-air").hidden = !view.you_are_on_air;
   $("badge-muted").hidden = !view.muted;
   document.body.dataset.onAir = view.you_are_on_air ? "yes" : "no";
@@ -299,7 +305,7 @@ function showState(view) {
   $("lower-third").dataset.kind = caption ? caption.kind : "";
   $("caption-category").textContent = caption && caption.kind === "award" ? caption.category : "";
   $("caption-text").textContent = caption ? (caption.kind === "award" ? caption.recipient : caption.text) : "";
-  $("hand").textContent = view.hand_raised ? "Lower hand" : "Raise hand";
+  $("hand").textContent = view.hand_raised ? t("Lower hand") : t("Raise hand");
   $("hand").dataset.raised = view.hand_raised ? "yes" : "no";
   if (view.roll_call !== "pending") $("roll-call").hidden = true;
   const call = view.roll_call_call;
@@ -319,10 +325,11 @@ function rollCallLine() {
   const mine = call && page.venue && call.calling === page.venue.id;
   line.hidden = !call || mine;
   if (!call || mine) return;
-  const own = { waiting: "waiting for your turn", present: "you are recorded present", absent: "you are recorded absent",
-    no_answer: "you did not answer in time" }[page.view.roll_call] || "";
-  const now = call.paused ? "Roll call paused" : (call.calling
-    ? `Being called: ${call.calling_name}${call.deadline ? ` · ${secondsLeft(call.deadline)} s` : ""}` : "Roll call");
+  const own = { waiting: t("waiting for your turn"), present: t("you are recorded present"),
+    absent: t("you are recorded absent"), no_answer: t("you did not answer in time") }[page.view.roll_call] || "";
+  const being = call.deadline ? t("Being called: {venue} · {seconds} s", { venue: call.calling_name, seconds: secondsLeft(call.deadline) })
+    : t("Being called: {venue}", { venue: call.calling_name });
+  const now = call.paused ? t("Roll call paused") : (call.calling ? being : t("Roll call"));
   line.textContent = own ? `${now} — ${own}` : now;
 }
 
@@ -331,7 +338,7 @@ function rollCallCountdown() {
   const box = $("roll-call-countdown");
   const mine = call && page.venue && call.calling === page.venue.id;
   box.hidden = !mine || !call.deadline;
-  if (!box.hidden) box.textContent = `${secondsLeft(call.deadline)} s left to answer`;
+  if (!box.hidden) box.textContent = t("{seconds} s left to answer", { seconds: secondsLeft(call.deadline) });
 }
 
 setInterval(() => { rollCallLine(); rollCallCountdown(); }, 250);
@@ -343,7 +350,8 @@ function showReturn(shown) {
   document.body.dataset.return = shown.shows;
   const label = $("return-name");
   label.hidden = shown.shows !== "single";
-  label.textContent = shown.shows === "single" ? `${shown.mode === "polling" ? "Polling" : "Showing"}: ${shown.name}` : "";
+  label.textContent = shown.shows !== "single" ? ""
+    : (shown.mode === "polling" ? t("Polling: {venue}", { venue: shown.name }) : t("Showing: {venue}", { venue: shown.name }));
   const wall = $("wall");
   wall.hidden = shown.shows !== "wall";
   if (shown.shows !== "wall") return;
@@ -370,7 +378,7 @@ function showReturn(shown) {
   wall.replaceChildren(...tiles);
   if (shown.pages > 1) {
     wall.append(Object.assign(document.createElement("span"), {
-      className: "wall-page", textContent: `page ${shown.page + 1} of ${shown.pages}` }));
+      className: "wall-page", textContent: t("page {page} of {pages}", { page: shown.page + 1, pages: shown.pages }) }));
   }
   attachWall();
 }
@@ -400,30 +408,37 @@ async function rollCall(prompt = {}) {
   $("roll-call").hidden = false;
   $("roll-call").dataset.mode = called ? "called" : "check";
   $("roll-call-prompt").textContent = called
-    ? `${page.venue ? page.venue.name : "Your venue"}, you are being called: you are on air. Answer "Present".`
-    : "Please confirm that your venue is present.";
+    ? t("{venue}, you are being called: you are on air. Answer \"Present\".", { venue: page.venue ? page.venue.name : t("Your venue") })
+    : t("Please confirm that your venue is present.");
   rollCallCountdown();
   $("present").disabled = true;
-  $("check-picture").textContent = $("check-sound").textContent = "checking…";
+  $("check-picture").textContent = $("check-sound").textContent = t("checking…");
   const result = await checkPictureAndSound();
-  $("check-picture").textContent = result.picture_ok ? "OK" : "no picture";
-  $("check-sound").textContent = result.sound_ok ? "OK" : "no sound";
+  $("check-picture").textContent = result.picture_ok ? t("OK") : t("no picture");
+  $("check-sound").textContent = result.sound_ok ? t("OK") : t("no sound");
   $("present").disabled = false;
   $("present").onclick = () => send({ type: "roll_call_answer", ...result });
 }
 
 $("hand").onclick = () => send({ type: page.view.hand_raised ? "lower_hand" : "raise_hand" });
-$("camera").onchange = $("microphone").onchange = () => openDevices().catch((e) => notice(`Device error: ${e.message}`));
-setInterval(() => { $("clock").textContent = new Date().toLocaleTimeString(); }, 1000);
+$("camera").onchange = $("microphone").onchange = () => openDevices().catch((e) => notice(t("Device error: {error}", { error: e.message })));
+
+// The time of day in the conference's time zone (the server's clock), not the browser's.
+function showClock() {
+  if (page.timeZone) $("clock").textContent = timeOfDay(serverNow(), page.timeZone, { seconds: true });
+}
+setInterval(showClock, 1000);
 
 async function start() {
-  if (!token) return refuse("This link has no token. Open the full link you were given (it ends with #…).");
+  translateDocument();
+  languageSwitch($("language"));
+  if (!token) return refuse(t("This link has no token. Open the full link you were given (it ends with #…)."));
   try {
     await openDevices();
     await listDevices();
-    $("setup-status").textContent = "Camera and microphone ready. Connecting…";
+    $("setup-status").textContent = t("Camera and microphone ready. Connecting…");
   } catch (error) {
-    $("setup-status").textContent = `Camera or microphone unavailable: ${error.message}. Allow them and reload.`;
+    $("setup-status").textContent = t("Camera or microphone unavailable: {error}. Allow them and reload.", { error: error.message });
     return;
   }
   connect();
