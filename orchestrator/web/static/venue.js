@@ -278,7 +278,7 @@ async function answerDownlink(sdp) {
     page.downlinkPc = pc;
     pc.ontrack = (event) => showTrack(event.track, pc.getTransceivers().indexOf(event.transceiver));
     pc.onconnectionstatechange = () => {
-      if (page.downlinkPc === pc && pc.connectionState === "failed") lost("the program's connection failed");
+      if (page.downlinkPc === pc && pc.connectionState === "failed") lost(t("the program's connection failed"));
     };
   }
   const pc = page.downlinkPc;
