@@ -224,6 +224,9 @@ class JanusMediaPlane:
         except JanusError as exc:
             await session.close()
             raise OfferRejected(f"the media server refused to make the room: {exc}") from None
+        except BaseException:  # cancelled, or an answer not as Janus documents it
+            await asyncio.shield(session.close())
+            raise
         node = _Node(url, session, room, dummy, {"audio": "0", "video": "1"})
         session.on_lost = functools.partial(self._node_lost, node)
         log.info("janus_room_created", url=url, room=room)
@@ -255,6 +258,7 @@ class JanusMediaPlane:
         if self._nodes.get(node.url) is not node:
             return
         del self._nodes[node.url]
+        self._spawn(node.session.close())  # its socket is gone; its client is closed all the same
         lost = [s for s in self._venues.values() if s.node is node]
         for state in lost:
             del self._venues[state.venue]

@@ -140,12 +140,15 @@ class JanusSession:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             await http.close()
             raise JanusError(f"cannot reach Janus at {url}: {type(exc).__name__}: {exc}") from None
+        except BaseException:  # cancelled while connecting: nothing may be left open
+            await asyncio.shield(http.close())
+            raise
         session = cls(url, secret, http, ws)
         session._tasks.append(asyncio.ensure_future(session._read()))
         try:
             created = await session.request({"janus": "create"})
-        except JanusError:
-            await session.close()
+        except BaseException:  # refused, or cancelled while asking
+            await asyncio.shield(session.close())
             raise
         session.id = int((created.data or {})["id"])
         session._tasks.append(asyncio.ensure_future(session._keepalive()))
@@ -245,14 +248,16 @@ class JanusSession:
         if not self._closed and self.id is not None and not self._ws.closed:
             try:
                 await self.request({"janus": "destroy"})
-            except JanusError as exc:
+            except (JanusError, TimeoutError) as exc:
                 log.info("janus_destroy_failed", url=self.url, error=str(exc))
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._ws.close()
-        await self._http.close()
+        try:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._ws.close()
+        finally:
+            await self._http.close()
 
 
 class JanusAdmin:
@@ -302,14 +307,16 @@ class JanusAdmin:
     async def _connected(self) -> aiohttp.ClientWebSocketResponse:
         if self._ws is None or self._ws.closed:
             await self.close()
-            self._http = aiohttp.ClientSession()
+            self._http = aiohttp.ClientSession()  # closed by close(), whatever happens to the connection
             self._ws = await self._http.ws_connect(self.url, protocols=("janus-admin-protocol",), heartbeat=None,
                                                    timeout=aiohttp.ClientWSTimeout(ws_close=2), max_msg_size=4 << 20)
         return self._ws
 
     async def close(self) -> None:
         ws, http, self._ws, self._http = self._ws, self._http, None, None
-        if ws is not None:
-            await ws.close()
-        if http is not None:
-            await http.close()
+        try:
+            if ws is not None:
+                await ws.close()
+        finally:
+            if http is not None:
+                await http.close()
