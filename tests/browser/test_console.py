@@ -127,6 +127,8 @@ async def test_each_keyboard_shortcut_changes_the_session(live, browser, monkeyp
     await live.wait_for_state(lambda s: s["segment"] == "roll-call", 5, "→ to start the roll call's segment")
     await console.keyboard.press("ArrowLeft")
     await live.wait_for_state(lambda s: s["segment"] == "opening", 5, "← back to the opening")
+    # the console has heard of it too: a venue chosen for preview is chosen for the segment it shows
+    await console.wait_for_function("document.body.dataset.segment === 'opening'", timeout=TIMEOUT_MS)
 
     # a tile's key puts its venue in preview; Space takes it, Enter too
     await console.keyboard.press(await key_of(console, "pinghu"))
