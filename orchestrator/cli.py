@@ -544,11 +544,11 @@ def _rehearsal_summary(report, folder: Path, lang: Language | None = None) -> st
     ]
     for drill in report.drill_outcomes:
         lines.append(_(N_("  drill {spec}: {said}"), spec=drill.spec,
-                       said="; ".join(o.message for o in drill.outcomes) or _(N_("no outcome"))))
+                       said=_(N_("; ")).join(text.said(o) for o in drill.outcomes) or _(N_("no outcome"))))
     if report.findings:
         lines.append(_(N_("{findings}:"), findings=text.n("{n} finding", "{n} findings", len(report.findings))))
         lines += [_(N_("  {at} {kind} [segment {segment}] [venue {venue}] {message}"), at=text.at(f.at_s), kind=f.kind,
-                    segment=f.segment or "-", venue=f.venue or "-", message=f.message)
+                    segment=f.segment or "-", venue=f.venue or "-", message=text.said(f))
                   for f in report.findings]
     else:
         lines.append(_(N_("No findings: every check passed.")))

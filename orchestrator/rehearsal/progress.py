@@ -57,6 +57,11 @@ class Progress:
     def elapsed(self) -> str:
         return f"{time.monotonic() - self._t0:6.1f} s"
 
+    def said(self, item: Finding | DrillOutcome) -> str:
+        """A finding's or an outcome's sentence in the rehearsal's language, the venues named as the file names them."""
+        names = {v.id: v.name for v in self.rehearsal.conference.venues}
+        return item.say(self.rehearsal.lang, names)
+
 
 class LineProgress(Progress):
     """One plain line per happening (for logs and pipes)."""
@@ -77,11 +82,11 @@ class LineProgress(Progress):
 
     def finding(self, finding: Finding) -> None:
         self._say(self._(N_("FINDING {kind} [{segment}] [{venue}] {message}"), kind=finding.kind,
-                         segment=finding.segment or "-", venue=finding.venue or "-", message=finding.message))
+                         segment=finding.segment or "-", venue=finding.venue or "-", message=self.said(finding)))
 
     def outcome(self, outcome: DrillOutcome) -> None:
         self._say(self._(N_("drill {drill} '{venue}': {message}"), drill=outcome.drill, venue=outcome.venue,
-                         message=outcome.message))
+                         message=self.said(outcome)))
 
 
 class LiveProgress(Progress):
@@ -177,10 +182,10 @@ class LiveProgress(Progress):
     def _lists(self) -> list[Text]:
         lines = [Text(n, "dim") for n in self.notes]
         _ = self._
-        lines += [Text(_(N_("drill {drill} '{venue}': {message}"), drill=o.drill, venue=o.venue, message=o.message),
+        lines += [Text(_(N_("drill {drill} '{venue}': {message}"), drill=o.drill, venue=o.venue, message=self.said(o)),
                        "yellow") for o in self.outcomes[-SHOWN_OUTCOMES:]]
         lines += [Text(_(N_("FINDING {kind} [{segment}] [{venue}] {message}"), kind=f.kind, segment=f.segment or "-",
-                         venue=f.venue or "-", message=f.message), "bold red")
+                         venue=f.venue or "-", message=self.said(f)), "bold red")
                   for f in self.findings[-SHOWN_FINDINGS:]]
         if len(self.findings) > SHOWN_FINDINGS:
             lines.append(Text(_(N_("... {findings} so far"), findings=ntranslate(

@@ -6,6 +6,7 @@ log lines and the rehearsal's own records all come from the same clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..config import Conference
 from ..core.events import Event
+from ..i18n import N_, SOURCE_LANGUAGE, Language, translate
 from .drills import Drills, Drop
 from .plan import Plan, Step
 
@@ -30,8 +32,43 @@ class CommandRecord:
     code: str | None = None  # why it was refused, for programs (e.g. link_poor_needs_confirm)
 
 
+# The parameters that hold a venue's id: a translated phrase names the venue as the file does.
+VENUE_PARAMS = frozenset({"venue", "want", "shown", "current", "on_air", "main", "lossy"})
+PARTS = "{parts}"  # a phrase that is its `parts` parameter: phrases said one after another
+PART_SEPARATOR = N_("; ")
+
+
+class Phrase(BaseModel):
+    """A sentence said later, in the reader's language: an English msgid with `{placeholders}`
+    and their values. A value may be a phrase itself, or a list of phrases (joined with '; ')."""
+
+    model_config = ConfigDict(frozen=True)
+
+    msgid: str
+    params: dict[str, Phrase | list[Phrase] | str | int | float | bool | None] = {}
+
+    def say(self, lang: Language = SOURCE_LANGUAGE, names: Mapping[str, str] | None = None) -> str:
+        """The sentence in `lang`; translated, venues are named from `names` (id -> name)."""
+        values: dict[str, object] = {}
+        for key, value in self.params.items():
+            if isinstance(value, Phrase):
+                values[key] = value.say(lang, names)
+            elif isinstance(value, list):
+                values[key] = translate(lang, PART_SEPARATOR).join(p.say(lang, names) for p in value)
+            elif names and lang != SOURCE_LANGUAGE and key in VENUE_PARAMS and isinstance(value, str):
+                values[key] = names.get(value, value)
+            else:
+                values[key] = value
+        return translate(lang, self.msgid, **values)
+
+
+def phrase(msgid: str, /, **params: Phrase | list[Phrase] | str | int | float | bool | None) -> Phrase:
+    return Phrase(msgid=msgid, params=params)
+
+
 class Finding(BaseModel):
-    """Something the system did not do as it should."""
+    """Something the system did not do as it should. `message` is the English sentence;
+    `phrase` says it in another language (absent from records written before it was)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,10 +77,19 @@ class Finding(BaseModel):
     venue: str | None
     message: str
     at: float
+    phrase: Phrase | None = None
+
+    @classmethod
+    def of(cls, kind: str, segment: str | None, venue: str | None, said: Phrase, at: float) -> Finding:
+        return cls(kind=kind, segment=segment, venue=venue, message=said.say(), at=at, phrase=said)
+
+    def say(self, lang: Language, names: Mapping[str, str] | None = None) -> str:
+        return self.phrase.say(lang, names) if self.phrase else self.message
 
 
 class DrillOutcome(BaseModel):
-    """What happened because of a drill (expected behaviour, not a finding)."""
+    """What happened because of a drill (expected behaviour, not a finding); `message` and
+    `phrase` as a finding's."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -52,6 +98,14 @@ class DrillOutcome(BaseModel):
     segment: str | None
     message: str
     at: float
+    phrase: Phrase | None = None
+
+    @classmethod
+    def of(cls, drill: str, venue: str, segment: str | None, said: Phrase, at: float) -> DrillOutcome:
+        return cls(drill=drill, venue=venue, segment=segment, message=said.say(), at=at, phrase=said)
+
+    def say(self, lang: Language, names: Mapping[str, str] | None = None) -> str:
+        return self.phrase.say(lang, names) if self.phrase else self.message
 
 
 @dataclass

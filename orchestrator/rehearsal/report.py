@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from ..core.events import AwardPresented
 from ..i18n import N_, Language, duration, negotiate, ntranslate, translate
 from ..wording import Clock
-from .records import DrillOutcome, Finding, Recording
+from .records import DrillOutcome, Finding, Phrase, Recording
 from .timeline import draw_timeline
 from .verifier import SegmentCheck, epochs, return_epochs, session_events
 
@@ -108,8 +108,9 @@ class SegmentReport(BaseModel):
 
 class Outcome(BaseModel):
     segment: str | None
-    message: str
+    message: str  # in English; `phrase` says it in the report's language
     at_s: float
+    phrase: Phrase | None = None
 
 
 class DrillReport(BaseModel):
@@ -138,8 +139,9 @@ class FindingReport(BaseModel):
     kind: str
     segment: str | None
     venue: str | None
-    message: str
+    message: str  # in English; `phrase` says it in the report's language
     at_s: float
+    phrase: Phrase | None = None
 
 
 class Summary(BaseModel):
@@ -289,7 +291,8 @@ def build_report(
         awards=awards,
         drill_outcomes=_drills(rec, all_outcomes, t0),
         findings=[
-            FindingReport(kind=f.kind, segment=f.segment, venue=f.venue, message=f.message, at_s=round(f.at - t0, 3))
+            FindingReport(kind=f.kind, segment=f.segment, venue=f.venue, message=f.message, at_s=round(f.at - t0, 3),
+                          phrase=f.phrase)
             for f in all_findings
         ],
         summary=summary,
@@ -354,7 +357,7 @@ def _switch(sw, t0: float) -> SwitchReport:
 def _drills(rec: Recording, outcomes: list[DrillOutcome], t0: float) -> list[DrillReport]:
     def matching(kind: str, venue: str, segment: str | None = None) -> list[Outcome]:
         return [
-            Outcome(segment=o.segment, message=o.message, at_s=round(o.at - t0, 3))
+            Outcome(segment=o.segment, message=o.message, at_s=round(o.at - t0, 3), phrase=o.phrase)
             for o in sorted(outcomes, key=lambda o: o.at)
             if o.drill == kind and o.venue == venue and (segment is None or o.segment == segment)
         ]
@@ -448,6 +451,10 @@ class ReportText:
 
     def venue(self, venue: str | None) -> str:
         return "-" if venue is None else self.names.get(venue, venue)
+
+    def said(self, item: FindingReport | Outcome) -> str:
+        """A finding's or a drill outcome's sentence in the report's language (as written when it has no phrase)."""
+        return item.phrase.say(self.lang, self.names) if item.phrase else item.message
 
     def segment(self, segment: str) -> str:
         """'Roll call (roll-call)': the title, and the id the findings and the file use."""

@@ -34,7 +34,7 @@ from ..protocol import OperatorState, wire
 from .drills import Drills
 from .plan import DropStep, Plan, Step, make_plan
 from .progress import Progress
-from .records import CommandRecord, DrillOutcome, DropRun, Finding, FrameCount, Recording, SegmentRun
+from .records import CommandRecord, DrillOutcome, DropRun, Finding, FrameCount, Phrase, Recording, SegmentRun, phrase
 from .report import STATUS_WORDS, Report, build_report, write_report
 from .server import running_server
 from .simulate import SimulatedVenues
@@ -135,7 +135,8 @@ class Rehearsal:
             await asyncio.sleep(0.05)
         joined = [v for v, sim in fleet.venues.items() if sim.connected]
         for venue in sorted(set(fleet.venues) - set(joined)):
-            self._finding("join_failed", None, venue, f"'{venue}' did not join within {JOIN_TIMEOUT_S:g} s")
+            self._finding("join_failed", None, venue, phrase(N_("'{venue}' did not join within {seconds} s"),
+                                                              venue=venue, seconds=f"{JOIN_TIMEOUT_S:g}"))
         await self.socket.wait_for(lambda s: all(s.venues[v].connected for v in joined), SETTLE_TIMEOUT_S)
         main = self.conference.main_venue.id
         receivers = [fleet[v] for v in joined if v != main]
@@ -219,7 +220,8 @@ class Rehearsal:
     async def _take(self, venue: str, segment: str) -> None:
         record = await self._command({"type": "take", "venue": venue})
         if record.status == 409 and record.code == "link_poor_needs_confirm":
-            self._outcome("loss", venue, segment, f"the take of '{venue}' needed confirmation: {record.error}")
+            self._outcome("loss", venue, segment, phrase(N_("the take of '{venue}' needed confirmation: {error}"),
+                                                          venue=venue, error=record.error))
             record = await self._command({"type": "take", "venue": venue, "confirm": True})
         self._refused(record, segment)
 
@@ -235,8 +237,9 @@ class Rehearsal:
                 len(step.roll_call) * (per_venue + 1) + ROLL_CALL_MIN_WAIT_S,
             )
             if not done:
-                self._finding("roll_call_mismatch", step.id, None, f"the called roll call of '{step.id}' did not "
-                              "finish by itself; the operator finished it")
+                self._finding("roll_call_mismatch", step.id, None, phrase(
+                    N_("the called roll call of '{segment}' did not finish by itself; the operator finished it"),
+                    segment=step.id))
                 self._refused(await self._command({"type": "finish_roll_call"}), step.id)
         else:
             dropping = {d.drop.venue for d in step.drops}
@@ -265,9 +268,11 @@ class Rehearsal:
                 continue
             presented = next((e for e in record.events if isinstance(e, AwardPresented)), None)
             if presented is None or (presented.award, presented.recipient) != (award.award, award.recipient):
-                got = f"'{presented.recipient}' ({presented.award})" if presented else "nothing"
-                self._finding("award_mismatch", run.step.id, award.venue,
-                              f"the next award should have been '{award.recipient}' ({award.award}); the server presented {got}")
+                got = (phrase(N_("'{recipient}' ({award})"), recipient=presented.recipient, award=presented.award)
+                       if presented else phrase(N_("nothing")))
+                self._finding("award_mismatch", run.step.id, award.venue, phrase(
+                    N_("the next award should have been '{recipient}' ({award}); the server presented {got}"),
+                    recipient=award.recipient, award=award.award, got=got))
 
     async def _drop(self, run: SegmentRun, step: DropStep) -> None:
         drop, sim = step.drop, self.fleet[step.drop.venue]
@@ -321,18 +326,19 @@ class Rehearsal:
     def _refused(self, record: CommandRecord, segment: str | None) -> bool:
         if record.status == 200:
             return False
-        self._finding("command_rejected", segment, record.command.get("venue"),
-                      f"{record.command['type']} was refused ({record.status}): {record.error}")
+        self._finding("command_rejected", segment, record.command.get("venue"), phrase(
+            N_("{command} was refused ({status}): {error}"),
+            command=record.command["type"], status=record.status, error=record.error))
         return True
 
-    def _finding(self, kind: str, segment: str | None, venue: str | None, message: str) -> None:
-        finding = Finding(kind=kind, segment=segment, venue=venue, message=message, at=time.time())
+    def _finding(self, kind: str, segment: str | None, venue: str | None, said: Phrase) -> None:
+        finding = Finding.of(kind, segment, venue, said, time.time())
         self.findings.append(finding)
-        log.warning("finding", kind=kind, segment=segment, venue=venue, message=message)
+        log.warning("finding", kind=kind, segment=segment, venue=venue, message=finding.message)
         self.progress.finding(finding)
 
-    def _outcome(self, drill: str, venue: str, segment: str | None, message: str) -> None:
-        outcome = DrillOutcome(drill=drill, venue=venue, segment=segment, message=message, at=time.time())
+    def _outcome(self, drill: str, venue: str, segment: str | None, said: Phrase) -> None:
+        outcome = DrillOutcome.of(drill, venue, segment, said, time.time())
         self.outcomes.append(outcome)
         self.progress.outcome(outcome)
 

@@ -77,7 +77,7 @@ def draw_timeline(report: Report, text: ReportText) -> Timeline:
 
     for drill in report.drill_outcomes:
         row = tl.row(f"{text.venue(drill.venue)} ({drill.kind})")
-        said = "; ".join(o.message for o in drill.outcomes) or drill.spec
+        said = _(N_("; ")).join(text.said(o) for o in drill.outcomes) or drill.spec
         if drill.kind == "drop" and drill.down_at_s is not None:
             end = drill.up_at_s if drill.up_at_s is not None else report.session_s
             tl.box(row, t0 + drill.down_at_s, t0 + end, FAULT_COLOUR, _(N_("dropped")), said)
@@ -89,7 +89,7 @@ def draw_timeline(report: Report, text: ReportText) -> Timeline:
     row = tl.row(_(N_("Findings")))
     for f in report.findings:
         tl.marker(row, t0 + f.at_s, "circle", FINDING_COLOUR,
-                  f"{text.at(f.at_s)} {f.kind} [{f.segment or '-'}] [{text.venue(f.venue)}]: {f.message}")
+                  f"{text.at(f.at_s)} {f.kind} [{f.segment or '-'}] [{text.venue(f.venue)}]: {text.said(f)}")
 
     for kind in sorted({s.kind for s in report.segments}):
         tl.key(KIND_COLOURS.get(kind, "#cccccc"), text.kind(kind))

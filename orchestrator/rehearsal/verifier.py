@@ -63,9 +63,10 @@ from ..core.events import (
     VenueLeft,
     VenueTookAir,
 )
+from ..i18n import N_
 from ..logs import get_logger
-from ..sentences import fallback
-from .records import DrillOutcome, DropRun, Finding, Recording, SegmentRun
+from ..sentences import FALLBACKS, LEAVE_REASONS
+from .records import PARTS, DrillOutcome, DropRun, Finding, Phrase, Recording, SegmentRun, phrase
 
 log = get_logger(component="verifier")
 
@@ -74,17 +75,20 @@ FRAME_RATIO = 0.9  # a venue must get at least this share of the frames it shoul
 FRAME_SLACK_S = 0.5  # ... less this many seconds' worth (keyframe waits, frames late at the edges)
 NOTICE_MARGIN_S = 2.0  # past the heartbeat timeout, for the server to notice a drop
 CAUSES = {  # how a finding names a program change, by its cause
-    "segment": "the segment start that put '{1}' on air",
-    "take": "the take of '{1}'",
-    "floor": "the floor given to '{1}'",
-    "rejoined": "'{1}' going back on air after rejoining",
-    "fallback": "the fallback to '{1}'",
-    "roll_call": "the call of '{1}'",
-    "polling": "the polling step to '{1}'",
-    "main_return": "the main venue's return set to '{1}'",
-    "wall_page": "the wall's new page",
-    "presence": "the main venue's return following '{1}'",
+    "segment": N_("the segment start that put '{venue}' on air"),
+    "take": N_("the take of '{venue}'"),
+    "floor": N_("the floor given to '{venue}'"),
+    "rejoined": N_("'{venue}' going back on air after rejoining"),
+    "fallback": N_("the fallback to '{venue}'"),
+    "roll_call": N_("the call of '{venue}'"),
+    "polling": N_("the polling step to '{venue}'"),
+    "main_return": N_("the main venue's return set to '{venue}'"),
+    "wall_page": N_("the wall's new page"),
+    "presence": N_("the main venue's return following '{venue}'"),
 }
+# A roll call's record in a finding: what it recorded, and what the venue did.
+RECORDED = {"present": N_("present"), "absent": N_("absent"), "no_answer": N_("no answer"), None: N_("nothing")}
+WAS = {"not_connected": N_("not connected"), "silent": N_("connected and never answered"), "connected": N_("connected")}
 RETURN_CAUSES = {  # what changed the main venue's return, by the event that did
     "main_return_changed": "main_return", "polling_started": "polling", "polling_stepped": "polling",
     "polling_stopped": "main_return", "wall_paged": "wall_page", "venue_joined": "presence", "venue_left": "presence",
@@ -134,7 +138,7 @@ class View:
     want: str | None
     cause: str
     label: str  # the venue the change is named after (on air, or shown by the main venue's return)
-    why: str  # for a finding: "'pinghu' was on air", "the main venue's return showed 'nanhu'"
+    why: Phrase  # for a finding: "'pinghu' was on air", "the main venue's return showed 'nanhu'"
 
 
 @dataclass
@@ -340,7 +344,7 @@ def venue_views(venue: str, main: str, program: list[Epoch], returns: list[Retur
     for the main venue, the single venue its return shows instead (a wall leaves its program
     video on the program). Consecutive epochs with the same view are one."""
     if venue != main:
-        return [View(e.start, e.end, expected_view(venue, e.on_air, main), e.cause, e.on_air, f"'{e.on_air}' was on air")
+        return [View(e.start, e.end, expected_view(venue, e.on_air, main), e.cause, e.on_air, _was_on_air(e.on_air))
                 for e in program]
     starts = sorted({e.start for e in program} | {r.start for r in returns})
     program_starts = {e.start for e in program}
@@ -351,15 +355,42 @@ def venue_views(venue: str, main: str, program: list[Epoch], returns: list[Retur
         ret = [r for r in returns if r.start <= t][-1]
         want: str | None
         if ret.shows == "single" and ret.venue is not None:
-            want, why = ret.venue, f"the main venue's return showed '{ret.venue}'"
+            want, why = ret.venue, phrase(N_("the main venue's return showed '{venue}'"), venue=ret.venue)
         else:
-            want, why = expected_view(venue, epoch.on_air, main), f"'{epoch.on_air}' was on air"
+            want, why = expected_view(venue, epoch.on_air, main), _was_on_air(epoch.on_air)
         if views and views[-1].want == want:
             views[-1] = View(views[-1].start, end, want, views[-1].cause, views[-1].label, views[-1].why)
             continue
         cause, label = (epoch.cause, epoch.on_air) if t in program_starts else (ret.cause, want or main)
         views.append(View(t, end, want, cause, label, why))
     return views
+
+
+def _was_on_air(venue: str) -> Phrase:
+    return phrase(N_("'{venue}' was on air"), venue=venue)
+
+
+def _cause(cause: str, venue: str) -> Phrase:
+    """A program change named by its cause: "the take of 'pinghu'"."""
+    msgid = CAUSES.get(cause)
+    return phrase(msgid, venue=venue) if msgid else phrase(N_("{cause} of '{venue}'"), cause=cause, venue=venue)
+
+
+def _fallback(reason: str, params: dict[str, Any]) -> Phrase | str:
+    """Why the program fell back (as `sentences.fallback` says it), to say in any language."""
+    msgid = FALLBACKS.get(reason)
+    if msgid is None:
+        return reason
+    left = str(params.get("left") or "")
+    return phrase(msgid, **{**params, "left": _leave_reason(left)})
+
+
+def _leave_reason(reason: str) -> Phrase | str:
+    return phrase(reason) if reason in LEAVE_REASONS else reason
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}"
 
 
 class _Check:
@@ -382,19 +413,20 @@ class _Check:
             e.on_air for e in self.epochs if e.on_air in rec.drills.loss and e.start < self.end and e.end > self.start
         }
 
-    def find(self, kind: str, venue: str | None, message: str, at: float) -> None:
-        self.result.findings.append(Finding(kind=kind, segment=self.segment, venue=venue, message=message, at=at))
+    def find(self, kind: str, venue: str | None, said: Phrase, at: float) -> None:
+        self.result.findings.append(Finding.of(kind, self.segment, venue, said, at))
 
-    def outcome(self, drill: str, venue: str, message: str, at: float) -> None:
-        self.result.outcomes.append(DrillOutcome(drill=drill, venue=venue, segment=self.segment, message=message, at=at))
+    def outcome(self, drill: str, venue: str, said: Phrase, at: float) -> None:
+        self.result.outcomes.append(DrillOutcome.of(drill, venue, self.segment, said, at))
 
-    def degraded(self, kind: str, venue: str, message: str, at: float) -> None:
+    def degraded(self, kind: str, venue: str, said: Phrase, at: float) -> None:
         """A media problem: an outcome while a venue with a lossy uplink is on air, else a finding."""
         if self.lossy_on_air:
             lossy = sorted(self.lossy_on_air)
-            self.outcome("loss", lossy[0], f"{message}, while '{lossy[0]}' (lossy uplink) was on air in this segment", at)
+            self.outcome("loss", lossy[0], phrase(N_("{what}, while '{lossy}' (lossy uplink) was on air in this segment"),
+                                                  what=said, lossy=lossy[0]), at)
         else:
-            self.find(kind, venue, message, at)
+            self.find(kind, venue, said, at)
 
     def when(self, t: float) -> str:
         """A time as the operators read it: wall-clock time in the conference's time zone."""
@@ -441,8 +473,9 @@ class _Check:
         if want is None:
             for ts, shown in seen:
                 if ts < self.end:
-                    self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.when(ts)} while it was "
-                              "on air itself (it should receive no program)", ts)
+                    self.find("wrong_venue_seen", venue, phrase(
+                        N_("'{venue}' showed '{shown}' at {time} while it was on air itself (it should receive no program)"),
+                        venue=venue, shown=shown, time=self.when(ts)), ts)
             return
         current = timeline.seen_before(a)
         settled = a if current == want else next((ts for ts, shown in seen if shown == want), None)
@@ -453,18 +486,23 @@ class _Check:
                 return  # superseded before anyone could show it
             latency = None if settled is None else settled - epoch.start
             check.latencies[venue] = latency
-            what = f"{CAUSES.get(epoch.cause, '{} of {!r}').format(epoch.cause, epoch.label)} at {self.when(epoch.start)}"
+            cause, time = _cause(epoch.cause, epoch.label), self.when(epoch.start)
             if latency is None:
-                still = f"it still showed '{current}'" if current else "it showed nothing"
-                self.degraded("switch_missing", venue, f"'{venue}' never showed '{want}' after {what} ({still})", epoch.start)
+                still = phrase(N_("it still showed '{current}'"), current=current) if current else phrase(N_("it showed nothing"))
+                self.degraded("switch_missing", venue, phrase(
+                    N_("'{venue}' never showed '{want}' after {cause} at {time} ({still})"),
+                    venue=venue, want=want, cause=cause, time=time, still=still), epoch.start)
             elif latency > self.threshold:
-                self.degraded("switch_late", venue, f"'{venue}' showed '{want}' {latency:.2f} s after {what} "
-                              f"(threshold {self.threshold:g} s)", epoch.start)
+                self.degraded("switch_late", venue, phrase(
+                    N_("'{venue}' showed '{want}' {seconds} s after {cause} at {time} (threshold {threshold} s)"),
+                    venue=venue, want=want, seconds=_seconds(latency), cause=cause, time=time,
+                    threshold=f"{self.threshold:g}"), epoch.start)
         allowed = {v.want for v in recent} | {current, want}
         for ts, shown in seen:
             if ts < self.end and shown != want and ((settled is not None and ts > settled) or shown not in allowed):
-                self.find("wrong_venue_seen", venue, f"'{venue}' showed '{shown}' at {self.when(ts)} while "
-                          f"{epoch.why} (it should show '{want}')", ts)
+                self.find("wrong_venue_seen", venue, phrase(
+                    N_("'{venue}' showed '{shown}' at {time} while {why} (it should show '{want}')"),
+                    venue=venue, shown=shown, time=self.when(ts), why=epoch.why, want=want), ts)
 
     def walls(self) -> None:
         """Each wall page at the main venue: every slot shows its tile's venue within the threshold."""
@@ -487,17 +525,22 @@ class _Check:
                     latency = None if settled is None else settled - ret.start
                     check.latencies[slot] = latency
                     if latency is None:
-                        self.degraded("tile_missing", self.rec.main, f"wall slot {slot + 1} of '{self.rec.main}' never "
-                                      f"showed '{venue}' after {self.when(ret.start)} (it showed '{current}')", ret.start)
+                        self.degraded("tile_missing", self.rec.main, phrase(
+                            N_("wall slot {slot} of '{main}' never showed '{venue}' after {time} (it showed '{current}')"),
+                            slot=slot + 1, main=self.rec.main, venue=venue, time=self.when(ret.start), current=current),
+                            ret.start)
                     elif latency > self.threshold:
-                        self.degraded("tile_late", self.rec.main, f"wall slot {slot + 1} of '{self.rec.main}' showed "
-                                      f"'{venue}' {latency:.2f} s after {self.when(ret.start)} "
-                                      f"(threshold {self.threshold:g} s)", ret.start)
+                        self.degraded("tile_late", self.rec.main, phrase(
+                            N_("wall slot {slot} of '{main}' showed '{venue}' {seconds} s after {time} "
+                               "(threshold {threshold} s)"),
+                            slot=slot + 1, main=self.rec.main, venue=venue, seconds=_seconds(latency),
+                            time=self.when(ret.start), threshold=f"{self.threshold:g}"), ret.start)
                 allowed = {current, venue, before[slot] if slot < len(before) else None}
                 for ts, shown in seen:
                     if ts < self.end and shown != venue and ((settled is not None and ts > settled) or shown not in allowed):
-                        self.find("wrong_tile_seen", self.rec.main, f"wall slot {slot + 1} of '{self.rec.main}' showed "
-                                  f"'{shown}' at {self.when(ts)} (it should show '{venue}')", ts)
+                        self.find("wrong_tile_seen", self.rec.main, phrase(
+                            N_("wall slot {slot} of '{main}' showed '{shown}' at {time} (it should show '{venue}')"),
+                            slot=slot + 1, main=self.rec.main, shown=shown, time=self.when(ts), venue=venue), ts)
             if check is not None:
                 self.result.walls.append(check)
 
@@ -524,8 +567,9 @@ class _Check:
             call = CallCheck(venue, at, ended, outcome, on_air, dict(switch.latencies) if switch else {})
             self.result.calls.append(call)
             if not on_air:
-                self.find("called_not_on_air", venue, f"'{venue}' was called at {self.when(at)} but the program showed "
-                          f"'{on_air_at(self.epochs, at + 1e-6)}'", at)
+                self.find("called_not_on_air", venue, phrase(
+                    N_("'{venue}' was called at {time} but the program showed '{on_air}'"),
+                    venue=venue, time=self.when(at), on_air=on_air_at(self.epochs, at + 1e-6)), at)
 
     def segment_start(self) -> None:
         run, rec = self.run, self.rec
@@ -537,25 +581,30 @@ class _Check:
             up = [v for v in rec.conference.listed_branches(polling.venues)
                   if v in self.timelines and self.timelines[v].up(run.started, run.started)]
             if up and on_air != up[0]:
-                self.find("wrong_on_air", up[0], f"the segment started with '{on_air}' on air instead of '{up[0]}', "
-                          "the first venue it polls", run.started)
+                self.find("wrong_on_air", up[0], phrase(
+                    N_("the segment started with '{on_air}' on air instead of '{venue}', the first venue it polls"),
+                    on_air=on_air, venue=up[0]), run.started)
             if up:
                 return
         timeline = self.timelines.get(venue)
         if venue == rec.main or (timeline is not None and timeline.up(run.started, run.started)):
             if on_air != venue:
-                self.find("wrong_on_air", venue, f"the segment started with '{on_air}' on air instead of '{venue}', "
-                          "which was connected", run.started)
+                self.find("wrong_on_air", venue, phrase(
+                    N_("the segment started with '{on_air}' on air instead of '{venue}', which was connected"),
+                    on_air=on_air, venue=venue), run.started)
             return
         fell = self.events_of(ProgramFellBack, run.started, run.start_answered, from_venue=venue)
         if not fell or on_air != rec.main:
-            self.find("fallback_missing", venue, f"'{venue}' was not connected, but the segment started with "
-                      f"'{on_air}' on air{'' if fell else ' and no fallback was reported'}", run.started)
+            said = (N_("'{venue}' was not connected, but the segment started with '{on_air}' on air") if fell else
+                    N_("'{venue}' was not connected, but the segment started with '{on_air}' on air "
+                       "and no fallback was reported"))
+            self.find("fallback_missing", venue, phrase(said, venue=venue, on_air=on_air), run.started)
             return
         drill = "absent" if venue in rec.drills.absent else "drop" if any(d.venue == venue for d in rec.drills.drops) else None
         if drill:
-            why = fallback("en", fell[0].reason, fell[0].reason_params)
-            self.outcome(drill, venue, f"the segment fell back to '{rec.main}': {why}", fell[0].at)
+            why = _fallback(fell[0].reason, dict(fell[0].reason_params))
+            self.outcome(drill, venue, phrase(N_("the segment fell back to '{main}': {why}"), main=rec.main, why=why),
+                         fell[0].at)
 
     # ------------------------------------------------------------ captions
 
@@ -579,8 +628,9 @@ class _Check:
                     check.delivered[venue] = got["ts"] - at
                 else:
                     check.missing.append(venue)
-                    self.find("caption_missing", venue, f"'{venue}' did not show the caption \"{caption.text}\" "
-                              f"within {self.threshold:g} s", at)
+                    self.find("caption_missing", venue, phrase(
+                        N_("'{venue}' did not show the caption \"{caption}\" within {threshold} s"),
+                        venue=venue, caption=caption.text, threshold=f"{self.threshold:g}"), at)
             self.result.captions.append(check)
 
     # ------------------------------------------------------------ pictures
@@ -589,8 +639,9 @@ class _Check:
         for venue, timeline in self.timelines.items():
             broken = timeline.between("broken_frame", self.start, self.end)
             if broken:
-                self.degraded("broken_frames", venue,
-                              f"'{venue}' could not read {wording.count(len(broken), 'program frame')}", broken[0]["ts"])
+                said = (N_("'{venue}' could not read {n} program frame") if len(broken) == 1
+                        else N_("'{venue}' could not read {n} program frames"))
+                self.degraded("broken_frames", venue, phrase(said, venue=venue, n=len(broken)), broken[0]["ts"])
         for venue, count in self.run.frames.items():
             if count.end is None or count.end_agent_start != count.agent_start or venue not in self.views:
                 continue
@@ -603,9 +654,12 @@ class _Check:
             self.result.fps[venue] = round(frames / receiving, 1)
             expected = SYNTHETIC_FPS * receiving
             if frames < FRAME_RATIO * expected - SYNTHETIC_FPS * FRAME_SLACK_S:
-                self.degraded("frames_dropped", venue, f"'{venue}' received {wording.count(frames, 'program frame')} "
-                              f"in {receiving:.1f} s "
-                              f"({frames / receiving:.1f} per second; the venues send {SYNTHETIC_FPS:g})", self.start)
+                said = (N_("'{venue}' received {n} program frame in {seconds} s ({rate} per second; the venues send {fps})")
+                        if frames == 1 else
+                        N_("'{venue}' received {n} program frames in {seconds} s ({rate} per second; the venues send {fps})"))
+                self.degraded("frames_dropped", venue, phrase(
+                    said, venue=venue, n=frames, seconds=f"{receiving:.1f}", rate=f"{frames / receiving:.1f}",
+                    fps=f"{SYNTHETIC_FPS:g}"), self.start)
 
     # ------------------------------------------------------------ presence, roll call, drills
 
@@ -617,8 +671,9 @@ class _Check:
                 for d in self.rec.drops
             )
             if not dropped:
-                self.find("venue_disconnected", venue, f"'{venue}' was shown disconnected at {self.when(event.at)} "
-                          f"({event.reason})", event.at)
+                self.find("venue_disconnected", venue, phrase(
+                    N_("'{venue}' was shown disconnected at {time} ({reason})"),
+                    venue=venue, time=self.when(event.at), reason=_leave_reason(event.reason)), event.at)
 
     @property
     def notice_s(self) -> float:
@@ -630,7 +685,8 @@ class _Check:
             return
         record = self.rec.roll_calls.get(step.id)
         if record is None:
-            self.find("roll_call_mismatch", None, f"the server has no roll-call record for '{step.id}'", self.start)
+            self.find("roll_call_mismatch", None, phrase(N_("the server has no roll-call record for '{segment}'"),
+                                                         segment=step.id), self.start)
             return
         entries = record.get("venues", {})
         called = record.get("mode") == "called"
@@ -641,27 +697,31 @@ class _Check:
             timeline = self.timelines.get(venue)
             connected = timeline is not None and timeline.up(self.run.started, self.run.started)
             if not connected:
-                want, was = "absent", "not connected"
+                want, was = "absent", "not_connected"
             elif venue in silent:  # it never answers: its call runs out, or the check finds it silent
-                want, was = ("no_answer" if called else "absent"), "connected and never answered"
+                want, was = ("no_answer" if called else "absent"), "silent"
             else:
                 want, was = "present", "connected"
             entry = entries.get(venue) or {}
             status = entry.get("status")
+            at = entry.get("at") or self.start
             if status != want:
-                self.find("roll_call_mismatch", venue, f"the roll call recorded '{venue}' {(status or 'nothing').replace('_', ' ')}; "
-                          f"it was {was}", entry.get("at") or self.start)
+                self.find("roll_call_mismatch", venue, phrase(
+                    N_("the roll call recorded '{venue}' {status}; it was {was}"),
+                    venue=venue, status=_recorded(status), was=phrase(WAS[was])), at)
             elif want == "present" and not (entry.get("picture_ok") and entry.get("sound_ok")):
-                self.find("roll_call_mismatch", venue, f"'{venue}' answered the roll call with picture_ok="
-                          f"{entry.get('picture_ok')}, sound_ok={entry.get('sound_ok')}", entry.get("at") or self.start)
+                self.find("roll_call_mismatch", venue, phrase(
+                    N_("'{venue}' answered the roll call with picture_ok={picture_ok}, sound_ok={sound_ok}"),
+                    venue=venue, picture_ok=str(entry.get("picture_ok")), sound_ok=str(entry.get("sound_ok"))), at)
             elif want == "present" and called and entry.get("by") != "venue":
-                self.find("roll_call_mismatch", venue, f"'{venue}' answered, but the record says it was marked by "
-                          f"{entry.get('by')}", entry.get("at") or self.start)
+                self.find("roll_call_mismatch", venue, phrase(
+                    N_("'{venue}' answered, but the record says it was marked by {by}"),
+                    venue=venue, by=str(entry.get("by"))), at)
             elif venue in self.rec.drills.absent or venue in silent:
                 drill = "absent" if venue in self.rec.drills.absent else "no-answer"
-                note = f" ({entry['note']})" if entry.get("note") else ""
-                self.outcome(drill, venue, f"the roll call recorded '{venue}' {status.replace('_', ' ')}{note}",
-                             entry.get("at") or self.start)
+                said = (N_("the roll call recorded '{venue}' {status} ({note})") if entry.get("note")
+                        else N_("the roll call recorded '{venue}' {status}"))
+                self.outcome(drill, venue, phrase(said, venue=venue, status=_recorded(status), note=entry.get("note")), at)
 
     def drops(self) -> None:
         for run in self.rec.drops:
@@ -670,44 +730,56 @@ class _Check:
 
     def _drop(self, run: DropRun) -> None:
         venue, down = run.drop.venue, run.down_at
-        said = [f"dropped at {self.when(down)}"]
+        said = [phrase(N_("dropped at {time}"), time=self.when(down))]
         left = self.events_of(VenueLeft, down - 0.05, down + self.notice_s, venue=venue)
         if not left:
-            self.find("disconnect_missing", venue, f"'{venue}' dropped at {self.when(down)} but the server did not show it "
-                      f"disconnected within {self.notice_s:g} s", down)
+            self.find("disconnect_missing", venue, phrase(
+                N_("'{venue}' dropped at {time} but the server did not show it disconnected within {seconds} s"),
+                venue=venue, time=self.when(down), seconds=f"{self.notice_s:g}"), down)
         else:
-            said.append(f"shown disconnected after {max(left[0].at - down, 0):.2f} s")
+            said.append(phrase(N_("shown disconnected after {seconds} s"), seconds=_seconds(max(left[0].at - down, 0))))
         if on_air_at(self.epochs, down) == venue:
             fell = self.events_of(ProgramFellBack, down - 0.05, self.end, from_venue=venue)
             if not fell:
-                self.find("fallback_missing", venue, f"'{venue}' dropped while on air and the program did not fall back", down)
+                self.find("fallback_missing", venue, phrase(
+                    N_("'{venue}' dropped while on air and the program did not fall back"), venue=venue), down)
             else:
-                said.append(f"program fell back to '{fell[0].venue}'")
+                said.append(phrase(N_("program fell back to '{venue}'"), venue=fell[0].venue))
         if run.up_at is None:
-            self.find("rejoin_missing", venue, f"'{venue}' was not started again after its drop", down)
-            self.outcome("drop", venue, "; ".join(said), down)
+            self.find("rejoin_missing", venue, phrase(N_("'{venue}' was not started again after its drop"), venue=venue),
+                      down)
+            self.outcome("drop", venue, phrase(PARTS, parts=said), down)
             return
         joined = self.events_of(VenueJoined, run.up_at, self.end, venue=venue)
         if not joined:
-            self.find("rejoin_missing", venue, f"'{venue}' came back at {self.when(run.up_at)} but did not rejoin "
-                      "before the segment ended", run.up_at)
-            self.outcome("drop", venue, "; ".join(said), down)
+            self.find("rejoin_missing", venue, phrase(
+                N_("'{venue}' came back at {time} but did not rejoin before the segment ended"),
+                venue=venue, time=self.when(run.up_at)), run.up_at)
+            self.outcome("drop", venue, phrase(PARTS, parts=said), down)
             return
         back = joined[0].at
-        said.append(f"rejoined {back - run.up_at:.2f} s after coming back")
+        said.append(phrase(N_("rejoined {seconds} s after coming back"), seconds=_seconds(back - run.up_at)))
         timeline = self.timelines[venue]
         agent_up = next((e["ts"] for e in timeline.between("joined", run.up_at, self.end + self.threshold)), back)
         first_seen = timeline.seen_between(run.up_at, self.end + self.threshold)
         if not first_seen or first_seen[0][0] - agent_up > self.threshold:
-            self.find("rejoin_missing", venue, f"'{venue}' rejoined but did not show the program within "
-                      f"{self.threshold:g} s", back)
+            self.find("rejoin_missing", venue, phrase(
+                N_("'{venue}' rejoined but did not show the program within {threshold} s"),
+                venue=venue, threshold=f"{self.threshold:g}"), back)
         if self.run.step.venue == venue:
             retake = self.events_of(VenueTookAir, back - 0.05, back + 1.0, venue=venue)
             if not retake:
-                self.find("rejoin_missing", venue, f"'{venue}' rejoined during its own segment but was not put back on air", back)
+                self.find("rejoin_missing", venue, phrase(
+                    N_("'{venue}' rejoined during its own segment but was not put back on air"), venue=venue), back)
             else:
-                said.append("back on air")
-        self.outcome("drop", venue, "; ".join(said), down)
+                said.append(phrase(N_("back on air")))
+        self.outcome("drop", venue, phrase(PARTS, parts=said), down)
+
+
+def _recorded(status: str | None) -> Phrase | str:
+    """A roll-call status a finding names ('no answer'); an unknown one as it is."""
+    msgid = RECORDED.get(status)
+    return phrase(msgid) if msgid else str(status).replace("_", " ")
 
 
 def verify_segment(rec: Recording, run: SegmentRun) -> SegmentCheck:
@@ -732,10 +804,11 @@ def verify_run(rec: Recording) -> tuple[list[Finding], list[DrillOutcome]]:
     for venue, pct in rec.drills.loss.items():
         measured = rec.max_loss_pct.get(venue, 0.0)
         if measured <= 0:
-            findings.append(Finding(kind="loss_not_measured", segment=None, venue=venue, at=at,
-                                    message=f"'{venue}' lost {pct:g}% of its uplink, but the server never showed any loss"))
+            findings.append(Finding.of("loss_not_measured", None, venue, phrase(
+                N_("'{venue}' lost {pct}% of its uplink, but the server never showed any loss"), venue=venue, pct=f"{pct:g}"),
+                at))
             continue
-        poor = "; its link was shown poor" if venue in rec.poor_link else ""
-        outcomes.append(DrillOutcome(drill="loss", venue=venue, segment=None, at=at,
-                                     message=f"{pct:g}% uplink loss: the server measured up to {measured:.1f}%{poor}"))
+        said = (N_("{pct}% uplink loss: the server measured up to {measured}%; its link was shown poor")
+                if venue in rec.poor_link else N_("{pct}% uplink loss: the server measured up to {measured}%"))
+        outcomes.append(DrillOutcome.of("loss", venue, None, phrase(said, pct=f"{pct:g}", measured=f"{measured:.1f}"), at))
     return findings, outcomes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from orchestrator.core.events import event_adapter
-from orchestrator.rehearsal.report import ReportText, build_report, render_html, write_report
+from orchestrator.rehearsal.report import Report, ReportText, build_report, render_html, write_report
 from orchestrator.rehearsal.verifier import verify_segment
 
 from .test_verifier import T, good_logs, receiver, recording
@@ -140,3 +140,34 @@ def test_the_report_and_the_summary_speak_the_conference_language_or_the_chosen_
     lines = _rehearsal_summary(zh, tmp_path).splitlines()
     assert lines[0].startswith("rehearsal-test 彩排，1970-01-12，21:46:39 至 21:46:54（Asia/Shanghai, UTC+08:00）：1 个议程用时")
     assert lines[-1] == f"报告：{tmp_path / 'report.html'} 和 {tmp_path / 'report.json'}"
+
+
+def test_a_chinese_report_says_its_findings_and_drill_outcomes_in_chinese(rehearsal_conf, tmp_path):
+    from orchestrator.cli import _rehearsal_summary
+
+    logs = good_logs()
+    logs["haiyan"] = receiver([(11.6, "pinghu")])  # 1.6 s after the take: late
+    def chinese(report):
+        return report.model_copy(update={"conference": {**report.conference, "language": "zh-CN"}})
+
+    zh = chinese(report_of(rehearsal_conf, logs))
+    late = next(f for f in zh.findings if f.kind == "switch_late")
+    said = ("21:46:50 议程开始将“Pinghu City”切换上屏后，会场“Haiyan County”在 1.60 秒后才显示“Pinghu City”"
+            "（阈值 1 秒）")
+    assert ReportText(zh).said(late) == said
+    page = render_html(zh)
+    assert said in page and "showed" not in page  # the table and the timeline's marker
+    assert said in _rehearsal_summary(zh, tmp_path)
+    # the same late switch while a venue with a lossy uplink was on air: a drill outcome, in Chinese too
+    lossy = chinese(report_of(rehearsal_conf, logs, loss=["pinghu:20"]))
+    assert lossy.findings == []
+    outcome = f"{said}，其间本议程上屏的是“Pinghu City”（上行有丢包）"
+    assert outcome in render_html(lossy) and outcome in _rehearsal_summary(lossy, tmp_path)
+    # report.json keeps the English sentence, and the phrase to say it in any language
+    write_report(zh, tmp_path)
+    saved = json.loads((tmp_path / "report.json").read_text())["findings"]
+    found = next(f for f in saved if f["kind"] == "switch_late")
+    assert found["message"] == ("'haiyan' showed 'pinghu' 1.60 s after the segment start that put 'pinghu' on air "
+                                "at 21:46:50 (threshold 1 s)")
+    assert found["phrase"]["msgid"] == "'{venue}' showed '{want}' {seconds} s after {cause} at {time} (threshold {threshold} s)"
+    assert ReportText(Report.model_validate_json((tmp_path / "report.json").read_text())).said(late) == said
