@@ -180,3 +180,15 @@ def test_captions_with_the_same_text_from_two_awards_are_told_apart(rehearsal_co
     shown["nanhu"] = [(11.015, first)]  # the first award's caption only: it does not answer the second
     _, findings = captions_checked(rehearsal_conf, [(11.0, first), (11.01, second)], shown)
     assert findings == [("caption_missing", "nanhu", 11.01)]
+
+
+def test_a_phrase_is_said_in_english_with_ids_and_translated_with_names():
+    from orchestrator.rehearsal.records import PARTS, phrase
+
+    drop = phrase(PARTS, parts=[phrase("dropped at {time}", time="21:46:51"),
+                                phrase("program fell back to '{venue}'", venue="main"), phrase("back on air")])
+    assert drop.say() == "dropped at 21:46:51; program fell back to 'main'; back on air"
+    assert drop.say("zh-CN", {"main": "嘉兴大剧院"}) == "于 21:46:51 掉线；节目回退到“嘉兴大剧院”；已重新上屏"
+    assert drop.say("en", {"main": "嘉兴大剧院"}) == drop.say(), "English keeps the ids, as the commands type them"
+    # a phrase read back from report.json says the same
+    assert type(drop).model_validate_json(drop.model_dump_json()).say("zh-CN") == drop.say("zh-CN")
