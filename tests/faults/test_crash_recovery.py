@@ -15,7 +15,7 @@ from orchestrator.operator_client import wait_healthy
 from orchestrator.protocol import RaiseHand
 from orchestrator.web.auth import JoinTokens
 from tests.conftest import SAMPLE
-from tests.support.live import SECRET, Live, free_port, server_process, wait_for
+from tests.support.live import SECRET, Live, free_port, server_process, stop_processes, wait_for
 
 
 def session_view(state: dict) -> dict:
@@ -102,9 +102,4 @@ async def test_sigkill_mid_session_loses_nothing_acknowledged(tmp_path, sample_c
             assert all(h.events("reconnected") for h in live.agents.values())
         finally:
             await live.stop_agents()
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
-                proc.stdout.close()
-                proc.stderr.close()
+            stop_processes(procs)

@@ -26,7 +26,16 @@ from orchestrator.operator_client import wait_healthy
 from orchestrator.recording.matroska import MatroskaPart
 from tests.conftest import SAMPLE
 from tests.integration.test_no_transcoding import PRELUDE
-from tests.support.live import Live, embedded_media, free_port, running_live, server_process, start_live, wait_for
+from tests.support.live import (
+    Live,
+    embedded_media,
+    free_port,
+    running_live,
+    server_process,
+    start_live,
+    stop_processes,
+    wait_for,
+)
 from venues.synthetic import read_mark
 
 SWITCH_S = 1.0  # a take shows in the program within this (the router cuts at the new venue's next key frame)
@@ -197,12 +206,7 @@ async def test_a_killed_recorder_leaves_a_readable_file_and_the_next_part_follow
             assert procs[1].returncode == 0, procs[1].stderr.read()
         finally:
             await live.stop_agents()
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
-                proc.stdout.close()
-                proc.stderr.close()
+            stop_processes(procs)
 
     assert json.loads(count_file.read_text()) == {"decoders": 0, "encoders": 0}, "recording decodes and encodes nothing"
     (part1, part2), doc = recording_files(folder)

@@ -160,6 +160,16 @@ async def running_live(
         await server.close()
 
 
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    """Kill what still runs of `procs`, wait for each and close its pipes."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 def server_process(config: Path, data_dir: Path, port: int, *extra: str, python_prelude: str = "") -> subprocess.Popen:
     """`orchestrator serve` as its own process (optionally with a test prelude run first)."""
     code = python_prelude + "\nimport sys\nfrom orchestrator.cli import main\nsys.argv[0] = 'orchestrator'\nmain()\n"
