@@ -8,6 +8,9 @@ translation (the same rule as the pages' `t` in `web/static/i18n.js`).
 
 Mark a msgid that is translated later (in a table) with `N_`; translate at once with
 `translate(lang, msgid, **params)`. Both are extraction keywords (see `babel.cfg`).
+A sentence said now and read later, perhaps in another language (a rehearsal's finding,
+an error of a conference file), is a `Phrase`: its msgid and parameters, `say`-ed in the
+reader's language.
 
 The language of a reader: what they asked for (`?lang=`, the page's switch, `--lang`),
 else the conference's `language`. `negotiate` normalises what was asked for
@@ -18,8 +21,12 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
 
 Language = Literal["zh-CN", "en"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
@@ -108,3 +115,55 @@ def duration(lang: Language, seconds: float) -> str:
     units = (translate(lang, N_("{n}h"), n=h), translate(lang, N_("{n}m"), n=m), translate(lang, N_("{n}s"), n=s))
     parts = [unit for n, unit in zip((h, m, s), units) if n]
     return "".join(parts) or units[2]
+
+
+# --------------------------------------------------------------------------- phrases
+
+# The parameters that hold a venue's id: a translated phrase names the venue as the file does.
+VENUE_PARAMS = frozenset({"venue", "want", "shown", "current", "on_air", "main", "lossy"})
+PARTS = "{parts}"  # a phrase that is its `parts` parameter: phrases said one after another
+PART_SEPARATOR = N_("; ")
+
+
+class Phrase(BaseModel):
+    """A sentence said later, in the reader's language: an English msgid with `{placeholders}`
+    and their values. A value may be a phrase itself, or a list of phrases (joined with '; ')."""
+
+    model_config = ConfigDict(frozen=True)
+
+    msgid: str
+    params: dict[str, Phrase | list[Phrase] | str | int | float | bool | None] = {}
+
+    def say(self, lang: Language = SOURCE_LANGUAGE, names: Mapping[str, str] | None = None) -> str:
+        """The sentence in `lang`; translated, venues are named from `names` (id -> name)."""
+        values: dict[str, object] = {}
+        for key, value in self.params.items():
+            if isinstance(value, Phrase):
+                values[key] = value.say(lang, names)
+            elif isinstance(value, list):
+                values[key] = translate(lang, PART_SEPARATOR).join(p.say(lang, names) for p in value)
+            elif names and lang != SOURCE_LANGUAGE and key in VENUE_PARAMS and isinstance(value, str):
+                values[key] = names.get(value, value)
+            else:
+                values[key] = value
+        return translate(lang, self.msgid, **values)
+
+    def __str__(self) -> str:
+        return self.say()
+
+
+def phrase(msgid: str, /, **params: Phrase | list[Phrase] | str | int | float | bool | None) -> Phrase:
+    return Phrase(msgid=msgid, params=params)
+
+
+def refusal(kind: str, said: Phrase) -> PydanticCustomError:
+    """A pydantic error of type `kind` whose message is `said` in English; its context
+    keeps `said` (as `phrase`) for a reader of another language."""
+    return PydanticCustomError(kind, "{phrase}", {"phrase": said})
+
+
+def said(error: Mapping[str, object]) -> Phrase | None:
+    """The phrase a pydantic error (an item of `ValidationError.errors()`) was raised with, if any."""
+    ctx = error.get("ctx")
+    found = ctx.get("phrase") if isinstance(ctx, Mapping) else None
+    return found if isinstance(found, Phrase) else None

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..config import Conference
 from ..core.events import Event
-from ..i18n import N_, SOURCE_LANGUAGE, Language, translate
+from ..i18n import Language, Phrase
 from .drills import Drills, Drop
 from .plan import Plan, Step
 
@@ -30,40 +30,6 @@ class CommandRecord:
     events: list[Event] = field(default_factory=list)
     error: str | None = None
     code: str | None = None  # why it was refused, for programs (e.g. link_poor_needs_confirm)
-
-
-# The parameters that hold a venue's id: a translated phrase names the venue as the file does.
-VENUE_PARAMS = frozenset({"venue", "want", "shown", "current", "on_air", "main", "lossy"})
-PARTS = "{parts}"  # a phrase that is its `parts` parameter: phrases said one after another
-PART_SEPARATOR = N_("; ")
-
-
-class Phrase(BaseModel):
-    """A sentence said later, in the reader's language: an English msgid with `{placeholders}`
-    and their values. A value may be a phrase itself, or a list of phrases (joined with '; ')."""
-
-    model_config = ConfigDict(frozen=True)
-
-    msgid: str
-    params: dict[str, Phrase | list[Phrase] | str | int | float | bool | None] = {}
-
-    def say(self, lang: Language = SOURCE_LANGUAGE, names: Mapping[str, str] | None = None) -> str:
-        """The sentence in `lang`; translated, venues are named from `names` (id -> name)."""
-        values: dict[str, object] = {}
-        for key, value in self.params.items():
-            if isinstance(value, Phrase):
-                values[key] = value.say(lang, names)
-            elif isinstance(value, list):
-                values[key] = translate(lang, PART_SEPARATOR).join(p.say(lang, names) for p in value)
-            elif names and lang != SOURCE_LANGUAGE and key in VENUE_PARAMS and isinstance(value, str):
-                values[key] = names.get(value, value)
-            else:
-                values[key] = value
-        return translate(lang, self.msgid, **values)
-
-
-def phrase(msgid: str, /, **params: Phrase | list[Phrase] | str | int | float | bool | None) -> Phrase:
-    return Phrase(msgid=msgid, params=params)
 
 
 class Finding(BaseModel):

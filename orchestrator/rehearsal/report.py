@@ -19,9 +19,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel
 
 from ..core.events import AwardPresented
-from ..i18n import N_, Language, duration, negotiate, ntranslate, translate
+from ..i18n import N_, Language, Phrase, duration, negotiate, ntranslate, translate
 from ..wording import Clock
-from .records import DrillOutcome, Finding, Phrase, Recording
+from .records import DrillOutcome, Finding, Recording
 from .timeline import draw_timeline
 from .verifier import SegmentCheck, epochs, return_epochs, session_events
 

@@ -27,14 +27,14 @@ from ..conference import PollingTarget, RollCallMode
 from ..config import Conference
 from ..core.events import AwardPresented, Event
 from ..core.state import RollCallPhase
-from ..i18n import N_, Language, ntranslate, translate
+from ..i18n import N_, Language, Phrase, ntranslate, phrase, translate
 from ..logs import get_logger
 from ..operator_client import OperatorClient, OperatorSocket
 from ..protocol import OperatorState, wire
 from .drills import Drills
 from .plan import DropStep, Plan, Step, make_plan
 from .progress import Progress
-from .records import CommandRecord, DrillOutcome, DropRun, Finding, FrameCount, Phrase, Recording, SegmentRun, phrase
+from .records import CommandRecord, DrillOutcome, DropRun, Finding, FrameCount, Recording, SegmentRun
 from .report import STATUS_WORDS, Report, build_report, write_report
 from .server import running_server
 from .simulate import SimulatedVenues

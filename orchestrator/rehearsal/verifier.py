@@ -63,10 +63,10 @@ from ..core.events import (
     VenueLeft,
     VenueTookAir,
 )
-from ..i18n import N_
+from ..i18n import N_, PARTS, Phrase, phrase
 from ..logs import get_logger
 from ..sentences import FALLBACKS, LEAVE_REASONS
-from .records import PARTS, DrillOutcome, DropRun, Finding, Phrase, Recording, SegmentRun, phrase
+from .records import DrillOutcome, DropRun, Finding, Recording, SegmentRun
 
 log = get_logger(component="verifier")
 

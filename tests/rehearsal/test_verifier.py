@@ -183,7 +183,7 @@ def test_captions_with_the_same_text_from_two_awards_are_told_apart(rehearsal_co
 
 
 def test_a_phrase_is_said_in_english_with_ids_and_translated_with_names():
-    from orchestrator.rehearsal.records import PARTS, phrase
+    from orchestrator.i18n import PARTS, phrase
 
     drop = phrase(PARTS, parts=[phrase("dropped at {time}", time="21:46:51"),
                                 phrase("program fell back to '{venue}'", venue="main"), phrase("back on air")])
