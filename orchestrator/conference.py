@@ -21,9 +21,9 @@ from pydantic import (
     Field,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from .i18n import LANGUAGES, Language, normalise
+from .hints import DID_YOU_MEAN
+from .i18n import LANGUAGES, N_, Language, either, normalise, phrase, refusal
 from .text import check_text, describe_char, shown
 
 # Limits no real conference reaches (a provincial meeting has about a thousand venues).
@@ -48,6 +48,10 @@ TIMEZONE_RE = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
 
 # --------------------------------------------------------------------------- values
 
+# Said of a value by the models and by the loader (for pydantic's own errors).
+MUST_NOT_BE_EMPTY = N_("must not be empty")
+NOT_ONE_OF = N_("'{value}' is not one of {expected}")
+
 
 def _slug(value: Any) -> str:
     if isinstance(value, str):
@@ -55,33 +59,25 @@ def _slug(value: Any) -> str:
         if SLUG_RE.fullmatch(value):
             return value
     odd = next((ch for ch in value if not ch.isascii()), None) if isinstance(value, str) else None
-    why = f" ({describe_char(odd)} at character {value.index(odd) + 1})" if odd else ""
-    raise PydanticCustomError(
-        "slug",
-        "'{value}' is not a valid id{why}: use lowercase letters, digits and single hyphens",
-        {"value": shown(value), "why": why},
-    )
+    why = phrase(N_(" ({char} at character {position})"), char=describe_char(odd), position=value.index(odd) + 1) \
+        if odd else ""
+    raise refusal("slug", phrase(N_("'{value}' is not a valid id{why}: use lowercase letters, digits and single hyphens"),
+                                 value=shown(value), why=why))
 
 
 def parse_duration(value: Any) -> int:
     """'90s' | '5m' | '1h30m' -> seconds (> 0, at most MAX_SEGMENT_SECONDS)."""
     match = DURATION_RE.fullmatch(value) if isinstance(value, str) and len(value) <= 20 else None
     if not match or not any(match.groupdict().values()):
-        raise PydanticCustomError(
-            "duration",
-            "'{value}' is not a duration: write it like 90s, 5m or 1h30m",
-            {"value": shown(value)},
-        )
+        raise refusal("duration", phrase(N_("'{value}' is not a duration: write it like 90s, 5m or 1h30m"),
+                                         value=shown(value)))
     parts = {k: int(v or 0) for k, v in match.groupdict().items()}
     seconds = parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
     if seconds <= 0:
-        raise PydanticCustomError("duration", "a planned duration must be longer than zero", {})
+        raise refusal("duration", phrase(N_("a planned duration must be longer than zero")))
     if seconds > MAX_SEGMENT_SECONDS:
-        raise PydanticCustomError(
-            "duration",
-            "'{value}' is too long for one segment (the limit is {limit})",
-            {"value": value, "limit": format_duration(MAX_SEGMENT_SECONDS)},
-        )
+        raise refusal("duration", phrase(N_("'{value}' is too long for one segment (the limit is {limit})"),
+                                         value=value, limit=format_duration(MAX_SEGMENT_SECONDS)))
     return seconds
 
 
@@ -98,19 +94,16 @@ def _language(value: Any) -> Language:
     if isinstance(value, str) and value in LANGUAGES:
         return value
     meant = normalise(value) if isinstance(value, str) and len(value) <= MAX_ID_CHARS else None
-    hint = f" (did you mean '{meant}'?)" if meant else ""
-    raise PydanticCustomError(
-        "language", "'{value}' is not a supported language: use " + " or ".join(f"'{x}'" for x in LANGUAGES) + "{hint}",
-        {"value": shown(value), "hint": hint},
-    )
+    raise refusal("language", phrase(N_("'{value}' is not a supported language: use {choices}{hint}"),
+                                     value=shown(value), choices=either(LANGUAGES),
+                                     hint=phrase(DID_YOU_MEAN, suggestion=meant) if meant else ""))
 
 
 def _start(value: Any) -> dt.time:
     match = START_RE.fullmatch(value) if isinstance(value, str) else None
     if not match:
-        raise PydanticCustomError(
-            "start_time", "'{value}' is not a start time: write it as \"HH:MM\" (24-hour)", {"value": shown(value)}
-        )
+        raise refusal("start_time", phrase(N_("'{value}' is not a start time: write it as \"HH:MM\" (24-hour)"),
+                                           value=shown(value)))
     return dt.time(int(match["h"]), int(match["m"]))
 
 
@@ -121,9 +114,8 @@ def _timezone(value: Any) -> str:
             return value
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
-    raise PydanticCustomError(
-        "timezone", "unknown time zone '{value}' (use an IANA name such as 'Asia/Shanghai')", {"value": shown(value)}
-    )
+    raise refusal("timezone", phrase(N_("unknown time zone '{value}' (use an IANA name such as 'Asia/Shanghai')"),
+                                     value=shown(value)))
 
 
 def _date(value: Any) -> dt.date:
@@ -136,12 +128,10 @@ def _date(value: Any) -> dt.date:
         except ValueError:
             pass
     if date is None:
-        raise PydanticCustomError("date", "'{value}' is not a date: write it as YYYY-MM-DD", {"value": shown(value)})
+        raise refusal("date", phrase(N_("'{value}' is not a date: write it as YYYY-MM-DD"), value=shown(value)))
     if not FIRST_DATE <= date <= LAST_DATE:
-        raise PydanticCustomError(
-            "date", "{value} is out of range: a conference is held from {first} to {last}",
-            {"value": date.isoformat(), "first": FIRST_DATE.isoformat(), "last": LAST_DATE.isoformat()},
-        )
+        raise refusal("date", phrase(N_("{value} is out of range: a conference is held from {first} to {last}"),
+                                     value=date.isoformat(), first=FIRST_DATE.isoformat(), last=LAST_DATE.isoformat()))
     return date
 
 
@@ -151,7 +141,7 @@ _TEXT_SPACE = " \t\r\n\u3000"  # stripped from both ends of a text (a title on t
 def _text(value: str) -> str:
     value = check_text(value.strip(_TEXT_SPACE), MAX_TEXT_CHARS)
     if not value:
-        raise PydanticCustomError("text_empty", "must not be empty", {})
+        raise refusal("text_empty", phrase(MUST_NOT_BE_EMPTY))
     return value
 
 
@@ -243,8 +233,7 @@ def _polling_target(value: Any) -> Any:
     if value == "main-return":
         return PollingTarget.MAIN_RETURN
     if value not in ("program", "main_return"):
-        raise PydanticCustomError("enum", "'{value}' is not one of {expected}",
-                                  {"value": value, "expected": "'program' or 'main-return'"})
+        raise refusal("enum", phrase(NOT_ONE_OF, value=shown(value), expected=either(("program", "main-return"))))
     return value
 
 
@@ -341,11 +330,8 @@ class Conference(_Model):
     def _agenda_fits(cls, agenda: list[Segment]) -> list[Segment]:
         total = sum(s.planned for s in agenda)
         if total > MAX_AGENDA_SECONDS:
-            raise PydanticCustomError(
-                "agenda_too_long",
-                "the agenda is planned to last {total} (the limit is {limit})",
-                {"total": format_duration(total), "limit": format_duration(MAX_AGENDA_SECONDS)},
-            )
+            raise refusal("agenda_too_long", phrase(N_("the agenda is planned to last {total} (the limit is {limit})"),
+                                                    total=format_duration(total), limit=format_duration(MAX_AGENDA_SECONDS)))
         return agenda
 
     @cached_property

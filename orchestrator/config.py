@@ -28,7 +28,7 @@ import re
 import stat
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -37,13 +37,15 @@ from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer, MaxDepthExceededError
-from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from .conference import (
     ALL_BRANCHES,
+    MUST_NOT_BE_EMPTY,
+    NOT_ONE_OF,
     PAGE_EVERY_RANGE_S,
     POLLING_DWELL_RANGE_S,
     Award,
@@ -61,7 +63,8 @@ from .conference import (
     format_duration,
     parse_duration,
 )
-from .hints import closest, did_you_mean
+from .hints import closest, suggestion
+from .i18n import N_, SOURCE_LANGUAGE, Language, Phrase, either, normalise, phrase, said, translate
 from .text import describe_char, shown
 
 __all__ = [
@@ -78,6 +81,7 @@ MAX_ALIASES = 1000
 MAX_NUMBER_CHARS = 100  # an integer literal (Python refuses to convert very long ones)
 MAX_ERRORS_SHOWN = 50
 MAX_HINTS = 20  # did-you-mean suggestions computed per file (each compares with every id)
+YAML_SYNTAX = N_("YAML syntax error: {problem}")  # the problem in YAML's own (English) words, or ours
 
 
 # --------------------------------------------------------------------------- errors
@@ -96,29 +100,44 @@ def format_loc(loc: Sequence[str | int]) -> str:
 
 @dataclass(frozen=True)
 class ConfigIssue:
+    """One problem of a file, where it is: `said` in any language, `message` in English."""
+
     file: str
     line: int  # 1-based
     col: int  # 1-based
     loc: Loc
-    message: str
+    said: Phrase = field(repr=False)
+    message: str = field(init=False)  # in English
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", self.said.say())
+
+    def render(self, lang: Language = SOURCE_LANGUAGE) -> str:
+        """'FILE:LINE:COL: where: what', the what in `lang` (names, ids and values as the file has them)."""
+        where = f"{shown(format_loc(self.loc))}: " if self.loc else ""
+        return f"{self.file}:{self.line}:{self.col}: {where}{self.said.say(lang)}"
 
     def __str__(self) -> str:
-        where = f"{shown(format_loc(self.loc))}: " if self.loc else ""
-        return f"{self.file}:{self.line}:{self.col}: {where}{self.message}"
+        return self.render()
 
 
 class ConfigError(Exception):
-    """A conference file that cannot be used; `issues` lists every problem found."""
+    """A conference file that cannot be used; `issues` lists every problem found.
 
-    def __init__(self, issues: list[ConfigIssue]):
+    `language` is the one the file asks for (`conference: language:`), when that much of
+    it could be read: the language its errors are best shown in.
+    """
+
+    def __init__(self, issues: list[ConfigIssue], language: Language | None = None):
         self.issues = issues
+        self.language = language
         super().__init__("\n".join(self.lines()))
 
-    def lines(self, limit: int = MAX_ERRORS_SHOWN) -> list[str]:
-        """One line per issue, the first `limit` of them, then how many more there are."""
-        lines = [str(i) for i in self.issues[:limit]]
+    def lines(self, limit: int = MAX_ERRORS_SHOWN, lang: Language = SOURCE_LANGUAGE) -> list[str]:
+        """One line per issue in `lang`, the first `limit` of them, then how many more there are."""
+        lines = [i.render(lang) for i in self.issues[:limit]]
         if len(self.issues) > limit:
-            lines.append(f"... and {len(self.issues) - limit} more")
+            lines.append(translate(lang, N_("... and {n} more"), n=len(self.issues) - limit))
         return lines
 
 
@@ -179,26 +198,29 @@ class _Lines:
 # --------------------------------------------------------------------------- reading the file
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = ((stat.S_ISDIR, N_("a directory")), (stat.S_ISFIFO, N_("a named pipe (FIFO)")),
+          (stat.S_ISCHR, N_("a character device")), (stat.S_ISBLK, N_("a block device")), (stat.S_ISSOCK, N_("a socket")))
+CANNOT_READ = N_("cannot read the file: {reason}")
+TOO_LARGE = N_("the file is too large: more than {limit} bytes (the limit)")
 
 
-def _read_bytes(path: Path, fail: Callable[[str], NoReturn]) -> bytes:
+def _read_bytes(path: Path, fail: Callable[[Phrase], NoReturn]) -> bytes:
     """The file's bytes: a regular file of at most MAX_FILE_BYTES, checked before reading."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        fail(f"cannot read the file: {exc.strerror or exc}")
+        fail(phrase(CANNOT_READ, reason=exc.strerror or str(exc)))
     except ValueError as exc:  # a NUL in the name
-        fail(f"cannot read the file: {exc}")
+        fail(phrase(CANNOT_READ, reason=str(exc)))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
-            fail(f"cannot read the file: it is {kind}, not a conference file")
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), N_("not a regular file"))
+            fail(phrase(N_("cannot read the file: it is {kind}, not a conference file"), kind=phrase(kind)))
         if info.st_size > MAX_FILE_BYTES:
-            fail(f"the file is too large: {info.st_size:,} bytes (the limit is {MAX_FILE_BYTES:,})")
+            fail(phrase(N_("the file is too large: {size} bytes (the limit is {limit})"),
+                        size=f"{info.st_size:,}", limit=f"{MAX_FILE_BYTES:,}"))
         chunks, size = [], 0
         while size <= MAX_FILE_BYTES:
             chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
@@ -207,11 +229,11 @@ def _read_bytes(path: Path, fail: Callable[[str], NoReturn]) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
-        fail(f"cannot read the file: {exc.strerror or exc}")
+        fail(phrase(CANNOT_READ, reason=exc.strerror or str(exc)))
     finally:
         os.close(fd)
     if size > MAX_FILE_BYTES:
-        fail(f"the file is too large: more than {MAX_FILE_BYTES:,} bytes (the limit)")
+        fail(phrase(TOO_LARGE, limit=f"{MAX_FILE_BYTES:,}"))
     return b"".join(chunks)
 
 
@@ -244,17 +266,19 @@ def _decode(data: bytes, issue) -> str:
         before = data[skip:skip + exc.start].decode(codec, "replace")
         line, col = _Lines(before).at(len(before))
         bad = exc.object[exc.start:exc.end][:4]
-        bad_bytes = ("byte " if len(bad) == 1 else "bytes ") + " ".join(f"0x{b:02x}" for b in bad)
+        bad_bytes = phrase(N_("byte {bytes}") if len(bad) == 1 else N_("bytes {bytes}"),
+                           bytes=" ".join(f"0x{b:02x}" for b in bad))
         if codec == "utf-8":
-            message = (f"the file is not UTF-8: {bad_bytes} here cannot be read as UTF-8{_looks_like_gbk(data)}; "
-                       "save the file as UTF-8")
+            message = phrase(N_("the file is not UTF-8: {bad} here cannot be read as UTF-8{gbk}; save the file as UTF-8"),
+                             bad=bad_bytes, gbk=_looks_like_gbk(data))
         else:
-            name = codec.upper()
-            message = f"the file is {name} (by its start), but {bad_bytes} here cannot be read as {name}; save the file as UTF-8"
-        raise ConfigError([issue(line, col, (), message)]) from None
+            message = phrase(N_("the file is {encoding} (by its start), but {bad} here cannot be read as {encoding}; "
+                                "save the file as UTF-8"), encoding=codec.upper(), bad=bad_bytes)
+        raise ConfigError([issue(line, col, (), message)],
+                          _declared_language(data[skip:].decode(codec, "replace"))) from None
 
 
-def _looks_like_gbk(data: bytes) -> str:
+def _looks_like_gbk(data: bytes) -> Phrase | str:
     """A hint when the bytes read as Chinese text in GB18030 (the encoding of Chinese Windows)."""
     try:
         text = data.decode("gb18030")
@@ -262,7 +286,22 @@ def _looks_like_gbk(data: bytes) -> str:
         return ""
     chinese = any("\u4e00" <= ch <= "\u9fff" for ch in text)
     controls = any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text)
-    return " (it looks like GBK/GB18030, the encoding of Chinese Windows)" if chinese and not controls else ""
+    return phrase(N_(" (it looks like GBK/GB18030, the encoding of Chinese Windows)")) if chinese and not controls else ""
+
+
+# `language: zh-CN` on a line of its own (a full-width colon too): what a file that cannot be
+# read as YAML asks for. A file that can be read is asked with its `conference` mapping.
+_LANGUAGE_LINE = re.compile(r"^[ \t\u3000]+language[ \t\u3000]*[:：][ \t\u3000]*[\"'“‘]?([A-Za-z_-]{2,20})", re.MULTILINE)
+
+
+def _declared_language(text: str, data: Any = None) -> Language | None:
+    """The language the file asks for, as far as it can be read: its `conference: language:`."""
+    if isinstance(data, dict):
+        info = data.get("conference")
+        value = info.get("language") if isinstance(info, dict) else None
+        return normalise(value) if isinstance(value, str) and len(value) <= 20 else None
+    found = _LANGUAGE_LINE.search(text)
+    return normalise(found.group(1)) if found else None
 
 
 # YAML 1.2's printable characters; anything else may not appear in a YAML file at all.
@@ -273,8 +312,8 @@ def _unprintable(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
     found = []
     for match in _NOT_YAML.finditer(text):
         found.append(issue(*lines.at(match.start()), (),
-                           f"{describe_char(match.group())}: this character cannot be in a YAML file; "
-                           "delete it (or save the file as plain UTF-8 text)"))
+                           phrase(N_("{char}: this character cannot be in a YAML file; "
+                                     "delete it (or save the file as plain UTF-8 text)"), char=describe_char(match.group()))))
     return found
 
 
@@ -282,7 +321,11 @@ def _unprintable(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
 
 
 class _TooMuch(MarkedYAMLError):
-    """A limit of the file was exceeded at this mark."""
+    """A limit of the file was exceeded at this mark; `said` says which."""
+
+    def __init__(self, said: Phrase, mark: Any):
+        super().__init__(None, None, said.say(), mark)
+        self.said = said
 
 
 class _Composer(Composer):
@@ -309,14 +352,17 @@ class _Composer(Composer):
             node = self.anchors.get(event.anchor)
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
-                raise _TooMuch(None, None, f"too many aliases: more than {MAX_ALIASES:,} (the limit)", event.start_mark)
+                raise _TooMuch(phrase(N_("too many aliases: more than {limit} (the limit)"), limit=f"{MAX_ALIASES:,}"),
+                               event.start_mark)
             if node is not None:
                 if id(node) not in self.sizes:
-                    raise _TooMuch(None, None, f"the alias *{shown(event.anchor)} is inside its own anchor "
-                                   "(a structure that contains itself)", event.start_mark)
+                    raise _TooMuch(phrase(N_("the alias *{alias} is inside its own anchor "
+                                             "(a structure that contains itself)"), alias=shown(event.anchor)),
+                                   event.start_mark)
                 if self.depth + self.depths[id(node)] > MAX_DEPTH:
-                    raise _TooMuch(None, None, f"nested too deeply: the alias *{shown(event.anchor)} makes more than "
-                                   f"{MAX_DEPTH} levels of mappings and lists (the limit)", event.start_mark)
+                    raise _TooMuch(phrase(N_("nested too deeply: the alias *{alias} makes more than "
+                                             "{limit} levels of mappings and lists (the limit)"),
+                                          alias=shown(event.anchor), limit=MAX_DEPTH), event.start_mark)
                 self._count(self.sizes[id(node)], event.start_mark, alias=shown(event.anchor))
             return super().compose_node(parent, index)
         self._count(1, event.start_mark)
@@ -334,8 +380,12 @@ class _Composer(Composer):
     def _count(self, values: int, mark: Any, alias: str | None = None) -> None:
         self.values += values
         if self.values > MAX_VALUES:
-            what = f"the alias *{alias} repeats {values:,} values, which makes" if alias else "the file has"
-            raise _TooMuch(None, None, f"too many values: {what} more than {MAX_VALUES:,} in all (the limit)", mark)
+            limit = f"{MAX_VALUES:,}"
+            raise _TooMuch(phrase(N_("too many values: the alias *{alias} repeats {values} values, which makes more "
+                                     "than {limit} in all (the limit)"), alias=alias, values=f"{values:,}", limit=limit)
+                           if alias else
+                           phrase(N_("too many values: the file has more than {limit} in all (the limit)"), limit=limit),
+                           mark)
 
 
 class _Constructor(RoundTripConstructor):
@@ -343,8 +393,8 @@ class _Constructor(RoundTripConstructor):
 
     def construct_yaml_int(self, node: Any) -> Any:
         if len(node.value) > MAX_NUMBER_CHARS:
-            raise ConstructorError(None, None, f"a number of more than {MAX_NUMBER_CHARS} digits",
-                                   node.start_mark)
+            raise _TooMuch(phrase(YAML_SYNTAX, problem=phrase(N_("a number of more than {limit} digits"),
+                                                              limit=MAX_NUMBER_CHARS)), node.start_mark)
         return super().construct_yaml_int(node)
 
 
@@ -368,7 +418,7 @@ def load_conference(path: str | Path) -> Conference:
     """Read and validate a conference file. Raises ConfigError listing every problem."""
     name = display_path(path)
 
-    def fail(message: str) -> NoReturn:
+    def fail(message: Phrase) -> NoReturn:
         raise ConfigError([ConfigIssue(name, 1, 1, (), message)])
 
     data = _read_bytes(Path(path), fail)
@@ -377,56 +427,60 @@ def load_conference(path: str | Path) -> Conference:
 
 
 def parse_conference(text: str, filename: str = "<conference>") -> Conference:
-    def issue(line: int, col: int, loc: Loc, message: str) -> ConfigIssue:
+    def issue(line: int, col: int, loc: Loc, message: Phrase) -> ConfigIssue:
         return ConfigIssue(filename, line + 1, col + 1, loc, message)
 
     if len(text) > MAX_FILE_BYTES:
-        raise ConfigError([issue(0, 0, (), f"the file is too large: more than {MAX_FILE_BYTES:,} bytes (the limit)")])
+        raise ConfigError([issue(0, 0, (), phrase(TOO_LARGE, limit=f"{MAX_FILE_BYTES:,}"))])
     lines = _Lines(text)
+    language = _declared_language(text)  # until the file is read as YAML
     unprintable = _unprintable(text, lines, issue)
     if unprintable:
-        raise ConfigError(unprintable)
+        raise ConfigError(unprintable, language)
 
     try:
         data = _yaml().load(text)
     except MaxDepthExceededError as exc:
         raise ConfigError([issue(exc.problem_mark.line, exc.problem_mark.column, (),
-                                 f"nested too deeply: more than {MAX_DEPTH} levels of mappings and lists (the limit)")
-                           ]) from None
+                                 phrase(N_("nested too deeply: more than {limit} levels of mappings and lists "
+                                           "(the limit)"), limit=MAX_DEPTH))], language) from None
     except _TooMuch as exc:
-        raise ConfigError([issue(exc.problem_mark.line, exc.problem_mark.column, (), exc.problem)]) from None
+        raise ConfigError([issue(exc.problem_mark.line, exc.problem_mark.column, (), exc.said)], language) from None
     except MarkedYAMLError as exc:
-        raise ConfigError(_syntax_issues(exc, text, lines, issue)) from None
+        raise ConfigError(_syntax_issues(exc, text, lines, issue), language) from None
     except YAMLError as exc:  # pragma: no cover - every YAML error of a str stream has a mark
-        raise ConfigError([issue(0, 0, (), f"YAML syntax error: {shown(str(exc))}")]) from None
+        raise ConfigError([issue(0, 0, (), phrase(YAML_SYNTAX, problem=shown(str(exc))))], language) from None
 
     if data is None:
-        raise ConfigError([issue(0, 0, (), "the file is empty: expected a conference (conference, venues, agenda)")])
+        raise ConfigError([issue(0, 0, (), phrase(N_("the file is empty: expected a conference "
+                                                     "(conference, venues, agenda)")))], language)
     if not isinstance(data, CommentedMap):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        kind = phrase(N_("a list")) if isinstance(data, list) else phrase(N_("a {type}"), type=type(data).__name__)
         raise ConfigError(
-            [issue(0, 0, (), f"expected a mapping with keys conference, venues, agenda; found {kind}")]
-            + _typing_slips(text, lines, issue)
+            [issue(0, 0, (), phrase(N_("expected a mapping with keys conference, venues, agenda; found {kind}"),
+                                    kind=kind))]
+            + _typing_slips(text, lines, issue), language
         )
+    language = _declared_language(text, data)
 
     key_issues: list[ConfigIssue] = []
     plain = _plain(data, (), key_issues, issue)
     if key_issues:
-        raise ConfigError(_in_file_order(key_issues + _typing_slips(text, lines, issue)))
+        raise ConfigError(_in_file_order(key_issues + _typing_slips(text, lines, issue)), language)
 
     positions = _Positions(data)
     try:
         conf = Conference.model_validate(plain)
     except ValidationError as exc:
         raise ConfigError(_in_file_order(_structural_issues(exc, positions, issue, _venue_names(plain))
-                                         + _typing_slips(text, lines, issue))) from None
+                                         + _typing_slips(text, lines, issue)), language) from None
 
     problems = [issue(*positions.find(loc), loc, message) for loc, message in _semantic_problems(conf)]
     if problems:
-        raise ConfigError(_in_file_order(problems))
+        raise ConfigError(_in_file_order(problems), language)
     cut_short = _broken_quotes(text, lines, issue)  # YAML took them for text and cut the value short
     if cut_short:
-        raise ConfigError(cut_short)
+        raise ConfigError(cut_short, language)
     return conf
 
 
@@ -442,10 +496,11 @@ def _syntax_issues(exc: MarkedYAMLError, text: str, lines: _Lines, issue) -> lis
     slips = [i for i in _typing_slips(text, lines, issue) if first + 1 <= i.line <= line + 1]
     if slips:
         return slips
-    problem = exc.problem or exc.context or "invalid YAML"
+    problem: Phrase | str = shown(exc.problem or exc.context, 200) if exc.problem or exc.context else \
+        phrase(N_("invalid YAML"))
     if "duplicate key" in (exc.problem or ""):
-        problem = f"duplicate key: {exc.problem.split('duplicate key')[-1].strip()}"
-    return [issue(line, col, (), f"YAML syntax error: {shown(problem, 200)}")]
+        problem = phrase(N_("duplicate key: {key}"), key=shown(exc.problem.split("duplicate key")[-1].strip(), 194))
+    return [issue(line, col, (), phrase(YAML_SYNTAX, problem=problem))]
 
 
 def _plain(node: Any, loc: Loc, issues: list[ConfigIssue], issue) -> Any:
@@ -456,8 +511,9 @@ def _plain(node: Any, loc: Loc, issues: list[ConfigIssue], issue) -> Any:
             if not isinstance(key, str):
                 holder = _holder(node, key) if isinstance(node, CommentedMap) else None
                 line, col = holder.lc.key(key) if holder is not None else _Positions(node).find(())
-                found = "nothing (null)" if key is None else f"{_a(key)} {shown(_as_data(key))}"
-                issues.append(issue(line, col, loc, f"a key must be text, not {found}"))
+                found = phrase(N_("nothing (null)")) if key is None else \
+                    phrase(N_("{kind} {value}"), kind=_a(key), value=shown(_as_data(key)))
+                issues.append(issue(line, col, loc, phrase(N_("a key must be text, not {found}"), found=found)))
                 continue
             out[key] = _plain(value, (*loc, key), issues, issue)
         return out
@@ -466,13 +522,13 @@ def _plain(node: Any, loc: Loc, issues: list[ConfigIssue], issue) -> Any:
     return node
 
 
-def _a(value: Any) -> str:
+def _a(value: Any) -> Phrase:
     if isinstance(value, (list, tuple)):
-        return "a list"
+        return phrase(N_("a list"))
     if isinstance(value, dict):
-        return "a mapping"
+        return phrase(N_("a mapping"))
     name = type(value).__name__
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+    return phrase(N_("an {type}") if name[0] in "aeiou" else N_("a {type}"), type=name)
 
 
 def _as_data(value: Any) -> Any:
@@ -494,15 +550,16 @@ _ASCII_FOR = {"“": '"', "”": '"', "＂": '"', "‘": "'", "’": "'", "＇":
               "〔": "[", "〕": "]", "—": "-", "–": "-"}
 _SLIPS = [
     (re.compile(r"^[ \t]*([\u3000\u00a0\u2000-\u200a\u202f\u205f])", re.MULTILINE),
-     "in the indentation: indent with ordinary spaces"),
-    (re.compile(r"^ *(\t)", re.MULTILINE), "in the indentation: YAML indents with spaces only"),
-    (re.compile(_AT_KEY + _KEY + r"[ \t\u3000]*(：|︰|﹕)", re.MULTILINE), "after a key: type an ASCII colon and a space, ': '"),
-    (re.compile(_AT_KEY + _KEY + r"(:)(?=[^\s])", re.MULTILINE), "right after a key needs a space after it: 'key: value'"),
+     N_("in the indentation: indent with ordinary spaces")),
+    (re.compile(r"^ *(\t)", re.MULTILINE), N_("in the indentation: YAML indents with spaces only")),
+    (re.compile(_AT_KEY + _KEY + r"[ \t\u3000]*(：|︰|﹕)", re.MULTILINE),
+     N_("after a key: type an ASCII colon and a space, ': '")),
+    (re.compile(_AT_KEY + _KEY + r"(:)(?=[^\s])", re.MULTILINE), N_("right after a key needs a space after it: 'key: value'")),
     (re.compile(r"(，|、|﹐)[ \t\u3000]*" + _KEY + r"[ \t\u3000]*[:：]", re.MULTILINE),
-     "between entries: separate them with an ASCII comma, ','"),
+     N_("between entries: separate them with an ASCII comma, ','")),
     (re.compile(_KEY + r"[ \t\u3000]*[:：][ \t\u3000]*([［｛【〔])", re.MULTILINE),
-     "opens a list or mapping: YAML needs ASCII brackets, [a, b] or {key: value}"),
-    (re.compile(r"^[ \t\u3000]*(－|—|–)[ \t\u3000]", re.MULTILINE), "starts a list item: type an ASCII hyphen, '-'"),
+     N_("opens a list or mapping: YAML needs ASCII brackets, [a, b] or {key: value}")),
+    (re.compile(r"^[ \t\u3000]*(－|—|–)[ \t\u3000]", re.MULTILINE), N_("starts a list item: type an ASCII hyphen, '-'")),
 ]
 _OPEN_QUOTE = re.compile(_KEY + r"[ \t\u3000]*[:：][ \t\u3000]*([“‘＂＇「『])(.*)$", re.MULTILINE)
 _CLOSE_QUOTE = {"“": "”", "‘": "’", "＂": "＂", "＇": "＇", "「": "」", "『": "』"}
@@ -515,9 +572,11 @@ def _typing_slips(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
         for match in pattern.finditer(text):
             ch = match.group(1)
             instead = _ascii_for(ch)
-            hint = f" ('{instead}')" if instead and instead not in why else ""
+            hint = phrase(N_(" ('{ascii}')"), ascii=instead) if instead and instead not in why else ""
             where = lines.at(match.start(1))
-            found.setdefault(where, issue(*where, (), f"{describe_char(ch)} {why}{hint}" if ch != ":" else f"':' {why}"))
+            found.setdefault(where, issue(*where, (), phrase(N_("{char} {why}{hint}"), char=describe_char(ch),
+                                                             why=phrase(why), hint=hint)
+                                          if ch != ":" else phrase(N_("':' {why}"), why=phrase(why))))
     for slip in _broken_quotes(text, lines, issue):
         found.setdefault((slip.line - 1, slip.col - 1), slip)
     return _in_file_order(list(found.values()))
@@ -534,8 +593,9 @@ def _broken_quotes(text: str, lines: _Lines, issue) -> list[ConfigIssue]:
         in_flow = "{" in text[line_start:match.start()] or "[" in text[line_start:match.start()]
         breakers = (": ", " #") + ((",", "}", "]") if in_flow else ())
         if any(b in inside for b in breakers):
-            found.append(issue(*lines.at(match.start(1)), (), f"{describe_char(quote)} opens this value, but YAML "
-                               "quotes are ASCII: put the value in \"...\" (full-width quotes may stay inside)"))
+            found.append(issue(*lines.at(match.start(1)), (), phrase(
+                N_("{char} opens this value, but YAML quotes are ASCII: put the value in \"...\" "
+                   "(full-width quotes may stay inside)"), char=describe_char(quote))))
     return found
 
 
@@ -574,12 +634,13 @@ def _venue_names(plain: dict) -> dict[str, str]:
             if isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("id"), str)}
 
 
-def _name_for_id(value: object, loc: Loc, names: dict[str, str]) -> str:
+def _name_for_id(value: object, loc: Loc, names: dict[str, str]) -> Phrase | str:
     """' (did you mean 'pinghu', the id of 平湖市?)' when an id field holds (nearly) a venue's name."""
     if not isinstance(value, str) or not names or len(value) > 200 or (len(loc) == 3 and loc[0] == "venues"):
         return ""
     name = closest(value, names)
-    return f" (did you mean '{names[name]}', the id of {name}?)" if name else ""
+    return phrase(N_(" (did you mean '{suggestion}', the id of {name}?)"), suggestion=names[name], name=name) \
+        if name else ""
 
 
 def _structural_issues(exc: ValidationError, positions: _Positions, issue,
@@ -590,14 +651,14 @@ def _structural_issues(exc: ValidationError, positions: _Positions, issue,
         kind = err["type"]
         if kind == "missing":
             parent, name = loc[:-1], loc[-1]
-            message = f"missing required key '{name}'"
+            message = phrase(N_("missing required key '{key}'"), key=str(name))
             line, col = positions.find(parent)
             loc = parent
         elif kind == "extra_forbidden":
             parent, name = loc[:-1], loc[-1]
             model = _model_at(parent)
-            hint = did_you_mean(str(name), model.model_fields) if model and len(str(name)) <= 100 else ""
-            message = f"unknown key '{shown(name)}'{hint}"
+            hint = suggestion(str(name), model.model_fields) if model and len(str(name)) <= 100 else ""
+            message = phrase(N_("unknown key '{key}'{hint}"), key=shown(name), hint=hint)
             line, col = positions.find(loc, key=True)
             loc = parent
         elif kind == "literal_error" and isinstance(err.get("input"), list):
@@ -608,52 +669,55 @@ def _structural_issues(exc: ValidationError, positions: _Positions, issue,
             loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("literal"))))
             message = _value_message(err)
             if kind == "slug":
-                message += _name_for_id(err.get("input"), loc, venue_names or {})
+                hint = _name_for_id(err.get("input"), loc, venue_names or {})
+                message = phrase("{sentence}{hint}", sentence=message, hint=hint) if hint else message
             line, col = positions.find(loc)
-        key = (loc, message) if kind in ("missing", "extra_forbidden") else (loc,)
+        key = (loc, message.say()) if kind in ("missing", "extra_forbidden") else (loc,)
         found.setdefault(key, issue(line, col, loc, message))
     return list(found.values())
 
 
-# the models' own errors: their messages are written for this file already
-_OWN_ERRORS = ("slug", "duration", "start_time", "timezone", "language", "date", "text", "text_too_long", "text_empty",
-               "agenda_too_long")
+_EXPECTED = {"string_type": N_("text"), "list_type": N_("a list")}  # any other type error expects a mapping
 
 
-def _value_message(err: ErrorDetails) -> str:
+def _value_message(err: ErrorDetails) -> Phrase:
+    """What is wrong with a value: the models' own errors say it themselves; pydantic's
+    errors by their type, or in pydantic's (English) words for a type not listed here."""
+    own = said(err)
+    if own is not None:
+        return own
     kind, value = err["type"], err.get("input")
-    if kind in _OWN_ERRORS:
-        return err["msg"]
     if kind == "enum":
-        expected = err.get("ctx", {}).get("expected", "")
-        return f"'{shown(value)}' is not one of {expected}"
+        expected = str(err.get("ctx", {}).get("expected", ""))
+        return phrase(NOT_ONE_OF, value=shown(value), expected=either(re.findall(r"'([^']*)'", expected)))
     if kind == "literal_error" or (kind == "list_type" and isinstance(value, str)):
-        return f"'{shown(value)}' is not valid here: expected 'all-branches' or a list of venue ids"
+        return phrase(N_("'{value}' is not valid here: expected 'all-branches' or a list of venue ids"), value=shown(value))
     if kind == "too_short":
-        return "must not be empty"
+        return phrase(MUST_NOT_BE_EMPTY)
     if kind == "too_long":
         ctx = err.get("ctx", {})
-        return f"too many entries: {ctx.get('actual_length')} (the limit is {ctx.get('max_length')})"
+        return phrase(N_("too many entries: {n} (the limit is {limit})"), n=ctx.get("actual_length"),
+                      limit=ctx.get("max_length"))
     if kind in ("string_type", "list_type", "model_type", "dict_type", "model_attributes_type"):
-        expected = {"string_type": "text", "list_type": "a list", "model_type": "a mapping"}.get(kind, "a mapping")
-        return f"expected {expected}, found {type(value).__name__} '{shown(value)}'"
-    return err["msg"][0].lower() + err["msg"][1:]
+        return phrase(N_("expected {expected}, found {type} '{value}'"),
+                      expected=phrase(_EXPECTED.get(kind, N_("a mapping"))), type=type(value).__name__, value=shown(value))
+    return phrase("{message}", message=err["msg"][0].lower() + err["msg"][1:])
 
 
 # --------------------------------------------------------------------------- meaning
 
 
-def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
+def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, Phrase]]:
     yield from _duplicates(("venues",), [v.id for v in conf.venues], "venue")
     yield from _duplicates(("awards",), [a.id for a in conf.awards], "award")
     yield from _duplicates(("agenda",), [s.id for s in conf.agenda], "segment")
 
     mains = [i for i, v in enumerate(conf.venues) if v.role is VenueRole.MAIN]
     if not mains:
-        yield ("venues",), "no venue has role: main (exactly one is needed)"
+        yield ("venues",), phrase(N_("no venue has role: main (exactly one is needed)"))
     for i in mains[1:]:
         first = conf.venues[mains[0]].id
-        yield ("venues", i, "role"), f"a second main venue: '{first}' is already the main venue"
+        yield ("venues", i, "role"), phrase(N_("a second main venue: '{venue}' is already the main venue"), venue=first)
     main_id = conf.venues[mains[0]].id if mains else None
 
     refs = _References(conf)
@@ -665,9 +729,10 @@ def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
                 yield (*entry, "venue"), refs.unknown("venue", recipient.venue)
             listed_at = listed.setdefault((recipient.name, recipient.venue), r)
             if listed_at != r:
-                at = f" at '{recipient.venue}'" if recipient.venue else ""
-                yield (*entry, "name"), (f"'{recipient.name}'{at} is listed twice in this award "
-                                         f"(first at {format_loc(('awards', a, 'recipients', listed_at))})")
+                at = phrase(N_(" at '{venue}'"), venue=recipient.venue) if recipient.venue else ""
+                yield (*entry, "name"), phrase(N_("'{name}'{at} is listed twice in this award (first at {first})"),
+                                               name=recipient.name, at=at,
+                                               first=format_loc(("awards", a, "recipients", listed_at)))
 
     for s, seg in enumerate(conf.agenda):
         here: Loc = ("agenda", s)
@@ -675,27 +740,33 @@ def _semantic_problems(conf: Conference) -> Iterable[tuple[Loc, str]]:
             yield (*here, "venue"), refs.unknown("venue", seg.venue)
         if seg.venues is not None:
             if seg.kind is not SegmentKind.ROLL_CALL:
-                yield (*here, "venues"), f"only a roll_call segment lists venues (this one is {seg.kind.value})"
+                yield (*here, "venues"), phrase(N_("only a roll_call segment lists venues (this one is {kind})"),
+                                                kind=seg.kind.value)
             elif isinstance(seg.venues, list):
                 if not seg.venues:
-                    yield (*here, "venues"), "a roll call needs at least one venue"
+                    yield (*here, "venues"), phrase(N_("a roll call needs at least one venue"))
                 yield from _duplicates((*here, "venues"), seg.venues, "venue", indexed=True)
                 for v, ref in enumerate(seg.venues):
                     if ref == main_id:
-                        yield (*here, "venues", v), f"the roll call is of branch venues; '{ref}' is the main venue"
+                        yield (*here, "venues", v), phrase(N_("the roll call is of branch venues; '{venue}' is the main venue"),
+                                                           venue=ref)
                     elif ref not in refs.venues:
                         yield (*here, "venues", v), refs.unknown("venue", ref)
         if seg.kind.is_award:
             if not seg.awards:
-                yield (*here,), f"an award segment ({seg.kind.value}) needs 'awards': a list of award ids"
+                yield (*here,), phrase(N_("an award segment ({kind}) needs 'awards': a list of award ids"),
+                                       kind=seg.kind.value)
         elif seg.awards is not None:
-            yield (*here, "awards"), f"only award segments list awards (this one is {seg.kind.value})"
+            yield (*here, "awards"), phrase(N_("only award segments list awards (this one is {kind})"), kind=seg.kind.value)
         for a, ref in enumerate(seg.awards or []):
             if ref not in refs.awards:
                 yield (*here, "awards", a), refs.unknown("award", ref)
         if seg.awards:
             yield from _duplicates((*here, "awards"), seg.awards, "award", indexed=True)
         yield from _control_room_problems(here, seg, refs, main_id, has_branches=bool(conf.branch_ids))
+
+
+_UNKNOWN = {"venue": N_("unknown venue '{id}'{hint}"), "award": N_("unknown award '{id}'{hint}")}
 
 
 class _References:
@@ -707,47 +778,48 @@ class _References:
         self.venues, self.awards = set(self.ids["venue"]), set(self.ids["award"])
         self.hints = MAX_HINTS
 
-    def unknown(self, what: str, ref: str) -> str:
+    def unknown(self, what: str, ref: str) -> Phrase:
         self.hints -= 1
-        return f"unknown {what} '{ref}'{did_you_mean(ref, self.ids[what]) if self.hints >= 0 else ''}"
+        return phrase(_UNKNOWN[what], id=ref, hint=suggestion(ref, self.ids[what]) if self.hints >= 0 else "")
 
 
 def _control_room_problems(
     here: Loc, seg: Segment, refs: _References, main_id: str | None, has_branches: bool
-) -> Iterable[tuple[Loc, str]]:
+) -> Iterable[tuple[Loc, Phrase]]:
     """Roll-call mode, site polling and the main venue's return on one agenda item."""
     is_roll_call = seg.kind is SegmentKind.ROLL_CALL
     for key in ("mode", "per_venue"):
         if getattr(seg, key) is not None and not is_roll_call:
-            yield (*here, key), f"only a roll_call segment takes '{key}' (this one is {seg.kind.value})"
+            yield (*here, key), phrase(N_("only a roll_call segment takes '{key}' (this one is {kind})"),
+                                       key=key, kind=seg.kind.value)
 
-    def branch_list(loc: Loc, venues: list[str]) -> Iterable[tuple[Loc, str]]:
+    def branch_list(loc: Loc, venues: list[str]) -> Iterable[tuple[Loc, Phrase]]:
         yield from _duplicates(loc, venues, "venue", indexed=True)
         for v, ref in enumerate(venues):
             if ref == main_id:
-                yield (*loc, v), f"only branch venues are listed here; '{ref}' is the main venue"
+                yield (*loc, v), phrase(N_("only branch venues are listed here; '{venue}' is the main venue"), venue=ref)
             elif ref not in refs.venues:
                 yield (*loc, v), refs.unknown("venue", ref)
         if not venues:
-            yield loc, "list at least one venue (or write all-branches)"
+            yield loc, phrase(N_("list at least one venue (or write all-branches)"))
 
-    def within(loc: Loc, seconds: int, bounds: tuple[int, int], what: str) -> Iterable[tuple[Loc, str]]:
+    def within(loc: Loc, seconds: int, bounds: tuple[int, int], what: Phrase | str) -> Iterable[tuple[Loc, Phrase]]:
         low, high = bounds
         if not low <= seconds <= high:
-            yield loc, (f"{what} must be between {format_duration(low)} and {format_duration(high)} "
-                        f"(found {format_duration(seconds)})")
+            yield loc, phrase(N_("{what} must be between {low} and {high} (found {found})"), what=what,
+                              low=format_duration(low), high=format_duration(high), found=format_duration(seconds))
 
     if seg.polling is not None:
         at = (*here, "polling")
-        yield from within((*at, "dwell"), seg.polling.dwell, POLLING_DWELL_RANGE_S, "the polling dwell")
+        yield from within((*at, "dwell"), seg.polling.dwell, POLLING_DWELL_RANGE_S, phrase(N_("the polling dwell")))
         if isinstance(seg.polling.venues, list):
             yield from branch_list((*at, "venues"), seg.polling.venues)
         elif not has_branches:
-            yield at, "there are no branch venues to poll (this conference has none)"
+            yield at, phrase(N_("there are no branch venues to poll (this conference has none)"))
         if (seg.polling.target is PollingTarget.PROGRAM and is_roll_call
                 and seg.roll_call_mode is RollCallMode.CALLED):
-            yield (*at, "target"), ("a called roll call puts each venue on air in turn, so it cannot poll the "
-                                    "program; poll the main-return or use mode: check")
+            yield (*at, "target"), phrase(N_("a called roll call puts each venue on air in turn, so it cannot poll the "
+                                             "program; poll the main-return or use mode: check"))
 
     ret = seg.main_return
     if ret is not None:
@@ -756,28 +828,34 @@ def _control_room_problems(
                    ReturnMode.WALL: {"layout", "venues", "page_every"}}[ret.mode]
         for key in ("venue", "layout", "venues", "page_every"):
             if getattr(ret, key) is not None and key not in allowed:
-                yield (*at, key), f"'{key}' does not go with mode: {ret.mode.value}"
+                yield (*at, key), phrase(N_("'{key}' does not go with mode: {mode}"), key=key, mode=ret.mode.value)
         if ret.mode is ReturnMode.SINGLE:
             if ret.venue is None:
-                yield at, "mode: single needs 'venue': the branch venue the main venue sees"
+                yield at, phrase(N_("mode: single needs 'venue': the branch venue the main venue sees"))
             elif ret.venue == main_id:
-                yield (*at, "venue"), f"the main venue's return shows a branch venue; '{ret.venue}' is the main venue"
+                yield (*at, "venue"), phrase(N_("the main venue's return shows a branch venue; '{venue}' is the main venue"),
+                                             venue=ret.venue)
             elif ret.venue not in refs.venues:
                 yield (*at, "venue"), refs.unknown("venue", ret.venue)
         if ret.mode is ReturnMode.WALL:
             if ret.layout is None:
-                yield at, "mode: wall needs 'layout': 2x2, 3x3 or 4x4"
+                yield at, phrase(N_("mode: wall needs 'layout': 2x2, 3x3 or 4x4"))
             if isinstance(ret.venues, list):
                 yield from branch_list((*at, "venues"), ret.venues)
             if ret.page_every is not None:
                 yield from within((*at, "page_every"), ret.page_every, PAGE_EVERY_RANGE_S, "page_every")
 
 
-def _duplicates(loc: Loc, ids: list[str], what: str, indexed: bool = False) -> Iterable[tuple[Loc, str]]:
+_DUPLICATE = {"venue": N_("duplicate venue id '{id}' (first at {first})"),
+              "award": N_("duplicate award id '{id}' (first at {first})"),
+              "segment": N_("duplicate segment id '{id}' (first at {first})")}
+
+
+def _duplicates(loc: Loc, ids: list[str], what: str, indexed: bool = False) -> Iterable[tuple[Loc, Phrase]]:
     first: dict[str, int] = {}
     for i, ident in enumerate(ids):
         if ident in first:
             where = (*loc, i) if indexed else (*loc, i, "id")
-            yield where, f"duplicate {what} id '{ident}' (first at {format_loc((*loc, first[ident]))})"
+            yield where, phrase(_DUPLICATE[what], id=ident, first=format_loc((*loc, first[ident])))
         else:
             first[ident] = i

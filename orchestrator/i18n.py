@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -154,6 +154,14 @@ class Phrase(BaseModel):
 
 def phrase(msgid: str, /, **params: Phrase | list[Phrase] | str | int | float | bool | None) -> Phrase:
     return Phrase(msgid=msgid, params=params)
+
+
+def either(values: Iterable[str]) -> Phrase:
+    """"'a', 'b' or 'c'": the values quoted, the last one after "or" in the reader's language."""
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) == 1:
+        return phrase("{value}", value=quoted[0])
+    return phrase(N_("{some} or {last}"), some=", ".join(quoted[:-1]), last=quoted[-1])
 
 
 def refusal(kind: str, said: Phrase) -> PydanticCustomError:

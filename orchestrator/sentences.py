@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from .hints import DID_YOU_MEAN
 from .i18n import N_, SOURCE_LANGUAGE, Language, duration, translate
 
 if TYPE_CHECKING:
@@ -162,7 +163,6 @@ REFUSALS: dict[str, Why] = {
 }
 
 REFUSAL = N_("cannot {action}: {why}")
-DID_YOU_MEAN = N_(" (did you mean '{suggestion}'?)")
 
 
 def _numbers(code: str, params: Params) -> dict[str, object]:

@@ -9,7 +9,8 @@ or paragraph separators and no Unicode noncharacters. Everything else is welcome
 Chinese text with full-width punctuation (《》、“”（）), ideographic spaces, variation
 selectors, private-use characters of older GB systems.
 
-Pure and dependency-free but for pydantic's error type, so the session core may use it.
+Pure and dependency-free but for pydantic's error type and the phrases of
+`orchestrator.i18n`, so the session core may use it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import reprlib
 import unicodedata
 
-from pydantic_core import PydanticCustomError
+from .i18n import N_, phrase, refusal
 
 # Unicode has no `name` for control characters; these are their ISO 6429 names.
 _CONTROL_NAMES = dict(enumerate((
@@ -31,12 +32,13 @@ _CONTROL_NAMES = dict(enumerate((
 )))
 _CONTROL_NAMES |= {0x7F: "DELETE", 0x85: "NEXT LINE"}
 
+# Why a character is refused, by its Unicode category (English msgids).
 _WHY = {
-    "Cc": "a control character",
-    "Cf": "an invisible formatting character",
-    "Cs": "half of a UTF-16 pair and not a character",
-    "Zl": "a line separator",
-    "Zp": "a paragraph separator",
+    "Cc": N_("a control character"),
+    "Cf": N_("an invisible formatting character"),
+    "Cs": N_("half of a UTF-16 pair and not a character"),
+    "Zl": N_("a line separator"),
+    "Zp": N_("a paragraph separator"),
 }
 
 _UNNAMED = {"Cc": "(control character)", "Cs": "(lone surrogate)", "Co": "(private use)", "Cn": "(unassigned)"}
@@ -53,10 +55,10 @@ def describe_char(ch: str) -> str:
 
 
 def refused_because(ch: str) -> str | None:
-    """Why `ch` may not be in text, or None when it may."""
+    """Why `ch` may not be in text (an English msgid), or None when it may."""
     why = _WHY.get(unicodedata.category(ch))
     if why is None and _is_noncharacter(ord(ch)):
-        why = "a Unicode noncharacter"
+        why = N_("a Unicode noncharacter")
     return why
 
 
@@ -71,21 +73,15 @@ def check_text(value: str, max_length: int | None = None) -> str:
     refused character, with its position counted from 1 and its name).
     """
     if max_length is not None and len(value) > max_length:
-        raise PydanticCustomError(
-            "text_too_long",
-            "too long: {length} characters (the limit is {max_length})",
-            {"length": len(value), "max_length": max_length},
-        )
+        raise refusal("text_too_long", phrase(N_("too long: {length} characters (the limit is {max_length})"),
+                                              length=len(value), max_length=max_length))
     if value.isprintable():  # the fast path: isprintable() is False for every refused character
         return value
     for position, ch in enumerate(value, start=1):
         why = refused_because(ch)
         if why is not None:
-            raise PydanticCustomError(
-                "text",
-                "{message}",
-                {"message": f"character {position} is {describe_char(ch)}, {why}: not allowed in text"},
-            )
+            raise refusal("text", phrase(N_("character {position} is {char}, {why}: not allowed in text"),
+                                         position=position, char=describe_char(ch), why=phrase(why)))
     return value
 
 
