@@ -843,7 +843,7 @@ def _control_room_problems(
             if isinstance(ret.venues, list):
                 yield from branch_list((*at, "venues"), ret.venues)
             if ret.page_every is not None:
-                yield from within((*at, "page_every"), ret.page_every, PAGE_EVERY_RANGE_S, "page_every")
+                yield from within((*at, "page_every"), ret.page_every, PAGE_EVERY_RANGE_S, phrase(N_("page_every")))
 
 
 _DUPLICATE = {"venue": N_("duplicate venue id '{id}' (first at {first})"),
