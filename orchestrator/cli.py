@@ -13,17 +13,23 @@ from typing import NoReturn
 import click
 
 from .config import Conference, ConfigError, VenueRole, display_path, load_conference
-from .i18n import LANGUAGES, N_, Language, duration, ntranslate, translate
+from .i18n import LANGUAGES, N_, SOURCE_LANGUAGE, Language, duration, ntranslate, translate
 from .wording import Clock, count
 
 
-def _load_or_exit(path: str, status: int = 1) -> Conference:
+def _load_or_exit(path: str, status: int = 1, lang: Language | None = None) -> Conference:
     try:
         return load_conference(path)
     except ConfigError as exc:
-        for line in exc.lines():
-            click.echo(line, err=True)
+        _print_config_error(exc, lang)
         sys.exit(status)
+
+
+def _print_config_error(exc: ConfigError, lang: Language | None) -> None:
+    """Every error of a conference file on stderr, as FILE:LINE:COL lines, in `lang`
+    (default: the language the file asks for, when that much of it could be read)."""
+    for line in exc.lines(lang=lang or exc.language or SOURCE_LANGUAGE):
+        click.echo(line, err=True)
 
 
 # The kinds of branch venue, as the summary names them.
@@ -79,6 +85,9 @@ LANG_OPTION = click.option(
 def validate(files: tuple[str, ...], lang: Language | None) -> None:
     """Check conference files; print a summary, or every error as FILE:LINE:COL.
 
+    Both are in --lang, else in the language each file asks for (its `conference:
+    language:`, as far as a broken file can be read), else in English.
+
     Each file is checked on its own (a directory or a device is reported as such, and
     the others are still checked); the exit status is 1 if any of them failed.
     """
@@ -88,8 +97,7 @@ def validate(files: tuple[str, ...], lang: Language | None) -> None:
             conf = load_conference(path)
         except ConfigError as exc:
             failed = True
-            for line in exc.lines():
-                click.echo(line, err=True)
+            _print_config_error(exc, lang)
             continue
         click.echo(summary(path, conf, lang))
     sys.exit(1 if failed else 0)
@@ -172,9 +180,11 @@ def _settings(**given: object):
                    "folder from the session's start: WebM files with chapters and a JSON of takes and captions. "
                    "Without it, the console's switch records into DATA/recordings.")
 @_ice_options
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
+              help="The language of the conference file's errors.  [default: the conference's language]")
 def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl_s,
           heartbeat_timeout_s, restart_grace_s, metrics_token, media, janus_urls, janus_secret_file, janus_admin_urls,
-          janus_admin_secret_file, simulate, record_dir, ice_addresses) -> None:
+          janus_admin_secret_file, simulate, record_dir, ice_addresses, lang) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console.
 
     Every option (and the operator token, the signing key and the TURN secret) can also
@@ -190,7 +200,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     from .media import restrict_host_addresses
     from .web.app import create_app
 
-    conf = _load_or_exit(config)
+    conf = _load_or_exit(config, lang=lang)
     settings = _settings(
         host=host, port=port, data_dir=data_dir, public_url=public_url, ice_servers=list(ice_servers),
         turn_urls=list(turn_urls), turn_secret_file=turn_secret_file, turn_ttl_s=turn_ttl_s,
@@ -316,11 +326,12 @@ def _simulated_venues(conf: Conference, spec: str) -> list[str]:
               help=f"The server's data folder (its signing key).  [default: {_default('data_dir')}]")
 @click.option("--valid-days", default=None, type=float,
               help=f"How long the links stay valid.  [default: {_default('token_ttl_s', per=86400)}]")
-def links(config, base_url, data_dir, valid_days) -> None:
+@LANG_OPTION
+def links(config, base_url, data_dir, valid_days, lang) -> None:
     """Print one join link per venue: venue-id<TAB>join-url."""
     from .web.auth import JoinTokens, load_secret_key
 
-    conf = _load_or_exit(config)
+    conf = _load_or_exit(config, lang=lang)
     settings = _settings(data_dir=data_dir, token_ttl_s=valid_days * 86400 if valid_days is not None else None)
     try:
         key = load_secret_key(settings.data_dir, settings.secret_key)
@@ -348,7 +359,7 @@ def archive(config, data_dir, list_archived, show_name, lang) -> None:
     """
     from . import archive as archives
 
-    conf = _load_or_exit(config)
+    conf = _load_or_exit(config, lang=lang)
     if list_archived and show_name:
         raise click.UsageError("use --list or --show NAME, not both")
     data_dir = _settings(data_dir=data_dir).data_dir
@@ -390,7 +401,7 @@ def minutes(config, data_dir, fmt, out, lang) -> None:
     from .event_log import LogError, log_path
     from .minutes import read_minutes, render
 
-    conf = _load_or_exit(config)
+    conf = _load_or_exit(config, lang=lang)
     data_dir = _settings(data_dir=data_dir).data_dir
     fmt = fmt or {".html": "html", ".htm": "html", ".json": "json"}.get(Path(out).suffix.lower() if out else "", "md")
     path = log_path(data_dir, conf.conference.id)
@@ -504,7 +515,7 @@ def rehearse(config, speed, report_dir, absent, no_answer, drop, loss, threshold
     from .rehearsal import rehearse as run_rehearsal
     from .rehearsal.progress import progress_for
 
-    conf = _load_or_exit(config, status=2)
+    conf = _load_or_exit(config, status=2, lang=lang)
     try:
         drills = parse_drills(conf, absent, drop, loss, no_answer)
     except DrillError as exc:
