@@ -48,7 +48,7 @@ from .conference import (
 from .core.errors import CommandRejected, Param
 from .core.events import Caption, Event, MainReturnMode, RecordingStopReason
 from .core.state import LinkQuality, RollCallPhase, RollCallStatus, SegmentStatus, SessionPhase
-from .i18n import Language
+from .i18n import N_, PARTS, Language, Phrase, phrase, said
 
 Params = dict[str, Param]
 
@@ -86,36 +86,46 @@ def wire(message: BaseModel) -> dict[str, Any]:
 
 
 class BadMessage(ValueError):
-    """A message that cannot be understood; the text says what is wrong, `code` what kind."""
+    """A message that cannot be understood; `said` says what is wrong (the exception's text
+    is its English), `code` what kind."""
 
-    def __init__(self, message: str, code: str = "bad_message", params: Params | None = None):
-        super().__init__(message)
+    def __init__(self, message: Phrase | str, code: str = "bad_message", params: Params | None = None):
+        self.said = message if isinstance(message, Phrase) else phrase("{message}", message=message)
+        super().__init__(self.said.say())
         self.code = code
         self.params: Params = dict(params or {})
+
+    def text(self, lang: Language = "en") -> str:
+        """What is wrong, in `lang` (pydantic's own checks of a field keep their English words)."""
+        return self.said.say(lang)
 
 
 def _where(loc: tuple) -> str:
     return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tagged-union")))
 
 
-def describe_validation_error(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> Phrase:
     parts = []
     for err in exc.errors(include_url=False):
         where = _where(err["loc"])
         if err["type"] == "union_tag_invalid":
             tag = err.get("ctx", {}).get("tag")
             expected = err.get("ctx", {}).get("expected_tags", "")
-            parts.append(f"unknown message type '{tag}' (expected one of {expected})")
+            parts.append(phrase(N_("unknown message type '{tag}' (expected one of {expected})"), tag=str(tag),
+                                expected=str(expected)))
         elif err["type"] == "union_tag_not_found":
-            parts.append("the message has no 'type'")
+            parts.append(phrase(N_("the message has no 'type'")))
         elif err["type"] == "missing":
-            parts.append(f"'{where}' is missing")
+            parts.append(phrase(N_("'{field}' is missing"), field=where))
         elif err["type"] == "extra_forbidden":
-            parts.append(f"'{where}' is not expected here")
+            parts.append(phrase(N_("'{field}' is not expected here"), field=where))
         else:
-            msg = err["msg"]  # lower-case its first letter only: the rest may name a character (U+200B ...)
-            parts.append(f"'{where}': {msg[:1].lower()}{msg[1:]}" if where else msg)
-    return "; ".join(parts)
+            # the text's own checks say it in any language; pydantic's in its English words,
+            # the first letter lower-cased only (the rest may name a character: U+200B ...)
+            msg = err["msg"]
+            why = said(err) or phrase("{message}", message=f"{msg[:1].lower()}{msg[1:]}" if where else msg)
+            parts.append(phrase(N_("'{field}': {why}"), field=where, why=why) if where else why)
+    return phrase(PARTS, parts=parts)
 
 
 def bad_message(exc: ValidationError) -> BadMessage:
@@ -131,15 +141,15 @@ def parse_json_object(text: str | bytes) -> dict:
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadMessage(f"not valid JSON: {exc}", "bad_json") from None
+        raise BadMessage(phrase(N_("not valid JSON: {error}"), error=str(exc)), "bad_json") from None
     except RecursionError:
-        raise BadMessage("not valid JSON: nested too deeply", "bad_json") from None
+        raise BadMessage(phrase(N_("not valid JSON: nested too deeply")), "bad_json") from None
     if not isinstance(data, dict):
-        raise BadMessage(f"expected a JSON object, got {type(data).__name__}")
+        raise BadMessage(phrase(N_("expected a JSON object, got {type}"), type=type(data).__name__))
     try:  # JSON escapes can smuggle in lone surrogates, which no later step can encode
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise BadMessage("the message contains text that is not valid Unicode", "bad_json") from None
+        raise BadMessage(phrase(N_("the message contains text that is not valid Unicode")), "bad_json") from None
     return data
 
 
@@ -207,9 +217,8 @@ def refusal(exc: CommandRejected | BadMessage, lang: Language = "en", conference
 
 
 def reason(exc: CommandRejected | BadMessage, lang: Language = "en", conference: Conference | None = None) -> str:
-    """What is wrong, for people: a refusal in `lang`, naming the `conference`'s venues and
-    segments (a malformed message's checks speak English)."""
-    return sentences.refusal(lang, exc, conference) if isinstance(exc, CommandRejected) else str(exc)
+    """What is wrong, for people, in `lang`: a refusal names the `conference`'s venues and segments."""
+    return sentences.refusal(lang, exc, conference) if isinstance(exc, CommandRejected) else exc.text(lang)
 
 
 # ---------------------------------------------------------------------------- /ws/venue: venue -> server

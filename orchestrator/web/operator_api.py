@@ -14,7 +14,7 @@ from ..core import CommandRejected
 from ..core.commands import operator_command_adapter
 from ..core.events import Event
 from ..core.state import SessionState
-from ..i18n import N_, Language, translate
+from ..i18n import N_, Language, phrase, translate
 from ..logs import get_logger
 from ..media.plane import MonitorPeer, OfferRejected
 from ..media.sfu import check_offer
@@ -158,10 +158,11 @@ class OperatorApi:
         body = await request.read()  # a chunked body past the app's hard cap: HTTPRequestEntityTooLarge
         if len(body) > MAX_BODY_BYTES:
             return too_large(len(body), MAX_BODY_BYTES)
+        lang = request_language(request)
         try:
-            status, answer = self.run_command(p.parse_json_object(body), request_language(request))
+            status, answer = self.run_command(p.parse_json_object(body), lang)
         except BadMessage as exc:
-            status, answer = 422, p.refusal(exc)
+            status, answer = 422, p.refusal(exc, lang)
         return web.json_response(p.wire(answer), status=status)
 
     def run_command(self, data: dict, lang: Language = "en") -> tuple[int, p.CommandAccepted | p.ErrorBody]:
@@ -169,11 +170,12 @@ class OperatorApi:
         refusal's sentence in `lang`)."""
         command_id = data.pop("id", None)
         if command_id is not None and not p.valid(p.command_id_adapter, command_id):
-            return 422, p.error_body("bad_message", "'id' must be a string of 1 to 100 characters", {"field": "id"})
+            return 422, p.error_body("bad_message", translate(lang, N_("'id' must be a string of 1 to 100 characters")),
+                                     {"field": "id"})
         try:
             command = p.validate(operator_command_adapter, data)
         except BadMessage as exc:
-            return 422, p.refusal(exc)
+            return 422, p.refusal(exc, lang)
         try:
             events = self.host.execute(command, command_id)
         except CommandRejected as exc:
@@ -193,12 +195,12 @@ class OperatorApi:
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
-                    conn.send(p.error_message("bad_json", "messages must be JSON text frames"))
+                    conn.send(p.error_message("bad_json", translate(conn.lang, N_("messages must be JSON text frames"))))
                     continue
                 try:
                     await self._on_message(conn, p.parse(p.console_message_adapter, msg.data))
                 except BadMessage as exc:
-                    conn.send(p.error_message(exc.code, str(exc), exc.params))
+                    conn.send(p.error_message(exc.code, exc.text(conn.lang), exc.params))
         finally:
             self.sockets.pop(conn.monitor, None)
             conn.outbox.end()
@@ -231,7 +233,8 @@ class OperatorApi:
                 conn.send(p.error_message("bad_answer", str(exc)))
         else:
             if msg.venue is not None and msg.venue not in self.host.conference.venue_by_id:
-                raise BadMessage(f"there is no venue {msg.venue!r}", "unknown_venue", {"venue": msg.venue})
+                raise BadMessage(phrase(N_("there is no venue {venue}"), venue=repr(msg.venue)), "unknown_venue",
+                                 {"venue": msg.venue})
             try:
                 self.media.set_monitor(conn.monitor, msg.slot, msg.venue)
             except ValueError as exc:

@@ -29,7 +29,7 @@ from ..core import CommandRejected
 from ..core import commands as c
 from ..core import events as e
 from ..core.state import SessionState
-from ..i18n import N_, Language, translate
+from ..i18n import N_, Language, phrase, translate
 from ..logs import get_logger
 from ..media.plane import MAX_WALL_SLOTS, OfferRejected, VenuePeer
 from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED
@@ -155,23 +155,23 @@ class VenueHub:
         try:
             msg = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_S)
         except TimeoutError:
-            await self._refuse(ws, p.error_message("timeout", "no hello message within 10 s"))
+            await self._refuse(ws, p.error_message("timeout", translate(lang, N_("no hello message within 10 s"))))
             return None
         if msg.type != WSMsgType.TEXT:
             if msg.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-                await self._refuse(ws, self._frame_problem(msg))
+                await self._refuse(ws, self._frame_problem(msg, lang))
             return None
         try:
             hello = p.parse_venue_message(msg.data)
             if not isinstance(hello, p.Hello):
-                raise p.BadMessage(f"the first message must be 'hello', not '{hello.type}'", "bad_message",
-                                   {"type": hello.type})
+                raise p.BadMessage(phrase(N_("the first message must be 'hello', not '{type}'"), type=hello.type),
+                                   "bad_message", {"type": hello.type})
             claims = self.tokens.verify(hello.token)
             if hello.venue is not None and hello.venue != claims.venue:
                 raise TokenRefused(N_("this link is for venue '{venue}', not '{other}'"), venue=claims.venue,
                                    other=hello.venue)
         except p.BadMessage as exc:
-            await self._refuse(ws, p.error_message(exc.code, str(exc), exc.params))
+            await self._refuse(ws, p.error_message(exc.code, exc.text(lang), exc.params))
             return None
         except TokenRefused as exc:
             log.info("venue_refused", reason=str(exc))
@@ -206,10 +206,10 @@ class VenueHub:
         return conn
 
     @staticmethod
-    def _frame_problem(msg) -> p.ErrorMessage:
+    def _frame_problem(msg, lang: Language) -> p.ErrorMessage:
         if msg.type == WSMsgType.ERROR:
-            return p.error_message("bad_json", f"the message could not be read ({msg.data})")
-        return p.error_message("bad_json", "messages must be JSON text frames")
+            return p.error_message("bad_json", translate(lang, N_("the message could not be read ({error})"), error=msg.data))
+        return p.error_message("bad_json", translate(lang, N_("messages must be JSON text frames")))
 
     async def _refuse(self, ws: web.WebSocketResponse, error: p.ErrorMessage) -> None:
         try:
@@ -222,21 +222,21 @@ class VenueHub:
         async for msg in conn.ws:
             conn.last_seen = time.monotonic()
             if not conn.count_message():
-                conn.send(p.error_message("rate_limited", f"more than {MAX_MESSAGES_PER_S} messages per second",
-                                          {"limit": MAX_MESSAGES_PER_S}))
+                conn.send(p.error_message("rate_limited", translate(conn.lang, N_("more than {limit} messages per second"),
+                                                                    limit=MAX_MESSAGES_PER_S), {"limit": MAX_MESSAGES_PER_S}))
                 log.warning("venue_rate_limited", venue=conn.venue)
                 await asyncio.sleep(0.05)  # let the writer send the error
                 await conn.ws.close(code=CLOSE_RATE, message=b"rate limited")
                 return
             if msg.type != WSMsgType.TEXT:
-                conn.send(self._frame_problem(msg))
+                conn.send(self._frame_problem(msg, conn.lang))
                 if msg.type == WSMsgType.ERROR:
                     return
                 continue
             try:
                 await self._dispatch(conn, p.parse_venue_message(msg.data))
             except p.BadMessage as exc:
-                conn.send(p.error_message(exc.code, str(exc), exc.params))
+                conn.send(p.error_message(exc.code, exc.text(conn.lang), exc.params))
 
     async def _dispatch(self, conn: VenueConnection, msg: p.VenueMessage) -> None:
         venue = conn.venue
@@ -262,7 +262,7 @@ class VenueHub:
                 log.info("venue_downlink_answer_rejected", venue=venue, reason=str(exc))
                 conn.send(p.error_message("bad_answer", str(exc)))
         elif isinstance(msg, p.Hello):
-            conn.send(p.error_message("bad_message", "already authenticated"))
+            conn.send(p.error_message("bad_message", translate(conn.lang, N_("already authenticated"))))
         else:
             command: c.VenueCommand
             if isinstance(msg, p.RollCallAnswer):

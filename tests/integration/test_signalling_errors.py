@@ -157,6 +157,42 @@ async def test_bad_messages_after_hello_get_errors_and_the_socket_stays(live):
     await ws.close()
 
 
+async def test_bad_messages_are_explained_in_the_reader_s_language(live):
+    """`?lang=zh-CN` on the socket or the request: the sentence in Chinese, the code and params as ever."""
+    ws = await live.http.ws_connect(live.base_url.replace("http", "ws") + "/ws/venue?lang=zh-CN")
+    await ws.send_json({"type": "offer", "sdp": "v=0"})
+    error = json.loads((await ws.receive(timeout=5)).data)
+    assert error == {"type": "error", "code": "bad_message", "message": "第一条消息必须是“hello”，而不是“offer”",
+                     "params": {"type": "offer"}}
+    await ws.close()
+
+    ws = await live.http.ws_connect(live.base_url.replace("http", "ws") + "/ws/venue?lang=zh-CN")
+    await ws.send_json({"type": "hello", "token": live.tokens.issue("nanhu")})
+    assert (await ws.receive_json(timeout=5))["type"] == "welcome"
+    await ws.send_str("{oops")
+    error = await next_error(ws)
+    assert error["message"].startswith("不是有效的 JSON：") and error["code"] == "bad_json"
+    await ws.send_json({"type": "raise_hand", "extra": 1})
+    error = await next_error(ws)
+    assert (error["message"], error["params"]) == ("此处不应有“raise_hand.extra”", {"field": "raise_hand.extra"})
+    await ws.send_json({"type": "roll_call_answer", "picture_ok": "yes", "sound_ok": 1})
+    error = await next_error(ws)
+    assert error["message"] == ("“roll_call_answer.picture_ok”：input should be a valid boolean；"
+                                "“roll_call_answer.sound_ok”：input should be a valid boolean"), \
+        "pydantic's own checks keep their words; the sentence around them is translated"
+    await ws.send_bytes(b"\x00binary")
+    assert (await next_error(ws))["message"] == "消息必须是 JSON 文本帧"
+    await ws.close()
+
+    for body, said in ((b'"take"', "应为 JSON 对象，收到的是 str"),
+                       (b'{"type": "set_caption", "text": "x\\u200by"}',
+                        "“set_caption.text”：第 2 个字符是 U+200B ZERO WIDTH SPACE，属于不可见的格式字符：文本中不允许出现"),
+                       (b'{"type": "take", "venue": "main", "id": 5}', "“id”必须是 1 到 100 个字符的字符串")):
+        async with live.http.post(live.base_url + "/api/commands?lang=zh-CN", data=body, headers=live.auth) as r:
+            assert r.status == 422
+            assert (await r.json())["error"] == said, body
+
+
 async def test_oversized_frames_are_cut_off(live):
     ws = await hello(live)
     await ws.send_str(json.dumps({"type": "offer", "sdp": "x" * (70 * 1024)}))
