@@ -12,18 +12,23 @@ admin_secret. A node run for a meeting is configured the same way by its adminis
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import secrets
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import netns
 
 JANUS = shutil.which("janus")
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu/janus")
 EVENT_LOOPS = 2
 ADMIN_ADDRESS = "127.0.0.1"
+RTP_PORTS = (20000, 39999)  # split between the nodes one machine runs
 
 
 def unavailable() -> str | None:
@@ -152,3 +157,84 @@ def start_janus(folder: Path, address: str, ws_port: int, rtp_ports: tuple[int, 
             node.stop()
             raise RuntimeError(f"janus did not open its API within {timeout} s:\n{node.log_tail()}")
         time.sleep(0.1)
+
+
+def free_port(address: str) -> int:
+    """A TCP port free on `address` now."""
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+def start_nodes(count: int, folder: Path, address: str, secret: str, admin_secret: str,
+                prefix: Sequence[str] = (), rtp_ports: tuple[int, int] = RTP_PORTS) -> list[JanusProcess]:
+    """`count` Janus nodes on one address, each with an API port of its own and its own slice of
+    `rtp_ports`, configured in `folder`/node-N; all stopped again if one fails to start."""
+    width = (rtp_ports[1] - rtp_ports[0] + 1) // count
+    nodes: list[JanusProcess] = []
+    try:
+        for i in range(count):
+            first = rtp_ports[0] + i * width
+            nodes.append(start_janus(folder / f"node-{i + 1}", address, free_port(address), (first, first + width - 1),
+                                     secret, admin_secret, prefix=prefix))
+    except BaseException:
+        for node in nodes:
+            node.stop()
+        raise
+    return nodes
+
+
+@dataclass(frozen=True)
+class OwnNodes:
+    """Janus nodes this process started: how the orchestrator reaches them, and where the venues
+    offer their media (`venue_address`; `namespace`: the network namespace they all run in, if any)."""
+
+    nodes: list[JanusProcess]
+    secret: str
+    admin_secret: str
+    venue_address: str
+    namespace: str | None
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def admin_urls(self) -> list[str]:
+        return [node.admin_url for node in self.nodes]
+
+
+def own_nodes_unavailable(address: str | None) -> str | None:
+    """Why `own_nodes(…, address)` cannot run here (None: it can)."""
+    reason = unavailable()
+    if reason is not None:
+        return reason
+    if address is None:
+        return netns.unavailable()
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return f"not an IP address: {address!r}"
+    return f"{address} is loopback: Janus never gathers ICE candidates there" if loopback else None
+
+
+@contextlib.contextmanager
+def own_nodes(count: int, folder: Path, address: str | None = None) -> Iterator[OwnNodes]:
+    """`count` Janus nodes of this process's own, with fresh secrets, stopped afterwards.
+
+    On `address` (one of this machine's, not loopback), the venues offering their media there
+    too; without one, in a network namespace made for them (`netns`, root only) that the
+    calling thread enters until the end: the nodes on its v0 address, the venues on v1's."""
+    secret, admin_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    with contextlib.ExitStack() as stack:
+        if address is None:
+            namespace: str | None = stack.enter_context(netns.network_namespace())
+            assert namespace is not None
+            stack.enter_context(netns.inside(namespace))
+            node_address, venue_address, prefix = netns.NODE_ADDRESS, netns.PEER_ADDRESS, netns.exec_prefix(namespace)
+        else:
+            namespace, node_address, venue_address, prefix = None, address, address, ()
+        nodes = start_nodes(count, folder, node_address, secret, admin_secret, prefix)
+        for node in nodes:
+            stack.callback(node.stop)
+        yield OwnNodes(nodes, secret, admin_secret, venue_address, namespace)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import netns
 from orchestrator.janus_node import JanusProcess
 from tests.support import janus_node
 
@@ -18,7 +19,7 @@ def janus_namespace() -> Iterator[str]:
     """A fresh network namespace that the test's thread runs in (skips where there is none)."""
     if REASON is not None:
         pytest.skip(REASON)
-    with janus_node.network_namespace() as name, janus_node.inside(name):
+    with netns.network_namespace() as name, netns.inside(name):
         yield name
 
 
@@ -54,7 +55,7 @@ async def live_on(nodes: list[JanusProcess], conference, data: Path, **overrides
                                [n.admin_url for n in nodes], janus_node.ADMIN_SECRET)
 
     live, server = await start_live(conference, data, make_media, **overrides)
-    restrict_host_addresses([janus_node.PEER_ADDRESS])
+    restrict_host_addresses([netns.PEER_ADDRESS])
     try:
         yield live
     finally:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.netns import NODE_ADDRESS
 from tests.bench.test_bench import FIELDS
-from tests.support.janus_node import NODE_ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
 

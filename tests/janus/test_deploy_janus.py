@@ -15,8 +15,8 @@ import pytest
 
 from orchestrator.janus_node import JANUS, JanusProcess
 from orchestrator.media.janus_api import JanusAdmin, JanusError, JanusSession
+from orchestrator.netns import NODE_ADDRESS, exec_prefix
 from tests.deploy.test_systemd import unit_settings
-from tests.support.janus_node import IP, NODE_ADDRESS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "janus"
 FILES = ("janus.jcfg", "janus.plugin.videoroom.jcfg", "janus.transport.websockets.jcfg")
@@ -47,7 +47,7 @@ def deployed_janus(janus_namespace: str, tmp_path: Path):
     render(folder)
     log_path = tmp_path / "janus.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([IP, "netns", "exec", janus_namespace, JANUS, "-C", str(folder / "janus.jcfg"),
+        process = subprocess.Popen([*exec_prefix(janus_namespace), JANUS, "-C", str(folder / "janus.jcfg"),
                                     "-F", str(folder), "-o"], stdout=log, stderr=subprocess.STDOUT)
     node = JanusProcess(f"ws://{NODE_ADDRESS}:8188", "ws://127.0.0.1:7188", process, log_path)
     try:

@@ -1,6 +1,6 @@
 """The Janus media plane in a real session: a real Janus node, real aiortc venue agents.
 
-Each test runs in a network namespace of its own (see `tests/support/janus_node.py`)."""
+Each test runs in a network namespace of its own (see `orchestrator/netns.py`)."""
 
 from __future__ import annotations
 

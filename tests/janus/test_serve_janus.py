@@ -9,10 +9,11 @@ import aiohttp
 
 from orchestrator.janus_node import JanusProcess
 from orchestrator.media import restrict_host_addresses
+from orchestrator.netns import PEER_ADDRESS
 from orchestrator.operator_client import wait_healthy
 from orchestrator.web.auth import JoinTokens
 from tests.conftest import SMALL_YAML
-from tests.support.janus_node import ADMIN_SECRET, API_SECRET, PEER_ADDRESS, join
+from tests.support.janus_node import ADMIN_SECRET, API_SECRET, join
 from tests.support.live import SECRET, Live, free_port, server_process, wait_for
 
 
