@@ -103,6 +103,12 @@ def validate(files: tuple[str, ...], lang: Language | None) -> None:
     sys.exit(1 if failed else 0)
 
 
+JANUS_NODES_OPTION = click.option(
+    "--janus-nodes", default=1, show_default=True, type=click.IntRange(1, 8), metavar="K",
+    help="With --media janus: how many Janus nodes to start (each on its own ports; venues spread over them, "
+         "feeds cascaded between them).")
+
+
 def _ice_options(fn):
     fn = click.option("--ice-address", "ice_addresses", multiple=True, metavar="ADDR",
                       help="Offer ICE candidates only on this local address (repeatable; default: every interface).")(fn)
@@ -498,14 +504,39 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, rela
 @click.option("--loss", multiple=True, metavar="VENUE:PERCENT", help="Drill: lose PERCENT of the venue's uplink packets.")
 @click.option("--threshold", default=1.0, show_default=True, type=click.FloatRange(min=0.1, max=10),
               help="Seconds within which every venue must show a take.")
+@click.option("--media", type=click.Choice(["embedded", "janus"]), default="embedded", show_default=True,
+              help="embedded: the SFU in the rehearsal's server. janus: Janus nodes move the media: --janus-nodes "
+                   "of its own (as root), or the nodes given with --janus.")
+@JANUS_NODES_OPTION
+@click.option("--janus", "janus_urls", multiple=True, metavar="URL",
+              help="With --media janus: use this Janus node's WebSocket API instead of starting nodes (repeatable; "
+                   "its api_secret from --janus-secret-file or ORCHESTRATOR_JANUS_SECRET). Needs --ice-address.")
+@click.option("--janus-secret-file", default=None, type=click.Path(dir_okay=False),
+              help="File whose first line is the --janus nodes' api_secret.")
+@click.option("--janus-admin", "janus_admin_urls", multiple=True, metavar="URL",
+              help="A --janus node's Admin API WebSocket (one per --janus, in the same order; optional).")
+@click.option("--janus-admin-secret-file", default=None, type=click.Path(dir_okay=False),
+              help="File whose first line is the --janus nodes' admin_secret.")
+@click.option("--ice-address", "ice_address", default=None, metavar="ADDR",
+              help="With --janus: the address of this machine the simulated venues offer their media on (not "
+                   "loopback: Janus never gathers ICE candidates there).")
 @LANG_OPTION
-def rehearse(config, speed, report_dir, absent, no_answer, drop, loss, threshold, lang) -> None:
+def rehearse(config, speed, report_dir, absent, no_answer, drop, loss, threshold, media, janus_nodes, janus_urls,
+             janus_secret_file, janus_admin_urls, janus_admin_secret_file, ice_address, lang) -> None:
     """Rehearse the agenda with one simulated venue per venue, over real WebRTC on this machine.
+
+    With --media janus and no --janus, run as root: the rehearsal then makes a network
+    namespace of its own (Janus never gathers ICE candidates on loopback; a veth pair with
+    192.0.2.101/24 and .102 stands in for a network), starts --janus-nodes Janus nodes in it
+    (each on its own ports), runs the server and the simulated venues inside, and stops the
+    nodes and deletes the namespace afterwards, also when interrupted. report.json then shows
+    which node carried each venue.
 
     Exit status 0 when every check passed, 1 when there were findings, 2 for a bad
     conference file or bad options.
     """
     import asyncio
+    import contextlib
     import logging
 
     from rich.console import Console
@@ -520,20 +551,77 @@ def rehearse(config, speed, report_dir, absent, no_answer, drop, loss, threshold
         drills = parse_drills(conf, absent, drop, loss, no_answer)
     except DrillError as exc:
         raise click.UsageError(str(exc)) from None
+    janus = _rehearsal_janus(media, janus_nodes, janus_urls, janus_secret_file, janus_admin_urls,
+                             janus_admin_secret_file, ice_address)
     folder = Path(report_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "rehearsal.log", "w", encoding="utf-8") as server_log:
+    with open(folder / "rehearsal.log", "w", encoding="utf-8") as server_log, contextlib.ExitStack() as stack:
         configure(json=True, file=server_log)  # the terminal is for the progress view
         logging.basicConfig(stream=server_log, level=logging.WARNING, force=True)
-        options = RehearsalOptions(speed=speed, threshold_s=threshold, drills=drills, report_dir=folder, config_path=config,
-                                   language=lang)
         try:
+            if media == "janus" and janus is None:
+                try:
+                    janus = _own_rehearsal_nodes(stack, janus_nodes, folder)
+                except RuntimeError as exc:  # a namespace or a node that could not be made
+                    _fail(str(exc))
+            options = RehearsalOptions(speed=speed, threshold_s=threshold, drills=drills, report_dir=folder,
+                                       config_path=config, language=lang, janus=janus)
             report = asyncio.run(run_rehearsal(conf, options, progress_for(Console())))
         except KeyboardInterrupt:
             click.echo("orchestrator rehearse: interrupted; no report written", err=True)
             sys.exit(130)
     click.echo(_rehearsal_summary(report, folder, lang))
     sys.exit(report.exit_code)
+
+
+def _rehearsal_janus(media, janus_nodes, janus_urls, janus_secret_file, janus_admin_urls, janus_admin_secret_file,
+                     ice_address):
+    """The Janus nodes given to `rehearse` (None: the embedded SFU, or nodes of its own: then checks it can)."""
+    import ipaddress
+
+    from .rehearsal.server import JanusMedia
+
+    given = janus_urls or janus_secret_file or janus_admin_urls or janus_admin_secret_file or ice_address
+    if media != "janus":
+        if given or janus_nodes != 1:
+            raise click.UsageError("Janus nodes are only used with --media janus")
+        return None
+    if not janus_urls:
+        if given:
+            raise click.UsageError("--janus-secret-file, --janus-admin and --ice-address go with --janus URL")
+        _check_own_janus(None, "--media janus needs Janus nodes: --janus URL (with --ice-address ADDR), or root to "
+                               "start --janus-nodes of its own in a network namespace")
+        return None
+    if janus_nodes != 1:
+        raise click.UsageError("--janus-nodes starts nodes of the rehearsal's own: not with --janus (give one --janus "
+                               "per node)")
+    try:
+        loopback = ice_address is None or ipaddress.ip_address(ice_address).is_loopback
+    except ValueError:
+        raise click.BadParameter(f"not an IP address: {ice_address!r}", param_hint="'--ice-address'") from None
+    if loopback:
+        raise click.BadParameter("with --janus, give an address of this machine that is not loopback (Janus never "
+                                 "gathers ICE candidates there): the simulated venues offer their media on it",
+                                 param_hint="'--ice-address'")
+    settings = _settings(media="janus", janus_urls=list(janus_urls), janus_secret_file=janus_secret_file,
+                         janus_admin_urls=list(janus_admin_urls), janus_admin_secret_file=janus_admin_secret_file)
+    return JanusMedia(settings.janus_urls, settings.janus_api_secret, ice_address, settings.janus_admin_urls,
+                      settings.janus_admin_api_secret)
+
+
+def _own_rehearsal_nodes(stack, count: int, folder: Path):
+    """`count` Janus nodes of the rehearsal's own, in a network namespace the calling thread enters
+    (undone when `stack` closes); their logs are copied into `folder` at the end."""
+    import shutil
+
+    from .janus_node import own_nodes
+    from .rehearsal.server import JanusMedia
+
+    configs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rehearsal-janus-")))  # they hold the secrets
+    stack.callback(lambda: [shutil.copyfile(log, folder / f"janus-{log.parent.name}.log")
+                            for log in sorted(configs.glob("node-*/janus.log"))])
+    nodes = stack.enter_context(own_nodes(count, configs, None))
+    return JanusMedia(nodes.urls, nodes.secret, nodes.venue_address, nodes.admin_urls, nodes.admin_secret)
 
 
 def _rehearsal_summary(report, folder: Path, lang: Language | None = None) -> str:
@@ -598,11 +686,14 @@ def _bitrate(value: str) -> int:
 @click.option("--fps", default=30, show_default=True, type=click.IntRange(5, 60))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32), help="Processes for the simulated venues.")
 @click.option("--media", "medias", default="embedded", show_default=True, callback=lambda ctx, param, value: _medias(value),
-              help="The media planes to measure side by side, comma-separated: embedded, janus (a Janus node the "
-                   "run starts on --janus-address).")
+              help="The media planes to measure side by side, comma-separated: embedded, janus (Janus nodes the "
+                   "run starts: see --janus-nodes).")
+@JANUS_NODES_OPTION
 @click.option("--janus-address", default=None, metavar="ADDRESS",
-              help="For the janus run: an address of this machine that is not loopback (Janus never gathers "
-                   "ICE candidates there); Janus and the simulated venues use it.")
+              help="For the janus run: start the Janus nodes on this address of this machine (not loopback: Janus "
+                   "never gathers ICE candidates there); the simulated venues use it too. Without it, run as root: "
+                   "the janus run then makes a network namespace of its own (192.0.2.101/24 and .102 on a veth "
+                   "pair), runs the nodes, the server and the simulated venues inside, and deletes it afterwards.")
 @click.option("--baseline", type=click.Choice(["transcode"]), default=None,
               help="Also run aiortc's decode-once-encode-per-receiver relay, and compare.")
 @click.option("--soak", "soak_minutes", default=0.0, type=click.FloatRange(0, 24 * 60),
@@ -613,8 +704,8 @@ def _bitrate(value: str) -> int:
               help="Also hold the steady state with a wall of this many branch venues at the main venue "
                    "(9: 3x3), and report the wall's server CPU against the same run without it.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the figures here.")
-def bench(venues, duration, switches, resolution, bitrate, fps, workers, medias, janus_address, baseline, soak_minutes,
-          main_wall, json_path) -> None:
+def bench(venues, duration, switches, resolution, bitrate, fps, workers, medias, janus_nodes, janus_address, baseline,
+          soak_minutes, main_wall, json_path) -> None:
     """Measure capacity and switching: server CPU and memory, program frame rate, switch latency, join time."""
     import json
 
@@ -629,17 +720,21 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, medias,
         raise click.BadParameter(f"a wall of {main_wall} needs at least {main_wall} branch venues "
                                  f"(--venues {main_wall + 1} or more)", param_hint="'--main-wall'")
     if "janus" in medias:
-        _check_janus_address(janus_address)
+        _check_own_janus(janus_address, "the janus run needs --janus-address ADDRESS (an address of this machine that "
+                                        "is not loopback), or root to run its Janus nodes in a network namespace")
     options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes,
                            main_wall)
-    runs = {media: run_once(options, media, progress=lambda line: click.echo(line, err=True), janus_address=janus_address)
-            for media in medias}
-    result = runs[medias[0]]
-    if len(medias) > 1:
-        result["compared"] = {media: runs[media] for media in medias[1:]}
+    progress = lambda line: click.echo(line, err=True)  # noqa: E731
+    runs = [run_once(options, media, progress=progress, janus_address=janus_address, janus_nodes=janus_nodes)
+            for media in medias]
+    result: dict = {"runs": runs}
+    by_media = {r["media"]: r for r in runs}
+    if "embedded" in by_media and "janus" in by_media:
+        ours, janus = (by_media[m]["server_cpu_millicores_per_venue"] for m in ("embedded", "janus"))
+        result["ratio_per_venue"] = round(ours / janus, 2) if janus else None
     if baseline:
-        result["baseline"] = run_once(options, "transcode", progress=lambda line: click.echo(line, err=True))
-        ours, theirs = result["server_cpu_cores"], result["baseline"]["server_cpu_cores"]
+        runs.append(run_once(options, "transcode", progress=progress))
+        ours, theirs = runs[0]["server_cpu_cores"], runs[-1]["server_cpu_cores"]
         result["baseline_cpu_ratio"] = round(theirs / ours, 1) if ours else None
     click.echo(bench_table(result))
     if json_path:
@@ -656,33 +751,33 @@ def _medias(value: str) -> list[str]:
     return medias
 
 
-def _check_janus_address(address: str | None) -> None:
-    import ipaddress
+def _check_own_janus(address: str | None, needs: str) -> None:
+    """Usage errors for Janus nodes this command would start itself: on `address` (not loopback), or,
+    without one, in a network namespace of its own (root only; else `needs` says what to give)."""
+    from . import netns
+    from .janus_node import own_nodes_unavailable, unavailable
 
-    from .janus_node import unavailable
-
-    if address is None:
-        raise click.BadParameter("the janus run needs --janus-address, an address of this machine that is not "
-                                 "loopback", param_hint="'--janus-address'")
-    try:
-        loopback = ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        raise click.BadParameter(f"not an IP address: {address!r}", param_hint="'--janus-address'") from None
-    if loopback:
-        raise click.BadParameter(f"{address} is loopback: Janus never gathers ICE candidates there",
-                                 param_hint="'--janus-address'")
     reason = unavailable()
     if reason is not None:
-        raise click.UsageError(f"the janus run cannot start: {reason}")
+        raise click.UsageError(f"cannot start Janus nodes here: {reason}")
+    if address is None and netns.unavailable() is not None:
+        raise click.UsageError(f"{needs} (here: {netns.unavailable()})")
+    reason = own_nodes_unavailable(address)
+    if reason is not None:
+        raise click.BadParameter(reason, param_hint="'--janus-address'")
 
 
-BENCH_MEDIA = {"embedded": "embedded (this server)", "janus": "janus (a node)"}
+BENCH_MEDIA = {"embedded": "embedded (this server)", "janus": "janus", "transcode": "transcode (baseline)"}
+
+
+def _bench_name(run: dict) -> str:
+    if run["media"] == "janus":
+        return f"janus ({count(run['janus_nodes'], 'node')})"
+    return BENCH_MEDIA[run["media"]]
 
 
 def bench_table(result: dict) -> str:
-    runs = [(BENCH_MEDIA[result["media"]], result)]
-    runs += [(BENCH_MEDIA[media], r) for media, r in result.get("compared", {}).items()]
-    runs += [("transcode (baseline)", result["baseline"])] if "baseline" in result else []
+    runs = [(_bench_name(r), r) for r in result["runs"]]
     rows = [
         ("venues", lambda r: r["venues"]),
         ("server CPU, cores", lambda r: r["server_cpu_cores"]),
@@ -702,6 +797,7 @@ def bench_table(result: dict) -> str:
         if r["agents_limited"]:
             lagging = f" (venues sending late: {', '.join(r['agents_lagging'])})" if r["agents_lagging"] else ""
             lines.append(f"note: in the {name} run the simulated venues, not the server, limited the run{lagging}")
+    result = {**result["runs"][0], **result}  # the first run's soak and wall, the comparisons
     if "soak" in result:
         soak = result["soak"]
         lines.append(f"soak {soak['minutes']} min, {soak['takes']} takes: server memory {soak['rss_growth_pct']:+.1f} %, "
@@ -713,6 +809,8 @@ def bench_table(result: dict) -> str:
                      f"{wall['server_cpu_cores_with']} cores, {wall['added_cores']:+} ({verdict} the "
                      f"{wall['budget_cores']} cores of {wall['tiles']} more venues receiving the program); "
                      f"{wall['tiles_shown']} of {wall['tiles']} tiles shown, {wall['tile_fps']} frames per second each")
+    if result.get("ratio_per_venue"):
+        lines.append(f"server CPU per venue, embedded / janus: {result['ratio_per_venue']}")
     if result.get("baseline_cpu_ratio"):
         lines.append(f"the baseline used {result['baseline_cpu_ratio']}x the server CPU of this server")
     return "\n".join(lines)

@@ -500,6 +500,17 @@ class VenueRow(_Msg):
     joined_at: float | None
     left_at: float | None
     left_reason: str | None
+    media_node: str | None = None  # the id of the media node it is on (None: one-process media, or not placed)
+
+
+class MediaNodeView(_Msg):
+    """A node of a media plane with several (Janus): where its API is (host:port), whether it
+    answers (None: not used yet) and how many venues are on it."""
+
+    id: str
+    host: str
+    alive: bool | None
+    venues: int
 
 
 class RollCallEntryView(_Sparse):
@@ -615,6 +626,7 @@ class OperatorState(_Msg):
     timing: TimingView
     program: dict[str, dict[str, str | None]]  # receiver -> {role: source}
     recording: RecordingView | None  # None: never recorded
+    media_nodes: list[MediaNodeView] = []  # empty: the media runs in one process (the embedded SFU)
 
 
 operator_state_adapter: TypeAdapter[OperatorState] = TypeAdapter(OperatorState)

@@ -7,7 +7,8 @@ rate, then take `switches` venues in turn and measure, per take and venue, the t
 from the take to the first decoded program frame with the new venue's mark. With a
 baseline, the same run again against aiortc's decode-once-encode-per-receiver relay,
 so the two are compared on one machine in one invocation; so is a run against Janus
-(a node the run starts, its CPU counted as the server's).
+(K nodes the run starts, their CPU counted as the server's: on an address given, or in a
+network namespace made for the run, the server and the simulated venues in it too).
 
 With a main wall (`main_wall` tiles: 4, 9 or 16), the steady state is held twice in the
 same run: first without the wall, then with the main venue's return set to a wall of
@@ -19,6 +20,7 @@ or sixteen) more venues receiving the program cost in the same run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import secrets
@@ -29,13 +31,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import psutil
 
-from ..janus_node import JanusProcess, start_janus
+from ..janus_node import JanusProcess, own_nodes
 from ..logs import get_logger
 from ..operator_client import CommandAnswer, OperatorClient, wait_healthy
 from ..settings import MediaChoice
@@ -43,7 +46,6 @@ from . import worker
 
 log = get_logger(component="bench")
 
-JANUS_RTP_PORTS = (40000, 49999)
 SWITCH_SPACING_S = 1.0
 SWITCH_GIVE_UP_S = 5.0
 
@@ -82,9 +84,9 @@ def conference_yaml(venues: int) -> str:
 
 class _Server:
     """`orchestrator serve` as its own process, driven over HTTP like an operator (with the
-    Janus node it drives, if any: its CPU and memory count as the server's)."""
+    Janus nodes it drives, if any: their CPU and memory count as the server's)."""
 
-    def __init__(self, config: Path, data: Path, media: MediaChoice, janus: JanusProcess | None = None,
+    def __init__(self, config: Path, data: Path, media: MediaChoice, janus: Sequence[JanusProcess] = (),
                  janus_secret_file: Path | None = None, ice_address: str = "127.0.0.1"):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -93,14 +95,15 @@ class _Server:
         env = {**os.environ, "ORCHESTRATOR_OPERATOR_TOKEN": self.token}
         self.log_path = data.parent / "server.log"  # a file: a pipe nobody reads would fill up
         self._log = self.log_path.open("w")
-        nodes = ["--janus", janus.url, "--janus-secret-file", str(janus_secret_file)] if janus is not None else []
+        nodes = [arg for node in janus for arg in ("--janus", node.url)]
+        nodes += ["--janus-secret-file", str(janus_secret_file)] if janus else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "serve", str(config), "--port", str(self.port), "--data", str(data),
              "--ice-address", ice_address, "--heartbeat-timeout", "10", "--media", media, *nodes],
             env=env, stdout=subprocess.DEVNULL, stderr=self._log,
         )
         self.ps = psutil.Process(self.proc.pid)
-        self.processes = [self.ps] + ([psutil.Process(janus.process.pid)] if janus is not None else [])
+        self.processes = [self.ps] + [psutil.Process(node.process.pid) for node in janus]
         self.base = f"http://127.0.0.1:{self.port}"
         self.operator: OperatorClient  # made by start(), with the server's HTTP session
 
@@ -143,38 +146,30 @@ def _peak_rss_mb(process: psutil.Process) -> float:
 
 
 def run_once(options: BenchOptions, media: MediaChoice = "embedded", progress=print,
-             janus_address: str | None = None) -> dict:
-    """One run against `media`. The Janus media plane runs a Janus node of its own on
-    `janus_address` (one of this machine's addresses, not loopback: Janus never gathers
-    there), and the venues offer their media on that address too."""
-    with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp:
+             janus_address: str | None = None, janus_nodes: int = 1) -> dict:
+    """One run against `media`. The Janus media plane runs `janus_nodes` Janus nodes of its own
+    (`janus_node.own_nodes`): on `janus_address` (one of this machine's addresses, not loopback:
+    Janus never gathers there), the venues offering their media there too; without one, in a
+    network namespace made for this run (root only), where the server and the venues run too.
+    The nodes are stopped and the namespace deleted afterwards, whatever happened."""
+    with tempfile.TemporaryDirectory(prefix="orchestrator-bench-") as tmp, contextlib.ExitStack() as stack:
         config = Path(tmp) / "bench.yaml"
         config.write_text(conference_yaml(options.venues))
-        janus, secret_file, address = None, None, "127.0.0.1"
+        nodes: list[JanusProcess] = []
+        secret_file, address = None, "127.0.0.1"
         if media == "janus":
-            if janus_address is None:
-                raise ValueError("the Janus run needs an address of this machine that is not loopback")
-            address = janus_address
+            janus = stack.enter_context(own_nodes(janus_nodes, Path(tmp) / "janus", janus_address))
+            nodes, address = janus.nodes, janus.venue_address
             secret_file = Path(tmp) / "janus.secret"
-            secret = secrets.token_urlsafe(16)
-            secret_file.write_text(secret + "\n")
-            janus = start_janus(Path(tmp) / "janus", address, _free_port(address), JANUS_RTP_PORTS, secret,
-                                secrets.token_urlsafe(16))
+            secret_file.write_text(janus.secret + "\n")
+            where = f"in network namespace {janus.namespace}" if janus.namespace else f"on {janus_address}"
+            progress(f"[{media}] {len(nodes)} Janus node(s) {where}: {', '.join(janus.urls)}")
+        server = _Server(config, Path(tmp) / "data", media, nodes, secret_file, address)
         try:
-            server = _Server(config, Path(tmp) / "data", media, janus, secret_file, address)
-            try:
-                return asyncio.run(_measure(server, options, media, progress, address))
-            finally:
-                server.stop()
+            figures = asyncio.run(_measure(server, options, media, progress, address))
         finally:
-            if janus is not None:
-                janus.stop()
-
-
-def _free_port(address: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
+            server.stop()
+    return {**figures, "janus_nodes": janus_nodes} if media == "janus" else figures
 
 
 async def _blocking(fn, *args):

@@ -68,6 +68,7 @@ from .plane import (
     MAX_WALL_SLOTS,
     Downlink,
     LinkStats,
+    MediaNode,
     MediaPresence,
     MonitorPeer,
     OfferRejected,
@@ -273,6 +274,13 @@ class JanusMediaPlane:
         if node.url == self._others_url:  # the recorder's and the monitors' peers were there
             self._others.clear()
         self._changed()
+
+    def media_nodes(self) -> list[MediaNode]:
+        """`plane.MediaPlacement`: the nodes in the configured order, each with the venues at home there."""
+        return [MediaNode(str(i), urlsplit(url).netloc.rpartition("@")[2],
+                          True if url in self._nodes else False if url in self._retry_at else None,
+                          tuple(v for v, state in self._venues.items() if state.node.url == url))
+                for i, url in enumerate(self.urls, 1)]
 
     def _home(self, venue: str, nodes: list[_Node]) -> _Node:
         """Where a venue publishes and subscribes: where it was, else the main venue's on the first

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 MAX_WALL_SLOTS = 16  # receive-only video m-lines the main venue may offer for its wall (4x4)
 MAX_MONITOR_SLOTS = 18  # video slots of one console's monitor peer: program, preview and a wall page of 16
@@ -82,6 +82,31 @@ class LinkStats:
     fps_in: float | None = 0.0  # None: the plane counts no frames (Janus)
     packets_received: int = 0
     packets_lost: int = 0
+
+
+@dataclass(frozen=True)
+class MediaNode:
+    """One node of a media plane with several (Janus): `id` its position in the configured order
+    (from "1"), `host` where its API is (host:port, nothing secret), `alive` whether it answers
+    (None: not used yet), `venues` the venues that publish and subscribe there."""
+
+    id: str
+    host: str
+    alive: bool | None
+    venues: tuple[str, ...]
+
+
+@runtime_checkable
+class MediaPlacement(Protocol):
+    """A media plane that spreads the venues over nodes (the embedded SFU is one process: it has none)."""
+
+    def media_nodes(self) -> list[MediaNode]:
+        """Its nodes, in the configured order, each with the venues placed there now."""
+
+
+def media_nodes(plane: object) -> list[MediaNode]:
+    """The nodes of `plane` and their venues (none for a plane of one process)."""
+    return plane.media_nodes() if isinstance(plane, MediaPlacement) else []
 
 
 class MediaPresence(Protocol):

@@ -114,6 +114,8 @@ class Recording:
     roll_calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # as the server reports them
     max_loss_pct: dict[str, float] = field(default_factory=dict)
     poor_link: set[str] = field(default_factory=set)
+    media_nodes: dict[str, str] = field(default_factory=dict)  # media node id -> its host (Janus)
+    venue_nodes: dict[str, list[str]] = field(default_factory=dict)  # venue -> the media nodes it was on, in turn
     session_started: float | None = None
     session_ended: float | None = None
 

@@ -188,6 +188,7 @@ class Report(BaseModel):
     session_s: float  # from start_session to end_session
     cpu: dict[str, float]  # this process (server and simulated venues)
     venues: list[dict[str, Any]]
+    media_nodes: list[dict[str, Any]] = []  # the media plane's nodes (Janus), each with the venues it carried
     segments: list[SegmentReport]
     main_return: list[ReturnSpan] = []  # the main venue's return, when it was not the program
     roll_calls: dict[str, Any]  # as the server reports them (times in unix seconds)
@@ -278,9 +279,12 @@ def build_report(
         cpu={"process_s": round(cpu_s, 2), "cores": round(cpu_s / max(ended - started, 1e-6), 3)},
         venues=[
             {"id": v.id, "name": v.name, "role": v.role.value, "simulated": v.id in rec.logs,
-             "drills": rec.drills.for_venue(v.id)}
+             "drills": rec.drills.for_venue(v.id), "media_nodes": rec.venue_nodes.get(v.id, [])}
             for v in conf.venues
         ],
+        media_nodes=[{"id": node, "host": host,
+                      "venues": [v.id for v in conf.venues if node in rec.venue_nodes.get(v.id, [])]}
+                     for node, host in rec.media_nodes.items()],
         segments=segments,
         main_return=[
             ReturnSpan(shows=r.shows, mode=r.mode, venue=r.venue, layout=r.layout, tiles=list(r.tiles),

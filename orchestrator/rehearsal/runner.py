@@ -36,7 +36,7 @@ from .plan import DropStep, Plan, Step, make_plan
 from .progress import Progress
 from .records import CommandRecord, DrillOutcome, DropRun, Finding, FrameCount, Recording, SegmentRun
 from .report import STATUS_WORDS, Report, build_report, write_report
-from .server import running_server
+from .server import JanusMedia, running_server
 from .simulate import SimulatedVenues
 from .verifier import SegmentCheck, verify_run, verify_segment
 
@@ -57,6 +57,7 @@ class RehearsalOptions:
     report_dir: Path | None = None
     config_path: str | None = None
     language: Language | None = None  # of report.html (None: the conference's)
+    janus: JanusMedia | None = None  # the media through Janus nodes (None: the embedded SFU)
 
 
 class Rehearsal:
@@ -90,7 +91,7 @@ class Rehearsal:
                  drills=drills.describe(), planned_s=round(self.plan.total_s, 1))
         venue_logs = self.options.report_dir / "venues" if self.options.report_dir else None
         with tempfile.TemporaryDirectory(prefix="rehearsal-") as data_dir:
-            async with running_server(self.conference, Path(data_dir)) as server, aiohttp.ClientSession() as http:
+            async with running_server(self.conference, Path(data_dir), self.options.janus) as server, aiohttp.ClientSession() as http:
                 self.operator = OperatorClient(http, server.base_url, server.operator_token)
                 self.socket = socket = await self.operator.socket()
                 socket.on_change += [self._record_events, self._watch_links]
@@ -316,7 +317,12 @@ class Rehearsal:
 
     def _watch_links(self) -> None:
         state = self.socket.state
+        for node in state.media_nodes if state else ():
+            self.rec.media_nodes[node.id] = node.host
         for venue, view in state.venues.items() if state else ():
+            placed = self.rec.venue_nodes.setdefault(venue, [])
+            if view.media_node is not None and view.media_node not in placed[-1:]:
+                placed.append(view.media_node)
             loss = view.link.loss_pct
             if loss is not None and view.connected:
                 self.rec.max_loss_pct[venue] = max(self.rec.max_loss_pct.get(venue, 0.0), loss)

@@ -16,7 +16,7 @@ from ..core.events import Event
 from ..core.state import SessionState
 from ..i18n import N_, Language, phrase, translate
 from ..logs import get_logger
-from ..media.plane import MonitorPeer, OfferRejected
+from ..media.plane import MonitorPeer, OfferRejected, media_nodes
 from ..media.sfu import check_offer
 from ..minutes import FORMATS, MEDIA_TYPES, read_minutes, render
 from ..protocol import BadMessage
@@ -79,7 +79,7 @@ class OperatorApi:
 
     def state(self, lang: Language = "en") -> p.OperatorState:
         return operator_state(self.host.session, self.host.links, self.host.live.clock(), self.media.program_snapshot(),
-                              lang)
+                              lang, media_nodes(self.media))
 
     def _snapshots(self) -> dict[Language, dict]:
         """The state message in each language a console reads."""

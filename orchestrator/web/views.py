@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..conference import ReturnMode, RollCallMode
 from ..config import Conference, SegmentKind
 from ..core import MainReturnView, Session, main_return_view
 from ..core.state import ROLL_CALL_STATUSES, RollCallEntry, RollCallPhase, RollCallState
 from ..i18n import Language
-from ..media.plane import LinkStats, ProgramSnapshot
+from ..media.plane import LinkStats, MediaNode, ProgramSnapshot
 from ..protocol import (
     AwardPanel,
     AwardStep,
@@ -16,6 +18,7 @@ from ..protocol import (
     LinkView,
     MainReturn,
     MainReturnPanel,
+    MediaNodeView,
     OperatorState,
     PollingView,
     RecordingView,
@@ -70,10 +73,12 @@ def _link(quality, link: LinkStats | None) -> LinkView:
 
 def operator_state(
     session: Session, links: dict[str, LinkStats], now: float, program: ProgramSnapshot | None = None,
-    lang: Language = "en",
+    lang: Language = "en", nodes: Sequence[MediaNode] = (),
 ) -> OperatorState:
-    """Everything the console and `GET /api/state` show (the session's notes in `lang`)."""
+    """Everything the console and `GET /api/state` show (the session's notes in `lang`; `nodes`: the
+    media plane's nodes and their venues, if it has several)."""
     conf, st = session.conference, session.state
+    node_of = {venue: node.id for node in nodes for venue in node.venues}
     timing = session.timing(now)
     hands = {r.venue for r in st.floor_queue}
     venues = {}
@@ -91,6 +96,7 @@ def operator_state(
             joined_at=vs.joined_at,
             left_at=vs.left_at,
             left_reason=leave_reason(lang, vs.left_reason) if vs.left_reason else vs.left_reason,
+            media_node=node_of.get(v.id),
         )
     rc_segment = latest_roll_call(session)
     roll_call = roll_call_view(st.roll_calls[rc_segment], lang) if rc_segment is not None else None
@@ -132,6 +138,7 @@ def operator_state(
         timing=TimingView(now=now, planned_end=timing.planned_end, projected_end=timing.projected_end),
         program=program or {},
         recording=RecordingView(**st.recording.model_dump(mode="json")) if st.recording else None,
+        media_nodes=[MediaNodeView(id=n.id, host=n.host, alive=n.alive, venues=len(n.venues)) for n in nodes],
     )
 
 

@@ -260,6 +260,7 @@ function render(state) {
   $("caption-preview-text").textContent = caption ? (caption.kind === "award" ? caption.recipient : caption.text) : "";
 
   renderRecording(state);
+  renderMediaNodes(state);
   renderWall(state);
   renderContext(state);
   renderRollCall(state);
@@ -346,6 +347,8 @@ function renderWall(state) {
       preview === id ? el("span", { className: "tally green", textContent: t("PREVIEW") }) : null,
       v.hand_raised ? el("span", { className: "badge amber hand", textContent: t("hand raised") }) : null,
       v.muted ? el("span", { className: "badge grey muted-mark", textContent: t("muted") }) : null,
+      v.media_node ? el("span", { className: "badge grey node-mark", textContent: t("node {node}", { node: v.media_node }),
+                                  title: t("Its media goes through media node {node}", { node: v.media_node }) }) : null,
     ].filter(Boolean));
     tile.querySelector(".tile-info").replaceChildren(
       el("strong", { className: "tile-name", textContent: v.name, title: v.name }),
@@ -410,6 +413,23 @@ function renderRecording(state) {
   $("recording-warning").hidden = !failed;
   $("recording-warning").textContent = failed ? t("Recording stopped at {time}: {reason} ({detail}). The session goes on.", {
     time: timeIn(rec.stopped_at, state.conference.timezone), reason: failed, detail: rec.detail }) : "";
+}
+
+// The media nodes (Janus) in the top bar: each one's venues, and whether it answers; none for one-process media.
+function renderMediaNodes(state) {
+  let list = $("media-nodes");
+  if (!list) {
+    list = el("span", { id: "media-nodes", className: "media-nodes" });
+    $("link-status").before(list);
+  }
+  const nodes = state.media_nodes || [];
+  list.hidden = nodes.length === 0;
+  list.replaceChildren(...nodes.map((n) => {
+    const [colour, said] = n.alive === false ? ["red", t("not answering")] : n.alive ? ["green", t("answering")] : ["grey", t("not used yet")];
+    return el("span", { className: `badge ${colour} media-node`, dataset: { node: n.id, alive: String(n.alive) },
+                        textContent: t("node {node}: {venues}", { node: n.id, venues: n.venues }),
+                        title: t("Media node {node} at {host}, {state}; venues on it: {venues}", { node: n.id, host: n.host, state: said, venues: n.venues }) });
+  }));
 }
 
 function renderRollCall(state) {
