@@ -61,6 +61,8 @@ from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from aiortc import sdp as aiortc_sdp
+
 from ..logs import get_logger
 from .janus_api import JanusAdmin, JanusError, JanusHandle, JanusSession, Jsep, Reply
 from .plane import (
@@ -188,6 +190,7 @@ class JanusMediaPlane:
         self._others: dict[MonitorPeer | RecorderPeer, _Downlink] = {}  # the recorder's, the monitors': on the first node
         self._others_url: str | None = None  # the node they are on (the first that answered)
         self._retry_at: dict[str, float] = {}  # an unreachable node's next try
+        self._placing: dict[str, _Node] = {}  # venues being published, and where
         self._dirty = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -291,9 +294,10 @@ class JanusMediaPlane:
         if venue == self.program.main:
             return nodes[0]
         load = {node.url: 0 for node in nodes}
-        for other in self._venues.values():
-            if other.node.url in load:
-                load[other.node.url] += 1
+        placed = {v: s.node for v, s in self._venues.items()} | self._placing
+        for other, node in placed.items():
+            if other != venue and node.url in load:
+                load[node.url] += 1
         return min(nodes, key=lambda node: load[node.url])
 
     async def _feed_on(self, node: _Node, venue: str) -> _Feed | None:
@@ -369,6 +373,14 @@ class JanusMediaPlane:
         """Publish a venue's camera and microphone (a send-only offer); Janus's answer."""
         description = check_offer(offer, publish=True)
         node = self._home(peer.venue, await self._ready())
+        self._placing[peer.venue] = node  # counted where the venues offering meanwhile are placed
+        try:
+            return await self._publish(peer, node, description, offer)
+        finally:
+            if self._placing.get(peer.venue) is node:
+                del self._placing[peer.venue]
+
+    async def _publish(self, peer: VenuePeer, node: _Node, description: aiortc_sdp.SessionDescription, offer: str) -> str:
         await self.close_peer(peer, "replaced by a new connection")
         mids = {m.kind: m.rtp.muxId for m in description.media}
         try:
@@ -594,11 +606,10 @@ class JanusMediaPlane:
                 log.warning("janus_switch_failed", venue=venue, error=str(exc))
                 return False
             # remote feeds on one node all carry the same SSRCs (Janus numbers a forwarded stream by its
-            # m-line), so Janus does not see a switch between two of them: pausing and resuming the
-            # stream makes it renumber the packets (and ask for a keyframe)
-            both_remote = [downlink.mids[i] for i, want in changed
-                           if want is not None and downlink.current[i] is not None
-                           and want in node.remote and downlink.current[i] in node.remote]
+            # m-line), so Janus does not see a switch between two of them, nor across the dummy (which
+            # sends nothing): pausing and resuming the stream makes it renumber the packets (and ask for
+            # a keyframe). Without it the venue's SRTP took the new feed's numbers for replays.
+            both_remote = [downlink.mids[i] for i, want in changed if want is not None and want in node.remote]
             for send in (False, True) if both_remote else ():
                 try:
                     await downlink.handle.message({"request": "configure",
