@@ -767,13 +767,13 @@ def _check_own_janus(address: str | None, needs: str) -> None:
         raise click.BadParameter(reason, param_hint="'--janus-address'")
 
 
-BENCH_MEDIA = {"embedded": "embedded (this server)", "janus": "janus", "transcode": "transcode (baseline)"}
+BENCH_MEDIA = ("embedded", "janus")  # --media; the baseline is --baseline
 
 
 def _bench_name(run: dict) -> str:
     if run["media"] == "janus":
         return f"janus ({count(run['janus_nodes'], 'node')})"
-    return BENCH_MEDIA[run["media"]]
+    return {"embedded": "embedded (this server)", "transcode": "transcode (baseline)"}[run["media"]]
 
 
 def bench_table(result: dict) -> str:
