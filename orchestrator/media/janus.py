@@ -599,23 +599,27 @@ class JanusMediaPlane:
                 changed.append((i, want))
             if not changes:
                 return True
+            # remote feeds on one node all carry the same SSRCs (Janus numbers a forwarded stream by its
+            # m-line), so Janus does not see a switch to one from another, nor across the dummy (which
+            # sends nothing), and would forward the new feed's sequence numbers as they are (the venue's
+            # SRTP then took them for replays). Such a stream is first switched to the dummy and paused
+            # and resumed there (Janus renumbers the next packet it forwards: the new feed's first), then
+            # switched to its feed: the keyframe that switch asks for reaches the venue renumbered (a
+            # pause after the switch dropped it, and Janus asks a remote feed once a second at most).
+            renumber = [(downlink.mids[i], KINDS[downlink.slots[i].role]) for i, want in changed
+                        if want is not None and want in node.remote]
             started = time.monotonic()
             try:
+                if renumber:
+                    await downlink.handle.message({"request": "switch", "streams": [
+                        {"feed": node.dummy, "mid": node.dummy_mids[kind], "sub_mid": mid} for mid, kind in renumber]})
+                    for send in (False, True):
+                        await downlink.handle.message({"request": "configure",
+                                                       "streams": [{"mid": mid, "send": send} for mid, _ in renumber]})
                 await downlink.handle.message({"request": "switch", "streams": changes})
             except JanusError as exc:
                 log.warning("janus_switch_failed", venue=venue, error=str(exc))
                 return False
-            # remote feeds on one node all carry the same SSRCs (Janus numbers a forwarded stream by its
-            # m-line), so Janus does not see a switch between two of them, nor across the dummy (which
-            # sends nothing): pausing and resuming the stream makes it renumber the packets (and ask for
-            # a keyframe). Without it the venue's SRTP took the new feed's numbers for replays.
-            both_remote = [downlink.mids[i] for i, want in changed if want is not None and want in node.remote]
-            for send in (False, True) if both_remote else ():
-                try:
-                    await downlink.handle.message({"request": "configure",
-                                                   "streams": [{"mid": mid, "send": send} for mid in both_remote]})
-                except JanusError as exc:
-                    log.warning("janus_resume_failed", venue=venue, error=str(exc))
             for i, want in changed:
                 downlink.current[i] = want
             log.debug("janus_switched", venue=venue, changes=len(changes), took_ms=round((time.monotonic() - started) * 1000, 1))
