@@ -5,9 +5,6 @@ own network namespace and starts its Janus nodes there."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ from orchestrator import cli, netns
 from tests.bench.test_bench import FIELDS
 
 from .conftest import REASON
-from .test_rehearse_janus import janus_processes, namespaces
+from .test_rehearse_janus import run_cleanly
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,13 +24,9 @@ def test_bench_measures_embedded_and_two_janus_nodes_side_by_side(tmp_path: Path
     if REASON is not None:
         pytest.skip(REASON)
     out = tmp_path / "bench.json"
-    before_ns, before_janus = namespaces(), janus_processes()
-    run = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "bench", "--venues", "4", "--duration", "3", "--switches", "2",
-         "--resolution", "320x180", "--bitrate", "200k", "--fps", "15", "--workers", "1",
-         "--media", "embedded,janus", "--janus-nodes", "2", "--json", str(out)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    run = run_cleanly(["bench", "--venues", "4", "--duration", "3", "--switches", "2", "--resolution", "320x180",
+                       "--bitrate", "200k", "--fps", "15", "--workers", "1", "--media", "embedded,janus",
+                       "--janus-nodes", "2", "--json", str(out)], "orchestrator-bench-", 300)
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
     embedded, janus = figures["runs"]
@@ -50,7 +43,6 @@ def test_bench_measures_embedded_and_two_janus_nodes_side_by_side(tmp_path: Path
     assert "embedded (this server)" in header and "janus (2 nodes)" in header
     assert "server CPU per venue, embedded / janus:" in run.stdout
     assert "Janus node(s) in network namespace" in run.stderr
-    assert namespaces() == before_ns and janus_processes() == before_janus, "the namespace and the nodes are gone"
 
 
 @pytest.mark.parametrize("args,message", [
