@@ -641,6 +641,10 @@ def _rehearsal_summary(report, folder: Path, lang: Language | None = None) -> st
         _(N_("  awards    {said}"), said=text.awards()),
         _(N_("  pictures  {said}"), said=text.pictures()),
     ]
+    if report.media_nodes:
+        lines.append(_(N_("  media     {nodes}"), nodes=_(N_("; ")).join(
+            _(N_("node {node} ({host}): {venues}"), node=n["id"], host=n["host"],
+              venues=_(N_(", ")).join(n["venues"]) or _(N_("none"))) for n in report.media_nodes)))
     for drill in report.drill_outcomes:
         lines.append(_(N_("  drill {spec}: {said}"), spec=drill.spec,
                        said=_(N_("; ")).join(text.said(o) for o in drill.outcomes) or _(N_("no outcome"))))

@@ -40,6 +40,8 @@ async def test_every_take_reaches_every_venue_within_a_second(live):
     state = await live.state()
     assert state["on_air"] == "pinghu"
     assert all(state["venues"][v]["connected"] for v in live.agents)
+    # the embedded SFU is one process: no media nodes, no venue placed on one
+    assert state["media_nodes"] == [] and all(v["media_node"] is None for v in state["venues"].values())
 
 
 async def test_audio_follows_the_program_and_the_main_venue_is_heard(live):

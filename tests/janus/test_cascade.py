@@ -3,6 +3,8 @@ with VideoRoom remote publishers, and a take switches every node's subscribers."
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from orchestrator.core import events as e
 from orchestrator.janus_node import JanusProcess
 from orchestrator.media.janus import JanusMediaPlane
@@ -17,12 +19,20 @@ def homes(live: Live) -> dict[str, str]:
     return {venue: state.node.url for venue, state in plane._venues.items()}
 
 
-async def test_takes_across_two_cascaded_nodes(cascade_live: Live) -> None:
+async def test_takes_across_two_cascaded_nodes(cascade_live: Live, janus: JanusProcess,
+                                              second_janus: JanusProcess) -> None:
     live = cascade_live
     for venue in ("main", "pinghu", "haiyan", "nanhu"):  # one after the other: the spread is predictable
         await join(live, [venue])
     placed = homes(live)
     assert placed["main"] == placed["haiyan"] != placed["pinghu"] == placed["nanhu"], placed
+    # the operator sees the placement: each venue's node, and the nodes (where, alive, how many venues; no secret)
+    state = await live.state()
+    assert {v: s["media_node"] for v, s in state["venues"].items()} == {
+        "main": "1", "haiyan": "1", "pinghu": "2", "nanhu": "2"}
+    hosts = [urlsplit(url).netloc for url in (janus.url, second_janus.url)]
+    assert state["media_nodes"] == [{"id": "1", "host": hosts[0], "alive": True, "venues": 2},
+                                    {"id": "2", "host": hosts[1], "alive": True, "venues": 2}]
     # the main venue's picture crosses to the other node
     await wait_for(lambda: all(live.agents[v].agent.stats.seen == "main" for v in ("pinghu", "haiyan", "nanhu")), 10,
                    "the main venue everywhere")
@@ -68,6 +78,8 @@ async def test_a_lost_node_moves_its_venues_to_the_remaining_one(cascade_live: L
     await live.wait_for_state(lambda s: all(s["venues"][v]["connected"] for v in live.agents), 20,
                               "every venue connected again")
     assert set(homes(live).values()) == {janus.url}
+    nodes = (await live.state())["media_nodes"]
+    assert [(n["alive"], n["venues"]) for n in nodes] == [(True, 4), (False, 0)], nodes
     assert all(live.agents[v].events("reconnected") for v in ("pinghu", "nanhu"))
     # back in its segment, the on-air venue goes back on air (the session's rule), now from the remaining node
     assert (await live.state())["on_air"] == "pinghu"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,8 @@ def test_a_rehearsal_on_two_janus_nodes_spreads_the_venues_and_passes(tmp_path: 
                        "--media", "janus", "--janus-nodes", "2"], "rehearsal-janus-", 110)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "No findings: every check passed." in out.stdout
+    assert re.search(r"^  media     node 1 \(192\.0\.2\.101:\d+\): main, [a-z, ]+; node 2 \(192\.0\.2\.101:\d+\): [a-z]",
+                     out.stdout, re.M), out.stdout
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["summary"]["passed"] is True and report["summary"]["findings"] == 0
     assert report["summary"]["switch_measurements"] > 0
