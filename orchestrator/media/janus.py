@@ -620,10 +620,25 @@ class JanusMediaPlane:
             except JanusError as exc:
                 log.warning("janus_switch_failed", venue=venue, error=str(exc))
                 return False
+            # the keyframe that switch asked a remote feed for may have passed before this downlink was
+            # switched (the node's other downlinks asked first), and Janus asks a remote feed again a
+            # second later at the earliest: its publisher is asked at home, at once
+            for origin in {want for i, want in changed if want is not None and want in node.remote}:
+                self._spawn(self._ask_keyframe(origin))
             for i, want in changed:
                 downlink.current[i] = want
             log.debug("janus_switched", venue=venue, changes=len(changes), took_ms=round((time.monotonic() - started) * 1000, 1))
             return True
+
+    async def _ask_keyframe(self, venue: str) -> None:
+        """Ask `venue`'s publisher for a keyframe on its home node."""
+        state = self._venues.get(venue)
+        if state is None or state.uplink is None or not state.uplink.connected:
+            return
+        try:
+            await state.uplink.handle.message({"request": "configure", "keyframe": True})
+        except JanusError as exc:
+            log.info("janus_keyframe_not_asked", venue=venue, error=str(exc))
 
     def program_snapshot(self) -> ProgramSnapshot:
         snapshot: ProgramSnapshot = {}
