@@ -17,17 +17,22 @@ relays the SDP, so only it can `switch` a subscriber:
   follows `routing.choose_source`, the rule the embedded SFU follows too.
 
 Cascade: with several nodes, each venue publishes and subscribes on one node (its home:
-the node with the fewest venues when it first offers; the main venue on the first). A
+the node with the fewest venues, counting those still being published, when it first offers;
+the main venue on the first). A
 venue a downlink on another node needs is made available there as a VideoRoom remote
 publisher (`add_remote_publisher` on that node, `publish_remotely` on the home node, RTP
 between the nodes, keyframe requests back over RTCP), and then switched to like any feed.
 The main venue and the on-air venue are cascaded to every node ahead of need (so a take
 of a venue already on another node costs no round trip); every other feed when first
-needed, and kept until its venue leaves. Known gap: Janus 1.1.2 forwards every remote feed
-with the same SSRCs (numbered by m-line), so a subscriber switched from one remote feed to
-another is not renumbered by Janus; the orchestrator pauses and resumes the stream to make
-it renumber and ask for a keyframe, but the pictures between the switch and that keyframe
-are decoded against the old source (a burst of broken pictures, under a second in the tests).
+needed, and kept until its venue leaves. Janus 1.1.2 forwards every remote feed with the
+same SSRCs (numbered by m-line), so it does not renumber a subscriber switched to a remote
+feed from another (or from the dummy, which sends nothing); the orchestrator first switches
+such a stream to the dummy and pauses and resumes it there (Janus then renumbers the next
+packet), then to the feed. Janus asks a remote feed for a keyframe once a second at most, so
+the feed's publisher is also asked at home after each such switch. Known gap: in the
+rehearsal of the sample conference, a venue switched from one remote feed to another (the
+venue called before, from the main venue to the next one called) now and then showed the
+take about 1.1 s late, as if it got no keyframe until Janus asked again.
 
 A lost node (its API's connection gone: Janus died, or the network): the plane reports it
 (`media_node_lost`: the core records `media_node_lost` with its venues, and the venue socket
