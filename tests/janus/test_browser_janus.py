@@ -84,4 +84,11 @@ async def test_the_console_monitors_venues_through_janus(janus_live: Live, brows
     await shows(console, live, "program-video", "main")
     await live.command({"type": "take", "venue": "haiyan"})
     await shows(console, live, "program-video", "haiyan")
+    # the media node: in the top bar, answering, with the three venues; on each joined venue's tile
+    node = console.locator("#media-nodes .media-node")
+    await node.first.wait_for(timeout=TIMEOUT_MS)
+    assert await node.count() == 1 and await node.get_attribute("data-alive") == "true"
+    assert await node.text_content() == "node 1: 3"
+    assert await console.locator("#tile-pinghu .node-mark").text_content() == "node 1"
+    assert await console.locator("#tile-nanhu .node-mark").count() == 0  # not joined: on no node
     assert console.errors == []
