@@ -26,8 +26,8 @@ The main venue and the on-air venue are cascaded to every node ahead of need (so
 of a venue already on another node costs no round trip); every other feed when first
 needed, and kept until its venue leaves. Janus 1.1.2 forwards every remote feed with the
 same SSRCs (numbered by m-line), so it does not renumber a subscriber switched to a remote
-feed from another (or from the dummy, which sends nothing); the orchestrator first switches
-such a stream to the dummy and pauses and resumes it there (Janus then renumbers the next
+feed from another (or from the dummy, which sends nothing), nor a stream back on the venue
+it carried before the dummy; the orchestrator first switches such a stream to the dummy and pauses and resumes it there (Janus then renumbers the next
 packet), then to the feed. Janus asks a remote feed for a keyframe once a second at most, so
 the feed's publisher is also asked at home after each such switch. Known gap: in the
 rehearsal of the sample conference, a venue switched from one remote feed to another (the
@@ -132,6 +132,7 @@ class _Downlink:
     mids: list[str]
     send_offer: Callable[[str], None]
     current: list[str | None] = field(default_factory=list)  # None: the dummy
+    last_sent: list[str | None] = field(default_factory=list)  # the last venue each stream carried (not the dummy)
     fixed: list[str | None] = field(default_factory=list)  # a monitor's: the venue each slot shows
     answered: bool = False
     started: bool = False
@@ -148,6 +149,11 @@ class _Node:
     dummy: int
     dummy_mids: dict[str, str]
     remote: dict[str, asyncio.Task[_Feed]] = field(default_factory=dict)  # venue -> its feed here
+
+    @property
+    def remote_id(self) -> str:
+        """What a home node calls its forwarding of a feed to this node (`publish_remotely`)."""
+        return f"to-{self.room}-{self.url}"
 
     @property
     def address(self) -> str:
@@ -279,6 +285,10 @@ class JanusMediaPlane:
         for other in self._nodes.values():  # its venues' remote feeds elsewhere are gone too
             for venue in [v for v in other.remote if v not in self._venues]:
                 self._spawn(self._remove_remote(other, venue))
+        for venue, made in node.remote.items():  # and the other venues stop sending their feeds to it
+            made.cancel()
+            if venue in self._venues:
+                self._spawn(self._stop_forwarding(self._venues[venue], node))
         if node.url == self._others_url:  # the recorder's and the monitors' peers were there
             self._others.clear()
         self._changed()
@@ -343,7 +353,7 @@ class JanusMediaPlane:
             try:
                 await uplink.handle.message({
                     "request": "publish_remotely", "room": home.room, "publisher_id": uplink.feed,
-                    "remote_id": f"to-{node.room}-{node.url}", "host": added.plugin.get("ip") or node.address,
+                    "remote_id": node.remote_id, "host": added.plugin.get("ip") or node.address,
                     "port": port, "rtcp_port": rtcp_port,
                 })
             except JanusError:
@@ -354,6 +364,16 @@ class JanusMediaPlane:
             await handle.detach()
         log.info("janus_feed_cascaded", venue=state.venue, origin=home.url, to=node.url, feed=feed.id)
         return feed
+
+    async def _stop_forwarding(self, state: _Venue, node: _Node) -> None:
+        """Stop sending `state`'s feed to `node` (lost: its ports may be another node's by now)."""
+        if state.uplink is None:
+            return
+        try:
+            await state.uplink.handle.message({"request": "unpublish_remotely", "room": state.node.room,
+                                               "publisher_id": state.uplink.feed, "remote_id": node.remote_id})
+        except JanusError as exc:
+            log.info("janus_forwarding_not_stopped", venue=state.venue, to=node.url, error=str(exc))
 
     async def _remove_remote(self, node: _Node, venue: str) -> None:
         made = node.remote.pop(venue, None)
@@ -487,7 +507,8 @@ class JanusMediaPlane:
         if attached.jsep is None or kinds != [KINDS[s.role] for s in slots]:
             await handle.detach()
             raise OfferRejected(f"the media server offered the streams {kinds}, not the program's")
-        downlink = _Downlink(handle, slots, [str(s["mid"]) for s in streams], send_offer, current=[None] * len(slots))
+        downlink = _Downlink(handle, slots, [str(s["mid"]) for s in streams], send_offer, current=[None] * len(slots),
+                             last_sent=[None] * len(slots))
         handle.listener = lambda reply: self._downlink_event(peer, downlink, reply)
         send_offer(attached.jsep.sdp)
         return downlink
@@ -607,12 +628,14 @@ class JanusMediaPlane:
             # remote feeds on one node all carry the same SSRCs (Janus numbers a forwarded stream by its
             # m-line), so Janus does not see a switch to one from another, nor across the dummy (which
             # sends nothing), and would forward the new feed's sequence numbers as they are (the venue's
-            # SRTP then took them for replays). Such a stream is first switched to the dummy and paused
+            # SRTP then took them for replays). The same holds for a stream back on the venue it carried
+            # before the dummy: its sequence numbers would jump by what it sent meanwhile, and the venue
+            # would wait for packets that never come. Such a stream is first switched to the dummy and paused
             # and resumed there (Janus renumbers the next packet it forwards: the new feed's first), then
             # switched to its feed: the keyframe that switch asks for reaches the venue renumbered (a
             # pause after the switch dropped it, and Janus asks a remote feed once a second at most).
             renumber = [(downlink.mids[i], KINDS[downlink.slots[i].role]) for i, want in changed
-                        if want is not None and want in node.remote]
+                        if want is not None and (want in node.remote or want == downlink.last_sent[i])]
             started = time.monotonic()
             try:
                 if renumber:
@@ -632,6 +655,8 @@ class JanusMediaPlane:
                 self._spawn(self._ask_keyframe(origin))
             for i, want in changed:
                 downlink.current[i] = want
+                if want is not None:
+                    downlink.last_sent[i] = want
             log.debug("janus_switched", venue=venue, changes=len(changes), took_ms=round((time.monotonic() - started) * 1000, 1))
             return True
 

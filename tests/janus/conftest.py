@@ -100,3 +100,21 @@ async def recorded_janus_live(janus: JanusProcess, small_conf, tmp_path: Path):
     """The real server with the Janus media plane on one node, recording into tmp_path/rec from the session's start."""
     async for live in live_on([janus], small_conf, tmp_path / "data", record_dir=tmp_path / "rec"):
         yield live
+
+
+@pytest.fixture
+def third_janus(second_janus: JanusProcess, janus_namespace: str, tmp_path: Path) -> Iterator[JanusProcess]:
+    """A third Janus node in the same namespace."""
+    node = janus_node.start_node(janus_namespace, tmp_path / "janus-3", ws_port=8190, rtp_ports=(22000, 22999))
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+async def three_node_live(janus: JanusProcess, second_janus: JanusProcess, third_janus: JanusProcess, small_conf,
+                          tmp_path: Path):
+    """The real server with the Janus media plane on three nodes, cascaded."""
+    async for live in live_on([janus, second_janus, third_janus], small_conf, tmp_path / "data"):
+        yield live
