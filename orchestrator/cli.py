@@ -234,6 +234,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     click.echo(f"Metrics:        {base}/metrics  (Prometheus; Authorization: Bearer <operator or metrics token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
     if settings.media == "janus":
+        _check_janus_nodes(settings.janus_urls, settings.janus_api_secret)
         click.echo(f"Media:          Janus at {', '.join(settings.janus_urls)}"
                    + ("" if settings.janus_admin_urls else " (no Admin API: links unmeasured)"))
     if settings.record_dir is not None:
@@ -258,6 +259,18 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     except LogError as exc:
         click.echo(f"orchestrator serve: {exc}", err=True)
         sys.exit(1)
+
+
+def _check_janus_nodes(urls: list[str], secret: str | None) -> None:
+    """Exit 1, one line per node, unless every Janus node answers with the API secret and has its VideoRoom."""
+    import asyncio
+
+    from .media.janus import check_nodes
+
+    problems = asyncio.run(check_nodes(urls, secret))
+    if problems:
+        _fail("the Janus media plane cannot start:\n  " + "\n  ".join(problems)
+              + "\n  (check each --janus URL, that Janus runs there, and --janus-secret-file)")
 
 
 def _fail(message: str) -> NoReturn:

@@ -604,6 +604,17 @@ class RecordingView(_Msg):
     detail: str
 
 
+class MediaNodeNote(_Msg):
+    """A media node lost this session: since when, with how many venues, back since when (None: not
+    yet), and what the console says of it (`text`, in the reader's language)."""
+
+    node: str
+    lost_at: float
+    venues: int
+    back_at: float | None
+    text: str
+
+
 class OperatorState(_Msg):
     """Everything the console and `GET /api/state` show."""
 
@@ -627,6 +638,7 @@ class OperatorState(_Msg):
     program: dict[str, dict[str, str | None]]  # receiver -> {role: source}
     recording: RecordingView | None  # None: never recorded
     media_nodes: list[MediaNodeView] = []  # empty: the media runs in one process (the embedded SFU)
+    media_node_notes: list[MediaNodeNote] = []  # the media nodes lost this session (Janus), in the order lost
 
 
 operator_state_adapter: TypeAdapter[OperatorState] = TypeAdapter(OperatorState)

@@ -194,6 +194,12 @@ class SessionRuntime:
         except Exception:  # the venues' own leaving still follows
             log.exception("media_node_lost_not_recorded", node=node)
 
+    def media_node_back(self, node: str) -> None:
+        try:
+            self.live.execute(c.ReportMediaNodeBack(node=node))
+        except Exception:
+            log.exception("media_node_back_not_recorded", node=node)
+
     def _presence(self, command: c.JoinVenue | c.LeaveVenue) -> None:
         try:
             self.live.execute(command)

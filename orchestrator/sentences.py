@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from .hints import DID_YOU_MEAN
-from .i18n import N_, SOURCE_LANGUAGE, Language, duration, translate
+from .i18n import N_, SOURCE_LANGUAGE, Language, duration, ntranslate, translate
 
 if TYPE_CHECKING:
     from .conference import Conference
@@ -92,6 +92,7 @@ ACTIONS: dict[str, str] = {
     "leave_venue": N_("record that '{venue}' left"),
     "report_link": N_("record the link of '{venue}'"),
     "report_media_node_lost": N_("record that the media node {node} was lost"),
+    "report_media_node_back": N_("record that the media node {node} is back"),
     "record_server_start": N_("record the server's start"),
 }
 
@@ -250,6 +251,19 @@ def leave_reason(lang: Language, reason: str | None) -> str:
         return ""
     return translate(lang, reason) if reason in LEAVE_REASONS else reason
 
+
+# ---------------------------------------------------------------- media nodes (Janus)
+
+
+def media_node(lang: Language, node: str, venues: int, back: bool) -> str:
+    """What the console says of a media node that was lost (with `venues` on it), or is back."""
+    if back:
+        return translate(lang, N_("Media node {node} is back: new venues join it again."), node=node)
+    moved = ntranslate(lang, "{n} venue was moved to the other nodes", "{n} venues were moved to the other nodes", venues)
+    return translate(lang, N_("Media node {node} was lost: {moved}. The session goes on."), node=node, moved=moved)
+
+
+# ---------------------------------------------------------------- fallbacks
 
 FALLBACKS: dict[str, str] = {
     "venue_disconnected": N_("'{venue}' disconnected ({left})"),

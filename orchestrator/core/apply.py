@@ -22,6 +22,7 @@ from .state import (
     FloorRequest,
     LinkQuality,
     MainReturnState,
+    MediaNodeState,
     PollingState,
     RecordingState,
     RollCallEntry,
@@ -205,7 +206,18 @@ def microphone_unmuted(state: SessionState, ev: e.MicrophoneUnmuted) -> SessionS
 
 @_applies(e.MediaNodeLost)
 def media_node_lost(state: SessionState, ev: e.MediaNodeLost) -> SessionState:
-    return state  # its venues' leaving is recorded by their own events
+    # its venues' leaving is recorded by their own events
+    nodes = {**state.media_nodes, ev.node: MediaNodeState(lost_at=ev.at, venues=len(ev.venues))}
+    return state.model_copy(update={"media_nodes": nodes})
+
+
+@_applies(e.MediaNodeBack)
+def media_node_back(state: SessionState, ev: e.MediaNodeBack) -> SessionState:
+    lost = state.media_nodes.get(ev.node)
+    if lost is None:
+        return state
+    nodes = {**state.media_nodes, ev.node: lost.model_copy(update={"back_at": ev.at})}
+    return state.model_copy(update={"media_nodes": nodes})
 
 
 @_applies(e.LinkRevoked)

@@ -273,6 +273,13 @@ class ReportMediaNodeLost(_Command):
     reason: Annotated[str, Field(max_length=200), CheckedText] = ""
 
 
+class ReportMediaNodeBack(_Command):
+    """A lost media node answers again: new venues may join it."""
+
+    type: Literal["report_media_node_back"] = "report_media_node_back"
+    node: Annotated[str, Field(min_length=1, max_length=200), CheckedText]
+
+
 class ReportLink(_Command):
     """Link measurements for a venue (from RTCP); the core decides poor / recovered."""
 
@@ -288,7 +295,8 @@ OperatorCommand = Annotated[
 ]
 VenueCommand = Annotated[AnswerRollCall | RaiseHand | LowerHand, Field(discriminator="type")]
 SystemCommand = Annotated[
-    JoinVenue | LeaveVenue | ReportLink | Tick | RecordServerStart | RecordingFailed | ReportMediaNodeLost,
+    JoinVenue | LeaveVenue | ReportLink | Tick | RecordServerStart | RecordingFailed | ReportMediaNodeLost |
+    ReportMediaNodeBack,
     Field(discriminator="type"),
 ]
 Command = Annotated[

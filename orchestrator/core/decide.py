@@ -119,6 +119,7 @@ ALLOWED_PHASES: dict[type, frozenset[SessionPhase]] = {
     c.LeaveVenue: _ANY,
     c.ReportLink: _ANY,
     c.ReportMediaNodeLost: _ANY,
+    c.ReportMediaNodeBack: _ANY,
     c.Tick: _ANY,  # never refused: the runtime sends it whatever the phase
     c.RecordServerStart: _BEFORE_END,  # a server started on an ended session's log records nothing
 }
@@ -960,6 +961,13 @@ def record_server_start(d: Decision, cmd: c.RecordServerStart) -> None:
 @_decides(c.ReportMediaNodeLost)
 def report_media_node_lost(d: Decision, cmd: c.ReportMediaNodeLost) -> None:
     d.emit(e.MediaNodeLost(at=d.now, node=cmd.node, venues=tuple(cmd.venues), reason=cmd.reason))
+
+
+@_decides(c.ReportMediaNodeBack)
+def report_media_node_back(d: Decision, cmd: c.ReportMediaNodeBack) -> None:
+    lost = d.state.media_nodes.get(cmd.node)
+    if lost is not None and lost.back_at is None:  # a node that was never lost, or is back already, is no news
+        d.emit(e.MediaNodeBack(at=d.now, node=cmd.node))
 
 
 @_decides(c.ReportLink)

@@ -333,6 +333,13 @@ class MediaNodeLost(_Event):
     reason: str = ""
 
 
+class MediaNodeBack(_Event):
+    """A lost media node (`node`: its API's URL) answers again: new venues may join it."""
+
+    type: Literal["media_node_back"] = "media_node_back"
+    node: str
+
+
 class ServerStarted(_Event):
     """A server process opened this log: the first start, or a restart that continues the session.
 
@@ -368,7 +375,7 @@ class CaptionChanged(_Event):
 
 
 Event = Annotated[
-    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged | ServerStarted | RecordingStarted | RecordingStopped | MediaNodeLost,
+    SessionStarted | SessionEnded | SegmentStarted | SegmentEnded | SegmentSkipped | VenueTookAir | ProgramFellBack | VenueJoined | VenueLeft | VenueLinkDegraded | VenueLinkRecovered | MicrophoneMuted | MicrophoneUnmuted | RollCallStarted | RollCallPrompted | RollCallAnswered | RollCallMarked | RollCallFinished | AwardPresented | HandRaised | HandLowered | CaptionChanged | LinkRevoked | RollCallCalled | RollCallRequeued | RollCallPaused | RollCallResumed | RollCallReopened | PollingStarted | PollingStepped | PollingPaused | PollingResumed | PollingStopped | MainReturnChanged | WallPaged | ServerStarted | RecordingStarted | RecordingStopped | MediaNodeLost | MediaNodeBack,
     Field(discriminator="type"),
 ]
 

@@ -188,6 +188,14 @@ class RecordingState(_State):
     detail: str = ""
 
 
+class MediaNodeState(_State):
+    """A media node (a Janus) that was lost: when, with how many venues, and when it was back (None: not yet)."""
+
+    lost_at: float
+    venues: int  # the venues that had their media there (told to reconnect on the other nodes)
+    back_at: float | None = None
+
+
 class AwardPosition(_State):
     award_index: int
     recipient_index: int
@@ -217,3 +225,4 @@ class SessionState(_State):
     polling: PollingState | None = None
     main_return: MainReturnState = Field(default_factory=MainReturnState)
     recording: RecordingState | None = None  # None: never recorded
+    media_nodes: dict[str, MediaNodeState] = Field(default_factory=dict)  # the nodes lost this session, by URL

@@ -19,10 +19,12 @@ __all__ = ["create_media_plane", "restrict_host_addresses"]
 
 
 def create_media_plane(
-    settings: ServerSettings, main_venue: str, presence: MediaPresence, observer: MediaObserver | None = None
+    settings: ServerSettings, main_venue: str, presence: MediaPresence, observer: MediaObserver | None = None,
+    conference_id: str = "",
 ) -> MediaPlane:
     """The media plane `settings.media` names, routing to `main_venue`, reporting presence to `presence`
-    and switches and forwarding to `observer` (the metrics; the transcoding baseline reports none)."""
+    and switches and forwarding to `observer` (the metrics; the transcoding baseline reports none).
+    Janus's rooms are named after `conference_id` and the data folder: a restart finds its own."""
     from aiortc import RTCIceServer
 
     ice_servers = [
@@ -36,7 +38,8 @@ def create_media_plane(
         from .janus import JanusMediaPlane
 
         return JanusMediaPlane(settings.janus_urls, settings.janus_api_secret, main_venue, presence,
-                               settings.janus_admin_urls, settings.janus_admin_api_secret)
+                               settings.janus_admin_urls, settings.janus_admin_api_secret,
+                               rooms_key=f"{conference_id}@{settings.data_dir.resolve()}")
     if settings.media == "transcode":
         from .baseline import TranscodingMediaServer, TranscodingRouter
 

@@ -37,9 +37,14 @@ take about 1.1 s late, as if it got no keyframe until Janus asked again.
 A lost node (its API's connection gone: Janus died, or the network): the plane reports it
 (`media_node_lost`: the core records `media_node_lost` with its venues, and the venue socket
 tells each of them to reconnect), then each of its connected venues' leaving (the program
-falls back if the on-air venue was there). They come back on the remaining nodes: a node
-that cannot be reached is left out of the placement and tried again every `NODE_RETRY_S`.
-The recorder's and the monitors' peers, if they were there, are gone with it.
+falls back if the on-air venue was there); the other nodes stop forwarding feeds to it. They
+come back on the remaining nodes: a node that cannot be reached is left out of the placement
+and tried again every `NODE_RETRY_S` (`media_node_back` when it answers again). The
+recorder's and the monitors' peers, if they were there, are gone with it.
+
+Restart: with a `rooms_key`, each node's room has the same id on every start; a restarted
+orchestrator destroys the room its predecessor left (Janus keeps rooms when their session
+ends; the sessions themselves end with their socket) and makes it again. `close` destroys them.
 
 Presence: a publisher's `webrtcup` is the venue's media connected; its `hangup` (or the
 downlink's) the end of it. Link figures come from each node's Admin API (`handle_info`, when
@@ -60,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import secrets
 import time
 from collections.abc import Callable, Sequence, Set
@@ -93,6 +99,7 @@ MAX_RETRIES = 8  # ...so many times, until the next change
 CONNECT_TIMEOUT_S = 30.0  # a publisher that never connects is cleaned up after this
 NODE_RETRY_S = 10.0  # an unreachable node is tried again after this
 MAX_PUBLISHERS = 4096
+NO_SUCH_ROOM = 426  # the VideoRoom's error code
 CODECS = {"audio": "opus", "video": "vp8"}
 KINDS = {Role.PROGRAM_VIDEO: "video", Role.WALL_VIDEO: "video", Role.PROGRAM_AUDIO: "audio",
          Role.MAIN_AUDIO: "audio", Role.MONITOR_VIDEO: "video"}
@@ -184,7 +191,11 @@ class JanusMediaPlane:
     downlink: Downlink = "server_offer"
 
     def __init__(self, urls: Sequence[str], secret: str | None, main_venue: str, presence: MediaPresence,
-                 admin_urls: Sequence[str] = (), admin_secret: str | None = None):
+                 admin_urls: Sequence[str] = (), admin_secret: str | None = None, rooms_key: str | None = None):
+        """`rooms_key` names the plane's rooms: with the same key (the same conference and data folder),
+        a restarted orchestrator makes the same room on each node, destroying what the one before
+        left there (its sessions Janus ends itself when their socket goes; not its rooms). Without
+        one, each room is new."""
         if not urls:
             raise ValueError("the Janus media plane needs at least one node")
         if admin_urls and len(admin_urls) != len(urls):
@@ -192,6 +203,7 @@ class JanusMediaPlane:
                              "in the nodes' order, or none")
         self.urls = list(urls)
         self._secret = secret
+        self._room = room_id(rooms_key) if rooms_key is not None else None
         self._admins = {url: JanusAdmin(admin, admin_secret) for url, admin in zip(urls, admin_urls, strict=False)}
         self.presence = presence
         self.program = Program(main_venue, main_venue)
@@ -205,6 +217,7 @@ class JanusMediaPlane:
         self._dirty = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watcher: asyncio.Task[None] | None = None  # tries the nodes that are down again
 
     # ------------------------------------------------------------ the nodes
 
@@ -220,14 +233,29 @@ class JanusMediaPlane:
                 try:
                     self._nodes[url] = await self._start_node(url)
                     self._retry_at.pop(url, None)
+                    self.presence.media_node_back(url)
                 except OfferRejected as exc:
                     failures.append(str(exc))
                     self._retry_at[url] = time.monotonic() + NODE_RETRY_S
                     log.warning("janus_node_unavailable", url=url, error=str(exc), retry_in_s=NODE_RETRY_S)
+                    self._watch_nodes()
             nodes = [self._nodes[url] for url in self.urls if url in self._nodes]
             if not nodes:
                 raise OfferRejected(failures[0] if failures else "every media server is unavailable")
             return nodes
+
+    def _watch_nodes(self) -> None:
+        """Try the nodes that are down again until every one answers (a node back is told to the
+        presence, and used again for new joins)."""
+        if self._watcher is None or self._watcher.done():
+            self._watcher = self._spawn(self._watch())
+
+    async def _watch(self) -> None:
+        while len(self._nodes) < len(self.urls):
+            due = min((self._retry_at.get(url, 0.0) for url in self.urls if url not in self._nodes), default=0.0)
+            await asyncio.sleep(max(due - time.monotonic(), 0.0) + 0.1)
+            with contextlib.suppress(OfferRejected):
+                await self._ready()
 
     async def _start_node(self, url: str) -> _Node:
         try:
@@ -235,7 +263,7 @@ class JanusMediaPlane:
         except JanusError as exc:
             raise OfferRejected(f"the media server is unavailable: {exc}") from None
         try:
-            room, dummy = await self._create_room(session)
+            room, dummy = await self._create_room(session, self._room)
         except JanusError as exc:
             await session.close()
             raise OfferRejected(f"the media server refused to make the room: {exc}") from None
@@ -248,12 +276,16 @@ class JanusMediaPlane:
         return node
 
     @staticmethod
-    async def _create_room(session: JanusSession) -> tuple[int, int]:
-        """A room with a dummy publisher; (its id, the dummy's feed id). The dummy's streams are
-        made in codec order, audio first: mids "0" (Opus) and "1" (VP8)."""
+    async def _create_room(session: JanusSession, room: int | None) -> tuple[int, int]:
+        """A room (`room`, after destroying what is left of it; None: a new id) with a dummy publisher;
+        (its id, the dummy's feed id). The dummy's streams are made in codec order, audio first:
+        mids "0" (Opus) and "1" (VP8)."""
         handle = await session.attach()
         try:
-            room = secrets.randbelow(2**52) + 1
+            if room is None:
+                room = secrets.randbelow(2**52) + 1
+            else:
+                await _destroy_leftover_room(handle, room)
             await handle.message({
                 "request": "create", "room": room, "permanent": False, "publishers": MAX_PUBLISHERS,
                 "audiocodec": "opus", "videocodec": "vp8", "bitrate": 0, "fir_freq": 0,
@@ -291,6 +323,8 @@ class JanusMediaPlane:
                 self._spawn(self._stop_forwarding(self._venues[venue], node))
         if node.url == self._others_url:  # the recorder's and the monitors' peers were there
             self._others.clear()
+        self._retry_at[node.url] = time.monotonic() + NODE_RETRY_S
+        self._watch_nodes()
         self._changed()
 
     def media_nodes(self) -> list[MediaNode]:
@@ -299,6 +333,18 @@ class JanusMediaPlane:
                           True if url in self._nodes else False if url in self._retry_at else None,
                           tuple(v for v, state in self._venues.items() if state.node.url == url))
                 for i, url in enumerate(self.urls, 1)]
+
+    @staticmethod
+    async def _destroy_room(node: _Node) -> None:
+        """Destroy a node's room (Janus keeps a room when the session that made it ends)."""
+        try:
+            handle = await node.session.attach()
+            try:
+                await handle.message({"request": "destroy", "room": node.room})
+            finally:
+                await handle.detach()
+        except JanusError as exc:
+            log.info("janus_room_not_destroyed", url=node.url, room=node.room, error=str(exc))
 
     def _home(self, venue: str, nodes: list[_Node]) -> _Node:
         """Where a venue publishes and subscribes: where it was, else the main venue's on the first
@@ -788,6 +834,7 @@ class JanusMediaPlane:
         for node in nodes:
             for made in node.remote.values():
                 made.cancel()
+            await self._destroy_room(node)
             await node.session.close()
         for admin in self._admins.values():
             await admin.close()
@@ -797,6 +844,44 @@ class JanusMediaPlane:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+async def check_nodes(urls: Sequence[str], secret: str | None) -> list[str]:
+    """What stops each node from serving the plane: reached, the API secret accepted and the VideoRoom
+    there (one sentence per node that fails; empty: every node answers as needed)."""
+
+    async def check(url: str) -> str | None:
+        try:
+            session = await JanusSession.connect(url, secret)
+        except JanusError as exc:
+            return f"Janus node {url}: {exc}"
+        try:
+            handle = await session.attach()
+            await handle.detach()
+        except JanusError as exc:
+            return f"Janus node {url} has no usable VideoRoom plugin: {exc}"
+        finally:
+            await session.close()
+        return None
+
+    return [problem for problem in await asyncio.gather(*(check(url) for url in urls)) if problem is not None]
+
+
+def room_id(key: str) -> int:
+    """The VideoRoom id the plane with `rooms_key` `key` uses on every node (below 2**52, as JSON readers need)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 2**52 + 1
+
+
+async def _destroy_leftover_room(handle: JanusHandle, room: int) -> None:
+    """Destroy room `room` if it is there: left by an orchestrator that stopped without closing it
+    (with its dummy and remote publishers; the others went with that orchestrator's sessions)."""
+    try:
+        await handle.message({"request": "destroy", "room": room})
+    except JanusError as exc:
+        if exc.code != NO_SUCH_ROOM:
+            raise
+        return
+    log.warning("janus_leftover_room_destroyed", url=handle.session.url, room=room)
 
 
 def _number(medium: dict, *path: str) -> int:

@@ -122,6 +122,10 @@ class MediaPresence(Protocol):
         """A media node (of a plane with several: Janus) was lost with the media of `venues`,
         which must reconnect (their peers are gone; `media_disconnected` follows for each)."""
 
+    def media_node_back(self, node: str) -> None:
+        """A media node answers: said of every node the plane (re)connects to, the first time
+        included (only a node the session lost is news)."""
+
 
 class MediaObserver(Protocol):
     """What the program router reports for monitoring (the server's metrics); it must not raise."""

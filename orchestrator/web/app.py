@@ -66,7 +66,7 @@ def create_app(
     app[METRICS] = metrics = ServerMetrics(conference)
     add_metrics_route(app, metrics, settings.metrics_tokens(), app[CONSOLE])
     media = make_media or (lambda presence: create_media_plane(settings, conference.main_venue.id, presence,
-                                                               metrics.media))
+                                                               metrics.media, conference.conference.id))
     app.cleanup_ctx.append(functools.partial(_runtime_ctx, make_media=media))
     app.cleanup_ctx.append(_sockets_ctx)
     app.router.add_get("/healthz", _healthz)

@@ -18,6 +18,7 @@ from ..protocol import (
     LinkView,
     MainReturn,
     MainReturnPanel,
+    MediaNodeNote,
     MediaNodeView,
     OperatorState,
     PollingView,
@@ -32,7 +33,7 @@ from ..protocol import (
     VenueView,
     WallTile,
 )
-from ..sentences import leave_reason, note
+from ..sentences import leave_reason, media_node, note
 
 
 def _conference(conf: Conference) -> ConferenceView:
@@ -139,6 +140,9 @@ def operator_state(
         program=program or {},
         recording=RecordingView(**st.recording.model_dump(mode="json")) if st.recording else None,
         media_nodes=[MediaNodeView(id=n.id, host=n.host, alive=n.alive, venues=len(n.venues)) for n in nodes],
+        media_node_notes=[MediaNodeNote(node=node, lost_at=n.lost_at, venues=n.venues, back_at=n.back_at,
+                                        text=media_node(lang, node, n.venues, n.back_at is not None))
+                          for node, n in st.media_nodes.items()],
     )
 
 

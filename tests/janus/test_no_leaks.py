@@ -8,10 +8,10 @@ import asyncio
 
 from orchestrator.janus_node import JanusProcess
 from orchestrator.media.janus import JanusMediaPlane
-from orchestrator.media.janus_api import JanusAdmin
+from orchestrator.media.janus_api import JanusAdmin, JanusSession
 from orchestrator.web.app import RUNTIME
 from tests.janus.conftest import live_on
-from tests.support.janus_node import ADMIN_SECRET, join
+from tests.support.janus_node import ADMIN_SECRET, API_SECRET, join
 from tests.support.live import wait_for
 
 
@@ -55,5 +55,13 @@ async def test_nothing_is_left_on_the_nodes(janus: JanusProcess, second_janus: J
     finally:
         await running.aclose()
     assert [await sessions(admin) for admin in admins] == [{}, {}]  # the plane closed: its sessions destroyed
+    for node in (janus, second_janus):  # and its rooms
+        session = await JanusSession.connect(node.url, API_SECRET)
+        try:
+            handle = await session.attach()
+            listed = await handle.message({"request": "list"})
+            assert listed.plugin["list"] == [], node.url
+        finally:
+            await session.close()
     for admin in admins:
         await admin.close()

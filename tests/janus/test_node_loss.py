@@ -5,11 +5,14 @@ sees every take."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from orchestrator.core import events as e
 from orchestrator.janus_node import JanusProcess
+from orchestrator.media.janus import NODE_RETRY_S
 from orchestrator.web.app import RUNTIME
 from tests.janus.test_cascade import homes
+from tests.support import janus_node
 from tests.support.janus_node import join
 from tests.support.live import Live, wait_for
 
@@ -32,7 +35,8 @@ async def see_every_take(live: Live) -> None:
 
 
 async def test_a_node_killed_among_three_moves_its_venues_to_the_others(
-        three_node_live: Live, janus: JanusProcess, second_janus: JanusProcess, third_janus: JanusProcess) -> None:
+        three_node_live: Live, janus: JanusProcess, second_janus: JanusProcess, third_janus: JanusProcess,
+        janus_namespace: str, tmp_path: Path) -> None:
     live = three_node_live
     for venue in VENUES:  # one after the other: the spread is predictable
         await join(live, [venue])
@@ -58,5 +62,28 @@ async def test_a_node_killed_among_three_moves_its_venues_to_the_others(
     assert [(ev.node, ev.venues) for ev in lost] == [(third_janus.url, ("haiyan",))]
     assert live.agents["haiyan"].events("reconnected")
     assert set(homes(live).values()) <= {janus.url, second_janus.url}
+    # the console says which node was lost and how many venues moved, in the reader's language
+    state = await live.state()
+    assert [(n["node"], n["venues"], n["back_at"]) for n in state["media_node_notes"]] == [(third_janus.url, 1, None)]
+    assert state["media_node_notes"][0]["text"] == (f"Media node {third_janus.url} was lost: 1 venue was moved to the "
+                                               "other nodes. The session goes on.")
+    async with live.http.get(f"{live.base_url}/api/state?lang=zh-CN", headers=live.auth) as answer:
+        assert third_janus.url in (await answer.json())["media_node_notes"][0]["text"]
     # the session goes on: every venue, on the two remaining nodes, sees every take
     await see_every_take(live)
+
+    # the node comes back: the session records it, the console says so, and a venue that joins goes there
+    again = janus_node.start_node(janus_namespace, tmp_path / "janus-3", ws_port=8190, rtp_ports=(22000, 22999))
+    try:
+        await live.wait_for_state(lambda s: s["media_node_notes"][0]["back_at"] is not None, NODE_RETRY_S + 5,
+                                  "the node back")
+        state = await live.state()
+        assert state["media_node_notes"][0]["text"] == f"Media node {third_janus.url} is back: new venues join it again."
+        live.agents["pinghu"].agent.stop()
+        await live.agents.pop("pinghu").task
+        await live.wait_for_state(lambda s: not s["venues"]["pinghu"]["connected"], 10, "pinghu gone")
+        await join(live, ["pinghu"])
+        assert homes(live)["pinghu"] == third_janus.url
+        await see_every_take(live)
+    finally:
+        again.stop()

@@ -53,3 +53,20 @@ async def test_serve_with_janus_and_three_agents(janus: JanusProcess, small_conf
     assert f"Media:          Janus at {janus.url}\n" in out
     assert API_SECRET not in out + err and ADMIN_SECRET not in out + err
     assert "janus_session_created" in err
+
+
+async def test_serve_refuses_to_start_without_its_janus_nodes(janus: JanusProcess, tmp_path) -> None:
+    """A wrong API secret, a node that does not answer: `serve` says which node and why, and exits 1."""
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_YAML)
+    secret_file = tmp_path / "janus.secret"
+    secret_file.write_text("not-the-secret\n")
+    absent = "ws://192.0.2.101:8199"  # nothing listens there
+    proc = server_process(config, tmp_path / "data", free_port(), "--media", "janus", "--janus", janus.url,
+                          "--janus", absent, "--janus-secret-file", str(secret_file))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert "orchestrator serve: the Janus media plane cannot start:" in err
+    assert f"Janus node {janus.url}: Janus refused create: Unauthorized request (wrong or missing secret/token)" in err
+    assert f"Janus node {absent}: cannot reach Janus at {absent}" in err
+    assert "not-the-secret" not in out + err

@@ -166,17 +166,21 @@ def stop_processes(procs: list[subprocess.Popen]) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
-def server_process(config: Path, data_dir: Path, port: int, *extra: str, python_prelude: str = "") -> subprocess.Popen:
-    """`orchestrator serve` as its own process (optionally with a test prelude run first)."""
+def server_process(config: Path, data_dir: Path, port: int, *extra: str, python_prelude: str = "",
+                   output: Path | None = None) -> subprocess.Popen:
+    """`orchestrator serve` as its own process (optionally with a test prelude run first); its
+    output in pipes, or appended to the file `output` (a long run fills a pipe nobody reads)."""
     code = python_prelude + "\nimport sys\nfrom orchestrator.cli import main\nsys.argv[0] = 'orchestrator'\nmain()\n"
     env = {**os.environ, "ORCHESTRATOR_OPERATOR_TOKEN": OPERATOR_TOKEN, "ORCHESTRATOR_SECRET_KEY": SECRET.decode(),
            "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "serve", str(config), "--port", str(port), "--data", str(data_dir),
-         "--ice-address", "127.0.0.1", *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    command = [sys.executable, "-c", code, "serve", str(config), "--port", str(port), "--data", str(data_dir),
+               "--ice-address", "127.0.0.1", *extra]
+    if output is None:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with output.open("a") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)

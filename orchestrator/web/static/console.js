@@ -261,6 +261,7 @@ function render(state) {
 
   renderRecording(state);
   renderMediaNodes(state);
+  renderMediaNodeNotes(state);
   renderWall(state);
   renderContext(state);
   renderRollCall(state);
@@ -430,6 +431,16 @@ function renderMediaNodes(state) {
                         textContent: t("node {node}: {venues}", { node: n.id, venues: n.venues }),
                         title: t("Media node {node} at {host}, {state}; venues on it: {venues}", { node: n.id, host: n.host, state: said, venues: n.venues }) });
   }));
+}
+
+// A banner per media node lost and not back (the server's sentence); one that is back says so for a while.
+const NODE_BACK_SHOWN_S = 120;
+function renderMediaNodeNotes(state) {
+  const tz = state.conference.timezone;
+  const shown = (state.media_node_notes || []).filter((n) => n.back_at === null || serverNow() - n.back_at < NODE_BACK_SHOWN_S);
+  $("media-node-notes").replaceChildren(...shown.map((n) => el("div", {
+    className: n.back_at === null ? "error-banner media-node-lost" : "info-banner media-node-back",
+    dataset: { node: n.node }, textContent: `${timeIn(n.back_at === null ? n.lost_at : n.back_at, tz)} ${n.text}` })));
 }
 
 function renderRollCall(state) {
