@@ -53,7 +53,7 @@ from .core.events import Event
 from .core.state import SessionState
 from .live_session import Listener, LiveSession
 from .logs import get_logger
-from .media.plane import LinkStats, MediaPlane, MediaPresence, VenuePeer
+from .media.plane import Anticipating, LinkStats, MediaPlane, MediaPresence, VenuePeer
 from .recording import Recorder, RecordingOptions
 from .text import refused_because
 
@@ -131,6 +131,9 @@ class SessionRuntime:
         self.media.set_program(state.on_air, {v for v, vs in state.venues.items() if vs.muted})
         view = main_return_view(state, self.conference)
         self.media.set_main_return(view.venue if view.shows is ReturnMode.SINGLE else None, view.tiles)
+        if isinstance(self.media, Anticipating):
+            upcoming = self.session.next_segment_venue()
+            self.media.set_likely([upcoming] if upcoming is not None else [])
 
     def _follow_timers(self, events: list[Event], state: SessionState) -> None:
         self.timers_changed()

@@ -93,6 +93,16 @@ class Session:
         """When something is next due (send `Tick` then); None: nothing runs on time now."""
         return next_deadline(self._state, self.conference)
 
+    def next_segment_venue(self) -> str | None:
+        """The venue the next segment goes on air from: the first segment's before the session
+        starts, None once the last segment runs or the session ended."""
+        st = self._state
+        if st.phase is SessionPhase.ENDED:
+            return None
+        index = self._index[st.current] + 1 if st.current is not None else 0
+        agenda = self.conference.agenda
+        return self.conference.segment_venue(agenda[index]) if index < len(agenda) else None
+
     def main_return(self) -> MainReturnView:
         """What the main venue should receive now."""
         return main_return_view(self._state, self.conference)

@@ -22,17 +22,21 @@ the main venue on the first). A
 venue a downlink on another node needs is made available there as a VideoRoom remote
 publisher (`add_remote_publisher` on that node, `publish_remotely` on the home node, RTP
 between the nodes, keyframe requests back over RTCP), and then switched to like any feed.
-The main venue and the on-air venue are cascaded to every node ahead of need (so a take
-of a venue already on another node costs no round trip); every other feed when first
-needed, and kept until its venue leaves. Janus 1.1.2 forwards every remote feed with the
-same SSRCs (numbered by m-line), so it does not renumber a subscriber switched to a remote
-feed from another (or from the dummy, which sends nothing), nor a stream back on the venue
-it carried before the dummy; the orchestrator first switches such a stream to the dummy and pauses and resumes it there (Janus then renumbers the next
-packet), then to the feed. Janus asks a remote feed for a keyframe once a second at most, so
-the feed's publisher is also asked at home after each such switch. Known gap: in the
-rehearsal of the sample conference, a venue switched from one remote feed to another (the
-venue called before, from the main venue to the next one called) now and then showed the
-take about 1.1 s late, as if it got no keyframe until Janus asked again.
+The main venue, the on-air venue, the consoles' previews (`PREVIEW_SLOT`) and the venues
+likely next (`set_likely`: the next segment's) are cascaded to every node ahead of need (so
+a take of a venue on another node costs no set-up); every other feed when first needed. A
+remote feed nobody receives and no take is likely to need is torn down (its home stops
+forwarding it), but for the `SPARE_REMOTE_FEEDS` last needed on each node.
+
+Janus 1.1.2 forwards every remote feed with the same SSRCs (numbered by m-line), so it does
+not renumber a subscriber switched to a remote feed from another (or from the dummy, which
+sends nothing), nor a stream back on the venue it carried before the dummy; the orchestrator
+first switches such a stream to the dummy and pauses and resumes it there (Janus then
+renumbers the next packet), then to the feed. Janus asks a remote feed for a keyframe once
+a second at most, so the feed's publisher is also asked at home after each such switch.
+Known gap: in the rehearsal of the sample conference, a venue switched from one remote feed
+to another (the venue called before, from the main venue to the next one called) now and
+then showed the take about 1.1 s late, as if it got no keyframe until Janus asked again.
 
 A lost node (its API's connection gone: Janus died, or the network): the plane reports it
 (`media_node_lost`: the core records `media_node_lost` with its venues, and the venue socket
@@ -79,6 +83,7 @@ from .janus_api import JanusAdmin, JanusError, JanusHandle, JanusSession, Jsep, 
 from .plane import (
     MAX_MONITOR_SLOTS,
     MAX_WALL_SLOTS,
+    PREVIEW_SLOT,
     Downlink,
     LinkStats,
     MediaNode,
@@ -98,6 +103,7 @@ RETRY_S = 0.25  # a refused switch is tried again after this...
 MAX_RETRIES = 8  # ...so many times, until the next change
 CONNECT_TIMEOUT_S = 30.0  # a publisher that never connects is cleaned up after this
 NODE_RETRY_S = 10.0  # an unreachable node is tried again after this
+SPARE_REMOTE_FEEDS = 4  # remote feeds a node keeps that nobody receives and no take is likely to need
 MAX_PUBLISHERS = 4096
 NO_SUCH_ROOM = 426  # the VideoRoom's error code
 CODECS = {"audio": "opus", "video": "vp8"}
@@ -156,6 +162,7 @@ class _Node:
     dummy: int
     dummy_mids: dict[str, str]
     remote: dict[str, asyncio.Task[_Feed]] = field(default_factory=dict)  # venue -> its feed here
+    remote_used: dict[str, float] = field(default_factory=dict)  # venue -> when its feed here was last needed
 
     @property
     def remote_id(self) -> str:
@@ -207,6 +214,7 @@ class JanusMediaPlane:
         self._admins = {url: JanusAdmin(admin, admin_secret) for url, admin in zip(urls, admin_urls, strict=False)}
         self.presence = presence
         self.program = Program(main_venue, main_venue)
+        self._likely: tuple[str, ...] = ()  # the venues likely to go on air next (`set_likely`)
         self._nodes: dict[str, _Node] = {}
         self._starting = asyncio.Lock()
         self._venues: dict[str, _Venue] = {}
@@ -422,6 +430,7 @@ class JanusMediaPlane:
             log.info("janus_forwarding_not_stopped", venue=state.venue, to=node.url, error=str(exc))
 
     async def _remove_remote(self, node: _Node, venue: str) -> None:
+        node.remote_used.pop(venue, None)
         made = node.remote.pop(venue, None)
         if made is None:
             return
@@ -602,6 +611,19 @@ class JanusMediaPlane:
         self.program = Program(program.main, program.on_air, program.muted, video, tuple(wall))
         self._changed()
 
+    def set_likely(self, venues: Sequence[str]) -> None:
+        """`plane.Anticipating`: the venues likely to go on air next, cascaded to every node ahead."""
+        if tuple(venues) != self._likely:
+            self._likely = tuple(venues)
+            self._changed()
+
+    def _ahead(self) -> list[str]:
+        """The venues whose feeds every node keeps ready: the on-air and main venues, the consoles'
+        previews and the venues likely next (those that send video)."""
+        previews = [m.fixed[PREVIEW_SLOT] for m in self._others.values() if len(m.fixed) > PREVIEW_SLOT]
+        wanted = dict.fromkeys([self.program.on_air, self.program.main, *previews, *self._likely])
+        return [venue for venue in wanted if venue is not None and self._sending("video")(venue)]
+
     def _sending(self, kind: str) -> Callable[[str], bool]:
         def sending(venue: str) -> bool:
             state = self._venues.get(venue)
@@ -640,14 +662,32 @@ class JanusMediaPlane:
 
     async def _reconcile_once(self) -> bool:
         """Cascade the feeds wanted ahead, then switch every downlink; False when a switch was refused."""
-        ahead = [venue for venue in (self.program.on_air, self.program.main) if self._sending("video")(venue)]
+        ahead = self._ahead()
         await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
         downlinks: list[tuple[str | None, _Node, _Downlink]] = [
             (s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
         if self._others and self._others_url in self._nodes:
             downlinks += [(None, self._nodes[self._others_url], d) for d in self._others.values()]
         done = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
+        await self._drop_unlikely_feeds(ahead, downlinks)
         return all(done)
+
+    async def _drop_unlikely_feeds(self, ahead: list[str], downlinks: list[tuple[str | None, _Node, _Downlink]]) -> None:
+        """Tear down the remote feeds on each node that no stream there carries and no take is likely
+        to need, but the `SPARE_REMOTE_FEEDS` last needed (a venue taken again soon costs no set-up)."""
+        now = time.monotonic()
+        for node in list(self._nodes.values()):
+            needed = set(ahead) | {venue for _, on, d in downlinks if on is node for venue in d.current if venue}
+            for venue in needed & set(node.remote):
+                node.remote_used[venue] = now
+            idle = sorted((v for v in node.remote if v not in needed), key=lambda v: node.remote_used.get(v, 0.0),
+                          reverse=True)
+            for venue in idle[SPARE_REMOTE_FEEDS:]:
+                state = self._venues.get(venue)
+                if state is not None:
+                    await self._stop_forwarding(state, node)
+                await self._remove_remote(node, venue)
+                log.info("janus_remote_feed_dropped", venue=venue, node=node.url)
 
     async def _switch(self, venue: str | None, node: _Node, downlink: _Downlink) -> bool:
         """Switch the downlink streams of `venue` (None: the recorder) whose source differs from the

@@ -23,6 +23,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 MAX_WALL_SLOTS = 16  # receive-only video m-lines the main venue may offer for its wall (4x4)
 MAX_MONITOR_SLOTS = 18  # video slots of one console's monitor peer: program, preview and a wall page of 16
+PREVIEW_SLOT = 1  # the monitor slot where a console shows its preview (the venue the operator may take next)
 
 @dataclass(frozen=True)
 class VenuePeer:
@@ -151,6 +152,16 @@ class NoMediaObserver:
 
     def forwarded(self, kind: str, frames: int, size: int) -> None:
         pass
+
+
+@runtime_checkable
+class Anticipating(Protocol):
+    """A media plane that prepares ahead for the venues likely to go on air next (Janus: cascades
+    their feeds to every node), besides the main and on-air venues and the consoles' previews
+    (`PREVIEW_SLOT`). The runtime tells it when it has this method."""
+
+    def set_likely(self, venues: Sequence[str]) -> None:
+        """The venues likely to go on air next (the next segment's), replacing the last ones told."""
 
 
 class MediaPlane(Protocol):

@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 from orchestrator.core import events as e
 from orchestrator.janus_node import JanusProcess
-from orchestrator.media.janus import JanusMediaPlane
+from orchestrator.media import janus as janus_plane
+from orchestrator.media.janus import JanusMediaPlane, _Node
 from orchestrator.web.app import RUNTIME
 from tests.support.janus_node import join
 from tests.support.live import Live, wait_for
@@ -85,3 +86,47 @@ async def test_a_lost_node_moves_its_venues_to_the_remaining_one(cascade_live: L
     assert (await live.state())["on_air"] == "pinghu"
     await wait_for(lambda: all(live.agents[v].agent.stats.seen == "pinghu" for v in ("main", "haiyan", "nanhu")), 10,
                    "pinghu on air again, from the remaining node")
+
+
+async def remotized(node: _Node, feed: int) -> int:
+    """To how many other nodes publisher `feed` is forwarded from its node (`listremotes`)."""
+    handle = await node.session.attach()
+    try:
+        listed = await handle.message({"request": "listremotes", "room": node.room, "publisher_id": feed})
+    finally:
+        await handle.detach()
+    return len(listed.plugin.get("list", []))
+
+
+async def test_the_likely_next_venues_are_cascaded_ahead(cascade_live: Live, janus: JanusProcess,
+                                                        second_janus: JanusProcess, monkeypatch) -> None:
+    live = cascade_live
+    assert live.server_app is not None
+    plane = live.server_app[RUNTIME].media
+    assert isinstance(plane, JanusMediaPlane)
+    monkeypatch.setattr(janus_plane, "SPARE_REMOTE_FEEDS", 0)  # a feed no longer likely goes at once
+    for venue in ("main", "pinghu", "haiyan", "nanhu"):
+        await join(live, [venue])
+    first, second = plane._nodes[janus.url], plane._nodes[second_janus.url]
+    await live.command({"type": "start_session"})
+    await live.command({"type": "goto_segment", "segment": "present"})
+    # pinghu's speech is next: its feed waits on the main venue's node before anyone takes it
+    await wait_for(lambda: "pinghu" in first.remote and first.remote["pinghu"].done(), 10, "pinghu cascaded ahead")
+    assert (await live.state())["on_air"] == "main"
+    await live.command({"type": "goto_segment", "segment": "speech-pinghu"})
+    await wait_for(lambda: all(live.agents[v].agent.stats.seen == "pinghu" for v in ("main", "haiyan", "nanhu")), 5,
+                   "pinghu on air everywhere")
+    await wait_for(lambda: "haiyan" in second.remote, 10, "haiyan (next) cascaded ahead")
+    pinghu_feed = plane._venues["pinghu"].uplink.feed
+    assert await remotized(second, pinghu_feed) == 1  # to the first node
+
+    await live.command({"type": "goto_segment", "segment": "speech-haiyan"})
+    await wait_for(lambda: all(live.agents[v].agent.stats.seen == "haiyan" for v in ("main", "pinghu", "nanhu")), 5,
+                   "haiyan on air everywhere")
+    # pinghu is neither on air nor next, and nobody on the first node receives it: its feed there goes
+    await wait_for(lambda: "pinghu" not in first.remote, 10, "pinghu's remote feed torn down")
+    assert await remotized(second, pinghu_feed) == 0
+    # taken again, it is cascaded anew
+    await live.command({"type": "take", "venue": "pinghu"})
+    await wait_for(lambda: all(live.agents[v].agent.stats.seen == "pinghu" for v in ("main", "haiyan", "nanhu")), 5,
+                   "pinghu on air everywhere again")
