@@ -103,6 +103,7 @@ RETRY_S = 0.25  # a refused switch is tried again after this...
 MAX_RETRIES = 8  # ...so many times, until the next change
 CONNECT_TIMEOUT_S = 30.0  # a publisher that never connects is cleaned up after this
 NODE_RETRY_S = 10.0  # an unreachable node is tried again after this
+ADMIN_REQUESTS_PER_NODE = 64  # Admin API requests a link sample has in flight on one node at most
 SPARE_REMOTE_FEEDS = 4  # remote feeds a node keeps that nobody receives and no take is likely to need
 MAX_PUBLISHERS = 4096
 NO_SUCH_ROOM = 426  # the VideoRoom's error code
@@ -822,36 +823,47 @@ class JanusMediaPlane:
         """Every connected venue's link since the last sample, from its node's Admin API (none
         without one): what its publisher handle received (packets, bytes, lost by Janus's
         count) and its subscriber handle sent (bytes, the round trip of the venue's RTCP
-        receiver reports). Janus counts no frames: `fps_in` is None."""
-        links: dict[str, LinkStats] = {}
+        receiver reports). Janus counts no frames: `fps_in` is None. The requests go out
+        together (`ADMIN_REQUESTS_PER_NODE` at most in flight on a node): a sample takes about
+        one round trip, however many venues."""
         now = time.monotonic()
-        for state in list(self._venues.values()):
-            admin = self._admins.get(state.node.url)
-            if admin is None or state.uplink is None or not state.uplink.connected:
-                continue
-            try:
-                uplink = await self._handle_media(admin, state.node, state.uplink.handle)
-                downlink = (await self._handle_media(admin, state.node, state.downlink.handle)
-                            if state.downlink is not None and state.downlink.started else [])
-            except JanusError as exc:
-                log.info("janus_link_not_sampled", venue=state.venue, error=str(exc))
-                continue
-            if self._venues.get(state.venue) is not state:
-                continue  # it left meanwhile
-            rtts = [m["rtcp"]["main"]["rtt"] for m in downlink if _number(m, "rtcp", "main", "rtt")]
-            if state.meter is None:
-                state.meter = LinkMeter(now)
-            link = state.meter.sample(
-                now,
-                bytes_in=sum(_number(m, "stats", "in", "bytes") for m in uplink),
-                bytes_out=sum(_number(m, "stats", "out", "bytes") for m in downlink),
-                frames_in=0,
-                inbound=InboundCounts(received=sum(_number(m, "stats", "in", "packets") for m in uplink),
-                                      lost=sum(max(_number(m, "rtcp", "main", "lost"), 0) for m in uplink)),
-                rtt_ms=max(rtts) if rtts else None,
-            )
-            links[state.venue] = replace(link, fps_in=None)
-        return links
+        limits = {url: asyncio.Semaphore(ADMIN_REQUESTS_PER_NODE) for url in self._admins}
+        sampled = await asyncio.gather(*(self._sample_link(state, limits[state.node.url], now)
+                                         for state in list(self._venues.values())
+                                         if state.node.url in self._admins and state.uplink is not None
+                                         and state.uplink.connected))
+        return {venue: link for venue, link in sampled if link is not None}
+
+    async def _sample_link(self, state: _Venue, limit: asyncio.Semaphore, now: float) -> tuple[str, LinkStats | None]:
+        admin, uplink_handle = self._admins[state.node.url], state.uplink.handle if state.uplink else None
+        downlink_handle = state.downlink.handle if state.downlink is not None and state.downlink.started else None
+
+        async def media(handle: JanusHandle | None) -> list[dict]:
+            if handle is None:
+                return []
+            async with limit:
+                return await self._handle_media(admin, state.node, handle)
+
+        try:
+            uplink, downlink = await asyncio.gather(media(uplink_handle), media(downlink_handle))
+        except JanusError as exc:
+            log.info("janus_link_not_sampled", venue=state.venue, error=str(exc))
+            return state.venue, None
+        if self._venues.get(state.venue) is not state:
+            return state.venue, None  # it left meanwhile
+        rtts = [m["rtcp"]["main"]["rtt"] for m in downlink if _number(m, "rtcp", "main", "rtt")]
+        if state.meter is None:
+            state.meter = LinkMeter(now)
+        link = state.meter.sample(
+            now,
+            bytes_in=sum(_number(m, "stats", "in", "bytes") for m in uplink),
+            bytes_out=sum(_number(m, "stats", "out", "bytes") for m in downlink),
+            frames_in=0,
+            inbound=InboundCounts(received=sum(_number(m, "stats", "in", "packets") for m in uplink),
+                                  lost=sum(max(_number(m, "rtcp", "main", "lost"), 0) for m in uplink)),
+            rtt_ms=max(rtts) if rtts else None,
+        )
+        return state.venue, replace(link, fps_in=None)
 
     @staticmethod
     async def _handle_media(admin: JanusAdmin, node: _Node, handle: JanusHandle) -> list[dict]:

@@ -261,43 +261,43 @@ class JanusSession:
 
 
 class JanusAdmin:
-    """A client of one node's Admin API (its WebSocket, `janus-admin-protocol`): one request at a
-    time, each answered with `success` or `error`. Connects on first use and again after the
-    connection was lost. The admin secret is sent with every request and never logged."""
+    """A client of one node's Admin API (its WebSocket, `janus-admin-protocol`): requests sent
+    concurrently on one connection, each answered with `success` or `error` and matched to it by
+    transaction. Connects on first use and again after the connection was lost. The admin secret
+    is sent with every request and never logged."""
 
     def __init__(self, url: str, secret: str | None):
         self.url = url
         self._secret = secret
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self._connecting = asyncio.Lock()
+        self._pending: dict[str, tuple[aiohttp.ClientWebSocketResponse, asyncio.Future[dict[str, Any]]]] = {}
         self._numbers = itertools.count(1)
 
     async def request(self, janus: str, **fields: Any) -> dict[str, Any]:
         """Send an admin request (`janus`: e.g. "list_sessions", "handle_info"); Janus's answer.
         Raises JanusError."""
-        async with self._lock:
-            try:
-                async with asyncio.timeout(REQUEST_TIMEOUT_S):
-                    ws = await self._connected()
-                    transaction = f"admin-{next(self._numbers)}"
-                    message = {"janus": janus, "transaction": transaction, **fields}
-                    if self._secret is not None:
-                        message["admin_secret"] = self._secret
-                    await ws.send_json(message)
-                    while True:
-                        answer = await ws.receive()
-                        if answer.type != aiohttp.WSMsgType.TEXT:
-                            raise ConnectionError(f"the socket closed ({answer.type.name})")
-                        reply = json.loads(answer.data)
-                        if reply.get("transaction") == transaction:
-                            break
-            except TimeoutError:
-                await self.close()
-                raise JanusError(f"Janus's Admin API at {self.url} did not answer {janus} within {REQUEST_TIMEOUT_S} s") from None
-            except (aiohttp.ClientError, OSError, ConnectionError, RuntimeError, ValueError) as exc:
-                await self.close()
-                raise JanusError(f"Janus's Admin API at {self.url} failed: {type(exc).__name__}: {exc}") from None
+        transaction = f"admin-{next(self._numbers)}"
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                ws = await self._connected()
+                answered: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+                self._pending[transaction] = (ws, answered)
+                message = {"janus": janus, "transaction": transaction, **fields}
+                if self._secret is not None:
+                    message["admin_secret"] = self._secret
+                await ws.send_json(message)
+                reply = await answered
+        except TimeoutError:
+            await self.close()
+            raise JanusError(f"Janus's Admin API at {self.url} did not answer {janus} within {REQUEST_TIMEOUT_S} s") from None
+        except (aiohttp.ClientError, OSError, ConnectionError, RuntimeError, ValueError) as exc:
+            await self.close()
+            raise JanusError(f"Janus's Admin API at {self.url} failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            self._pending.pop(transaction, None)
         if reply.get("janus") != "success":
             error = reply.get("error") or {}
             raise JanusError(f"Janus's Admin API refused {janus}: {error.get('reason', 'unknown error')}",
@@ -305,16 +305,45 @@ class JanusAdmin:
         return reply
 
     async def _connected(self) -> aiohttp.ClientWebSocketResponse:
-        if self._ws is None or self._ws.closed:
-            await self.close()
-            self._http = aiohttp.ClientSession()  # closed by close(), whatever happens to the connection
-            self._ws = await self._http.ws_connect(self.url, protocols=("janus-admin-protocol",), heartbeat=None,
-                                                   timeout=aiohttp.ClientWSTimeout(ws_close=2), max_msg_size=4 << 20)
-        return self._ws
+        async with self._connecting:
+            if self._ws is None or self._ws.closed:
+                await self.close()
+                self._http = aiohttp.ClientSession()  # closed by close(), whatever happens to the connection
+                self._ws = await self._http.ws_connect(self.url, protocols=("janus-admin-protocol",), heartbeat=None,
+                                                       timeout=aiohttp.ClientWSTimeout(ws_close=2),
+                                                       max_msg_size=4 << 20)
+                self._reader = asyncio.ensure_future(self._read(self._ws))
+            return self._ws
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Hand each answer on `ws` to its request; when `ws` closes, fail the requests still waiting on it."""
+        reason = "the socket closed"
+        try:
+            async for answer in ws:
+                if answer.type != aiohttp.WSMsgType.TEXT:
+                    reason = f"the socket closed ({answer.type.name})"
+                    break
+                try:
+                    reply = json.loads(answer.data)
+                except ValueError:
+                    log.warning("janus_admin_answer_unreadable", url=self.url)
+                    continue
+                transaction = reply.get("transaction") if isinstance(reply, dict) else None
+                waiting = self._pending.get(transaction) if isinstance(transaction, str) else None
+                if waiting is not None and not waiting[1].done():
+                    waiting[1].set_result(reply)
+        finally:
+            for on, answered in list(self._pending.values()):
+                if on is ws and not answered.done():
+                    answered.set_exception(ConnectionError(reason))
 
     async def close(self) -> None:
-        ws, http, self._ws, self._http = self._ws, self._http, None, None
+        ws, http, reader = self._ws, self._http, self._reader
+        self._ws, self._http, self._reader = None, None, None
         try:
+            if reader is not None:  # its requests still waiting fail
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
             if ws is not None:
                 await ws.close()
         finally:
