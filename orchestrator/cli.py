@@ -222,6 +222,8 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     ended_at = _open_data_folder(conf, settings.data_dir)
     configure(background=True)  # a stalled log reader must not stall the session
     restrict_host_addresses(settings.ice_addresses or None)
+    if settings.media == "janus":
+        _check_janus_nodes(settings.janus_urls, settings.janus_api_secret)
     if settings.operator_token is None:
         token = secrets.token_urlsafe(24)
         click.echo(f"Operator token (shown once; set ORCHESTRATOR_OPERATOR_TOKEN to choose it): {token}")
@@ -234,7 +236,6 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     click.echo(f"Metrics:        {base}/metrics  (Prometheus; Authorization: Bearer <operator or metrics token>)")
     click.echo(f"Join links:     {base}/api/links, or: orchestrator links {config} --base-url {base} --data {data_dir}")
     if settings.media == "janus":
-        _check_janus_nodes(settings.janus_urls, settings.janus_api_secret)
         click.echo(f"Media:          Janus at {', '.join(settings.janus_urls)}"
                    + ("" if settings.janus_admin_urls else " (no Admin API: links unmeasured)"))
     if settings.record_dir is not None:

@@ -70,3 +70,4 @@ async def test_serve_refuses_to_start_without_its_janus_nodes(janus: JanusProces
     assert f"Janus node {janus.url}: Janus refused create: Unauthorized request (wrong or missing secret/token)" in err
     assert f"Janus node {absent}: cannot reach Janus at {absent}" in err
     assert "not-the-secret" not in out + err
+    assert "Operator API" not in out  # before anything else is printed
