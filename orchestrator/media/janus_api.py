@@ -307,7 +307,7 @@ class JanusAdmin:
     async def _connected(self) -> aiohttp.ClientWebSocketResponse:
         async with self._connecting:
             if self._ws is None or self._ws.closed:
-                await self.close()
+                await self._close()
                 self._http = aiohttp.ClientSession()  # closed by close(), whatever happens to the connection
                 self._ws = await self._http.ws_connect(self.url, protocols=("janus-admin-protocol",), heartbeat=None,
                                                        timeout=aiohttp.ClientWSTimeout(ws_close=2),
@@ -338,6 +338,11 @@ class JanusAdmin:
                     answered.set_exception(ConnectionError(reason))
 
     async def close(self) -> None:
+        """Close the connection (the requests waiting on it fail); the next request connects again."""
+        async with self._connecting:  # not while a connection is being made: it would be left open
+            await self._close()
+
+    async def _close(self) -> None:
         ws, http, reader = self._ws, self._http, self._reader
         self._ws, self._http, self._reader = None, None, None
         try:

@@ -46,8 +46,11 @@ async def far_away(url: str) -> AsyncIterator[str]:
     """A TCP relay to `url`'s host and port that delays both ways (the machine has no netem); its ws:// URL."""
     target = urlsplit(url)
 
+    writers: list[asyncio.StreamWriter] = []
+
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
+        writers.extend((writer, up_writer))
         await asyncio.gather(_delayed(reader, up_writer), _delayed(up_reader, writer), return_exceptions=True)
 
     server = await asyncio.start_server(relay, "127.0.0.1", 0)
@@ -55,6 +58,10 @@ async def far_away(url: str) -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:
         server.close()
+        for writer in writers:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
         await server.wait_closed()
 
 
