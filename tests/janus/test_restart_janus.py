@@ -16,10 +16,11 @@ from orchestrator.janus_node import JanusProcess
 from orchestrator.media import restrict_host_addresses
 from orchestrator.media.janus import room_id
 from orchestrator.media.janus_api import JanusAdmin, JanusSession
+from orchestrator.netns import PEER_ADDRESS
 from orchestrator.operator_client import wait_healthy
 from orchestrator.web.auth import JoinTokens
 from tests.conftest import SMALL_YAML
-from tests.support.janus_node import ADMIN_SECRET, API_SECRET, PEER_ADDRESS, join
+from tests.support.janus_node import ADMIN_SECRET, API_SECRET, join
 from tests.support.live import SECRET, Live, free_port, server_process, stop_processes, wait_for
 
 VENUES = ("main", "pinghu", "haiyan", "nanhu")
