@@ -5,11 +5,22 @@ public API for that, so this module reaches into aiortc 1.16.0 (pinned in
 pyproject.toml). `check_internals()` verifies each name used here exists and is shaped as
 expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
 
-- Receiving: `RTCRtpReceiver._handle_rtp_packet` puts `(codec, JitterFrame)` on its
-  name-mangled `__decoder_queue`; a decoder thread started in `receive()` reads it.
-  `tap_receiver` swaps that queue for a `_Tap` whose `put` hands each depayloaded frame
-  to a callback on the event loop, and whose `get` returns None at once, so aiortc's
-  decoder thread exits without ever creating a decoder.
+- Receiving frames (the venues' agent, the recorder): `RTCRtpReceiver._handle_rtp_packet`
+  puts `(codec, JitterFrame)` on its name-mangled `__decoder_queue`; a decoder thread
+  started in `receive()` reads it. `tap_receiver` swaps that queue for a `_Tap` whose
+  `put` hands each depayloaded frame to a callback on the event loop, and whose `get`
+  returns None at once, so aiortc's decoder thread exits without ever creating a decoder.
+- Receiving packets (the server): `tap_packets` also swaps the receiver's name-mangled
+  `__jitter_buffer` for a `_PacketTap` whose `add(packet)` hands each RTP packet (SRTP
+  removed, RTX unwrapped, after aiortc's statistics and NACKs to the sender) to a
+  callback and never assembles a frame.
+- Forwarding packets (the server): `forward_packets` turns an `RTCRtpSender` into a
+  `_ForwardingSender` (its class swapped): the sender keeps its RTCP (sender reports,
+  receiver reports, NACK, PLI), but its report counters (`__packet_count`,
+  `__octet_count`, `__rtp_timestamp`, `__ntp_timestamp`) are read from the output's
+  `RtpRewriter`, a NACK is answered from the rewriter's history and a PLI/FIR goes to a
+  callback. The returned `send` SRTP-protects a packet with the DTLS transport's
+  `_tx_srtp` and writes it to the nominated ICE pair's socket at once.
 - Keyframes: `_send_rtcp_pli(ssrc)` asks the remote sender for one.
 - Sending: `RTCRtpSender._next_encoded_frame` calls `encoder.pack(data)` for anything
   that is not an `av.Frame`. `install_packer` puts our own packer in the sender's
@@ -28,24 +39,33 @@ import asyncio
 import inspect
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender
+import pylibsrtp
+from aiortc import RTCRtpReceiver, RTCRtpSender, clock
 from aiortc.codecs import vpx
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import is_rtcp
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcicetransport import RTCIceTransport
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from aiortc.rtp import RtpPacket, is_rtcp
+
+from .rtp_forward import RtpRewriter
 
 _RECEIVER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _RECEIVER_THREAD = "_RTCRtpReceiver__decoder_thread"
 _RECEIVER_REMB = "_RTCRtpReceiver__remote_bitrate_estimator"
+_RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _SENDER_ENCODER = "_RTCRtpSender__encoder"
+_SENDER_HEADER_EXTENSIONS = "_RTCRtpSender__rtp_header_extensions_map"
+_SENDER_REPORT_COUNTERS = ("__packet_count", "__octet_count", "__rtp_timestamp", "__ntp_timestamp")
 
 FrameCallback = Callable[[RTCRtpCodecParameters, JitterFrame], None]
+PacketCallback = Callable[[RtpPacket], None]
 
 
 class InternalsChanged(RuntimeError):
@@ -75,6 +95,24 @@ def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> None:
     # A forwarder needs no receive-side bandwidth estimate (REMB): it was 11 % of the
     # server's time at 100 venues, spent on every video packet.
     setattr(receiver, _RECEIVER_REMB, None)
+
+
+class _PacketTap:
+    """Stands in for the receiver's jitter buffer: hands every packet on, assembles nothing."""
+
+    def __init__(self, on_packet: PacketCallback):
+        self.on_packet = on_packet
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        self.on_packet(packet)
+        return False, None
+
+
+def tap_packets(receiver: RTCRtpReceiver, on_packet: PacketCallback) -> None:
+    """Hand every RTP packet of `receiver` to `on_packet` (no jitter buffer, no frames, no
+    decoder); aiortc still keeps its statistics and NACKs lost packets. Call before `receive()`."""
+    tap_receiver(receiver, lambda codec, frame: None)
+    setattr(receiver, _RECEIVER_JITTER_BUFFER, _PacketTap(on_packet))
 
 
 def request_keyframe(receiver: RTCRtpReceiver) -> asyncio.Task | None:
@@ -121,6 +159,103 @@ def install_packer(sender: RTCRtpSender, on_keyframe_request: Callable[[], None]
         raise InternalsChanged(f"RTCRtpSender has no {_SENDER_ENCODER}")
     setattr(sender, _SENDER_ENCODER, EncodedPacker(sender.kind))
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
+
+
+class _ForwardingSender(RTCRtpSender):
+    """An `RTCRtpSender` whose packets are sent by the output that forwards them (see the module docstring)."""
+
+    _rewriter: RtpRewriter
+    _on_keyframe_request: Callable[[], None]
+    _on_started: Callable[[], None]
+    _forward_send: Callable[[bytes], None]
+    _ntp_offset: int  # NTP time (64-bit fixed point) minus the monotonic clock, when the sender was made
+
+    async def send(self, parameters: RTCRtpSendParameters) -> None:
+        await super().send(parameters)
+        extensions = getattr(self, _SENDER_HEADER_EXTENSIONS)
+        probe = RtpPacket(payload_type=0)
+        probe.extensions.mid = parameters.muxId
+        payload_type = parameters.codecs[0].payloadType
+        assert payload_type is not None, "a negotiated codec has a payload type"
+        self._rewriter.configure(self._ssrc, payload_type, probe.serialize(extensions)[12:])
+        self._on_started()
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        data = self._rewriter.retransmission(sequence_number)
+        if data is not None:
+            self._forward_send(data)
+
+    def _send_keyframe(self) -> None:
+        self._on_keyframe_request()
+
+
+def _report_counter(name: str) -> property:
+    def read(sender: _ForwardingSender) -> int:
+        rewriter = sender._rewriter
+        if name == "__packet_count":
+            return rewriter.packets
+        if name == "__octet_count":
+            return rewriter.octets
+        if name == "__rtp_timestamp":
+            return rewriter.last_timestamp
+        return sender._ntp_offset + int(rewriter.last_sent_at * (1 << 32)) if rewriter.packets else 0
+
+    def ignore(sender: _ForwardingSender, value: int) -> None:
+        pass
+
+    return property(read, ignore)
+
+
+for _name in _SENDER_REPORT_COUNTERS:
+    setattr(_ForwardingSender, "_RTCRtpSender" + _name, _report_counter(_name))
+
+
+def _socket_sender(sender: RTCRtpSender) -> Callable[[bytes], None]:
+    """SRTP-protect an RTP packet and send it on the nominated ICE pair of `sender`'s transport
+    (bundling may change it until negotiation ends), now; dropped when not connected."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def send(data: bytes) -> None:
+        dtls = sender.transport
+        if dtls._state is not State.CONNECTED:
+            return
+        try:
+            data = dtls._tx_srtp.protect(data)
+        except pylibsrtp.Error:
+            return
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return
+        protocol = pair.protocol
+        if type(protocol) is aioice.ice.StunProtocol:
+            if protocol.transport is not None:
+                protocol.transport.sendto(data, pair.remote_addr)
+        else:  # a relayed (TURN) pair sends through a coroutine
+            task = asyncio.ensure_future(protocol.send_data(data, pair.remote_addr))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    return send
+
+
+def forward_packets(sender: RTCRtpSender, rewriter: RtpRewriter, on_keyframe_request: Callable[[], None],
+                    on_started: Callable[[], None] = lambda: None) -> Callable[[bytes], None]:
+    """Make `sender` send nothing itself but report `rewriter`'s packets, answer NACKs from its
+    history and route PLI/FIR to `on_keyframe_request`; `on_started` is called once the sender
+    starts (its transport connected). Returns the function that sends a rewritten packet on the
+    sender's transport. Call before the sender starts."""
+    for name in _SENDER_REPORT_COUNTERS:
+        if not hasattr(sender, "_RTCRtpSender" + name):
+            raise InternalsChanged(f"RTCRtpSender has no {name}")
+    sender.__class__ = _ForwardingSender
+    assert isinstance(sender, _ForwardingSender)
+    sender._rewriter = rewriter
+    sender._on_keyframe_request = on_keyframe_request
+    sender._on_started = on_started
+    sender._ntp_offset = clock.current_ntp_time() - int(time.monotonic() * (1 << 32))
+    send = _socket_sender(sender)
+    sender._forward_send = send
+    return send
 
 
 def force_keyframe(sender: RTCRtpSender) -> None:
@@ -173,6 +308,8 @@ def check_internals() -> None:
         problems.append("aiortc's decoder_worker no longer reads its queue with get()")
     if "if self.__remote_bitrate_estimator is not None:" not in receiver_src:
         problems.append("RTCRtpReceiver no longer skips the bitrate estimator when it is None")
+    if "self.__jitter_buffer.add(packet)" not in receiver_src:
+        problems.append("RTCRtpReceiver._handle_rtp_packet no longer hands packets to __jitter_buffer.add")
     if not hasattr(RTCRtpReceiver, "_send_rtcp_pli"):
         problems.append("RTCRtpReceiver._send_rtcp_pli is gone")
     sender_src = inspect.getsource(RTCRtpSender)
@@ -182,6 +319,23 @@ def check_internals() -> None:
         problems.append("RTCRtpSender no longer creates its encoder lazily")
     if "self._send_keyframe()" not in sender_src:
         problems.append("RTCRtpSender no longer answers PLI/FIR through _send_keyframe")
+    run_rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for name in _SENDER_REPORT_COUNTERS:
+        if f"self.{name}" not in run_rtcp:
+            problems.append(f"RTCRtpSender._run_rtcp no longer reports self.{name}")
+    if "await self._retransmit(seq)" not in sender_src:
+        problems.append("RTCRtpSender no longer answers NACK through _retransmit")
+    if "self.__rtp_header_extensions_map.configure(parameters)" not in sender_src:
+        problems.append("RTCRtpSender.send no longer configures __rtp_header_extensions_map")
+    dtls_src = inspect.getsource(RTCDtlsTransport)
+    if "self._tx_srtp.protect(data)" not in dtls_src or "self._state != State.CONNECTED" not in dtls_src:
+        problems.append("RTCDtlsTransport._send_rtp no longer protects with _tx_srtp once CONNECTED")
+    if "active_pair = self._nominated.get(component)" not in inspect.getsource(aioice.ice.Connection):
+        problems.append("aioice.ice.Connection no longer sends on self._nominated[component]")
+    if "self._connection = gatherer._connection" not in inspect.getsource(RTCIceTransport):
+        problems.append("RTCIceTransport no longer keeps its aioice Connection in _connection")
+    if "self.transport.sendto(data, addr)" not in inspect.getsource(aioice.ice.StunProtocol.send_data):
+        problems.append("aioice.ice.StunProtocol.send_data no longer writes to its transport at once")
     if not hasattr(vpx.Vp8Encoder, "_packetize"):
         problems.append("aiortc.codecs.vpx.Vp8Encoder._packetize is gone")
     if not hasattr(RTCDtlsTransport, "_send_rtp"):

@@ -97,8 +97,9 @@ class TranscodingRouter(ProgramRouter):
                     track = self.tracks.get((wanted, output.kind)) if wanted else None
                     output.follow(self.relay.subscribe(track, buffered=False) if track else None)
 
-    def on_frame(self, venue: str, kind: str, data: bytes, timestamp: int) -> None:  # pragma: no cover - never tapped
-        raise RuntimeError("the transcoding baseline does not forward encoded frames")
+    def on_packet(self, venue: str, kind: str, sequence: int, timestamp: int, marker: bool,
+                  payload: bytes) -> None:  # pragma: no cover - never tapped
+        raise RuntimeError("the transcoding baseline does not forward RTP packets")
 
     def source_counters(self, venue: str) -> tuple[int, int]:
         return 0, 0

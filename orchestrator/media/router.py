@@ -1,7 +1,8 @@
-"""The program router: which encoded frames go to which venue, switching on a keyframe.
+"""The program router: which RTP packets go to which receiver, switching on a keyframe.
 
-Every venue sends one video and one audio uplink (`on_frame`, from the receiver tap).
-Every venue receives, as separate tracks (no mixing), what `routing.choose_source` says.
+Every venue sends one video and one audio uplink (`on_packet`, from the receiver tap:
+each RTP packet as it arrived, below any jitter buffer). Every venue receives, as
+separate tracks (no mixing), what `routing.choose_source` says.
 
 The main venue's return (`set_main_return`) changes what the main venue alone receives:
 its program video shows the return's venue instead of the program (one branch venue, or
@@ -11,9 +12,10 @@ Its audio stays the program's. Nothing is composed here: the main venue's page l
 the tiles out.
 
 A video output never switches mid-picture: it keeps forwarding its current source until
-the new source's next keyframe (asked for at once by RTCP PLI, and again while it does
-not come), then cuts over. Each output re-stamps timestamps so they stay continuous for
-its receiver across switches; aiortc's sender numbers the packets continuously.
+the first packet of the new source's next keyframe (asked for at once by RTCP PLI, and
+again while it does not come), then cuts over at that packet. Audio cuts over at once.
+Each output's `RtpRewriter` keeps sequence numbers, timestamps and picture IDs
+continuous for its receiver across switches (`rtp_forward`).
 
 An optional `MediaObserver` hears how long each take took to cut over (from the take to
 the keyframe forwarded), every keyframe request and what was forwarded: the metrics.
@@ -29,14 +31,13 @@ from dataclasses import dataclass, field
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .codec import clock_rate, is_vp8_keyframe, make_packet
 from .plane import MediaObserver, NoMediaObserver, PeerId, ProgramSnapshot, VenuePeer
 from .routing import Program, Role, choose_source
+from .rtp_forward import RtpRewriter, vp8_starts_keyframe
 
 KEYFRAME_RETRY_S = 0.3  # re-ask a source that has not sent the keyframe yet
 KEYFRAME_THROTTLE_S = 0.25  # at most one keyframe request per source in this time
-MAX_VIDEO_QUEUE = 30  # frames waiting for one receiver's sender before we resync it
-MAX_AUDIO_QUEUE = 25
+MAX_HELD_PACKETS = 50  # a new source's packets held while the old source's last frame completes
 
 
 @dataclass
@@ -44,14 +45,21 @@ class OutputStats:
     frames: int = 0
     bytes: int = 0
     switches: int = 0
-    resyncs: int = 0
+
+
+def _nowhere(data: bytes) -> None:
+    """Where an output's packets go until its sender is wired up: dropped."""
 
 
 class Output(MediaStreamTrack):
-    """One downlink track of one receiver: a queue of re-stamped encoded packets."""
+    """One downlink of one receiver: rewrites the packets routed to it and hands them to `send`.
 
-    def __init__(self, kind: str, role: Role, receiver: PeerId, clock: Callable[[], float] = time.monotonic,
-                 slot: int | None = None):
+    It is also the track of the receiver's `RTCRtpSender`, which never gets a frame from it
+    (`recv` waits until the output stops): the packets bypass the sender, which keeps
+    doing its RTCP.
+    """
+
+    def __init__(self, kind: str, role: Role, receiver: PeerId, slot: int | None = None):
         super().__init__()
         self.kind = kind
         self.role = role
@@ -62,62 +70,105 @@ class Output(MediaStreamTrack):
         self.fixed_source: str | None = None  # for monitor outputs
         self.stats = OutputStats()
         self.on_keyframe_request: Callable[[], None] = lambda: None
-        self._queue: asyncio.Queue = asyncio.Queue()
-        self._clock = clock
-        self._rate = clock_rate(kind)
-        self._last_in: int | None = None
-        self._last_out: int | None = None
-        self._last_wall = 0.0
+        self.on_ready: Callable[[], None] = lambda: None
+        self.ready = True  # whether packets sent now can reach the receiver (see `wait_until_started`)
+        self.rewriter = RtpRewriter(kind)
+        self.send: Callable[[bytes], None] = _nowhere  # sends one rewritten packet to the receiver
+        self._stopped = asyncio.Event()
+        self._frame_open = False  # the last packet sent did not end its frame
+        self._open_timestamp = 0  # its source timestamp
+        self._finishing: int | None = None  # the source timestamp of the old source's frame being completed
+        self._held: list[tuple[int, int, bool, bytes]] = []  # the new source's packets meanwhile
 
     @property
     def label(self) -> str:
         """Its name in snapshots: the role, and the slot of a wall output (`wall_video_3`)."""
         return self.role.value if self.slot is None else f"{self.role.value}_{self.slot}"
 
-    def source_changed(self) -> None:
-        """The next frame comes from another source: its timestamps are not comparable."""
-        self._last_in = None
+    def wait_until_started(self) -> None:
+        """Its sender has not started yet: a video output then never cuts over (a keyframe sent
+        now would be lost, and the receiver would get a picture it cannot decode)."""
+        self.ready = False
 
-    def push(self, data: bytes, timestamp: int, restart: bool) -> bool:
-        """Queue one frame; `restart` when the source changed (the timestamp is not comparable).
-        False when the receiver fell behind and must restart at a keyframe."""
-        now = self._clock()
-        if self._last_out is None:
-            out = 0
+    def started(self) -> None:
+        """Its sender started: packets reach the receiver from now on."""
+        self.ready = True
+        self.on_ready()
+
+    @property
+    def finishing(self) -> bool:
+        """Whether it still completes the frame it was sending when its source changed."""
+        return self._finishing is not None
+
+    def source_changed(self) -> None:
+        """The next packets come from another source: their numbering is not comparable.
+
+        If the old source's frame was sent only in part, the rest of it is still forwarded
+        (`complete_frame`) and the new source's packets are held until it ends: a receiver that
+        assembles frames by timestamp (aiortc's jitter buffer) would otherwise decode the
+        part."""
+        if self._finishing is not None:
+            self._held.clear()  # a source skipped while the old frame completes
+        elif self._frame_open:
+            self._finishing = self._open_timestamp
         else:
-            delta = None if restart or self._last_in is None else timestamp - self._last_in
-            if delta is None or delta <= 0 or delta > 5 * self._rate:
-                delta = max(1, round((now - self._last_wall) * self._rate))
-            out = (self._last_out + delta) & 0xFFFFFFFF
-        self._last_in, self._last_out, self._last_wall = timestamp, out, now
-        limit = MAX_VIDEO_QUEUE if self.kind == "video" else MAX_AUDIO_QUEUE
-        if self._queue.qsize() >= limit:
-            # the receiver's sender is not keeping up: drop what waits; video restarts at a keyframe
-            self._drain()
-            self.stats.resyncs += 1
-            if self.kind == "video":
-                return False
-        self._queue.put_nowait(make_packet(data, out, self.kind))
-        self.stats.frames += 1
-        self.stats.bytes += len(data)
+            self.rewriter.restart()
+
+    def forward(self, sequence: int, timestamp: int, marker: bool, payload: bytes, now: float) -> bool:
+        """Send one packet of the current source to the receiver; False if it was dropped."""
+        if self._finishing is not None:
+            self._held.append((sequence, timestamp, marker, payload))
+            if len(self._held) > MAX_HELD_PACKETS:
+                self.finish(now)
+            return True
+        data = self.rewriter.rewrite(sequence, timestamp, marker, payload, now)
+        if data is None:
+            return False
+        self.send(data)
+        self._frame_open, self._open_timestamp = not marker, timestamp
+        self.stats.bytes += len(payload)
+        if marker or self.kind == "audio":
+            self.stats.frames += 1
         return True
 
-    def _drain(self) -> None:
-        while not self._queue.empty():
-            self._queue.get_nowait()
+    def complete_frame(self, sequence: int, timestamp: int, marker: bool, payload: bytes, now: float) -> None:
+        """A packet of the source left while `finishing`: forward it if it belongs to the frame being completed."""
+        if self._finishing is None:
+            return
+        if timestamp != self._finishing:  # the frame's last packet never came
+            self.finish(now)
+            return
+        data = self.rewriter.rewrite(sequence, timestamp, marker, payload, now)
+        if data is not None:
+            self.send(data)
+            self.stats.bytes += len(payload)
+        if marker:
+            self.finish(now)
+
+    def abandon(self) -> None:
+        """Stop completing the old source's frame and drop what was held (nothing follows it)."""
+        self._finishing = None
+        self._frame_open = False
+        self._held = []
+
+    def finish(self, now: float) -> None:
+        """Stop completing the old source's frame; forward what the new source sent meanwhile."""
+        if self._finishing is None:
+            return
+        self._finishing = None
+        self._frame_open = False
+        self.rewriter.restart()
+        held, self._held = self._held, []
+        for packet in held:
+            self.forward(*packet, now)
 
     async def recv(self):
-        if self.readyState != "live":
-            raise MediaStreamError
-        packet = await self._queue.get()
-        if packet is None:
-            raise MediaStreamError
-        return packet
+        if self.readyState == "live":
+            await self._stopped.wait()
+        raise MediaStreamError
 
     def stop(self) -> None:
-        if self.readyState == "live":
-            self._drain()
-            self._queue.put_nowait(None)
+        self._stopped.set()
         super().stop()
 
 
@@ -137,6 +188,7 @@ class _Routes:
 
     current: dict[tuple[str, str], set[Output]] = field(default_factory=dict)
     pending: dict[tuple[str, str], set[Output]] = field(default_factory=dict)
+    finishing: dict[tuple[str, str], set[Output]] = field(default_factory=dict)  # completing a frame of the source
 
     def move(self, table: str, output: Output, old: str | None, new: str | None) -> None:
         index = getattr(self, table)
@@ -173,6 +225,7 @@ class ProgramRouter:
     def add_outputs(self, receiver: PeerId, outputs: list[Output]) -> None:
         for output in outputs:
             output.on_keyframe_request = functools.partial(self._answer_receiver_pli, output)
+            output.on_ready = functools.partial(self._output_ready, output)
         self._outputs.setdefault(receiver, []).extend(outputs)
         self.reroute()
 
@@ -181,6 +234,8 @@ class ProgramRouter:
         if isinstance(peer, VenuePeer):
             for kind in ("video", "audio"):
                 self._sources.pop((peer.venue, kind), None)
+                for output in self._routes.finishing.pop((peer.venue, kind), set()):
+                    output.finish(self.clock())
         for output in self._outputs.pop(peer, []):
             self._set_route(output, None, None)
             output.stop()
@@ -244,44 +299,57 @@ class ProgramRouter:
 
     def _set_route(self, output: Output, current: str | None, pending: str | None) -> None:
         if current != output.current:
-            self._routes.move("current", output, output.current, current)
-            if current is not None and output.current is not None:
+            old = output.current
+            self._routes.move("current", output, old, current)
+            if current is not None and old is not None:
                 output.stats.switches += 1
             output.current = current
+            if current is None:
+                output.abandon()
             output.source_changed()
+            if output.finishing and old is not None and old != current:
+                self._routes.move("finishing", output, None, old)
         if pending != output.pending:
             self._routes.move("pending", output, output.pending, pending)
             output.pending = pending
 
-    # ------------------------------------------------------------ frames
+    # ------------------------------------------------------------ packets
 
-    def on_frame(self, venue: str, kind: str, data: bytes, timestamp: int) -> None:
-        """A complete encoded frame arrived from `venue`'s uplink."""
+    def on_packet(self, venue: str, kind: str, sequence: int, timestamp: int, marker: bool, payload: bytes) -> None:
+        """An RTP packet arrived from `venue`'s uplink (after SRTP, before any jitter buffer)."""
         key = (venue, kind)
         source = self._sources.get(key)
         if source is None:
             return
-        source.frames += 1
-        source.bytes += len(data)
-        switched: set[Output] = set()
+        size = len(payload)
+        source.bytes += size
+        ends_frame = marker or kind == "audio"
+        if ends_frame:
+            source.frames += 1
         waiting = self._routes.pending.get(key)
-        if waiting and is_vp8_keyframe(data):
-            switched = set(waiting)
-            for output in switched:
+        if waiting and vp8_starts_keyframe(payload):
+            switching = [output for output in waiting if output.ready]
+            for output in switching:
                 self._set_route(output, venue, None)
-            if self._take is not None and self._take[0] == venue:
+            if switching and self._take is not None and self._take[0] == venue:
                 self.observer.switched(venue, self.clock() - self._take[1])
                 self._take = None
-        receivers = list(self._routes.current.get(key, ()))
-        fell_behind = [output for output in receivers if not output.push(data, timestamp, restart=output in switched)]
-        if len(receivers) > len(fell_behind):
-            sent = len(receivers) - len(fell_behind)
-            self.observer.forwarded(kind, sent, sent * len(data))
-        for output in fell_behind:
-            self._set_route(output, None, venue)
-            self.request_keyframe(venue)
-        if fell_behind:
-            self._ensure_retry()
+        finishing = self._routes.finishing.get(key)
+        if finishing:
+            now = self.clock()
+            for output in list(finishing):
+                output.complete_frame(sequence, timestamp, marker, payload, now)
+                if not output.finishing:
+                    finishing.discard(output)
+        receivers = self._routes.current.get(key)
+        if not receivers:
+            return
+        now = self.clock()
+        sent = 0
+        for output in receivers:
+            sent += output.forward(sequence, timestamp, marker, payload, now)
+        if sent:
+            self.observer.forwarded(kind, sent if ends_frame else 0, sent * size)
 
     # ------------------------------------------------------------ keyframes
 
@@ -299,6 +367,10 @@ class ProgramRouter:
         target = output.pending or output.current
         if target is not None:
             self.request_keyframe(target)
+
+    def _output_ready(self, output: Output) -> None:
+        if output.pending is not None:
+            self.request_keyframe(output.pending, force=True)
 
     def _ensure_retry(self) -> None:
         if any(self._routes.pending.values()) and (self._retry_task is None or self._retry_task.done()):

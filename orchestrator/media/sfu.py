@@ -6,8 +6,9 @@ down) and optionally a second audio m-line it only receives (the main venue's au
 The main venue may also offer up to `MAX_WALL_SLOTS` receive-only video m-lines: the
 slots of its wall, numbered in the offer's order, each showing one venue's camera as
 `set_main_return` says. The server answers with VP8 and Opus only, taps the uplinks into
-the `ProgramRouter`, and feeds the router's outputs to the venue's senders. Nothing is
-decoded or encoded.
+the `ProgramRouter` packet by packet (below aiortc's jitter buffer), and the router's
+outputs send the rewritten packets on the venue's transport, beside the venue's
+senders (which keep their RTCP). Nothing is decoded, encoded or re-packetized.
 
 The operator's monitor peer offers up to `MAX_MONITOR_SLOTS` receive-only video
 m-lines; each slot shows one venue's camera, chosen with `set_monitor`. The recorder's
@@ -31,11 +32,10 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
-from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 from ..logs import get_logger
-from .aiortc_tap import FrameCallback, install_packer, request_keyframe, restricted_host_addresses, tap_receiver
+from .aiortc_tap import PacketCallback, forward_packets, request_keyframe, restricted_host_addresses, tap_packets
 from .codec import CODEC, prefer_codec
 from .plane import (
     MAX_MONITOR_SLOTS,
@@ -75,13 +75,14 @@ class _Peer:
 
 
 def _send_packets(transceiver: RTCRtpTransceiver, output: Output) -> None:
-    """The sender packetizes `output`'s encoded packets; its PLI/FIR go to `output` (the router
-    routes them once the output is added to it)."""
+    """`output` sends its rewritten packets on the transceiver's transport, its sender reports
+    them; its PLI/FIR go to `output` (the router routes them once the output is added to it)."""
 
     def keyframe_request() -> None:
         output.on_keyframe_request()
 
-    install_packer(transceiver.sender, keyframe_request)
+    output.wait_until_started()
+    output.send = forward_packets(transceiver.sender, output.rewriter, keyframe_request, output.started)
 
 
 def _peer_fields(peer: PeerId) -> dict[str, Any]:
@@ -253,24 +254,24 @@ class MediaServer:
         return Output(kind, role, receiver, slot=slot)
 
     def _attach_output(self, transceiver: RTCRtpTransceiver, output: Output) -> None:
-        """Make the sender of `output` send what it is given: encoded packets, packetized only."""
+        """Make `output` send the packets routed to it on the transceiver's transport, header rewritten only."""
         _send_packets(transceiver, output)
 
     def _attach_uplink(self, venue: str, kind: str, transceiver: RTCRtpTransceiver) -> None:
-        """Feed a venue's camera or microphone to the router, frame by encoded frame."""
+        """Feed a venue's camera or microphone to the router, RTP packet by packet."""
         receiver = transceiver.receiver
 
         def ask_for_keyframe() -> None:
             request_keyframe(receiver)
 
-        tap_receiver(receiver, self._frame_handler(venue, kind))
+        tap_packets(receiver, self._packet_handler(venue, kind))
         self.router.add_source(venue, kind, ask_for_keyframe)
 
-    def _frame_handler(self, venue: str, kind: str) -> FrameCallback:
-        on_frame = self.router.on_frame
+    def _packet_handler(self, venue: str, kind: str) -> PacketCallback:
+        on_packet = self.router.on_packet
 
-        def handle(codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
-            on_frame(venue, kind, frame.data, frame.timestamp)
+        def handle(packet: RtpPacket) -> None:
+            on_packet(venue, kind, packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload)
 
         return handle
 

@@ -36,7 +36,9 @@ async def test_every_take_reaches_every_venue_within_a_second(live):
             assert new_marks <= {seen_before[v], want}, (v, new_marks)
         assert time.monotonic() - taken < 2
     assert all(h.agent.stats.broken_frames == 0 for h in live.agents.values())
-    assert all(h.agent.stats.program_frames > 20 for h in live.agents.values() if h.venue != "main")
+    # the program keeps flowing after the takes (how many frames came meanwhile depends on how fast they cut over)
+    await wait_for(lambda: all(h.agent.stats.program_frames > 20 for h in live.agents.values() if h.venue != "main"),
+                   3, "more than 20 program frames at every branch venue")
     state = await live.state()
     assert state["on_air"] == "pinghu"
     assert all(state["venues"][v]["connected"] for v in live.agents)

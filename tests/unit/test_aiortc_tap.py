@@ -53,3 +53,24 @@ def test_packer_packetizes_vp8_and_passes_opus_through():
     assert opus == ([b"\x01\x02"], 960)
     with pytest.raises(RuntimeError, match="never encodes"):
         EncodedPacker("video").encode(None)
+
+
+@pytest.mark.parametrize(
+    "owner,text,complaint",
+    [
+        (RTCRtpReceiver, "self.__jitter_buffer.add(packet)", "no longer hands packets to __jitter_buffer.add"),
+        (RTCRtpSender._run_rtcp, "self.__rtp_timestamp", r"no longer reports self\.__rtp_timestamp"),
+        (RTCRtpSender, "await self._retransmit(seq)", "no longer answers NACK through _retransmit"),
+        (aiortc_tap.RTCDtlsTransport, "self._tx_srtp.protect(data)", "no longer protects with _tx_srtp"),
+    ],
+)
+def test_a_changed_packet_path_internal_is_reported(monkeypatch, owner, text, complaint):
+    real = aiortc_tap.inspect.getsource
+
+    def source(obj):
+        found = real(obj)
+        return found.replace(text, "something_else()") if obj is owner else found
+
+    monkeypatch.setattr(aiortc_tap.inspect, "getsource", source)
+    with pytest.raises(InternalsChanged, match=complaint):
+        check_internals()

@@ -1,14 +1,18 @@
 """The program router, behaviour by behaviour: routing by role, keyframe-gated video
-switches, continuous re-stamped timestamps, keyframe requests, overflow resyncs,
-venues leaving, monitor outputs and the `Output` track itself.
+switches, continuous rewritten timestamps, keyframe requests, venues leaving, monitor
+outputs and the `Output` track itself.
 
-Pure: a fake clock, no peers; packets are read straight off each output's queue.
+Pure: a fake clock, no peers. A test frame is one RTP packet (a one-byte VP8 payload
+descriptor that starts partition 0, then the frame); what an output sends is captured
+and parsed back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pytest
@@ -17,8 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 from orchestrator.media.plane import MonitorPeer, VenuePeer
 from orchestrator.media.router import (
     KEYFRAME_THROTTLE_S,
-    MAX_AUDIO_QUEUE,
-    MAX_VIDEO_QUEUE,
+    MAX_HELD_PACKETS,
     Output,
     ProgramRouter,
     Role,
@@ -27,6 +30,8 @@ from tests.conftest import FakeClock
 
 VENUES = ("main", "a", "b")
 PV, PA, MA = Role.PROGRAM_VIDEO, Role.PROGRAM_AUDIO, Role.MAIN_AUDIO
+DESCRIPTOR = b"\x10"  # VP8 payload descriptor: S=1, partition 0 (the first packet of a frame)
+CONTINUED = b"\x00"  # VP8 payload descriptor of a frame's later packet
 
 
 def key(tag: str = "") -> bytes:
@@ -39,14 +44,31 @@ def inter(tag: str = "") -> bytes:
     return b"\x01" + tag.encode()
 
 
-def drain(output: Output) -> list[tuple[bytes, int]]:
-    """Everything queued on `output` as (payload, pts), oldest first."""
-    packets = []
-    while not output._queue.empty():
-        packet = output._queue.get_nowait()
-        if packet is not None:
-            packets.append((bytes(packet), packet.pts))
+def capture(output: Output) -> Output:
+    """Make `output` keep what it sends (in `output.sent`)."""
+    sent: list[bytes] = []
+    output.sent = sent  # type: ignore[attr-defined]
+    output.send = sent.append
+    return output
+
+
+def parse(packet: bytes, kind: str) -> tuple[bytes, int, int, bool]:
+    """(frame, sequence number, timestamp, marker) of a packet an output sent."""
+    _first, second, sequence, timestamp, _ssrc = struct.unpack("!BBHII", packet[:12])
+    payload = packet[12:]
+    return (payload[1:] if kind == "video" else payload), sequence, timestamp, bool(second & 0x80)
+
+
+def sent_packets(output: Output) -> list[tuple[bytes, int, int, bool]]:
+    """Everything `output` sent since the last call, parsed, oldest first."""
+    packets = [parse(p, output.kind) for p in output.sent]  # type: ignore[attr-defined]
+    output.sent.clear()  # type: ignore[attr-defined]
     return packets
+
+
+def drain(output: Output) -> list[tuple[bytes, int]]:
+    """Everything `output` sent since the last call as (frame, timestamp), oldest first."""
+    return [(data, timestamp) for data, _seq, timestamp, _marker in sent_packets(output)]
 
 
 def payloads(output: Output) -> list[bytes]:
@@ -64,15 +86,23 @@ class Rig:
     clock: FakeClock
     router: ProgramRouter
     requests: list[str] = field(default_factory=list)  # venues asked for a keyframe, in order
+    sequence: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
 
     def out(self, receiver: str, role: Role) -> Output:
         return next(o for o in self.router.outputs(VenuePeer(receiver)) if o.role is role)
 
+    def packet(self, venue: str, kind: str, payload: bytes, timestamp: int, marker: bool = True) -> None:
+        """One RTP packet from `venue`'s uplink, numbered after its last one."""
+        sequence = self.sequence[(venue, kind)]
+        self.sequence[(venue, kind)] = (sequence + 1) & 0xFFFF
+        self.router.on_packet(venue, kind, sequence, timestamp, marker, payload)
+
     def video(self, venue: str, data: bytes, timestamp: int = 0) -> None:
-        self.router.on_frame(venue, "video", data, timestamp)
+        """One video frame in one packet."""
+        self.packet(venue, "video", DESCRIPTOR + data, timestamp)
 
     def audio(self, venue: str, data: bytes = b"opus", timestamp: int = 0) -> None:
-        self.router.on_frame(venue, "audio", data, timestamp)
+        self.packet(venue, "audio", data, timestamp)
 
     def keyframes_from_all(self) -> None:
         """Every venue sends a keyframe, so every video output reaches the source it wants."""
@@ -86,8 +116,8 @@ class Rig:
         }
 
     def drain_all(self) -> None:
-        for receiver in VENUES:
-            for output in self.router.outputs(VenuePeer(receiver)):
+        for outputs in self.router.snapshot():
+            for output in self.router.outputs(outputs):
                 drain(output)
 
 
@@ -98,11 +128,7 @@ def add_venue(rig: Rig, venue: str) -> None:
     peer = VenuePeer(venue)
     rig.router.add_outputs(
         peer,
-        [
-            Output("video", PV, peer, clock=rig.clock),
-            Output("audio", PA, peer, clock=rig.clock),
-            Output("audio", MA, peer, clock=rig.clock),
-        ],
+        [capture(Output("video", PV, peer)), capture(Output("audio", PA, peer)), capture(Output("audio", MA, peer))],
     )
 
 
@@ -283,23 +309,31 @@ def test_switch_without_wall_clock_time_still_moves_pts_forward(live):
 
 
 def test_backward_or_huge_source_jump_falls_back_to_wall_clock(live):
-    live.video("main", inter(), 100_000)
+    live.video("main", inter(), 1_000_000)
     live.clock.advance(0.04)
-    live.video("main", inter(), 50_000)  # backwards
+    live.video("main", inter(), 1_000_000 - 10 * 90_000)  # ten seconds backwards
     live.clock.advance(0.02)
-    live.video("main", inter(), 50_000 + 10 * 90_000)  # ten seconds ahead in one frame
+    live.video("main", inter(), 1_000_000 + 10 * 90_000)  # then twenty seconds ahead in one frame
     out = pts(live.out("b", PV))
     assert [later - earlier for earlier, later in itertools.pairwise(out)] == [3600, 1800]
 
 
-def test_output_pts_wraps_modulo_2_to_the_32():
-    clock = FakeClock(0.0)
-    output = Output("video", PV, VenuePeer("b"), clock=clock)
-    output.push(key(), 0, restart=False)
-    clock.advance((2**32 - 1000) / 90_000)  # a long pause: pts lands 1000 ticks below the wrap
-    output.push(key(), 0, restart=True)
-    output.push(inter(), 3000, restart=False)
-    assert pts(output) == [0, 2**32 - 1000, 2000]
+def test_a_late_packet_of_an_earlier_frame_keeps_its_place_in_time(live):
+    live.video("main", inter(), 9000)
+    live.video("main", inter(), 6000)  # reordered on the way: a frame from before
+    first, late = pts(live.out("b", PV))
+    assert first - late == 3000
+
+
+def test_sequence_numbers_stay_continuous_across_a_switch(live):
+    for n in range(3):
+        live.video("main", inter(f"m{n}"), 3000 * n)
+    live.router.set_program("a", set())
+    live.sequence[("a", "video")] = 40_000  # a numbers its packets in its own way
+    live.video("a", key("a0"), 123)
+    live.video("a", inter("a1"), 3123)
+    numbers = [seq for _data, seq, _ts, _marker in sent_packets(live.out("b", PV))]
+    assert [later - earlier for earlier, later in itertools.pairwise(numbers)] == [1] * 4
 
 
 def test_audio_switch_restamps_new_source_by_wall_clock(live):
@@ -341,46 +375,91 @@ def test_pli_throttle_is_per_source(live):
     assert live.requests == ["main", "b"]
 
 
-# ------------------------------------------------------------------ overflow
+# ------------------------------------------------------------------ frames of several packets
 
 
-def overflow(live: Rig, venue: str = "main") -> None:
-    """Send more video frames than an output may queue, at 30 fps, without draining."""
-    for n in range(MAX_VIDEO_QUEUE + 1):
-        live.clock.advance(1 / 30)
-        live.video(venue, inter(f"f{n}"), 3000 * n)
+def frame(rig: Rig, venue: str, data: bytes, timestamp: int, packets: int = 3) -> None:
+    """One video frame from `venue` in `packets` packets (the first starts it, the last has the marker)."""
+    for n in range(packets):
+        descriptor = DESCRIPTOR if n == 0 else CONTINUED
+        rig.packet(venue, "video", descriptor + data + bytes([n]), timestamp, marker=n == packets - 1)
 
 
-def test_video_overflow_drops_the_queue_and_waits_for_a_keyframe(live):
-    overflow(live)
-    output = live.out("b", PV)
-    assert output._queue.empty()
-    assert output.stats.resyncs == 1
-    assert live.router.program_snapshot()["b"]["program_video"] is None
-    assert output.pending == "main"
+def first_packet_of(rig: Rig, venue: str, data: bytes, timestamp: int) -> None:
+    rig.packet(venue, "video", DESCRIPTOR + data + b"\x00", timestamp, marker=False)
 
 
-def test_video_overflow_asks_the_source_for_a_keyframe(live):
-    overflow(live)
-    assert live.requests == ["main"]  # a and b's outputs both overflowed: one throttled request
+def rest_of(rig: Rig, venue: str, data: bytes, timestamp: int) -> None:
+    rig.packet(venue, "video", CONTINUED + data + b"\x01", timestamp, marker=True)
 
 
-def test_video_overflow_recovers_at_the_next_keyframe(live):
-    overflow(live)
-    live.video("main", inter("late"), 999_000)
-    live.video("main", key("fresh"), 1_002_000)
-    live.video("main", inter("next"), 1_005_000)
-    assert payloads(live.out("b", PV)) == [key("fresh"), inter("next")]
-    assert live.router.program_snapshot()["b"]["program_video"] == "main"
+def test_a_switch_cuts_over_at_the_first_packet_of_the_keyframe(live):
+    live.router.set_program("a", set())
+    first_packet_of(live, "a", inter("a0"), 100)  # a frame of a that started before its keyframe
+    live.sequence[("a", "video")] += 1  # its end is late (reordered on the way)
+    frame(live, "a", key("a1"), 3100)
+    after_keyframe = live.sequence[("a", "video")]
+    live.sequence[("a", "video")] -= 4
+    rest_of(live, "a", inter("a0"), 100)  # the late end of that earlier frame: older than the cut
+    live.sequence[("a", "video")] = after_keyframe
+    frame(live, "a", inter("a2"), 6100)
+    sent = sent_packets(live.out("b", PV))
+    assert [data[:-1] for data, *_ in sent] == [key("a1")] * 3 + [inter("a2")] * 3
+    assert [marker for *_, marker in sent] == [False, False, True] * 2
 
 
-def test_audio_overflow_drops_the_queue_but_keeps_flowing(live):
-    for n in range(MAX_AUDIO_QUEUE + 1):
-        live.audio("main", f"s{n}".encode(), 960 * n)
-    output = live.out("b", PA)
-    assert payloads(output) == [f"s{MAX_AUDIO_QUEUE}".encode()]
-    assert output.stats.resyncs == 1
-    assert live.router.program_snapshot()["b"]["program_audio"] == "main"
+def test_the_old_sources_frame_is_completed_before_the_new_source_follows(live):
+    live.router.set_program("a", set())
+    first_packet_of(live, "main", inter("m"), 9000)  # main's frame has begun when a's keyframe comes
+    frame(live, "a", key("a1"), 500)
+    rest_of(live, "main", inter("m"), 9000)
+    frame(live, "main", inter("m2"), 12000)  # main's next frame: no longer forwarded
+    sent = sent_packets(live.out("b", PV))
+    assert [data for data, *_ in sent] == [inter("m") + b"\x00", inter("m") + b"\x01",
+                                           key("a1") + b"\x00", key("a1") + b"\x01", key("a1") + b"\x02"]
+    numbers = [seq for _data, seq, _ts, _marker in sent]
+    assert [later - earlier for earlier, later in itertools.pairwise(numbers)] == [1] * 4
+    assert live.router.program_snapshot()["b"]["program_video"] == "a"
+
+
+def test_an_old_frame_whose_end_never_comes_releases_the_new_source(live):
+    live.router.set_program("a", set())
+    first_packet_of(live, "main", inter("m"), 9000)
+    frame(live, "a", key("a1"), 500)
+    frame(live, "main", inter("m2"), 12000)  # main's next frame: the old one lost its end
+    assert [data for data, *_ in sent_packets(live.out("b", PV))] == [
+        inter("m") + b"\x00", key("a1") + b"\x00", key("a1") + b"\x01", key("a1") + b"\x02"]
+
+
+def test_a_held_new_source_is_let_through_after_a_bound(live):
+    live.router.set_program("a", set())
+    first_packet_of(live, "main", inter("m"), 9000)  # and main goes silent
+    frame(live, "a", key("a1"), 500, packets=MAX_HELD_PACKETS + 1)
+    sent = sent_packets(live.out("b", PV))
+    assert len(sent) == 1 + MAX_HELD_PACKETS + 1
+
+
+def test_a_source_leaving_mid_frame_releases_the_held_packets(live):
+    live.router.set_program("a", set())
+    first_packet_of(live, "main", inter("m"), 9000)
+    frame(live, "a", key("a1"), 500)
+    live.router.remove_peer(VenuePeer("main"))
+    assert len(sent_packets(live.out("b", PV))) == 1 + 3
+
+
+def test_a_video_output_not_started_yet_waits_for_a_keyframe_after_it_starts(live):
+    peer = VenuePeer("late")
+    output = capture(Output("video", PV, peer))
+    output.wait_until_started()
+    live.router.add_outputs(peer, [output])
+    live.requests.clear()
+    live.video("main", key("m1"))  # its sender has not started: the keyframe would be lost
+    assert output.current is None and output.pending == "main"
+    live.clock.advance(0.01)
+    output.started()
+    assert live.requests == ["main"], "asked again the moment it starts, throttle or not"
+    live.video("main", key("m2"))
+    assert payloads(output) == [key("m2")]
 
 
 # ------------------------------------------------------------------ venues leaving
@@ -416,7 +495,7 @@ MONITOR = MonitorPeer(1)
 
 @pytest.fixture
 def monitor(live: Rig) -> Output:
-    output = Output("video", Role.MONITOR_VIDEO, MONITOR, clock=live.clock)
+    output = capture(Output("video", Role.MONITOR_VIDEO, MONITOR))
     output.fixed_source = "b"
     live.router.add_outputs(MONITOR, [output])
     live.video("b", key("b0"))
@@ -457,7 +536,7 @@ WV = Role.WALL_VIDEO
 def wall_slots(rig: Rig, receiver: str = "main", count: int = 4) -> list[Output]:
     """Give `receiver` `count` wall slots (receive-only video m-lines, in slot order)."""
     peer = VenuePeer(receiver)
-    slots = [Output("video", WV, peer, clock=rig.clock, slot=n) for n in range(count)]
+    slots = [capture(Output("video", WV, peer, slot=n)) for n in range(count)]
     rig.router.add_outputs(peer, slots)
     return slots
 
@@ -561,30 +640,21 @@ def test_a_wall_slots_pli_asks_its_own_source(live):
 # ------------------------------------------------------------------ Output as a track
 
 
-async def test_recv_returns_queued_packets_in_order():
-    output = Output("audio", PA, VenuePeer("b"), clock=FakeClock())
-    for n, timestamp in enumerate((0, 960, 1920)):
-        output.push(f"p{n}".encode(), timestamp, restart=False)
-    received = [await output.recv() for _ in range(3)]
-    assert [bytes(p) for p in received] == [b"p0", b"p1", b"p2"]
-    assert [p.pts for p in received] == [0, 960, 1920]
-
-
-async def test_recv_raises_after_stop():
-    output = Output("video", PV, VenuePeer("b"), clock=FakeClock())
-    output.push(key(), 0, restart=False)
-    output.stop()
-    with pytest.raises(MediaStreamError):
-        await output.recv()
-
-
-async def test_stop_wakes_a_waiting_recv():
-    output = Output("video", PV, VenuePeer("b"), clock=FakeClock())
+async def test_recv_gives_its_sender_nothing_until_it_stops():
+    output = Output("video", PV, VenuePeer("b"))
     waiting = asyncio.ensure_future(output.recv())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    assert not waiting.done(), "packets bypass the sender: it never gets a frame"
     output.stop()
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(waiting, 1)
+
+
+async def test_recv_raises_after_stop():
+    output = Output("video", PV, VenuePeer("b"))
+    output.stop()
+    with pytest.raises(MediaStreamError):
+        await output.recv()
 
 
 # ------------------------------------------------------------------ peers are typed
@@ -594,7 +664,7 @@ def test_a_venue_named_like_a_monitor_is_another_peer(live):
     """A venue may be called `operator-1`; the first console's monitor is `MonitorPeer(1)`:
     removing one never touches the other."""
     add_venue(live, "operator-1")
-    monitor = Output("video", Role.MONITOR_VIDEO, MonitorPeer(1), clock=live.clock)
+    monitor = capture(Output("video", Role.MONITOR_VIDEO, MonitorPeer(1)))
     live.router.add_outputs(MonitorPeer(1), [monitor])
     venue_outputs = live.router.outputs(VenuePeer("operator-1"))
     live.router.remove_peer(MonitorPeer(1))
@@ -602,5 +672,5 @@ def test_a_venue_named_like_a_monitor_is_another_peer(live):
     assert [o.readyState for o in venue_outputs] == ["live"] * 3
     assert live.router.source_counters("operator-1") == (0, 0)
     live.video("operator-1", key("v"))
-    assert live.router.source_counters("operator-1") == (2, 1), "its uplinks are still routed"
+    assert live.router.source_counters("operator-1") == (3, 1), "its uplinks are still routed"
     assert monitor.readyState == "ended"

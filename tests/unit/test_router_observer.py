@@ -74,4 +74,4 @@ def test_forwarded_frames_are_counted_per_receiver(heard_rig):
     rig.video("main", inter("m"))  # a and b receive main's picture
     rig.audio("main", b"opus")  # and its sound
     rig.video("a", inter("a"))  # nobody receives a
-    assert heard.sent == [("video", 2, 4), ("audio", 2, 8)]
+    assert heard.sent == [("video", 2, 6), ("audio", 2, 8)]  # payload bytes: the video's with its descriptor

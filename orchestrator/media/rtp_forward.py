@@ -1,0 +1,180 @@
+"""Forwarding RTP packets as they came: one receiver's header rewriting, continuous across source switches.
+
+Pure: no sockets, no aiortc, time passed in. The router hands every packet of a source
+to the `RtpRewriter` of each output that forwards it; the rewriter returns the packet as
+that output's receiver must get it (or None: drop it), and keeps what a retransmission
+needs.
+
+Per output, a packet keeps its payload and marker bit; the header gets the output's
+SSRC, payload type and RTP header extension (its mid), and sequence number, timestamp
+and (VP8) picture ID shifted by offsets. The offsets are fixed when the output starts
+forwarding a source (`restart`, then the next packet anchors them): the first packet
+of the new source follows the last packet sent (sequence number and picture ID plus
+one, timestamp plus the wall-clock time between them), so the receiver sees one
+continuous stream whatever the source. A packet older than the anchor (a frame that
+started before the switch, or a late one) is dropped. The router cuts video over only
+at a packet that starts a keyframe (`vp8_starts_keyframe`).
+
+VP8 in RTP, RFC 7741 section 4.2: the payload descriptor's first byte is
+`X R N S R PID(3)`; S=1 with partition index 0 starts a frame. With X, a second byte
+`I L T K` says which optional fields follow: I a 7- or 15-bit picture ID (first bit M
+says which), L a TL0PICIDX byte, T or K one more byte. After the descriptor the VP8
+payload header starts: bit 0 of its first byte (P) is 0 in a key frame (RFC 6386
+section 9.1).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .codec import clock_rate
+
+_HEADER = struct.Struct("!BBHII")
+MAX_GAP_S = 5.0  # a source's timestamp jumping further than this is re-anchored on the wall clock
+VIDEO_HISTORY = 512  # packets kept per video output to answer its receiver's NACKs
+
+
+def vp8_descriptor_length(payload: bytes) -> int:
+    """Bytes of the VP8 payload descriptor at the start of `payload` (0 if it is truncated)."""
+    size = len(payload)
+    if size < 1:
+        return 0
+    if not payload[0] & 0x80:
+        return 1
+    if size < 2:
+        return 0
+    flags = payload[1]
+    length = 2
+    if flags & 0x80:  # I: picture ID
+        if size <= length:
+            return 0
+        length += 2 if payload[length] & 0x80 else 1
+    if flags & 0x40:  # L: TL0PICIDX
+        length += 1
+    if flags & 0x30:  # T or K: TID/KEYIDX
+        length += 1
+    return length if length <= size else 0
+
+
+def vp8_starts_frame(payload: bytes) -> bool:
+    """Whether the packet carries the start of partition 0: the first packet of a frame."""
+    return bool(payload) and payload[0] & 0x17 == 0x10
+
+
+def vp8_starts_keyframe(payload: bytes) -> bool:
+    """Whether the packet is the first packet of a VP8 key frame."""
+    if not vp8_starts_frame(payload):
+        return False
+    start = vp8_descriptor_length(payload)
+    return 0 < start < len(payload) and not payload[start] & 0x01
+
+
+def _picture_id_bits(payload: bytes) -> int:
+    """7 or 15 when the VP8 descriptor carries a picture ID (at byte 2), else 0."""
+    if len(payload) < 4 or payload[0] & 0x80 == 0 or payload[1] & 0x80 == 0:
+        return 0
+    return 15 if payload[2] & 0x80 else 7
+
+
+class RtpRewriter:
+    """One output's packets: rewrites each forwarded packet's header for its receiver."""
+
+    def __init__(self, kind: str, ssrc: int = 0, payload_type: int = 0, extension: bytes = b"",
+                 first_sequence: int = 0, first_timestamp: int = 0):
+        self.kind = kind
+        self.video = kind == "video"
+        self.rate = clock_rate(kind)
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.extension = extension  # the whole header extension block (profile, length, elements)
+        # counters for the output's sender reports: packets, payload octets, last timestamp and when
+        self.packets = 0
+        self.octets = 0
+        self.last_timestamp = first_timestamp
+        self.last_sent_at = 0.0
+        self._first_byte = 0x90 if extension else 0x80
+        self._anchored = False
+        self._seq = (first_sequence - 1) & 0xFFFF  # the last sequence number sent
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._last_in_ts = 0
+        self._floor = 0  # source sequence numbers before this are dropped (older than the anchor)
+        self._picture_id = 0x7FFF  # the last picture ID sent
+        self._picture_offset: int | None = None
+        self._history: list[bytes | None] = [None] * (VIDEO_HISTORY if self.video else 0)
+
+    def configure(self, ssrc: int, payload_type: int, extension: bytes = b"") -> None:
+        """The output's negotiated SSRC, payload type and header extension block."""
+        self.ssrc, self.payload_type, self.extension = ssrc, payload_type, extension
+        self._first_byte = 0x90 if extension else 0x80
+
+    def restart(self) -> None:
+        """The next packet comes from another source (or after a gap): anchor the offsets on it."""
+        self._anchored = False
+
+    def rewrite(self, sequence: int, timestamp: int, marker: bool, payload: bytes, now: float) -> bytes | None:
+        """The packet as this output sends it (unprotected), or None to drop it."""
+        if not self._anchored:
+            self._anchor(sequence, timestamp, now)
+        else:
+            if (sequence - self._floor) & 0xFFFF >= 0x8000:
+                return None  # older than the anchor: part of a frame that started before the switch
+            if (sequence - self._floor) & 0xFFFF > 0x4000:
+                self._floor = (sequence - 0x2000) & 0xFFFF
+            jump = (timestamp - self._last_in_ts) & 0xFFFFFFFF
+            limit = int(MAX_GAP_S * self.rate)
+            if limit < jump < 0x100000000 - limit:  # the source's clock jumped: follow the wall clock
+                gap = max(1, round((now - self.last_sent_at) * self.rate))
+                self._ts_offset = (self.last_timestamp + gap - timestamp) & 0xFFFFFFFF
+        out_seq = (sequence + self._seq_offset) & 0xFFFF
+        out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
+        if self.video and _picture_id_bits(payload):
+            payload = self._rewrite_picture_id(payload)
+        data = _HEADER.pack(self._first_byte, self.payload_type | (0x80 if marker else 0), out_seq, out_ts,
+                            self.ssrc) + self.extension + payload
+        if (out_seq - self._seq) & 0xFFFF < 0x8000:
+            self._seq = out_seq
+            self._last_in_ts = timestamp
+            self.last_timestamp = out_ts
+            self.last_sent_at = now
+        self.packets += 1
+        self.octets += len(payload)
+        if self.video:
+            self._history[out_seq % VIDEO_HISTORY] = data
+        return data
+
+    def retransmission(self, sequence: int) -> bytes | None:
+        """The packet this output sent with `sequence` (a receiver's NACK), if it is still kept."""
+        if not self._history:
+            return None
+        data = self._history[sequence % VIDEO_HISTORY]
+        if data is None or int.from_bytes(data[2:4], "big") != sequence:
+            return None
+        return data
+
+    def _anchor(self, sequence: int, timestamp: int, now: float) -> None:
+        self._anchored = True
+        first = self.packets == 0
+        gap = 0 if first else max(1, round((now - self.last_sent_at) * self.rate))
+        self._seq_offset = (self._seq + 1 - sequence) & 0xFFFF
+        self._ts_offset = (self.last_timestamp + gap - timestamp) & 0xFFFFFFFF
+        self._floor = sequence
+        self._last_in_ts = timestamp
+        self._picture_offset = None
+
+    def _rewrite_picture_id(self, payload: bytes) -> bytes:
+        if payload[2] & 0x80:
+            picture_id = ((payload[2] & 0x7F) << 8) | payload[3]
+        else:
+            picture_id = payload[2]
+        if self._picture_offset is None:
+            self._picture_offset = (self._picture_id + 1 - picture_id) & 0x7FFF
+        out = (picture_id + self._picture_offset) & 0x7FFF
+        if self._is_newer_picture(out):
+            self._picture_id = out
+        if payload[2] & 0x80:
+            return payload[:2] + bytes((0x80 | out >> 8, out & 0xFF)) + payload[4:]
+        return payload[:2] + bytes((out & 0x7F,)) + payload[3:]
+
+    def _is_newer_picture(self, picture_id: int) -> bool:
+        return (picture_id - self._picture_id) & 0x7FFF < 0x4000
