@@ -33,7 +33,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .plane import MediaObserver, NoMediaObserver, PeerId, ProgramSnapshot, VenuePeer
 from .routing import Program, Role, choose_source
-from .rtp_forward import RtpRewriter, vp8_starts_keyframe
+from .rtp_forward import InboundPacket, RtpRewriter, vp8_starts_keyframe
 
 KEYFRAME_RETRY_S = 0.3  # re-ask a source that has not sent the keyframe yet
 KEYFRAME_THROTTLE_S = 0.25  # at most one keyframe request per source in this time
@@ -78,7 +78,7 @@ class Output(MediaStreamTrack):
         self._frame_open = False  # the last packet sent did not end its frame
         self._open_timestamp = 0  # its source timestamp
         self._finishing: int | None = None  # the source timestamp of the old source's frame being completed
-        self._held: list[tuple[int, int, bool, bytes]] = []  # the new source's packets meanwhile
+        self._held: list[InboundPacket] = []  # the new source's packets meanwhile
 
     @property
     def label(self) -> str:
@@ -114,35 +114,36 @@ class Output(MediaStreamTrack):
         else:
             self.rewriter.restart()
 
-    def forward(self, sequence: int, timestamp: int, marker: bool, payload: bytes, now: float) -> bool:
+    def forward(self, packet: InboundPacket, now: float) -> bool:
         """Send one packet of the current source to the receiver; False if it was dropped."""
         if self._finishing is not None:
-            self._held.append((sequence, timestamp, marker, payload))
+            self._held.append(packet)
             if len(self._held) > MAX_HELD_PACKETS:
                 self.finish(now)
             return True
-        data = self.rewriter.rewrite(sequence, timestamp, marker, payload, now)
+        data = self.rewriter.rewrite(packet, now)
         if data is None:
             return False
         self.send(data)
-        self._frame_open, self._open_timestamp = not marker, timestamp
-        self.stats.bytes += len(payload)
-        if marker or self.kind == "audio":
+        self._frame_open = not packet.marker
+        self._open_timestamp = packet.timestamp
+        self.stats.bytes += len(packet.payload)
+        if packet.marker or not self.rewriter.video:
             self.stats.frames += 1
         return True
 
-    def complete_frame(self, sequence: int, timestamp: int, marker: bool, payload: bytes, now: float) -> None:
+    def complete_frame(self, packet: InboundPacket, now: float) -> None:
         """A packet of the source left while `finishing`: forward it if it belongs to the frame being completed."""
         if self._finishing is None:
             return
-        if timestamp != self._finishing:  # the frame's last packet never came
+        if packet.timestamp != self._finishing:  # the frame's last packet never came
             self.finish(now)
             return
-        data = self.rewriter.rewrite(sequence, timestamp, marker, payload, now)
+        data = self.rewriter.rewrite(packet, now)
         if data is not None:
             self.send(data)
-            self.stats.bytes += len(payload)
-        if marker:
+            self.stats.bytes += len(packet.payload)
+        if packet.marker:
             self.finish(now)
 
     def abandon(self) -> None:
@@ -160,7 +161,7 @@ class Output(MediaStreamTrack):
         self.rewriter.restart()
         held, self._held = self._held, []
         for packet in held:
-            self.forward(*packet, now)
+            self.forward(packet, now)
 
     async def recv(self):
         if self.readyState == "live":
@@ -335,19 +336,21 @@ class ProgramRouter:
                 self.observer.switched(venue, self.clock() - self._take[1])
                 self._take = None
         finishing = self._routes.finishing.get(key)
+        receivers = self._routes.current.get(key)
+        if not receivers and not finishing:
+            return
+        packet = InboundPacket(sequence, timestamp, marker, payload, kind == "video")
+        now = self.clock()
         if finishing:
-            now = self.clock()
             for output in list(finishing):
-                output.complete_frame(sequence, timestamp, marker, payload, now)
+                output.complete_frame(packet, now)
                 if not output.finishing:
                     finishing.discard(output)
-        receivers = self._routes.current.get(key)
         if not receivers:
             return
-        now = self.clock()
         sent = 0
         for output in receivers:
-            sent += output.forward(sequence, timestamp, marker, payload, now)
+            sent += output.forward(packet, now)
         if sent:
             self.observer.forwarded(kind, sent if ends_frame else 0, sent * size)
 

@@ -69,11 +69,26 @@ def vp8_starts_keyframe(payload: bytes) -> bool:
     return 0 < start < len(payload) and not payload[start] & 0x01
 
 
-def _picture_id_bits(payload: bytes) -> int:
-    """7 or 15 when the VP8 descriptor carries a picture ID (at byte 2), else 0."""
-    if len(payload) < 4 or payload[0] & 0x80 == 0 or payload[1] & 0x80 == 0:
-        return 0
-    return 15 if payload[2] & 0x80 else 7
+class InboundPacket:
+    """One packet of a source, parsed once for every output that forwards it."""
+
+    __slots__ = ("head", "marker", "payload", "picture_bits", "picture_id", "sequence", "tail", "timestamp")
+
+    def __init__(self, sequence: int, timestamp: int, marker: bool, payload: bytes, video: bool = True):
+        self.sequence = sequence
+        self.timestamp = timestamp
+        self.marker = marker
+        self.payload = payload
+        # a VP8 picture ID (at byte 2, 7 or 15 bits): the payload is head + picture ID + tail
+        self.picture_bits = 0
+        self.picture_id = 0
+        self.head = self.tail = b""
+        if video and len(payload) >= 4 and payload[0] & 0x80 and payload[1] & 0x80:
+            self.head = payload[:2]
+            if payload[2] & 0x80:
+                self.picture_bits, self.picture_id, self.tail = 15, (payload[2] & 0x7F) << 8 | payload[3], payload[4:]
+            else:
+                self.picture_bits, self.picture_id, self.tail = 7, payload[2], payload[3:]
 
 
 class RtpRewriter:
@@ -102,6 +117,7 @@ class RtpRewriter:
         self._picture_id = 0x7FFF  # the last picture ID sent
         self._picture_offset: int | None = None
         self._history: list[bytes | None] = [None] * (VIDEO_HISTORY if self.video else 0)
+        self._max_jump = int(MAX_GAP_S * self.rate)
 
     def configure(self, ssrc: int, payload_type: int, extension: bytes = b"") -> None:
         """The output's negotiated SSRC, payload type and header extension block."""
@@ -112,8 +128,9 @@ class RtpRewriter:
         """The next packet comes from another source (or after a gap): anchor the offsets on it."""
         self._anchored = False
 
-    def rewrite(self, sequence: int, timestamp: int, marker: bool, payload: bytes, now: float) -> bytes | None:
+    def rewrite(self, packet: InboundPacket, now: float) -> bytes | None:
         """The packet as this output sends it (unprotected), or None to drop it."""
+        sequence, timestamp = packet.sequence, packet.timestamp
         if not self._anchored:
             self._anchor(sequence, timestamp, now)
         else:
@@ -122,23 +139,24 @@ class RtpRewriter:
             if (sequence - self._floor) & 0xFFFF > 0x4000:
                 self._floor = (sequence - 0x2000) & 0xFFFF
             jump = (timestamp - self._last_in_ts) & 0xFFFFFFFF
-            limit = int(MAX_GAP_S * self.rate)
-            if limit < jump < 0x100000000 - limit:  # the source's clock jumped: follow the wall clock
+            if self._max_jump < jump < 0x100000000 - self._max_jump:  # the source's clock jumped: follow the wall clock
                 gap = max(1, round((now - self.last_sent_at) * self.rate))
                 self._ts_offset = (self.last_timestamp + gap - timestamp) & 0xFFFFFFFF
         out_seq = (sequence + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        if self.video and _picture_id_bits(payload):
-            payload = self._rewrite_picture_id(payload)
-        data = _HEADER.pack(self._first_byte, self.payload_type | (0x80 if marker else 0), out_seq, out_ts,
-                            self.ssrc) + self.extension + payload
+        header = _HEADER.pack(self._first_byte, self.payload_type | 0x80 if packet.marker else self.payload_type,
+                              out_seq, out_ts, self.ssrc)
+        if packet.picture_bits and self.video:
+            data = b"".join((header, self.extension, packet.head, self._picture_id_bytes(packet), packet.tail))
+        else:
+            data = b"".join((header, self.extension, packet.payload))
         if (out_seq - self._seq) & 0xFFFF < 0x8000:
             self._seq = out_seq
             self._last_in_ts = timestamp
             self.last_timestamp = out_ts
             self.last_sent_at = now
         self.packets += 1
-        self.octets += len(payload)
+        self.octets += len(packet.payload)
         if self.video:
             self._history[out_seq % VIDEO_HISTORY] = data
         return data
@@ -162,19 +180,13 @@ class RtpRewriter:
         self._last_in_ts = timestamp
         self._picture_offset = None
 
-    def _rewrite_picture_id(self, payload: bytes) -> bytes:
-        if payload[2] & 0x80:
-            picture_id = ((payload[2] & 0x7F) << 8) | payload[3]
-        else:
-            picture_id = payload[2]
+    def _picture_id_bytes(self, packet: InboundPacket) -> bytes:
+        """The packet's picture ID shifted to continue this output's, in the packet's own width."""
         if self._picture_offset is None:
-            self._picture_offset = (self._picture_id + 1 - picture_id) & 0x7FFF
-        out = (picture_id + self._picture_offset) & 0x7FFF
-        if self._is_newer_picture(out):
+            self._picture_offset = (self._picture_id + 1 - packet.picture_id) & 0x7FFF
+        out = (packet.picture_id + self._picture_offset) & 0x7FFF
+        if (out - self._picture_id) & 0x7FFF < 0x4000:
             self._picture_id = out
-        if payload[2] & 0x80:
-            return payload[:2] + bytes((0x80 | out >> 8, out & 0xFF)) + payload[4:]
-        return payload[:2] + bytes((out & 0x7F,)) + payload[3:]
-
-    def _is_newer_picture(self, picture_id: int) -> bool:
-        return (picture_id - self._picture_id) & 0x7FFF < 0x4000
+        if packet.picture_bits == 15:
+            return bytes((0x80 | out >> 8, out & 0xFF))
+        return bytes((out & 0x7F,))

@@ -29,7 +29,7 @@ from orchestrator.media.codec import prefer_codec
 from orchestrator.media.plane import VenuePeer
 from orchestrator.media.router import Output
 from orchestrator.media.routing import Role
-from orchestrator.media.rtp_forward import vp8_starts_keyframe
+from orchestrator.media.rtp_forward import InboundPacket, vp8_starts_keyframe
 from tests.support.live import wait_for
 
 
@@ -74,8 +74,8 @@ class Switcher:
             self.output.source_changed()
             self.switches.append(venue)
         if venue == self.current:
-            self.output.forward(packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload,
-                                asyncio.get_running_loop().time())
+            inbound = InboundPacket(packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload)
+            self.output.forward(inbound, asyncio.get_running_loop().time())
 
 
 @dataclass

@@ -9,6 +9,7 @@ import pytest
 
 from orchestrator.media.rtp_forward import (
     VIDEO_HISTORY,
+    InboundPacket,
     RtpRewriter,
     vp8_descriptor_length,
     vp8_starts_frame,
@@ -34,6 +35,11 @@ def descriptor(start: bool = True, partition: int = 0, picture_id: int | None = 
     if tid:
         out += b"\x40"
     return out
+
+
+def send(rewriter: RtpRewriter, sequence: int, timestamp: int, marker: bool, payload: bytes, now: float) -> bytes | None:
+    """What `rewriter` makes of one packet of its source."""
+    return rewriter.rewrite(InboundPacket(sequence, timestamp, marker, payload, rewriter.video), now)
 
 
 def header(packet: bytes) -> tuple[int, int, int, int, int, int]:
@@ -78,11 +84,11 @@ def test_a_truncated_descriptor_is_no_keyframe():
 
 def test_only_the_header_changes_marker_kept():
     rewriter = RtpRewriter("audio", ssrc=0xDEADBEEF, payload_type=111, first_sequence=7, first_timestamp=1000)
-    packet = rewriter.rewrite(50_000, 123_456, True, b"opus", now=0.0)
+    packet = send(rewriter, 50_000, 123_456, True, b"opus", now=0.0)
     assert packet is not None
     assert header(packet) == (0x80, 1, 111, 7, 1000, 0xDEADBEEF)
     assert packet[12:] == b"opus"
-    unmarked = rewriter.rewrite(50_001, 124_416, False, b"more", now=0.02)
+    unmarked = send(rewriter, 50_001, 124_416, False, b"more", now=0.02)
     assert unmarked is not None and header(unmarked)[1:5] == (0, 111, 8, 1960)
 
 
@@ -90,7 +96,7 @@ def test_the_outputs_header_extension_follows_the_fixed_header():
     extension = b"\xbe\xde\x00\x01\x10\x30\x00\x00"  # one-byte form: mid "0"
     rewriter = RtpRewriter("audio", first_sequence=1)
     rewriter.configure(ssrc=1, payload_type=111, extension=extension)
-    packet = rewriter.rewrite(9, 0, True, b"opus", now=0.0)
+    packet = send(rewriter, 9, 0, True, b"opus", now=0.0)
     assert packet is not None
     assert packet[0] == 0x90, "the X bit says an extension follows"
     assert packet[12:20] == extension and packet[20:] == b"opus"
@@ -98,9 +104,9 @@ def test_the_outputs_header_extension_follows_the_fixed_header():
 
 def test_sequence_numbers_and_timestamps_continue_across_a_restart_and_wrap():
     rewriter = RtpRewriter("video", first_sequence=65534, first_timestamp=2**32 - 3000)
-    sent = [rewriter.rewrite(100 + n, 5000 + 3000 * n, True, descriptor() + INTER, now=n / 30) for n in range(2)]
+    sent = [send(rewriter, 100 + n, 5000 + 3000 * n, True, descriptor() + INTER, now=n / 30) for n in range(2)]
     rewriter.restart()  # another source, numbered its own way
-    sent += [rewriter.rewrite(30_000 + n, 777 + 3000 * n, True, descriptor() + INTER, now=(2 + n) / 30)
+    sent += [send(rewriter, 30_000 + n, 777 + 3000 * n, True, descriptor() + INTER, now=(2 + n) / 30)
              for n in range(2)]
     headers = [header(p) for p in sent if p is not None]
     assert [h[3] for h in headers] == [65534, 65535, 0, 1]
@@ -109,27 +115,27 @@ def test_sequence_numbers_and_timestamps_continue_across_a_restart_and_wrap():
 
 def test_a_restart_without_time_passing_still_moves_the_timestamp_forward():
     rewriter = RtpRewriter("video")
-    rewriter.rewrite(1, 90_000, True, descriptor() + KEY, now=5.0)
+    send(rewriter, 1, 90_000, True, descriptor() + KEY, now=5.0)
     rewriter.restart()
-    packet = rewriter.rewrite(1, 0, True, descriptor() + KEY, now=5.0)
+    packet = send(rewriter, 1, 0, True, descriptor() + KEY, now=5.0)
     assert packet is not None and header(packet)[4] == 1
 
 
 def test_a_long_pause_wraps_the_timestamp_modulo_2_to_the_32():
     rewriter = RtpRewriter("video")
-    rewriter.rewrite(0, 0, True, descriptor() + KEY, now=0.0)
+    send(rewriter, 0, 0, True, descriptor() + KEY, now=0.0)
     rewriter.restart()
     pause = (2**32 - 1000) / 90_000  # the next timestamp lands 1000 ticks below the wrap
-    stamps = [rewriter.rewrite(5, 0, True, descriptor() + KEY, now=pause),
-              rewriter.rewrite(6, 3000, True, descriptor() + INTER, now=pause + 1 / 30)]
+    stamps = [send(rewriter, 5, 0, True, descriptor() + KEY, now=pause),
+              send(rewriter, 6, 3000, True, descriptor() + INTER, now=pause + 1 / 30)]
     assert [header(p)[4] for p in stamps if p is not None] == [2**32 - 1000, 2000]
 
 
 def test_packets_older_than_the_anchor_are_dropped_and_the_floor_follows_a_long_stream():
     rewriter = RtpRewriter("video")
-    assert rewriter.rewrite(1000, 0, True, descriptor() + KEY, now=0.0) is not None
-    assert rewriter.rewrite(999, 0, False, descriptor(start=False) + KEY, now=0.0) is None, "before the cut"
-    sent = [rewriter.rewrite(1000 + n, 3000 * n, True, descriptor() + INTER, now=n / 30) for n in range(1, 70_000)]
+    assert send(rewriter, 1000, 0, True, descriptor() + KEY, now=0.0) is not None
+    assert send(rewriter, 999, 0, False, descriptor(start=False) + KEY, now=0.0) is None, "before the cut"
+    sent = [send(rewriter, 1000 + n, 3000 * n, True, descriptor() + INTER, now=n / 30) for n in range(1, 70_000)]
     assert all(p is not None for p in sent), "40 000 packets later the stream is still forwarded"
     numbers = [header(p)[3] for p in sent if p is not None]
     assert all((later - earlier) & 0xFFFF == 1 for earlier, later in itertools.pairwise(numbers))
@@ -145,12 +151,12 @@ def test_picture_ids_continue_across_a_restart(first_width, second_width):
     start_b = 3 if second_width == 7 else 9_000
     ids = []
     for n in range(3):
-        packet = rewriter.rewrite(n, 3000 * n, True, descriptor(picture_id=start_a + n) + INTER, now=n / 30)
+        packet = send(rewriter, n, 3000 * n, True, descriptor(picture_id=start_a + n) + INTER, now=n / 30)
         assert packet is not None
         ids.append(picture_id(packet))
     rewriter.restart()
     for n in range(3):
-        packet = rewriter.rewrite(500 + n, 3000 * n, n == 2, descriptor(picture_id=start_b) + INTER,
+        packet = send(rewriter, 500 + n, 3000 * n, n == 2, descriptor(picture_id=start_b) + INTER,
                                   now=(3 + n) / 30)  # one frame in three packets: one picture ID
         assert packet is not None
         ids.append(picture_id(packet))
@@ -163,7 +169,7 @@ def test_picture_ids_continue_across_a_restart(first_width, second_width):
 def test_a_packet_without_picture_id_passes_unchanged():
     rewriter = RtpRewriter("video")
     payload = descriptor(tid=True) + INTER
-    packet = rewriter.rewrite(3, 0, True, payload, now=0.0)
+    packet = send(rewriter, 3, 0, True, payload, now=0.0)
     assert packet is not None and packet[12:] == payload
 
 
@@ -172,17 +178,17 @@ def test_a_packet_without_picture_id_passes_unchanged():
 
 def test_a_nacked_packet_is_sent_again_as_it_went_out():
     rewriter = RtpRewriter("video", first_sequence=100)
-    sent = [rewriter.rewrite(n, 0, True, descriptor() + INTER + bytes([n]), now=0.0) for n in range(5)]
+    sent = [send(rewriter, n, 0, True, descriptor() + INTER + bytes([n]), now=0.0) for n in range(5)]
     assert rewriter.retransmission(102) == sent[2]
     assert rewriter.retransmission(100 + VIDEO_HISTORY) is None, "never sent"
     for n in range(5, VIDEO_HISTORY + 5):
-        rewriter.rewrite(n, 0, True, descriptor() + INTER, now=0.0)
+        send(rewriter, n, 0, True, descriptor() + INTER, now=0.0)
     assert rewriter.retransmission(102) is None, "too old: its slot holds a newer packet"
     assert RtpRewriter("audio").retransmission(0) is None
 
 
 def test_counters_for_the_sender_reports():
     rewriter = RtpRewriter("audio")
-    rewriter.rewrite(1, 960, True, b"abc", now=1.0)
-    rewriter.rewrite(2, 1920, True, b"de", now=1.02)
+    send(rewriter, 1, 960, True, b"abc", now=1.0)
+    send(rewriter, 2, 1920, True, b"de", now=1.02)
     assert (rewriter.packets, rewriter.octets, rewriter.last_timestamp, rewriter.last_sent_at) == (2, 5, 960, 1.02)
