@@ -173,3 +173,27 @@ async def test_the_viewer_decodes_forwarded_packets_and_each_switch_lands_on_a_k
         outbound = await stats(rig.sender, "outbound-rtp")
         assert outbound.packetsSent == rig.switcher.output.rewriter.packets > 40, "the sender reports what went out"
     assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
+
+
+async def test_a_receivers_nack_is_answered_from_the_packets_the_output_sent(caplog):
+    caplog.set_level(logging.WARNING, logger="aiortc")
+    async with forwarding_rig() as rig:
+        output = rig.switcher.output
+        await wait_for(lambda: set(rig.uplinks) == {"a", "b"} and output.ready, 10, "both cameras")
+        send, dropped = output.send, set()
+
+        def lossy(data: bytes) -> None:
+            sequence = int.from_bytes(data[2:4], "big")
+            if len(dropped) < 5 and sequence % 7 == 3:
+                dropped.add(sequence)  # lost on the way (a retransmission does not come through here)
+                return
+            send(data)
+
+        output.send = lossy
+        await switch(rig, "a")
+        await wait_for(lambda: len(dropped) == 5, 5, "five packets lost")
+        before = len(rig.frames)
+        await wait_for(lambda: len(rig.frames) > before + 10, 5, "ten more pictures")
+        inbound = await stats(rig.viewer.getTransceivers()[0].receiver, "inbound-rtp")
+        assert inbound.packetsLost == 0, "every gap was filled by a retransmission"
+    assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
