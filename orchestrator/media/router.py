@@ -125,7 +125,7 @@ class Output(MediaStreamTrack):
         if data is None:
             return False
         self.send(data)
-        self._frame_open = not packet.marker
+        self._frame_open = self.rewriter.video and not packet.marker  # (an Opus packet is a frame, marked or not)
         self._open_timestamp = packet.timestamp
         self.stats.bytes += len(packet.payload)
         if packet.marker or not self.rewriter.video:

@@ -31,7 +31,7 @@ from .codec import clock_rate
 
 _HEADER = struct.Struct("!BBHII")
 MAX_GAP_S = 5.0  # a source's timestamp jumping further than this is re-anchored on the wall clock
-VIDEO_HISTORY = 512  # packets kept per video output to answer its receiver's NACKs
+VIDEO_HISTORY = 128  # packets kept per video output to answer its receiver's NACKs (as aiortc's sender keeps)
 
 
 def vp8_descriptor_length(payload: bytes) -> int:

@@ -270,6 +270,13 @@ def test_audio_switches_at_once(live):
     assert live.router.program_snapshot()["b"]["program_audio"] == "a"
 
 
+def test_audio_switches_at_once_though_opus_packets_carry_no_marker(live):
+    live.packet("main", "audio", b"m-voice", 960, marker=False)  # browsers mark only a talkspurt's start
+    live.router.set_program("a", set())
+    live.packet("a", "audio", b"a-voice", 100, marker=False)
+    assert payloads(live.out("b", PA)) == [b"m-voice", b"a-voice"]
+
+
 # ------------------------------------------------------------------ timestamps
 
 
