@@ -38,6 +38,7 @@ from .rtp_forward import InboundPacket, RtpRewriter, vp8_starts_keyframe
 KEYFRAME_RETRY_S = 0.3  # re-ask a source that has not sent the keyframe yet
 KEYFRAME_THROTTLE_S = 0.25  # at most one keyframe request per source in this time
 MAX_HELD_PACKETS = 50  # a new source's packets held while the old source's last frame completes
+MAX_HOLD_S = 0.2  # and for at most this long
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Output(MediaStreamTrack):
         self._open_timestamp = 0  # its source timestamp
         self._finishing: int | None = None  # the source timestamp of the old source's frame being completed
         self._held: list[InboundPacket] = []  # the new source's packets meanwhile
+        self._held_since = 0.0
 
     @property
     def label(self) -> str:
@@ -117,8 +119,10 @@ class Output(MediaStreamTrack):
     def forward(self, packet: InboundPacket, now: float) -> bool:
         """Send one packet of the current source to the receiver; False if it was dropped."""
         if self._finishing is not None:
+            if not self._held:
+                self._held_since = now
             self._held.append(packet)
-            if len(self._held) > MAX_HELD_PACKETS:
+            if len(self._held) > MAX_HELD_PACKETS or now - self._held_since > MAX_HOLD_S:
                 self.finish(now)
             return True
         data = self.rewriter.rewrite(packet, now)

@@ -22,6 +22,7 @@ from orchestrator.media.plane import MonitorPeer, VenuePeer
 from orchestrator.media.router import (
     KEYFRAME_THROTTLE_S,
     MAX_HELD_PACKETS,
+    MAX_HOLD_S,
     Output,
     ProgramRouter,
     Role,
@@ -444,6 +445,15 @@ def test_a_held_new_source_is_let_through_after_a_bound(live):
     frame(live, "a", key("a1"), 500, packets=MAX_HELD_PACKETS + 1)
     sent = sent_packets(live.out("b", PV))
     assert len(sent) == 1 + MAX_HELD_PACKETS + 1
+
+
+def test_a_held_new_source_is_let_through_after_a_while(live):
+    live.router.set_program("a", set())
+    first_packet_of(live, "main", inter("m"), 9000)  # and main freezes
+    first_packet_of(live, "a", key("a1"), 500)
+    live.clock.advance(MAX_HOLD_S + 0.01)
+    rest_of(live, "a", key("a1"), 500)
+    assert len(sent_packets(live.out("b", PV))) == 3
 
 
 def test_a_source_leaving_mid_frame_releases_the_held_packets(live):
