@@ -68,6 +68,7 @@ class Output(MediaStreamTrack):
         self.slot = slot  # wall outputs: the wall slot it is
         self.current: str | None = None  # source venue now forwarded
         self.pending: str | None = None  # source venue we switch to at its next keyframe
+        self.leaving: str | None = None  # source venue whose last frame it still completes (`finishing`)
         self.fixed_source: str | None = None  # for monitor outputs
         self.stats = OutputStats()
         self.on_keyframe_request: Callable[[], None] = lambda: None
@@ -102,16 +103,15 @@ class Output(MediaStreamTrack):
         """Whether it still completes the frame it was sending when its source changed."""
         return self._finishing is not None
 
-    def source_changed(self) -> None:
+    def source_changed(self, now: float) -> None:
         """The next packets come from another source: their numbering is not comparable.
 
         If the old source's frame was sent only in part, the rest of it is still forwarded
         (`complete_frame`) and the new source's packets are held until it ends: a receiver that
         assembles frames by timestamp (aiortc's jitter buffer) would otherwise decode the
         part."""
-        if self._finishing is not None:
-            self._held.clear()  # a source skipped while the old frame completes
-        elif self._frame_open:
+        self.finish(now)  # a source skipped while an older frame completed: its start is sent as it is
+        if self._frame_open:
             self._finishing = self._open_timestamp
         else:
             self.rewriter.restart()
@@ -150,12 +150,6 @@ class Output(MediaStreamTrack):
         if packet.marker:
             self.finish(now)
 
-    def abandon(self) -> None:
-        """Stop completing the old source's frame and drop what was held (nothing follows it)."""
-        self._finishing = None
-        self._frame_open = False
-        self._held = []
-
     def finish(self, now: float) -> None:
         """Stop completing the old source's frame; forward what the new source sent meanwhile."""
         if self._finishing is None:
@@ -173,6 +167,7 @@ class Output(MediaStreamTrack):
         raise MediaStreamError
 
     def stop(self) -> None:
+        self._finishing, self._held = None, []
         self._stopped.set()
         super().stop()
 
@@ -189,7 +184,7 @@ class _Source:
 
 @dataclass
 class _Routes:
-    """Outputs by the source they forward now, and by the source they wait for."""
+    """Outputs by the source they forward now, the source they wait for, and the source whose frame they complete."""
 
     current: dict[tuple[str, str], set[Output]] = field(default_factory=dict)
     pending: dict[tuple[str, str], set[Output]] = field(default_factory=dict)
@@ -241,6 +236,7 @@ class ProgramRouter:
                 self._sources.pop((peer.venue, kind), None)
                 for output in self._routes.finishing.pop((peer.venue, kind), set()):
                     output.finish(self.clock())
+                    output.leaving = None
         for output in self._outputs.pop(peer, []):
             self._set_route(output, None, None)
             output.stop()
@@ -309,10 +305,12 @@ class ProgramRouter:
             if current is not None and old is not None:
                 output.stats.switches += 1
             output.current = current
-            if current is None:
-                output.abandon()
-            output.source_changed()
-            if output.finishing and old is not None and old != current:
+            if output.leaving is not None:  # it stops completing that source's frame now
+                self._routes.move("finishing", output, output.leaving, None)
+                output.leaving = None
+            output.source_changed(self.clock())
+            if output.finishing:
+                output.leaving = old
                 self._routes.move("finishing", output, None, old)
         if pending != output.pending:
             self._routes.move("pending", output, output.pending, pending)
@@ -350,6 +348,7 @@ class ProgramRouter:
                 output.complete_frame(packet, now)
                 if not output.finishing:
                     finishing.discard(output)
+                    output.leaving = None
         if not receivers:
             return
         sent = 0

@@ -66,16 +66,20 @@ class Switcher:
     output: Output
     current: str | None = None
     pending: str | None = None
+    left: str | None = None  # the source whose last frame may still be completing
     switches: list[str] = field(default_factory=list)
 
     def on_packet(self, venue: str, packet: RtpPacket) -> None:
+        now = asyncio.get_running_loop().time()
         if venue == self.pending and self.output.ready and vp8_starts_keyframe(packet.payload):
-            self.current, self.pending = venue, None
-            self.output.source_changed()
+            self.left, self.current, self.pending = self.current, venue, None
+            self.output.source_changed(now)
             self.switches.append(venue)
-        if venue == self.current:
-            inbound = InboundPacket(packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload)
-            self.output.forward(inbound, asyncio.get_running_loop().time())
+        inbound = InboundPacket(packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload)
+        if venue == self.left:
+            self.output.complete_frame(inbound, now)
+        elif venue == self.current:
+            self.output.forward(inbound, now)
 
 
 @dataclass

@@ -439,6 +439,24 @@ def test_an_old_frame_whose_end_never_comes_releases_the_new_source(live):
         inter("m") + b"\x00", key("a1") + b"\x00", key("a1") + b"\x01", key("a1") + b"\x02"]
 
 
+def test_a_third_source_while_a_frame_completes_keeps_one_numbered_stream(live, monitor):
+    first_packet_of(live, "b", inter("b"), 9000)
+    monitor.fixed_source = "a"
+    live.router.reroute()
+    first_packet_of(live, "a", key("a1"), 500)  # held: b's frame is not complete
+    monitor.fixed_source = "main"
+    live.router.reroute()
+    live.video("main", key("m1"), 70)  # main cuts in: a's start goes out, and a's frame is completed next
+    rest_of(live, "b", inter("b"), 9000)  # too late: b's frame is no longer completed
+    rest_of(live, "a", key("a1"), 500)
+    live.video("main", inter("m2"), 3070)
+    sent = sent_packets(monitor)
+    assert [data for data, *_ in sent] == [inter("b") + b"\x00", key("a1") + b"\x00", key("a1") + b"\x01",
+                                           key("m1"), inter("m2")]
+    numbers = [seq for _data, seq, _ts, _marker in sent]
+    assert [later - earlier for earlier, later in itertools.pairwise(numbers)] == [1] * 4
+
+
 def test_a_held_new_source_is_let_through_after_a_bound(live):
     live.router.set_program("a", set())
     first_packet_of(live, "main", inter("m"), 9000)  # and main goes silent
