@@ -111,6 +111,8 @@ class Output(MediaStreamTrack):
         assembles frames by timestamp (aiortc's jitter buffer) would otherwise decode the
         part."""
         self.finish(now)  # a source skipped while an older frame completed: its start is sent as it is
+        for filler in self.rewriter.fillers(now, everything=True):  # the old source can no longer fill them
+            self.send(filler)
         if self._frame_open:
             self._finishing = self._open_timestamp
         else:
@@ -129,6 +131,9 @@ class Output(MediaStreamTrack):
         if data is None:
             return False
         self.send(data)
+        if self.rewriter.holes:
+            for filler in self.rewriter.fillers(now):
+                self.send(filler)
         self._frame_open = self.rewriter.video and not packet.marker  # (an Opus packet is a frame, marked or not)
         self._open_timestamp = packet.timestamp
         self.stats.bytes += len(packet.payload)

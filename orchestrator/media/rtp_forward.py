@@ -31,6 +31,8 @@ from .codec import clock_rate
 
 _HEADER = struct.Struct("!BBHII")
 MAX_GAP_S = 5.0  # a source's timestamp jumping further than this is re-anchored on the wall clock
+MAX_HOLES = 64  # a jump further than this is a new start, not lost packets
+HOLE_TIMEOUT_S = 0.3  # a packet the source has not sent again by then is given up
 VIDEO_HISTORY = 128  # packets kept per video output to answer its receiver's NACKs (as aiortc's sender keeps)
 
 
@@ -117,6 +119,7 @@ class RtpRewriter:
         self._picture_id = 0x7FFF  # the last picture ID sent
         self._picture_offset: int | None = None
         self._history: list[bytes | None] = [None] * (VIDEO_HISTORY if self.video else 0)
+        self._holes: dict[int, tuple[float, int]] = {}  # sequence numbers skipped: (since, timestamp before)
         self._max_jump = int(MAX_GAP_S * self.rate)
 
     def configure(self, ssrc: int, payload_type: int, extension: bytes = b"") -> None:
@@ -150,16 +153,41 @@ class RtpRewriter:
             data = b"".join((header, self.extension, packet.head, self._picture_id_bytes(packet), packet.tail))
         else:
             data = b"".join((header, self.extension, packet.payload))
-        if (out_seq - self._seq) & 0xFFFF < 0x8000:
+        ahead = (out_seq - self._seq) & 0xFFFF
+        if ahead < 0x8000:
+            if 1 < ahead <= MAX_HOLES and self.packets:  # the source lost packets on the way here
+                for missing in range(self._seq + 1, self._seq + ahead):
+                    self._holes[missing & 0xFFFF] = (now, self.last_timestamp)
             self._seq = out_seq
             self._last_in_ts = timestamp
             self.last_timestamp = out_ts
             self.last_sent_at = now
+        elif self._holes:
+            self._holes.pop(out_seq, None)  # a late packet (the source sent it again)
         self.packets += 1
         self.octets += len(packet.payload)
         if self.video:
             self._history[out_seq % VIDEO_HISTORY] = data
         return data
+
+    @property
+    def holes(self) -> bool:
+        """Whether sequence numbers were skipped (lost before the server) and not filled yet."""
+        return bool(self._holes)
+
+    def fillers(self, now: float, everything: bool = False) -> list[bytes]:
+        """Empty packets for the sequence numbers left unsent for `HOLE_TIMEOUT_S` (all of them
+        with `everything`): a receiver that waits for every packet in order (aiortc's jitter
+        buffer) would otherwise wait for them for good. Each carries the timestamp of the packet
+        before it, so it adds nothing to any frame."""
+        if not self._holes:
+            return []
+        due = [seq for seq, (since, _ts) in self._holes.items() if everything or now - since >= HOLE_TIMEOUT_S]
+        fillers = []
+        for seq in due:
+            _since, timestamp = self._holes.pop(seq)
+            fillers.append(_HEADER.pack(self._first_byte, self.payload_type, seq, timestamp, self.ssrc) + self.extension)
+        return fillers
 
     def retransmission(self, sequence: int) -> bytes | None:
         """The packet this output sent with `sequence` (a receiver's NACK), if it is still kept."""

@@ -482,6 +482,18 @@ def test_a_source_leaving_mid_frame_releases_the_held_packets(live):
     assert len(sent_packets(live.out("b", PV))) == 1 + 3
 
 
+def test_a_gap_left_by_the_old_source_is_filled_before_the_new_source_follows(live):
+    live.video("main", inter("m1"), 3000)
+    live.sequence[("main", "video")] += 2  # two packets lost on main's uplink
+    live.video("main", inter("m2"), 6000)
+    live.router.set_program("a", set())
+    live.video("a", key("a1"), 70)
+    sent = sent_packets(live.out("b", PV))
+    assert [data for data, *_ in sent] == [inter("m1"), inter("m2"), b"", b"", key("a1")]
+    numbers = [seq for _data, seq, _ts, _marker in sent]
+    assert sorted(numbers) == list(range(numbers[0], numbers[0] + 5)), "every number sent once"
+
+
 def test_a_video_output_not_started_yet_waits_for_a_keyframe_after_it_starts(live):
     peer = VenuePeer("late")
     output = capture(Output("video", PV, peer))

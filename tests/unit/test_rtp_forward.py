@@ -8,6 +8,8 @@ import struct
 import pytest
 
 from orchestrator.media.rtp_forward import (
+    HOLE_TIMEOUT_S,
+    MAX_HOLES,
     VIDEO_HISTORY,
     InboundPacket,
     RtpRewriter,
@@ -192,3 +194,34 @@ def test_counters_for_the_sender_reports():
     send(rewriter, 1, 960, True, b"abc", now=1.0)
     send(rewriter, 2, 1920, True, b"de", now=1.02)
     assert (rewriter.packets, rewriter.octets, rewriter.last_timestamp, rewriter.last_sent_at) == (2, 5, 960, 1.02)
+
+
+# ------------------------------------------------------------------ packets lost before the server
+
+
+def test_a_gap_the_source_never_fills_is_filled_with_empty_packets_after_a_while():
+    rewriter = RtpRewriter("video", ssrc=9, payload_type=96, first_sequence=10)
+    send(rewriter, 100, 0, True, descriptor() + KEY, now=0.0)
+    send(rewriter, 103, 3000, True, descriptor() + INTER, now=0.01)  # 101 and 102 were lost on the way here
+    assert rewriter.holes and rewriter.fillers(now=0.01 + HOLE_TIMEOUT_S / 2) == []
+    fillers = rewriter.fillers(now=0.01 + HOLE_TIMEOUT_S)
+    assert [header(f) for f in fillers] == [(0x80, 0, 96, 11, 0, 9), (0x80, 0, 96, 12, 0, 9)]
+    assert all(len(f) == 12 for f in fillers), "no payload: they add nothing to the frame before them"
+    assert not rewriter.holes
+
+
+def test_a_late_packet_fills_its_gap_and_a_restart_gives_up_the_rest():
+    rewriter = RtpRewriter("video", first_sequence=10)
+    send(rewriter, 100, 0, True, descriptor() + KEY, now=0.0)
+    send(rewriter, 104, 3000, True, descriptor() + INTER, now=0.01)  # 101 to 103 lost
+    send(rewriter, 102, 0, False, descriptor(start=False) + KEY, now=0.02)  # sent again by the source
+    rewriter.restart()
+    assert [header(f)[3] for f in rewriter.fillers(now=0.03, everything=True)] == [11, 13]
+    assert rewriter.fillers(now=10.0, everything=True) == []
+
+
+def test_a_far_jump_is_no_loss():
+    rewriter = RtpRewriter("video")
+    send(rewriter, 100, 0, True, descriptor() + KEY, now=0.0)
+    send(rewriter, 100 + MAX_HOLES + 1, 3000, True, descriptor() + INTER, now=0.01)
+    assert not rewriter.holes
