@@ -18,6 +18,7 @@ from aiortc import RTCIceServer, RTCRtpSender, RTCRtpTransceiver
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from ..i18n import N_, phrase
 from .aiortc_tap import force_keyframe
 from .codec import VIDEO_CLOCK, clock_rate
 from .plane import MediaPresence, MonitorPeer, OfferRejected, PeerId, RecorderPeer, VenuePeer
@@ -131,7 +132,7 @@ class TranscodingMediaServer(MediaServer):
         self.router.add_source(venue, kind, lambda: None)
 
     async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
-        raise OfferRejected("the transcoding baseline serves no monitors")
+        raise OfferRejected(phrase(N_('the transcoding baseline serves no monitors')))
 
     async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
-        raise OfferRejected("the transcoding baseline serves no recorder")
+        raise OfferRejected(phrase(N_('the transcoding baseline serves no recorder')))

@@ -78,6 +78,7 @@ from urllib.parse import urlsplit
 
 from aiortc import sdp as aiortc_sdp
 
+from ..i18n import N_, phrase
 from ..logs import get_logger
 from .janus_api import JanusAdmin, JanusError, JanusHandle, JanusSession, Jsep, Reply
 from .plane import (
@@ -244,13 +245,13 @@ class JanusMediaPlane:
                     self._retry_at.pop(url, None)
                     self.presence.media_node_back(url)
                 except OfferRejected as exc:
-                    failures.append(str(exc))
+                    failures.append(exc)
                     self._retry_at[url] = time.monotonic() + NODE_RETRY_S
                     log.warning("janus_node_unavailable", url=url, error=str(exc), retry_in_s=NODE_RETRY_S)
                     self._watch_nodes()
             nodes = [self._nodes[url] for url in self.urls if url in self._nodes]
             if not nodes:
-                raise OfferRejected(failures[0] if failures else "every media server is unavailable")
+                raise (failures[0] if failures else OfferRejected(phrase(N_('every media server is unavailable'))))
             return nodes
 
     def _watch_nodes(self) -> None:
@@ -270,12 +271,12 @@ class JanusMediaPlane:
         try:
             session = await JanusSession.connect(url, self._secret)
         except JanusError as exc:
-            raise OfferRejected(f"the media server is unavailable: {exc}") from None
+            raise OfferRejected(phrase(N_("the media server is unavailable: {error}"), error=str(exc))) from None
         try:
             room, dummy = await self._create_room(session, self._room)
         except JanusError as exc:
             await session.close()
-            raise OfferRejected(f"the media server refused to make the room: {exc}") from None
+            raise OfferRejected(phrase(N_('the media server refused to make the room: {error}'), error=str(exc))) from None
         except BaseException:  # cancelled, or an answer not as Janus documents it
             await asyncio.shield(session.close())
             raise
@@ -467,7 +468,7 @@ class JanusMediaPlane:
         try:
             handle = await node.session.attach()
         except JanusError as exc:
-            raise OfferRejected(f"the media server is unavailable: {exc}") from None
+            raise OfferRejected(phrase(N_("the media server is unavailable: {error}"), error=str(exc))) from None
         try:
             joined = await handle.message(
                 {"request": "joinandconfigure", "ptype": "publisher", "room": node.room, "display": peer.venue,
@@ -476,10 +477,10 @@ class JanusMediaPlane:
             )
         except JanusError as exc:
             await handle.detach()
-            raise OfferRejected(f"the media server refused the offer: {exc}") from None
+            raise OfferRejected(phrase(N_('the media server refused the offer: {error}'), error=str(exc))) from None
         if joined.jsep is None or "id" not in joined.plugin:
             await handle.detach()
-            raise OfferRejected("the media server answered the offer without an answer")
+            raise OfferRejected(phrase(N_('the media server answered the offer without an answer')))
         uplink = _Uplink(handle, int(joined.plugin["id"]), mids, [m.kind for m in description.media])
         self._venues[peer.venue] = _Venue(peer.venue, node, uplink)
         handle.listener = lambda reply: self._uplink_event(peer.venue, uplink, reply)
@@ -517,7 +518,7 @@ class JanusMediaPlane:
         nodes = await self._ready()
         if isinstance(peer, MonitorPeer):
             if not 1 <= slots <= MAX_MONITOR_SLOTS:
-                raise OfferRejected(f"a monitor has 1 to {MAX_MONITOR_SLOTS} slots, not {slots}")
+                raise OfferRejected(phrase(N_('a monitor has 1 to {limit} slots, not {count}'), limit=MAX_MONITOR_SLOTS, count=slots))
             await self.close_peer(peer, "replaced by a new connection")
             monitor = await self._subscribe(peer, self._others_node(nodes),
                                             [_Slot(Role.MONITOR_VIDEO, n) for n in range(slots)], send_offer)
@@ -531,13 +532,13 @@ class JanusMediaPlane:
             return
         state = self._venues.get(peer.venue)
         if state is None or state.uplink is None:
-            raise OfferRejected("the venue's camera and microphone must be offered before its downlink")
+            raise OfferRejected(phrase(N_("the venue's camera and microphone must be offered before its downlink")))
         if peer.venue == self.program.main:
             streams += [_Slot(Role.WALL_VIDEO, n) for n in range(MAX_WALL_SLOTS)]
         downlink = await self._subscribe(peer, state.node, streams, send_offer)
         if self._venues.get(peer.venue) is not state or state.uplink is None:
             await downlink.handle.detach()  # closed meanwhile
-            raise OfferRejected("the venue's peer was closed meanwhile")
+            raise OfferRejected(phrase(N_("the venue's peer was closed meanwhile")))
         if state.downlink is not None:
             await state.downlink.handle.detach()
         state.downlink = downlink
@@ -557,12 +558,12 @@ class JanusMediaPlane:
                 "streams": [{"feed": node.dummy, "mid": node.dummy_mids[KINDS[s.role]]} for s in slots],
             })
         except JanusError as exc:
-            raise OfferRejected(f"the media server refused the downlink: {exc}") from None
+            raise OfferRejected(phrase(N_('the media server refused the downlink: {error}'), error=str(exc))) from None
         streams = attached.plugin.get("streams", [])
         kinds = [s.get("type") for s in streams]
         if attached.jsep is None or kinds != [KINDS[s.role] for s in slots]:
             await handle.detach()
-            raise OfferRejected(f"the media server offered the streams {kinds}, not the program's")
+            raise OfferRejected(phrase(N_("the media server offered the streams {kinds}, not the program's"), kinds=str(kinds)))
         downlink = _Downlink(handle, slots, [str(s["mid"]) for s in streams], send_offer, current=[None] * len(slots),
                              last_sent=[None] * len(slots))
         handle.listener = lambda reply: self._downlink_event(peer, downlink, reply)
@@ -578,13 +579,13 @@ class JanusMediaPlane:
     async def answer_downlink(self, peer: PeerId, answer: str) -> None:
         downlink = self._downlink_of(peer)
         if downlink is None:
-            raise OfferRejected("there is no downlink offer to answer")
+            raise OfferRejected(phrase(N_('there is no downlink offer to answer')))
         if not answer.strip():
-            raise OfferRejected("the answer is empty")
+            raise OfferRejected(phrase(N_('the answer is empty')))
         try:
             await downlink.handle.message({"request": "start"}, Jsep(type="answer", sdp=answer))
         except JanusError as exc:
-            raise OfferRejected(f"the media server refused the answer: {exc}") from None
+            raise OfferRejected(phrase(N_('the media server refused the answer: {error}'), error=str(exc))) from None
         downlink.answered = True
         self._changed()
 
@@ -770,10 +771,10 @@ class JanusMediaPlane:
     # ------------------------------------------------------------ monitors and the recorder
 
     async def answer_monitor(self, peer: MonitorPeer, offer: str) -> str:
-        raise OfferRejected("the Janus media plane offers the monitor's peer itself (open_downlink)")
+        raise OfferRejected(phrase(N_("the Janus media plane offers the monitor's peer itself (open_downlink)")))
 
     async def answer_recorder(self, peer: RecorderPeer, offer: str) -> str:
-        raise OfferRejected("the Janus media plane offers the recorder's peer itself (open_downlink)")
+        raise OfferRejected(phrase(N_("the Janus media plane offers the recorder's peer itself (open_downlink)")))
 
     def set_monitor(self, peer: MonitorPeer, slot: int, venue: str | None) -> None:
         monitor = self._others.get(peer)

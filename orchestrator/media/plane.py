@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
+from ..i18n import Language, Phrase, phrase
+
 MAX_WALL_SLOTS = 16  # receive-only video m-lines the main venue may offer for its wall (4x4)
 MAX_MONITOR_SLOTS = 18  # video slots of one console's monitor peer: program, preview and a wall page of 16
 PREVIEW_SLOT = 1  # the monitor slot where a console shows its preview (the venue the operator may take next)
@@ -69,7 +71,16 @@ ProgramSnapshot = dict[str, dict[str, str | None]]
 
 
 class OfferRejected(ValueError):
-    """An SDP offer the media plane will not answer; the message says why."""
+    """An SDP offer (or answer) the media plane will not take; `said` says why (the
+    exception's text is its English)."""
+
+    def __init__(self, said: Phrase | str):
+        self.said = said if isinstance(said, Phrase) else phrase("{message}", message=said)
+        super().__init__(self.said.say())
+
+    def text(self, lang: Language = "en") -> str:
+        """Why, in `lang`."""
+        return self.said.say(lang)
 
 
 @dataclass(frozen=True)

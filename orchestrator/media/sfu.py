@@ -34,6 +34,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpTran
 from aiortc import sdp as aiortc_sdp
 from aiortc.rtp import RtpPacket
 
+from ..i18n import N_, phrase
 from ..logs import get_logger
 from .aiortc_tap import PacketCallback, forward_packets, request_keyframe, restricted_host_addresses, tap_packets
 from .codec import CODEC, prefer_codec
@@ -98,77 +99,72 @@ def check_offer(text: str, *, monitor: bool = False, recorder: bool = False,
     have wall slots; `publish`: a venue's camera and microphone only, where the program
     comes down on a peer of its own). Raises OfferRejected with the reason."""
     if not isinstance(text, str) or not text.strip():
-        raise OfferRejected("the offer is empty")
+        raise OfferRejected(phrase(N_('the offer is empty')))
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
-        raise OfferRejected("the offer is not valid Unicode text") from None
+        raise OfferRejected(phrase(N_('the offer is not valid Unicode text'))) from None
     if size > MAX_OFFER_BYTES:
-        raise OfferRejected(f"the offer is {size} bytes; the limit is {MAX_OFFER_BYTES}")
+        raise OfferRejected(phrase(N_('the offer is {size} bytes; the limit is {limit}'), size=size, limit=MAX_OFFER_BYTES))
     try:
         description = aiortc_sdp.SessionDescription.parse(text)
     except Exception as exc:  # aiortc's parser raises many kinds on bad input
-        raise OfferRejected(f"the offer is not valid SDP ({type(exc).__name__}: {exc})") from None
+        raise OfferRejected(phrase(N_('the offer is not valid SDP ({error})'), error=f"{type(exc).__name__}: {exc}")) from None
     media = description.media
     limit = MAX_MONITOR_SLOTS if monitor else MAX_MEDIA_SECTIONS + (MAX_WALL_SLOTS if wall else 0)
     if not media:
-        raise OfferRejected("the offer has no media sections")
+        raise OfferRejected(phrase(N_('the offer has no media sections')))
     if len(media) > limit:
-        raise OfferRejected(f"the offer has {len(media)} media sections; at most {limit} are allowed")
+        raise OfferRejected(phrase(N_('the offer has {count} media sections; at most {limit} are allowed'), count=len(media), limit=limit))
     candidates = sum(len(m.ice_candidates) for m in media)
     # browsers repeat their candidates in every bundled section: the main venue's wall slots get their share
     allowed = max(MAX_CANDIDATES, math.ceil(MAX_CANDIDATES * len(media) / MAX_MEDIA_SECTIONS))
     if candidates > allowed:
-        raise OfferRejected(f"the offer has {candidates} ICE candidates; at most {allowed} are allowed")
+        raise OfferRejected(phrase(N_('the offer has {count} ICE candidates; at most {limit} are allowed'), count=candidates, limit=allowed))
     for i, m in enumerate(media):
         if m.kind not in ("audio", "video"):
-            raise OfferRejected(f"media section {i} is '{m.kind}'; only audio and video are served")
+            raise OfferRejected(phrase(N_("media section {index} is '{kind}'; only audio and video are served"), index=i, kind=m.kind))
         if not m.ice or not m.ice.usernameFragment or not m.ice.password:
-            raise OfferRejected(f"media section {i} has no ICE credentials")
+            raise OfferRejected(phrase(N_('media section {index} has no ICE credentials'), index=i))
         if not m.dtls or not m.dtls.fingerprints:
-            raise OfferRejected(f"media section {i} has no DTLS fingerprint")
+            raise OfferRejected(phrase(N_('media section {index} has no DTLS fingerprint'), index=i))
         wanted = CODEC[m.kind]
         if not any(c.name.lower() == wanted for c in m.rtp.codecs):
-            raise OfferRejected(f"media section {i} ({m.kind}) does not offer {wanted.upper()}")
+            raise OfferRejected(phrase(N_('media section {index} ({kind}) does not offer {codec}'), index=i, kind=m.kind, codec=wanted.upper()))
     mids = [m.rtp.muxId for m in media]
     for group in description.group:
         unknown = [mid for mid in group.items if mid not in mids]
         if unknown:
-            raise OfferRejected(f"the {group.semantic} group names media {unknown[0]!r}, which the offer does not have")
+            raise OfferRejected(phrase(N_("the {group} group names media '{mid}', which the offer does not have"), group=group.semantic, mid=unknown[0]))
     if len(set(mids)) != len(mids):
-        raise OfferRejected("two media sections have the same mid")
+        raise OfferRejected(phrase(N_('two media sections have the same mid')))
     if monitor:
         if any(m.kind != "video" or m.direction != "recvonly" for m in media):
-            raise OfferRejected("a monitor offer has receive-only video sections only")
+            raise OfferRejected(phrase(N_('a monitor offer has receive-only video sections only')))
         return description
     if recorder:
         videos, audios = sum(m.kind == "video" for m in media), sum(m.kind == "audio" for m in media)
         if any(m.direction != "recvonly" for m in media) or videos != 1 or not 1 <= audios <= 2:
-            raise OfferRejected("a recorder offer has one receive-only video section and one or two receive-only "
-                                "audio sections (the program's audio, the main venue's)")
+            raise OfferRejected(phrase(N_("a recorder offer has one receive-only video section and one or two receive-only audio sections (the program's audio, the main venue's)")))
         return description
     kinds = [(m.kind, m.direction or "sendrecv") for m in media]
     if publish:
         if sorted(kinds) != [("audio", "sendonly"), ("video", "sendonly")]:
-            raise OfferRejected("the offer needs exactly one video and one audio section, both send-only "
-                                "(camera and microphone up; the program comes down on a peer the server offers)")
+            raise OfferRejected(phrase(N_('the offer needs exactly one video and one audio section, both send-only (camera and microphone up; the program comes down on a peer the server offers)')))
         return description
     video = [d for k, d in kinds if k == "video"]
     audio = [d for k, d in kinds if k == "audio"]
     if video.count("sendrecv") == 1 and set(video) == {"sendrecv", "recvonly"}:
         slots = len(video) - 1
         if not wall:
-            raise OfferRejected("only the main venue's offer has wall slots (receive-only video sections)")
+            raise OfferRejected(phrase(N_("only the main venue's offer has wall slots (receive-only video sections)")))
         if slots > MAX_WALL_SLOTS:
-            raise OfferRejected(f"the offer has {slots} wall slots; at most {MAX_WALL_SLOTS} are allowed")
+            raise OfferRejected(phrase(N_('the offer has {count} wall slots; at most {limit} are allowed'), count=slots, limit=MAX_WALL_SLOTS))
         video = ["sendrecv"]
     if video != ["sendrecv"]:
-        raise OfferRejected("the offer needs exactly one video section that sends and receives (camera up, program down)")
+        raise OfferRejected(phrase(N_('the offer needs exactly one video section that sends and receives (camera up, program down)')))
     if audio.count("sendrecv") != 1 or len(audio) > 2 or (len(audio) == 2 and "recvonly" not in audio):
-        raise OfferRejected(
-            "the offer needs one audio section that sends and receives (microphone up, program down) "
-            "and at most one more that only receives (the main venue)"
-        )
+        raise OfferRejected(phrase(N_('the offer needs one audio section that sends and receives (microphone up, program down) and at most one more that only receives (the main venue)')))
     return description
 
 
@@ -276,10 +272,10 @@ class MediaServer:
         return handle
 
     async def open_downlink(self, peer: PeerId, send_offer: Callable[[str], None], slots: int = 0) -> None:
-        raise OfferRejected("this media plane sends the program on the venue's own peer")
+        raise OfferRejected(phrase(N_("this media plane sends the program on the venue's own peer")))
 
     async def answer_downlink(self, peer: PeerId, answer: str) -> None:
-        raise OfferRejected("this media plane sends the program on the venue's own peer: there is no downlink offer")
+        raise OfferRejected(phrase(N_("this media plane sends the program on the venue's own peer: there is no downlink offer")))
 
     # ------------------------------------------------------------ monitors
 
@@ -345,7 +341,7 @@ class MediaServer:
         except Exception as exc:
             self.router.remove_peer(peer.id)
             await close_quietly(pc)
-            raise OfferRejected(f"the offer could not be answered ({type(exc).__name__}: {exc})") from None
+            raise OfferRejected(phrase(N_('the offer could not be answered ({error})'), error=f"{type(exc).__name__}: {exc}")) from None
         return await self._register(peer)
 
     async def _register(self, peer: _Peer) -> str:

@@ -20,6 +20,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from ..i18n import N_, phrase
 from ..logs import get_logger
 from ..media.aiortc_tap import tap_receiver
 from ..media.codec import prefer_codec
@@ -141,7 +142,7 @@ class ProgramReceiver:
         if first:
             transceivers = pc.getTransceivers()
             if [t.kind for t in transceivers] != [kind for kind, _ in OFFERED]:
-                raise OfferRejected(f"the media plane offered {[t.kind for t in transceivers]}, not the program's")
+                raise OfferRejected(phrase(N_("the media plane offered {kinds}, not the program's"), kinds=str([t.kind for t in transceivers])))
             for transceiver, (_, track) in zip(transceivers, OFFERED, strict=True):
                 tap_receiver(transceiver.receiver, self._handler(track))
         await pc.setLocalDescription(await pc.createAnswer())

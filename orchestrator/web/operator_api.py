@@ -223,14 +223,14 @@ class OperatorApi:
                     return
                 sdp = await self.media.answer_monitor(conn.monitor, msg.sdp)
             except OfferRejected as exc:
-                conn.send(p.error_message("bad_offer", str(exc)))
+                conn.send(p.error_message("bad_offer", exc.text(conn.lang)))
                 return
             conn.send(p.Answer(sdp=sdp))
         elif isinstance(msg, p.DownlinkAnswer):
             try:
                 await self.media.answer_downlink(conn.monitor, msg.sdp)
             except OfferRejected as exc:
-                conn.send(p.error_message("bad_answer", str(exc)))
+                conn.send(p.error_message("bad_answer", exc.text(conn.lang)))
         else:
             if msg.venue is not None and msg.venue not in self.host.conference.venue_by_id:
                 raise BadMessage(phrase(N_("there is no venue {venue}"), venue=repr(msg.venue)), "unknown_venue",

@@ -247,7 +247,7 @@ class VenueHub:
                 answer = await self.media.answer_venue(VenuePeer(venue), msg.sdp)
             except OfferRejected as exc:
                 log.info("venue_offer_rejected", venue=venue, reason=str(exc))
-                conn.send(p.error_message("bad_offer", str(exc)))
+                conn.send(p.error_message("bad_offer", exc.text(conn.lang)))
                 return
             if self.connections.get(venue) is not conn:  # replaced while answering
                 await self.media.close_peer(VenuePeer(venue), "replaced")
@@ -260,7 +260,7 @@ class VenueHub:
                 await self.media.answer_downlink(VenuePeer(venue), msg.sdp)
             except OfferRejected as exc:
                 log.info("venue_downlink_answer_rejected", venue=venue, reason=str(exc))
-                conn.send(p.error_message("bad_answer", str(exc)))
+                conn.send(p.error_message("bad_answer", exc.text(conn.lang)))
         elif isinstance(msg, p.Hello):
             conn.send(p.error_message("bad_message", translate(conn.lang, N_("already authenticated"))))
         else:
@@ -290,7 +290,7 @@ class VenueHub:
             await self.media.open_downlink(VenuePeer(conn.venue), send_offer)
         except OfferRejected as exc:
             log.info("venue_downlink_failed", venue=conn.venue, reason=str(exc))
-            conn.send(p.error_message("bad_offer", str(exc)))
+            conn.send(p.error_message("bad_offer", exc.text(conn.lang)))
 
     # ------------------------------------------------------------ upkeep
 

@@ -182,6 +182,10 @@ async def test_bad_messages_are_explained_in_the_reader_s_language(live):
         "pydantic's own checks keep their words; the sentence around them is translated"
     await ws.send_bytes(b"\x00binary")
     assert (await next_error(ws))["message"] == "消息必须是 JSON 文本帧"
+    await ws.send_json({"type": "offer", "sdp": "   "})
+    assert await next_error(ws) == {"type": "error", "code": "bad_offer", "message": "offer 为空"}
+    await ws.send_json({"type": "offer", "sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"})
+    assert (await next_error(ws))["message"] == "offer 中没有媒体段"
     await ws.close()
 
     for body, said in ((b'"take"', "应为 JSON 对象，收到的是 str"),
