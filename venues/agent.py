@@ -15,9 +15,11 @@ second agent, or the venue page, on the same link: the newest connection keeps t
 With a log file it writes JSON lines: joined, on_air_seen (again after each reconnection),
 caption, roll_call_prompt, roll_call_answered, disconnected, reconnected (and offer_sent,
 program_started, segment, muted, restarting, error, no_media_path, replaced, refused,
-downlink_answered where the server offers the program's peer; the
-main venue's main_return, what its return shows, and tile_seen, the venue a wall slot
-decodes, again after each reconnection).
+broken_frame, awaiting_keyframe, downlink_answered where the server offers the program's
+peer; the main venue's main_return, what its return shows, and tile_seen, the venue a wall
+slot decodes, again after each reconnection). It decodes video as a browser does: a VP8
+frame whose reference it has not decoded (its picture ID does not follow the last one) is
+held back until a keyframe, which it asks for; awaiting_keyframe marks the first of them.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from orchestrator import protocol as p
 from orchestrator.conference import RollCallMode
 from orchestrator.logs import get_logger
-from orchestrator.media.aiortc_tap import drop_outgoing_rtp, install_packer, tap_receiver
+from orchestrator.media.aiortc_tap import drop_outgoing_rtp, guard_vp8_chain, install_packer, tap_receiver
 from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe, make_packet
 
 from .synthetic import LabelledPicture, MarkedVideo, ToneAudio, read_mark
@@ -278,6 +280,7 @@ def device_media(camera: str, microphone: str) -> Media:  # pragma: no cover - n
 class AgentStats:
     program_frames: int = 0
     broken_frames: int = 0
+    frames_awaiting_keyframe: int = 0  # video frames not decoded: their VP8 reference chain was broken
     audio_frames: int = 0
     sessions: int = 0
     seen: str | None = None
@@ -516,7 +519,8 @@ class VenueAgent:
             self._on_message(msg)
 
     def _tap_program(self, receivers: list[RTCRtpReceiver]) -> None:
-        """Count the program's audio and, without `decode_all`, read its video's keyframes; the
+        """Count the program's audio and, without `decode_all`, read its video's keyframes (with
+        it, let only the video frames a browser could decode reach the decoders); the
         receivers in the protocol's order: program video, program audio, the main venue's audio,
         then the wall slots. Done before the peer connects."""
         video, *audio_and_wall = receivers
@@ -528,6 +532,11 @@ class VenueAgent:
             for slot, receiver in enumerate(wall):
                 tap_receiver(receiver, self._keyframes_only(functools.partial(self._saw_tile, slot),
                                                             functools.partial(self._count_tile, slot)))
+            return
+        # decode as a browser does: a frame whose reference is missing waits for a keyframe
+        guard_vp8_chain(video, functools.partial(self._held, None))
+        for slot, receiver in enumerate(wall):
+            guard_vp8_chain(receiver, functools.partial(self._held, slot))
 
     def _decode_program(self, receivers: list[RTCRtpReceiver]) -> None:
         """With `decode_all`, decode the program video and the wall slots (once the remote
@@ -633,6 +642,16 @@ class VenueAgent:
         task = asyncio.ensure_future(coro)
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
+
+    def _held(self, slot: int | None, first: bool) -> None:
+        """A frame of the program (`slot` None) or of a wall slot was not decoded: it does not
+        follow the last decoded one (a switch without a keyframe, a lost frame)."""
+        self.stats.frames_awaiting_keyframe += 1
+        if first:
+            if slot is None:
+                self.emit("awaiting_keyframe", seen=self.stats.seen)
+            else:
+                self.emit("awaiting_keyframe", slot=slot, seen=self.stats.tiles.get(slot))
 
     def _count_tile(self, slot: int) -> None:
         stats = self.stats

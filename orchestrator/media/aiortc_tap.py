@@ -14,6 +14,11 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
   `__jitter_buffer` for a `_PacketTap` whose `add(packet)` hands each RTP packet (SRTP
   removed, RTX unwrapped, after aiortc's statistics and NACKs to the sender) to a
   callback and never assembles a frame.
+- Decoding as a browser does (the venues' agent): `guard_vp8_chain` wraps the receiver's
+  jitter buffer in a `_ChainGuard`: every packet still goes to the real buffer (which
+  waits for missing packets and keeps them in order), but a frame it assembles goes on to
+  aiortc's decoder only if a `Vp8Chain` finds it decodable; the `(pli_flag, frame)` that
+  `add` returns is how the receiver is told to send a PLI.
 - Forwarding packets (the server): `forward_packets` turns an `RTCRtpSender` into a
   `_ForwardingSender` (its class swapped): the sender keeps its RTCP (sender reports,
   receiver reports, NACK, PLI), but its report counters (`__packet_count`,
@@ -48,13 +53,14 @@ import av
 import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender, clock
 from aiortc.codecs import vpx
-from aiortc.jitterbuffer import JitterFrame
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtp import RtpPacket, is_rtcp
 
 from .rtp_forward import RtpRewriter
+from .vp8_chain import Vp8Chain
 
 _RECEIVER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _RECEIVER_THREAD = "_RTCRtpReceiver__decoder_thread"
@@ -115,6 +121,36 @@ def tap_packets(receiver: RTCRtpReceiver, on_packet: PacketCallback) -> None:
     setattr(receiver, _RECEIVER_JITTER_BUFFER, _PacketTap(on_packet))
 
 
+class _ChainGuard:
+    """Wraps the receiver's jitter buffer: passes on only the frames a browser could decode."""
+
+    def __init__(self, jitter_buffer: JitterBuffer, on_held: Callable[[bool], None]):
+        self.jitter_buffer = jitter_buffer
+        self.chain = Vp8Chain()
+        self.on_held = on_held
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.chain.note(packet.payload, packet.timestamp)
+        pli_flag, frame = self.jitter_buffer.add(packet)
+        if frame is None:
+            return pli_flag, None
+        verdict = self.chain.admit(frame.timestamp, time.monotonic())
+        if verdict.decodable:
+            return pli_flag, frame
+        self.on_held(verdict.first_held)
+        return pli_flag or verdict.ask_keyframe, None
+
+
+def guard_vp8_chain(receiver: RTCRtpReceiver, on_held: Callable[[bool], None]) -> None:
+    """Decode only the VP8 frames of `receiver` that a browser would (see `vp8_chain`); every
+    frame held back is reported to `on_held(first)`, `first` for the first since the chain
+    broke, and a keyframe is asked for (throttled). Call before the receiver gets packets."""
+    jitter_buffer = getattr(receiver, _RECEIVER_JITTER_BUFFER, None)
+    if not isinstance(jitter_buffer, JitterBuffer):
+        raise InternalsChanged(f"the receiver's jitter buffer is {type(jitter_buffer).__name__}, not aiortc's JitterBuffer")
+    setattr(receiver, _RECEIVER_JITTER_BUFFER, _ChainGuard(jitter_buffer, on_held))
+
+
 def request_keyframe(receiver: RTCRtpReceiver) -> asyncio.Task | None:
     """Ask the remote sender of `receiver` for a keyframe (RTCP PLI to every active source)."""
     sources = receiver.getSynchronizationSources()
@@ -137,7 +173,9 @@ class EncodedPacker:
 
     def __init__(self, kind: str):
         self.kind = kind
-        self.picture_id = 0
+        # VP8 picture IDs start anywhere, as aiortc's encoder and browsers start them: two venues'
+        # streams a media server switches between then do not look like one chain of pictures
+        self.picture_id = random.randrange(1 << 15)
 
     def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:
         data = bytes(packet)
@@ -310,6 +348,9 @@ def check_internals() -> None:
         problems.append("RTCRtpReceiver no longer skips the bitrate estimator when it is None")
     if "self.__jitter_buffer.add(packet)" not in receiver_src:
         problems.append("RTCRtpReceiver._handle_rtp_packet no longer hands packets to __jitter_buffer.add")
+    if "pli_flag, encoded_frame = self.__jitter_buffer.add(packet)" not in receiver_src \
+            or "await self._send_rtcp_pli(packet.ssrc)" not in receiver_src:
+        problems.append("RTCRtpReceiver._handle_rtp_packet no longer sends a PLI when __jitter_buffer.add says so")
     if not hasattr(RTCRtpReceiver, "_send_rtcp_pli"):
         problems.append("RTCRtpReceiver._send_rtcp_pli is gone")
     sender_src = inspect.getsource(RTCRtpSender)

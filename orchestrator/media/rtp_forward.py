@@ -71,6 +71,15 @@ def vp8_starts_keyframe(payload: bytes) -> bool:
     return 0 < start < len(payload) and not payload[start] & 0x01
 
 
+def vp8_picture_id(payload: bytes) -> tuple[int, int] | None:
+    """The packet's VP8 picture ID as (bits, value), bits 7 or 15; None when it carries none."""
+    if len(payload) < 4 or not payload[0] & 0x80 or not payload[1] & 0x80:
+        return None
+    if payload[2] & 0x80:
+        return 15, (payload[2] & 0x7F) << 8 | payload[3]
+    return 7, payload[2]
+
+
 class InboundPacket:
     """One packet of a source, parsed once for every output that forwards it."""
 
@@ -85,12 +94,11 @@ class InboundPacket:
         self.picture_bits = 0
         self.picture_id = 0
         self.head = self.tail = b""
-        if video and len(payload) >= 4 and payload[0] & 0x80 and payload[1] & 0x80:
+        picture = vp8_picture_id(payload) if video else None
+        if picture is not None:
             self.head = payload[:2]
-            if payload[2] & 0x80:
-                self.picture_bits, self.picture_id, self.tail = 15, (payload[2] & 0x7F) << 8 | payload[3], payload[4:]
-            else:
-                self.picture_bits, self.picture_id, self.tail = 7, payload[2], payload[3:]
+            self.picture_bits, self.picture_id = picture
+            self.tail = payload[4:] if self.picture_bits == 15 else payload[3:]
 
 
 class RtpRewriter:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import aiortc
 import pytest
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import depayload
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 
 from orchestrator.media import aiortc_tap
-from orchestrator.media.aiortc_tap import EncodedPacker, InternalsChanged, check_internals
+from orchestrator.media.aiortc_tap import (
+    EncodedPacker,
+    InternalsChanged,
+    check_internals,
+    guard_vp8_chain,
+    tap_packets,
+)
 from orchestrator.media.codec import make_packet
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 
 
 def test_pinned_aiortc_has_every_internal_the_tap_uses():
@@ -59,6 +71,7 @@ def test_packer_packetizes_vp8_and_passes_opus_through():
     "owner,text,complaint",
     [
         (RTCRtpReceiver, "self.__jitter_buffer.add(packet)", "no longer hands packets to __jitter_buffer.add"),
+        (RTCRtpReceiver, "await self._send_rtcp_pli(packet.ssrc)", "no longer sends a PLI when __jitter_buffer.add"),
         (RTCRtpSender._run_rtcp, "self.__rtp_timestamp", r"no longer reports self\.__rtp_timestamp"),
         (RTCRtpSender, "await self._retransmit(seq)", "no longer answers NACK through _retransmit"),
         (aiortc_tap.RTCDtlsTransport, "self._tx_srtp.protect(data)", "no longer protects with _tx_srtp"),
@@ -74,3 +87,41 @@ def test_a_changed_packet_path_internal_is_reported(monkeypatch, owner, text, co
     monkeypatch.setattr(aiortc_tap.inspect, "getsource", source)
     with pytest.raises(InternalsChanged, match=complaint):
         check_internals()
+
+
+def vp8_packet(sequence: int, picture_id: int, key: bool) -> RtpPacket:
+    """One packet, a whole VP8 frame (3000 ticks apart), as aiortc's receiver hands it to the jitter buffer."""
+    payload = bytes([0x90, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF, 0x10 if key else 0x11, 0x02, 0x00])
+    packet = RtpPacket(payload_type=96, sequence_number=sequence, timestamp=3000 * sequence, payload=payload)
+    packet._data = depayload(VP8, payload)  # type: ignore[attr-defined]
+    return packet
+
+
+def receiver() -> RTCRtpReceiver:
+    return RTCRtpReceiver("video", RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()),
+                                                    [RTCCertificate.generateCertificate()]))
+
+
+def test_the_chain_guard_wraps_the_jitter_buffer_and_asks_for_a_keyframe_when_it_holds_frames():
+    video = receiver()
+    jitter_buffer = getattr(video, aiortc_tap._RECEIVER_JITTER_BUFFER)
+    assert isinstance(jitter_buffer, JitterBuffer)
+    held: list[bool] = []
+    guard_vp8_chain(video, held.append)
+    guard = getattr(video, aiortc_tap._RECEIVER_JITTER_BUFFER)
+    assert guard.jitter_buffer is jitter_buffer
+    # key 1, delta 2, then another feed's deltas 50 and 51, its keyframe 52, delta 53
+    stream = [(1, True), (2, False), (50, False), (51, False), (52, True), (53, False), (54, False)]
+    results = [guard.add(vp8_packet(sequence, picture_id, key)) for sequence, (picture_id, key) in enumerate(stream)]
+    # the jitter buffer hands a frame on when the next one starts: each add returns the frame before
+    passed = [frame.timestamp // 3000 for _pli, frame in results if frame is not None]
+    assert passed == [0, 1, 4, 5]
+    assert [pli for pli, _frame in results] == [False, False, False, True, False, False, False]
+    assert held == [True, False]
+
+
+def test_the_chain_guard_wants_aiortcs_own_jitter_buffer():
+    video = receiver()
+    tap_packets(video, lambda packet: None)
+    with pytest.raises(InternalsChanged, match="not aiortc's JitterBuffer"):
+        guard_vp8_chain(video, lambda first: None)

@@ -14,6 +14,7 @@ from orchestrator.media.rtp_forward import (
     InboundPacket,
     RtpRewriter,
     vp8_descriptor_length,
+    vp8_picture_id,
     vp8_starts_frame,
     vp8_starts_keyframe,
 )
@@ -66,6 +67,15 @@ def test_a_keyframe_is_told_by_its_first_packet_whatever_the_descriptor(fields):
     assert vp8_starts_frame(first + KEY) and vp8_starts_frame(first + INTER)
     assert vp8_starts_keyframe(first + KEY)
     assert not vp8_starts_keyframe(first + INTER)
+
+
+def test_the_picture_id_is_read_in_either_width():
+    assert vp8_picture_id(descriptor(picture_id=0x1234) + INTER) == (15, 0x1234)
+    assert vp8_picture_id(descriptor(picture_id=0x55) + INTER) == (7, 0x55)
+    assert vp8_picture_id(descriptor(tl0=True) + INTER) is None  # I bit absent
+    assert vp8_picture_id(descriptor() + INTER) is None  # no extension at all
+    packet = InboundPacket(1, 2, False, descriptor(picture_id=0x1234) + INTER)
+    assert (packet.picture_bits, packet.picture_id, packet.tail) == (15, 0x1234, INTER)
 
 
 def test_only_the_start_of_partition_0_starts_a_frame():
