@@ -17,7 +17,7 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
 - Decoding as a browser does (the venues' agent): `guard_vp8_chain` wraps the receiver's
   jitter buffer in a `_ChainGuard`: every packet still goes to the real buffer (which
   waits for missing packets and keeps them in order), but a frame it assembles goes on to
-  aiortc's decoder only if a `Vp8Chain` finds it decodable; the `(pli_flag, frame)` that
+  aiortc's decoder only if it has data and a `Vp8Chain` finds it decodable; the `(pli_flag, frame)` that
   `add` returns is how the receiver is told to send a PLI.
 - Forwarding packets (the server): `forward_packets` turns an `RTCRtpSender` into a
   `_ForwardingSender` (its class swapped): the sender keeps its RTCP (sender reports,
@@ -132,7 +132,9 @@ class _ChainGuard:
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         self.chain.note(packet.payload, packet.timestamp)
         pli_flag, frame = self.jitter_buffer.add(packet)
-        if frame is None:
+        if frame is None or not frame.data:
+            # empty packets alone (padding, a forwarder's fillers) make no picture, and an empty
+            # frame would flush aiortc's decoder, which then never decodes again
             return pli_flag, None
         verdict = self.chain.admit(frame.timestamp, time.monotonic())
         if verdict.decodable:

@@ -120,6 +120,19 @@ def test_the_chain_guard_wraps_the_jitter_buffer_and_asks_for_a_keyframe_when_it
     assert held == [True, False]
 
 
+def test_the_chain_guard_never_hands_on_a_frame_of_empty_packets():
+    # an empty packet carrying an older timestamp (a forwarder's filler) between two frames
+    # makes a frame of its own; decoded, it would flush aiortc's decoder for good
+    video = receiver()
+    guard_vp8_chain(video, lambda first: None)
+    guard = getattr(video, aiortc_tap._RECEIVER_JITTER_BUFFER)
+    filler = RtpPacket(payload_type=96, sequence_number=1, timestamp=1000, payload=b"")
+    filler._data = b""  # type: ignore[attr-defined]
+    packets = [vp8_packet(0, 1, True), filler, vp8_packet(2, 2, False), vp8_packet(3, 3, False)]
+    frames = [frame for _pli, frame in map(guard.add, packets) if frame is not None]
+    assert [(frame.timestamp, bool(frame.data)) for frame in frames] == [(0, True), (6000, True)]
+
+
 def test_the_chain_guard_wants_aiortcs_own_jitter_buffer():
     video = receiver()
     tap_packets(video, lambda packet: None)
