@@ -187,15 +187,27 @@ class RtpRewriter:
         """Empty packets for the sequence numbers left unsent for `HOLE_TIMEOUT_S` (all of them
         with `everything`): a receiver that waits for every packet in order (aiortc's jitter
         buffer) would otherwise wait for them for good. Each carries the timestamp of the packet
-        before it, so it adds nothing to any frame."""
+        sent before it, so it adds nothing to any frame and makes no frame of its own."""
         if not self._holes:
             return []
         due = [seq for seq, (since, _ts) in self._holes.items() if everything or now - since >= HOLE_TIMEOUT_S]
         fillers = []
         for seq in due:
-            _since, timestamp = self._holes.pop(seq)
+            _since, noted = self._holes.pop(seq)
+            timestamp = self._timestamp_before(seq, noted)
             fillers.append(_HEADER.pack(self._first_byte, self.payload_type, seq, timestamp, self.ssrc) + self.extension)
         return fillers
+
+    def _timestamp_before(self, sequence: int, noted: int) -> int:
+        """The timestamp of the nearest packet sent before `sequence`: a packet the source sent again
+        may have filled part of the gap since it was `noted` (the timestamp before the gap), and a
+        filler with an older timestamp than its neighbours would make an empty frame of its own."""
+        for back in range(1, MAX_HOLES + 1):
+            before = (sequence - back) & 0xFFFF
+            data = self._history[before % VIDEO_HISTORY] if self._history else None
+            if data is not None and int.from_bytes(data[2:4], "big") == before:
+                return int.from_bytes(data[4:8], "big")
+        return noted
 
     def retransmission(self, sequence: int) -> bytes | None:
         """The packet this output sent with `sequence` (a receiver's NACK), if it is still kept."""

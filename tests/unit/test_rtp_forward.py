@@ -230,6 +230,17 @@ def test_a_late_packet_fills_its_gap_and_a_restart_gives_up_the_rest():
     assert rewriter.fillers(now=10.0, everything=True) == []
 
 
+def test_a_filler_after_a_packet_sent_again_takes_that_packet_s_timestamp():
+    """The gap opened after frame 0; the source sent again the first packet of frame 3000: the
+    filler after it belongs to frame 3000, not to an empty frame 0 between two halves of it."""
+    rewriter = RtpRewriter("video", first_sequence=10)
+    send(rewriter, 100, 0, True, descriptor() + KEY, now=0.0)
+    send(rewriter, 103, 3000, True, descriptor(start=False) + INTER, now=0.01)  # 101 and 102 lost
+    send(rewriter, 101, 3000, False, descriptor() + INTER, now=0.02)  # sent again
+    (filler,) = rewriter.fillers(now=0.03, everything=True)
+    assert header(filler)[3:5] == (12, 3000)
+
+
 def test_a_far_jump_is_no_loss():
     rewriter = RtpRewriter("video")
     send(rewriter, 100, 0, True, descriptor() + KEY, now=0.0)
