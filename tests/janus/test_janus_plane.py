@@ -51,7 +51,7 @@ async def test_audio_follows_the_program_rules(janus_live: Live) -> None:
     before = live.agents["haiyan"].agent.stats.audio_frames
     await wait_for(lambda: live.agents["haiyan"].agent.stats.audio_frames > before + 50, 5, "program audio at haiyan")
     await live.command({"type": "mute_venue", "venue": "pinghu"})
-    await live.wait_for_state(lambda s: s["program"]["haiyan"]["program_audio"] is None, 5, "the muted venue cut off")
+    await live.wait_for_state(lambda s: "haiyan" in s["program"] and s["program"]["haiyan"]["program_audio"] is None, 5, "the muted venue cut off")
 
 
 async def test_a_venue_leaving_ends_its_presence_and_the_program_falls_back(janus_live: Live) -> None:
