@@ -211,6 +211,11 @@ def _named(params: Params, conference: Conference) -> dict[str, object]:
 
 # ---------------------------------------------------------------- roll-call notes and fallbacks
 
+STATUS_WORDS: dict[str, str] = {
+    "present": N_("present"), "absent": N_("absent"), "no_answer": N_("no answer"),
+    "pending": N_("pending"), "waiting": N_("waiting"),
+}  # a roll-call entry's status, in words
+
 NOTES: dict[str, str] = {
     "not_connected_at_start": N_("not connected when the roll call started"),
     "not_connected_when_called": N_("not connected when called"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..i18n import N_, Language, duration, negotiate, ntranslate, translate
+from ..sentences import STATUS_WORDS
 from ..timeline import FAULT_COLOUR, KIND_COLOURS, Timeline, venue_colours
 from ..wording import Clock
 from .build import REASON_WORDS
@@ -41,8 +42,6 @@ FLOOR_WORDS = {
     "disconnected": N_("the venue disconnected"),
     "session_ended": N_("the session ended"),
 }
-STATUS_WORDS = {"no_answer": N_("no answer"), "present": N_("present"), "absent": N_("absent"),
-                "pending": N_("pending"), "waiting": N_("waiting")}
 TAKEN_BY = {
     "segment": N_("by the segment"),
     "take": N_("by the operator"),

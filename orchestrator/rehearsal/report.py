@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from ..core.events import AwardPresented
 from ..i18n import N_, Language, Phrase, duration, negotiate, ntranslate, translate
+from ..sentences import STATUS_WORDS
 from ..wording import Clock
 from .records import DrillOutcome, Finding, Recording
 from .timeline import draw_timeline
@@ -415,9 +416,6 @@ CAUSE_WORDS = {
     "presence": N_("a venue came or went"),
 }
 
-# A roll call's statuses and a call's outcomes, in words.
-STATUS_WORDS = {"present": N_("present"), "absent": N_("absent"), "no_answer": N_("no answer"),
-                "pending": N_("pending"), "waiting": N_("waiting")}
 
 KIND_WORDS = {"presiding": N_("presiding"), "roll_call": N_("roll call"), "speech": N_("speech"),
               "award_announcement": N_("award announcement"), "award_presentation": N_("award presentation"),

@@ -31,11 +31,12 @@ from ..i18n import N_, Language, Phrase, ntranslate, phrase, translate
 from ..logs import get_logger
 from ..operator_client import OperatorClient, OperatorSocket
 from ..protocol import OperatorState, wire
+from ..sentences import STATUS_WORDS
 from .drills import Drills
 from .plan import DropStep, Plan, Step, make_plan
 from .progress import Progress
 from .records import CommandRecord, DrillOutcome, DropRun, Finding, FrameCount, Recording, SegmentRun
-from .report import STATUS_WORDS, Report, build_report, write_report
+from .report import Report, build_report, write_report
 from .server import JanusMedia, running_server
 from .simulate import SimulatedVenues
 from .verifier import SegmentCheck, verify_run, verify_segment

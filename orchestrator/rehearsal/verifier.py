@@ -65,7 +65,7 @@ from ..core.events import (
 )
 from ..i18n import N_, PARTS, Phrase, phrase
 from ..logs import get_logger
-from ..sentences import FALLBACKS, LEAVE_REASONS
+from ..sentences import FALLBACKS, LEAVE_REASONS, STATUS_WORDS
 from .records import DrillOutcome, DropRun, Finding, Recording, SegmentRun
 
 log = get_logger(component="verifier")
@@ -86,8 +86,7 @@ CAUSES = {  # how a finding names a program change, by its cause
     "wall_page": N_("the wall's new page"),
     "presence": N_("the main venue's return following '{venue}'"),
 }
-# A roll call's record in a finding: what it recorded, and what the venue did.
-RECORDED = {"present": N_("present"), "absent": N_("absent"), "no_answer": N_("no answer"), None: N_("nothing")}
+# What a venue did when its roll call came, as a finding says it.
 WAS = {"not_connected": N_("not connected"), "silent": N_("connected and never answered"), "connected": N_("connected")}
 RETURN_CAUSES = {  # what changed the main venue's return, by the event that did
     "main_return_changed": "main_return", "polling_started": "polling", "polling_stepped": "polling",
@@ -778,7 +777,7 @@ class _Check:
 
 def _recorded(status: str | None) -> Phrase | str:
     """A roll-call status a finding names ('no answer'); an unknown one as it is."""
-    msgid = RECORDED.get(status)
+    msgid = N_("nothing") if status is None else STATUS_WORDS.get(status)
     return phrase(msgid) if msgid else str(status).replace("_", " ")
 
 
