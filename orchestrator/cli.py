@@ -7,8 +7,9 @@ import socket
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import click
 
@@ -103,6 +104,32 @@ def validate(files: tuple[str, ...], lang: Language | None) -> None:
     sys.exit(1 if failed else 0)
 
 
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def janus_options(url_help: str) -> Callable[[F], F]:
+    """The options naming Janus nodes and their secrets (`url_help` says what --janus is for here)."""
+    options = [
+        click.option("--janus", "janus_urls", multiple=True, metavar="URL", help=url_help),
+        click.option("--janus-secret-file", default=None, type=click.Path(dir_okay=False),
+                     help="File whose first line is the Janus nodes' api_secret (or ORCHESTRATOR_JANUS_SECRET)."),
+        click.option("--janus-admin", "janus_admin_urls", multiple=True, metavar="URL",
+                     help="With --media janus: a Janus node's Admin API WebSocket, e.g. ws://127.0.0.1:7188 "
+                          "(repeatable, one per --janus, in the same order). The venues' link figures are read "
+                          "there; without it the links show unmeasured."),
+        click.option("--janus-admin-secret-file", default=None, type=click.Path(dir_okay=False),
+                     help="File whose first line is the Janus nodes' admin_secret (or "
+                          "ORCHESTRATOR_JANUS_ADMIN_SECRET)."),
+    ]
+
+    def apply(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
 JANUS_NODES_OPTION = click.option(
     "--janus-nodes", default=1, show_default=True, type=click.IntRange(1, 8), metavar="K",
     help="With --media janus: how many Janus nodes to start (each on its own ports; venues spread over them, "
@@ -166,17 +193,8 @@ def _settings(**given: object):
               help="embedded: the SFU in this process (default). janus: Janus nodes move the media (--janus); "
                    "this server keeps the session and drives them. transcode: aiortc's decode-and-re-encode "
                    "path, the benchmark's baseline only.")
-@click.option("--janus", "janus_urls", multiple=True, metavar="URL",
-              help="With --media janus: a Janus node's WebSocket API, e.g. ws://10.0.0.5:8188 (repeatable, one "
-                   "per node). Venues reach the nodes' media ports only, never this API.")
-@click.option("--janus-secret-file", default=None, type=click.Path(dir_okay=False),
-              help="File whose first line is the Janus nodes' api_secret (or ORCHESTRATOR_JANUS_SECRET).")
-@click.option("--janus-admin", "janus_admin_urls", multiple=True, metavar="URL",
-              help="With --media janus: a Janus node's Admin API WebSocket, e.g. ws://127.0.0.1:7188 (repeatable, "
-                   "one per --janus, in the same order). The venues' link figures are read there; without it "
-                   "the links show unmeasured.")
-@click.option("--janus-admin-secret-file", default=None, type=click.Path(dir_okay=False),
-              help="File whose first line is the Janus nodes' admin_secret (or ORCHESTRATOR_JANUS_ADMIN_SECRET).")
+@janus_options("With --media janus: a Janus node's WebSocket API, e.g. ws://10.0.0.5:8188 (repeatable, one per "
+               "node). Venues reach the nodes' media ports only, never this API.")
 @click.option("--simulate", default=None, metavar="all|VENUE,...",
               help="Run a simulated venue (synthetic venue agent) for these venues in this process, "
                    "so the session can be tried from the console alone. Implies --ice-address 127.0.0.1 "
@@ -522,15 +540,8 @@ def venue(join_url, synthetic, camera, microphone, log_path, loss, ca_file, rela
               help="embedded: the SFU in the rehearsal's server. janus: Janus nodes move the media: --janus-nodes "
                    "of its own (as root), or the nodes given with --janus.")
 @JANUS_NODES_OPTION
-@click.option("--janus", "janus_urls", multiple=True, metavar="URL",
-              help="With --media janus: use this Janus node's WebSocket API instead of starting nodes (repeatable; "
-                   "its api_secret from --janus-secret-file or ORCHESTRATOR_JANUS_SECRET). Needs --ice-address.")
-@click.option("--janus-secret-file", default=None, type=click.Path(dir_okay=False),
-              help="File whose first line is the --janus nodes' api_secret.")
-@click.option("--janus-admin", "janus_admin_urls", multiple=True, metavar="URL",
-              help="A --janus node's Admin API WebSocket (one per --janus, in the same order; optional).")
-@click.option("--janus-admin-secret-file", default=None, type=click.Path(dir_okay=False),
-              help="File whose first line is the --janus nodes' admin_secret.")
+@janus_options("With --media janus: use this Janus node's WebSocket API instead of starting nodes (repeatable). "
+               "Needs --ice-address.")
 @click.option("--ice-address", "ice_address", default=None, metavar="ADDR",
               help="With --janus: the address of this machine the simulated venues offer their media on (not "
                    "loopback: Janus never gathers ICE candidates there).")
