@@ -255,6 +255,19 @@ class _Builder:
                                  venues=venues, time=grace, names=self._(N_(", ")).join(names))
             self.fault(ev.at, "server_restarted", None, detail)
 
+    def media_node_lost(self, ev: e.MediaNodeLost, before: SessionState) -> None:
+        names = [self.name(v) for v in ev.venues]
+        detail = self._(N_("media node {node} stopped answering"), node=ev.node)
+        if names:
+            detail += self._(N_("; {venues} moved to the other nodes: {names}"),
+                             venues=ntranslate(self.lang, "{n} venue", "{n} venues", len(names)),
+                             names=self._(N_(", ")).join(names))
+        self.fault(ev.at, "media_node_lost", None, detail)
+
+    def media_node_back(self, ev: e.MediaNodeBack, before: SessionState) -> None:
+        self.fault(ev.at, "media_node_back", None,
+                   self._(N_("media node {node} answers again; new venues join it"), node=ev.node))
+
     # ------------------------------------------------------------ the end
 
     def finish(self, now: float) -> Minutes:
@@ -379,6 +392,8 @@ _HANDLERS: dict[type, Callable[[_Builder, Any, SessionState], None]] = {
     e.HandRaised: _Builder.hand_raised,
     e.HandLowered: _Builder.hand_lowered,
     e.ServerStarted: _Builder.server_started,
+    e.MediaNodeLost: _Builder.media_node_lost,
+    e.MediaNodeBack: _Builder.media_node_back,
 }
 
 

@@ -142,7 +142,7 @@ class CaptionRecord(_Record):
 
 
 FaultKind = Literal["disconnected", "rejoined", "fallback", "link_degraded", "link_recovered", "link_revoked",
-                    "server_restarted"]
+                    "server_restarted", "media_node_lost", "media_node_back"]
 
 
 class FaultRecord(_Record):

@@ -32,6 +32,8 @@ FAULT_WORDS = {
     "link_recovered": N_("link recovered"),
     "link_revoked": N_("links revoked"),
     "server_restarted": N_("server restarted"),
+    "media_node_lost": N_("media node lost"),
+    "media_node_back": N_("media node back"),
 }
 FLOOR_WORDS = {
     "waiting": N_("still waiting"),
@@ -177,6 +179,7 @@ class MinutesText:
             "link_degraded": self.n("{n} poor link", "{n} poor links", kinds["link_degraded"]),
             "link_revoked": self.n("{n} revoked link", "{n} revoked links", kinds["link_revoked"]),
             "server_restarted": self.n("{n} server restart", "{n} server restarts", kinds["server_restarted"]),
+            "media_node_lost": self.n("{n} media node lost", "{n} media nodes lost", kinds["media_node_lost"]),
         }
         return self._(N_(", ")).join(text for kind, text in said.items() if kinds[kind]) or self._(N_("none"))
 
@@ -473,8 +476,8 @@ def draw_timeline(minutes: Minutes, text: MinutesText) -> Timeline | None:
                      end=text.time(span.end)))
     row = tl.row(_(N_("Faults and awards")))
     for f in m.faults:
-        if f.kind in ("disconnected", "fallback", "link_revoked", "server_restarted"):
-            shape = "triangle" if f.kind == "server_restarted" else "circle"
+        if f.kind in ("disconnected", "fallback", "link_revoked", "server_restarted", "media_node_lost"):
+            shape = "triangle" if f.kind in ("server_restarted", "media_node_lost") else "circle"
             who = f"{f.venue.name}: " if f.venue else ""
             tl.marker(row, f.at, shape, FAULT_COLOUR, f"{text.time(f.at)} {text.fault_kind(f)}: {who}{f.detail}")
     for a in m.awards:

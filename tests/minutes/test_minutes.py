@@ -369,3 +369,25 @@ def test_the_minutes_in_chinese_with_the_session_notes_and_reasons_in_chinese(sm
     assert '<html lang="zh-CN">' in page and "<h2>麦克风</h2>" in page
     english = read_minutes(small_conf, small_session(small_conf, tmp_path / "en").path, T0 + 1500)
     assert render_markdown(english).splitlines()[0] == "# Minutes: Small test meeting", "the file's language: en"
+
+
+def test_a_media_node_lost_and_back_is_a_fault_with_the_venues_it_moved(small_conf, tmp_path):
+    s = ScriptedSession(small_conf, tmp_path)
+    s.at(-60).start_server()
+    for venue in ("main", "pinghu", "nanhu"):
+        s.do(c.JoinVenue(venue=venue))
+    s.at(0).do(c.StartSession())
+    s.at(30).do(c.ReportMediaNodeLost(node="ws://192.0.2.101:8288/janus", venues=["pinghu", "nanhu"],
+                                      reason="no answer"))
+    s.at(95).do(c.ReportMediaNodeBack(node="ws://192.0.2.101:8288/janus"))
+    s.stop_server()
+    minutes = read_minutes(small_conf, s.path, T0 + 120)
+    md = render_markdown(minutes)
+    assert section(md, "## Faults")[2:] == [
+        "| 14:30:30 | media node lost | - | media node ws://192.0.2.101:8288/janus stopped answering; "
+        "2 venues moved to the other nodes: Pinghu City, Nanhu District |",
+        "| 14:31:35 | media node back | - | media node ws://192.0.2.101:8288/janus answers again; new venues join it |",
+    ]
+    assert "- Faults: 1 media node lost" in md
+    chinese = render_markdown(read_minutes(small_conf, s.path, T0 + 120, "zh-CN"))
+    assert "媒体节点 ws://192.0.2.101:8288/janus 停止应答；2 个会场已移至其他节点" in chinese
