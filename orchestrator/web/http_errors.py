@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 
-from aiohttp import web
+from aiohttp import WSMessage, WSMsgType, web
 from aiohttp.typedefs import Handler
 
-from ..i18n import N_, translate
-from ..protocol import ErrorBody, error_body, wire
+from ..i18n import N_, Language, translate
+from ..protocol import ErrorBody, ErrorMessage, error_body, error_message, wire
 from .language import request_language
 
 MAX_REQUEST_BYTES = 1024 * 1024  # the app's hard cap on a request body (handlers refuse less)
@@ -50,6 +50,20 @@ def _describe(request: web.Request, exc: web.HTTPException) -> ErrorBody:
                                           limit=MAX_REQUEST_BYTES),
                           {"limit": MAX_REQUEST_BYTES})
     return error_body(code, exc.text or exc.reason, {"status": exc.status})
+
+
+def too_large(size: int, limit: int, lang: Language) -> web.Response:
+    """413 for a body of `size` bytes past a handler's `limit`."""
+    text = translate(lang, N_("the body is {size} bytes; the limit is {limit}"), size=size, limit=limit)
+    return web.json_response(wire(error_body("too_large", text, {"size": size, "limit": limit})), status=413)
+
+
+def frame_problem(msg: WSMessage, lang: Language) -> ErrorMessage:
+    """The error a socket answers a frame that is not a JSON text message with (after an ERROR,
+    such as a message past the size limit, aiohttp closes the socket)."""
+    if msg.type == WSMsgType.ERROR:
+        return error_message("bad_json", translate(lang, N_("the message could not be read ({error})"), error=msg.data))
+    return error_message("bad_json", translate(lang, N_("messages must be JSON text frames")))
 
 
 @web.middleware

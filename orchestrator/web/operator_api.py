@@ -23,6 +23,7 @@ from ..protocol import BadMessage
 from ..runtime import SessionRuntime
 from .auth import JoinTokens
 from .console import ConsoleAuth, roll_call_csv
+from .http_errors import frame_problem, too_large
 from .language import request_language
 from .outbox import Outbox
 from .views import latest_roll_call, operator_state, roll_call_view, roll_call_views
@@ -154,10 +155,10 @@ class OperatorApi:
     async def post_command(self, request: web.Request) -> web.Response:
         await self._require(request, changes_state=True)  # before reading a byte of the body
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            return too_large(request.content_length, MAX_BODY_BYTES)
+            return too_large(request.content_length, MAX_BODY_BYTES, request_language(request))
         body = await request.read()  # a chunked body past the app's hard cap: HTTPRequestEntityTooLarge
         if len(body) > MAX_BODY_BYTES:
-            return too_large(len(body), MAX_BODY_BYTES)
+            return too_large(len(body), MAX_BODY_BYTES, request_language(request))
         lang = request_language(request)
         try:
             status, answer = self.run_command(p.parse_json_object(body), lang)
@@ -195,7 +196,9 @@ class OperatorApi:
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
-                    conn.send(p.error_message("bad_json", translate(conn.lang, N_("messages must be JSON text frames"))))
+                    conn.send(frame_problem(msg, conn.lang))
+                    if msg.type == WSMsgType.ERROR:
+                        break
                     continue
                 try:
                     await self._on_message(conn, p.parse(p.console_message_adapter, msg.data))
@@ -254,9 +257,3 @@ class OperatorApi:
             conn.outbox.end()
             await conn.ws.close()
 
-
-def too_large(size: int, limit: int) -> web.Response:
-    return web.json_response(
-        p.wire(p.error_body("too_large", f"the body is {size} bytes; the limit is {limit}", {"size": size, "limit": limit})),
-        status=413,
-    )

@@ -35,6 +35,7 @@ from ..media.plane import MAX_WALL_SLOTS, OfferRejected, VenuePeer
 from ..protocol import CLOSE_AUTH, CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED
 from ..runtime import SessionRuntime
 from .auth import REVOKED, JoinTokens, TokenRefused
+from .http_errors import frame_problem
 from .language import request_language
 from .outbox import Outbox
 from .views import main_return_message, venue_view
@@ -159,7 +160,7 @@ class VenueHub:
             return None
         if msg.type != WSMsgType.TEXT:
             if msg.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-                await self._refuse(ws, self._frame_problem(msg, lang))
+                await self._refuse(ws, frame_problem(msg, lang))
             return None
         try:
             hello = p.parse_venue_message(msg.data)
@@ -205,12 +206,6 @@ class VenueHub:
         log.info("venue_socket_opened", venue=venue, client=hello.client)
         return conn
 
-    @staticmethod
-    def _frame_problem(msg, lang: Language) -> p.ErrorMessage:
-        if msg.type == WSMsgType.ERROR:
-            return p.error_message("bad_json", translate(lang, N_("the message could not be read ({error})"), error=msg.data))
-        return p.error_message("bad_json", translate(lang, N_("messages must be JSON text frames")))
-
     async def _refuse(self, ws: web.WebSocketResponse, error: p.ErrorMessage) -> None:
         try:
             await ws.send_json(p.wire(error))
@@ -229,7 +224,7 @@ class VenueHub:
                 await conn.ws.close(code=CLOSE_RATE, message=b"rate limited")
                 return
             if msg.type != WSMsgType.TEXT:
-                conn.send(self._frame_problem(msg, conn.lang))
+                conn.send(frame_problem(msg, conn.lang))
                 if msg.type == WSMsgType.ERROR:
                     return
                 continue

@@ -358,3 +358,28 @@ def test_only_the_main_venues_offer_may_have_wall_slots():
         check_offer(too_many, wall=True)
     with pytest.raises(OfferRejected, match=r"^the offer has 380 ICE candidates; at most 254 are allowed"):
         check_offer(offer_from_agent_like(MAIN_WITH_WALL, candidates=20), wall=True)
+
+
+async def test_an_oversized_operator_message_closes_that_socket_only(live):
+    """A message past the operator socket's limit: aiohttp closes that socket (1009, before any
+    answer could be sent); the console reconnects and the session is untouched. A body past the
+    API's limit: 413, in the reader's language."""
+    url = live.base_url.replace("http", "ws") + "/ws/operator?lang=zh-CN"
+    ws = await live.http.ws_connect(url, headers=live.auth)
+    assert (await ws.receive_json(timeout=5))["type"] == "state"
+    await ws.send_str(json.dumps({"type": "command", "ref": "r1", "command": {"type": "set_caption", "text": "x" * 80_000}}))
+    msg = await ws.receive(timeout=5)
+    while msg.type == aiohttp.WSMsgType.TEXT:
+        assert json.loads(msg.data)["type"] == "state", msg.data
+        msg = await ws.receive(timeout=5)
+    assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    again = await live.http.ws_connect(url, headers=live.auth)
+    assert (await again.receive_json(timeout=5))["type"] == "state"
+    await again.send_str(json.dumps({"type": "command", "ref": "r2", "command": {"type": "take", "venue": "main"}}))
+    while (answer := await again.receive_json(timeout=5))["type"] != "command_result":
+        pass
+    assert (answer["ref"], answer["status"]) == ("r2", 200), answer
+    await again.close()
+    async with live.http.post(live.base_url + "/api/commands?lang=zh-CN", data=b"x" * (70 * 1024), headers=live.auth) as r:
+        assert r.status == 413
+        assert (await r.json())["error"] == "请求体为 71680 字节，上限为 65536"
