@@ -30,13 +30,20 @@ forwarding it), but for the `SPARE_REMOTE_FEEDS` last needed on each node.
 
 Janus 1.1.2 forwards every remote feed with the same SSRCs (numbered by m-line), so it does
 not renumber a subscriber switched to a remote feed from another (or from the dummy, which
-sends nothing), nor a stream back on the venue it carried before the dummy; the orchestrator
-first switches such a stream to the dummy and pauses and resumes it there (Janus then
-renumbers the next packet), then to the feed. Janus asks a remote feed for a keyframe once
-a second at most, so the feed's publisher is also asked at home after each such switch.
-Known gap: in the rehearsal of the sample conference, a venue switched from one remote feed
-to another (the venue called before, from the main venue to the next one called) now and
-then showed the take about 1.1 s late, as if it got no keyframe until Janus asked again.
+sends nothing), nor a stream back on the venue it carried before the dummy; it renumbers the
+first packet it forwards after a pause, but a `switch` resumes a paused stream without that.
+So the orchestrator switches such a stream to the dummy, pauses and resumes it there, then
+switches it to its feed: four requests. Keyframes: Janus 1.1.2 asks a local publisher for
+one at every `switch` to it (a take sends the new venue's publisher one request per downlink
+on its node: a browser answers one every 0.3 s at most, the venue agent's looped media one
+every 0.1 s), a remote feed's origin once a second at most (later requests wait for the next
+second). So once every downlink of a pass is switched, the publisher of each feed switched
+to on another node is asked once more, at home, and again `KEYFRAME_AGAIN_S` later (more
+than a browser's 0.3 s): in the rehearsals on two nodes, a venue switched from one cascaded
+feed to another did not decode the first keyframe after the switch (why is not understood
+yet: Janus renumbers the stream's sequence numbers there, not its timestamps) and waited a
+second for Janus's; it now shows the take about 0.5 s after it. A take waits for no set-up
+but its own: the feeds wanted ahead are cascaded after the switches.
 
 A lost node (its API's connection gone: Janus died, or the network): the plane reports it
 (`media_node_lost`: the core records `media_node_lost` with its venues, and the venue socket
@@ -106,6 +113,7 @@ CONNECT_TIMEOUT_S = 30.0  # a publisher that never connects is cleaned up after 
 NODE_RETRY_S = 10.0  # an unreachable node is tried again after this
 ADMIN_REQUESTS_PER_NODE = 64  # Admin API requests a link sample has in flight on one node at most
 SPARE_REMOTE_FEEDS = 4  # remote feeds a node keeps that nobody receives and no take is likely to need
+KEYFRAME_AGAIN_S = 0.35  # a feed switched to on another node is asked for a keyframe at home again after this
 MAX_PUBLISHERS = 4096
 NO_SUCH_ROOM = 426  # the VideoRoom's error code
 CODECS = {"audio": "opus", "video": "vp8"}
@@ -663,16 +671,23 @@ class JanusMediaPlane:
                 log.warning("janus_switch_given_up", retries=retries)
 
     async def _reconcile_once(self) -> bool:
-        """Cascade the feeds wanted ahead, then switch every downlink; False when a switch was refused."""
-        ahead = self._ahead()
-        await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
+        """Switch every downlink, ask each feed newly switched to on another node for a keyframe once
+        at its home, then cascade the feeds wanted ahead; False when a switch was refused."""
         downlinks: list[tuple[str | None, _Node, _Downlink]] = [
             (s.venue, s.node, s.downlink) for s in self._venues.values() if s.downlink is not None]
         if self._others and self._others_url in self._nodes:
             downlinks += [(None, self._nodes[self._others_url], d) for d in self._others.values()]
-        done = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
+        switched = await asyncio.gather(*(self._switch(venue, node, downlink) for venue, node, downlink in downlinks))
+        # once every downlink is switched: the keyframe reaches them all (see `_switch`); and once
+        # more a moment later, for a downlink that could not use the first
+        origins = sorted({origin for _, asked in switched for origin in asked})
+        await asyncio.gather(*(self._ask_keyframe(origin) for origin in origins))
+        if origins:
+            self._spawn(self._ask_keyframes_again(origins))
+        ahead = self._ahead()  # after the switches: a take waits for no other venue's set-up
+        await asyncio.gather(*(self._feed_on(node, venue) for node in list(self._nodes.values()) for venue in ahead))
         await self._drop_unlikely_feeds(ahead, downlinks)
-        return all(done)
+        return all(done for done, _ in switched)
 
     async def _drop_unlikely_feeds(self, ahead: list[str], downlinks: list[tuple[str | None, _Node, _Downlink]]) -> None:
         """Tear down the remote feeds on each node that no stream there carries and no take is likely
@@ -691,12 +706,13 @@ class JanusMediaPlane:
                 await self._remove_remote(node, venue)
                 log.info("janus_remote_feed_dropped", venue=venue, node=node.url)
 
-    async def _switch(self, venue: str | None, node: _Node, downlink: _Downlink) -> bool:
+    async def _switch(self, venue: str | None, node: _Node, downlink: _Downlink) -> tuple[bool, set[str]]:
         """Switch the downlink streams of `venue` (None: the recorder) whose source differs from the
-        program's; False when Janus refused."""
+        program's: (False when Janus refused, the venues whose publishers must be asked for a keyframe
+        at home once every downlink is switched)."""
         async with downlink.lock:
             if not downlink.answered:
-                return True  # switched once the venue answers
+                return True, set()  # switched once the venue answers
             wanted = self._wanted(venue, downlink)
             changes, changed = [], []
             for i, (now, want) in enumerate(zip(downlink.current, wanted, strict=True)):
@@ -712,16 +728,15 @@ class JanusMediaPlane:
                 changes.append({"feed": source.id, "mid": source.mids[kind], "sub_mid": downlink.mids[i]})
                 changed.append((i, want))
             if not changes:
-                return True
+                return True, set()
             # remote feeds on one node all carry the same SSRCs (Janus numbers a forwarded stream by its
-            # m-line), so Janus does not see a switch to one from another, nor across the dummy (which
-            # sends nothing), and would forward the new feed's sequence numbers as they are (the venue's
-            # SRTP then took them for replays). The same holds for a stream back on the venue it carried
-            # before the dummy: its sequence numbers would jump by what it sent meanwhile, and the venue
-            # would wait for packets that never come. Such a stream is first switched to the dummy and paused
-            # and resumed there (Janus renumbers the next packet it forwards: the new feed's first), then
-            # switched to its feed: the keyframe that switch asks for reaches the venue renumbered (a
-            # pause after the switch dropped it, and Janus asks a remote feed once a second at most).
+            # m-line), so Janus does not see a switch to one from another (or from the dummy, which sends
+            # nothing) and would forward the new feed's sequence numbers as they are (its SRTP then drops
+            # those below what it sent as replays, and the venue gets nothing). The same holds for a stream
+            # back on the venue it carried before the dummy: its sequence numbers would jump by what it sent
+            # meanwhile. Janus renumbers the first packet it forwards after a pause; a `switch` resumes a
+            # stream itself, without that. So such a stream is switched to the dummy, paused and resumed
+            # there, then switched to its feed.
             renumber = [(downlink.mids[i], KINDS[downlink.slots[i].role]) for i, want in changed
                         if want is not None and (want in node.remote or want == downlink.last_sent[i])]
             started = time.monotonic()
@@ -735,18 +750,24 @@ class JanusMediaPlane:
                 await downlink.handle.message({"request": "switch", "streams": changes})
             except JanusError as exc:
                 log.warning("janus_switch_failed", venue=venue, error=str(exc))
-                return False
-            # the keyframe that switch asked a remote feed for may have passed before this downlink was
-            # switched (the node's other downlinks asked first), and Janus asks a remote feed again a
-            # second later at the earliest: its publisher is asked at home, at once
-            for origin in {want for i, want in changed if want is not None and want in node.remote}:
-                self._spawn(self._ask_keyframe(origin))
+                return False, set()
             for i, want in changed:
                 downlink.current[i] = want
                 if want is not None:
                     downlink.last_sent[i] = want
-            log.debug("janus_switched", venue=venue, changes=len(changes), took_ms=round((time.monotonic() - started) * 1000, 1))
-            return True
+            log.debug("janus_switched", venue=venue, changes=len(changes), renumbered=len(renumber),
+                      took_ms=round((time.monotonic() - started) * 1000, 1))
+            # Janus asks a remote feed's origin for a keyframe once a second at most: the one its switch
+            # asked for may have passed before this downlink was switched. The publisher of a video
+            # stream's new remote feed is asked at home instead, once every downlink of the pass is switched.
+            return True, {want for i, want in changed
+                          if want is not None and want in node.remote and KINDS[downlink.slots[i].role] == "video"}
+
+    async def _ask_keyframes_again(self, venues: list[str]) -> None:
+        """Ask these venues' publishers for a keyframe again after `KEYFRAME_AGAIN_S`, for the downlinks
+        that could not decode the first one (see the module docstring)."""
+        await asyncio.sleep(KEYFRAME_AGAIN_S)
+        await asyncio.gather(*(self._ask_keyframe(venue) for venue in venues))
 
     async def _ask_keyframe(self, venue: str) -> None:
         """Ask `venue`'s publisher for a keyframe on its home node."""
