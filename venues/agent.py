@@ -146,6 +146,9 @@ def split_join_url(url: str) -> tuple[str, str]:
     return urlunsplit((scheme, parts.netloc, path, "", "")), parts.fragment
 
 
+KEYFRAME_INTERVAL_S = 0.1  # a looped track answers keyframe requests this often at most
+
+
 class PacedTrack(MediaStreamTrack):
     """A track whose `recv` hands out one frame per period, paced in real time."""
 
@@ -174,18 +177,26 @@ class PacedTrack(MediaStreamTrack):
 
 
 class LoopedTrack(PacedTrack):
-    """Plays pre-encoded frames in a loop, paced in real time; restarts at frame 0 on a keyframe request."""
+    """Plays pre-encoded frames in a loop, paced in real time; restarts at frame 0 on a keyframe
+    request, at most once per `KEYFRAME_INTERVAL_S`: the requests within it are answered together
+    when it ends (a media server may ask once for each receiver it switches, as Janus does;
+    answered frame by frame, such a burst would send nothing but keyframes)."""
 
     def __init__(self, kind: str, frames: list[bytes], fps: float, clock_rate: int):
         super().__init__(kind, fps, clock_rate)
         self.frames = frames
         self._next = 0
+        self._asked = False
+        self._quiet_until = float("-inf")
 
     def request_keyframe(self) -> None:
-        self._next = 0
+        self._asked = True
 
     async def recv(self):
         timestamp = await self._wait_turn()
+        now = time.monotonic()
+        if self._asked and now >= self._quiet_until:
+            self._asked, self._next, self._quiet_until = False, 0, now + KEYFRAME_INTERVAL_S
         data = self.frames[self._next]
         self._next = (self._next + 1) % len(self.frames)
         return make_packet(data, timestamp, self.kind)

@@ -266,3 +266,20 @@ def test_tone_loop_wraps_seamlessly() -> None:
     intervals = [b - a for a, b in itertools.pairwise(crossings)]
     assert len(intervals) > 100
     assert all(abs(i - half_period) <= 1.5 for i in intervals), (min(intervals), max(intervals))
+
+
+async def test_a_looped_track_answers_a_burst_of_keyframe_requests_with_two_keyframes() -> None:
+    """One keyframe at once, one more once `KEYFRAME_INTERVAL_S` is over: not one per request."""
+    from venues.agent import KEYFRAME_INTERVAL_S, LoopedTrack
+
+    frames = [b"key"] + [b"delta"] * 99
+    fps = 200
+    track = LoopedTrack("video", frames, fps, 90_000)
+    sent = [bytes(await track.recv()) for _ in range(3)]
+    for _ in range(5):  # a burst: one request per frame, as from five receivers switched one after another
+        track.request_keyframe()
+        sent.append(bytes(await track.recv()))
+    sent += [bytes(await track.recv()) for _ in range(round(3 * KEYFRAME_INTERVAL_S * fps))]
+    burst = sent[3:]
+    assert burst[0] == b"key"  # the first request is answered at once
+    assert burst.count(b"key") == 2, [i for i, f in enumerate(burst) if f == b"key"]
