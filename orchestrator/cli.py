@@ -204,11 +204,14 @@ def _settings(**given: object):
                    "folder from the session's start: WebM files with chapters and a JSON of takes and captions. "
                    "Without it, the console's switch records into DATA/recordings.")
 @_ice_options
+@click.option("--loop", "event_loop", type=click.Choice(["uvloop", "asyncio"]), default=None,
+              help=f"The event loop: uvloop (libuv; asyncio's own when uvloop cannot be imported) or asyncio "
+                   f"(the standard library's).  [default: {_default('event_loop')}]")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=None,
               help="The language of the conference file's errors.  [default: the conference's language]")
 def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn_secret_file, turn_ttl_s,
           heartbeat_timeout_s, restart_grace_s, metrics_token, media, janus_urls, janus_secret_file, janus_admin_urls,
-          janus_admin_secret_file, simulate, record_dir, ice_addresses, lang) -> None:
+          janus_admin_secret_file, simulate, record_dir, ice_addresses, event_loop, lang) -> None:
     """Host a conference: venues join by link, the operator drives it by API or console.
 
     Every option (and the operator token, the signing key and the TURN secret) can also
@@ -220,6 +223,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
     from pydantic import SecretStr
 
     from .event_log import LogError
+    from .event_loop import new_event_loop
     from .logs import configure
     from .media import restrict_host_addresses
     from .web.app import create_app
@@ -231,7 +235,7 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
         heartbeat_timeout_s=heartbeat_timeout_s, restart_grace_s=restart_grace_s, metrics_token=metrics_token,
         media=media, janus_urls=list(janus_urls), janus_secret_file=janus_secret_file,
         janus_admin_urls=list(janus_admin_urls), janus_admin_secret_file=janus_admin_secret_file,
-        ice_addresses=list(ice_addresses), record_dir=record_dir,
+        ice_addresses=list(ice_addresses), record_dir=record_dir, event_loop=event_loop,
     )
     simulated = _simulated_venues(conf, simulate) if simulate is not None else []
     if simulated and not settings.ice_addresses:
@@ -273,8 +277,9 @@ def serve(config, host, port, data_dir, public_url, ice_servers, turn_urls, turn
         click.echo(f"The event log holds a session that ended at {Clock(conf.conference.timezone).stamp(ended_at)} "
                    f"({conf.conference.timezone}); to start a new session, stop the server and run: "
                    f"orchestrator archive {config} --data {data_dir}")
+    loop, _running = new_event_loop(settings.event_loop)
     try:
-        web.run_app(app, sock=sockets, shutdown_timeout=5, print=None, handle_signals=True)
+        web.run_app(app, sock=sockets, shutdown_timeout=5, print=None, handle_signals=True, loop=loop)
     except LogError as exc:
         click.echo(f"orchestrator serve: {exc}", err=True)
         sys.exit(1)
@@ -732,9 +737,11 @@ def _bitrate(value: str) -> int:
               callback=lambda ctx, param, value: int(value),
               help="Also hold the steady state with a wall of this many branch venues at the main venue "
                    "(9: 3x3), and report the wall's server CPU against the same run without it.")
+@click.option("--loop", "event_loop", type=click.Choice(["uvloop", "asyncio"]), default="uvloop", show_default=True,
+              help="The server's event loop (serve --loop).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the figures here.")
 def bench(venues, duration, switches, resolution, bitrate, fps, workers, medias, janus_nodes, janus_address, baseline,
-          soak_minutes, main_wall, json_path) -> None:
+          soak_minutes, main_wall, event_loop, json_path) -> None:
     """Measure capacity and switching: server CPU and memory, program frame rate, switch latency, join time."""
     import json
 
@@ -752,7 +759,7 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, medias,
         _check_own_janus(janus_address, "the janus run needs --janus-address ADDRESS (an address of this machine that "
                                         "is not loopback), or root to run its Janus nodes in a network namespace")
     options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes,
-                           main_wall)
+                           main_wall, event_loop)
     progress = lambda line: click.echo(line, err=True)  # noqa: E731
     runs = [run_once(options, media, progress=progress, janus_address=janus_address, janus_nodes=janus_nodes)
             for media in medias]

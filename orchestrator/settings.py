@@ -53,6 +53,9 @@ MediaChoice = Literal["embedded", "transcode", "janus"]
 janus: Janus nodes' VideoRoom (`janus_urls`), driven by this process.
 transcode: aiortc's decode-and-re-encode path, the benchmark's baseline only."""
 
+EventLoopChoice = Literal["uvloop", "asyncio"]
+"""uvloop: libuv's loop (the default; asyncio's own when uvloop cannot be imported). asyncio: the standard library's."""
+
 _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 
 
@@ -118,6 +121,7 @@ class ServerSettings(BaseSettings):
     token_ttl_s: Annotated[float, Field(gt=0)] = DEFAULT_TOKEN_TTL_S
     link_sample_s: Annotated[float, Field(gt=0)] = DEFAULT_LINK_SAMPLE_S
     media: MediaChoice = "embedded"
+    event_loop: EventLoopChoice = "uvloop"
     janus_urls: Annotated[list[str], NoDecode] = []  # with media "janus": each node's WebSocket API (ws:// or wss://)
     janus_secret: SecretStr | None = None  # Janus's api_secret, if it has one
     janus_secret_file: Path | None = None  # or: a file whose first line is that secret

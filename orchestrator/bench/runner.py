@@ -41,7 +41,7 @@ import psutil
 from ..janus_node import JanusProcess, own_nodes
 from ..logs import get_logger
 from ..operator_client import CommandAnswer, OperatorClient, wait_healthy
-from ..settings import MediaChoice
+from ..settings import EventLoopChoice, MediaChoice
 from . import worker
 
 log = get_logger(component="bench")
@@ -62,6 +62,7 @@ class BenchOptions:
     workers: int = 2
     soak_minutes: float = 0.0  # instead of the steady state: a long run with periodic takes
     main_wall: int = 0  # tiles of a wall at the main venue, measured against the same run without it (0: none)
+    event_loop: EventLoopChoice = "uvloop"  # the server's (`serve --loop`)
 
 
 WALL_LAYOUTS = {4: "2x2", 9: "3x3", 16: "4x4"}
@@ -87,7 +88,8 @@ class _Server:
     Janus nodes it drives, if any: their CPU and memory count as the server's)."""
 
     def __init__(self, config: Path, data: Path, media: MediaChoice, janus: Sequence[JanusProcess] = (),
-                 janus_secret_file: Path | None = None, ice_address: str = "127.0.0.1"):
+                 janus_secret_file: Path | None = None, ice_address: str = "127.0.0.1",
+                 event_loop: EventLoopChoice = "uvloop"):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -99,7 +101,7 @@ class _Server:
         nodes += ["--janus-secret-file", str(janus_secret_file)] if janus else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "serve", str(config), "--port", str(self.port), "--data", str(data),
-             "--ice-address", ice_address, "--heartbeat-timeout", "10", "--media", media, *nodes],
+             "--ice-address", ice_address, "--heartbeat-timeout", "10", "--media", media, "--loop", event_loop, *nodes],
             env=env, stdout=subprocess.DEVNULL, stderr=self._log,
         )
         self.ps = psutil.Process(self.proc.pid)
@@ -164,7 +166,7 @@ def run_once(options: BenchOptions, media: MediaChoice = "embedded", progress=pr
             secret_file.write_text(janus.secret + "\n")
             where = f"in network namespace {janus.namespace}" if janus.namespace else f"on {janus_address}"
             progress(f"[{media}] {len(nodes)} Janus node(s) {where}: {', '.join(janus.urls)}")
-        server = _Server(config, Path(tmp) / "data", media, nodes, secret_file, address)
+        server = _Server(config, Path(tmp) / "data", media, nodes, secret_file, address, options.event_loop)
         try:
             figures = asyncio.run(_measure(server, options, media, progress, address))
         finally:
@@ -412,6 +414,7 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
     n = len(reports)
     return {
         "media": media,
+        "event_loop": options.event_loop,
         "venues": n,
         "resolution": f"{options.width}x{options.height}",
         "bitrate_kbps": options.bitrate // 1000,

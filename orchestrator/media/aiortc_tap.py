@@ -13,7 +13,16 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
 - Receiving packets (the server): `tap_packets` also swaps the receiver's name-mangled
   `__jitter_buffer` for a `_PacketTap` whose `add(packet)` hands each RTP packet (SRTP
   removed, RTX unwrapped, after aiortc's statistics and NACKs to the sender) to a
-  callback and never assembles a frame.
+  callback and never assembles a frame. Once packets flow, the peer's RTP skips aiortc's
+  per-packet coroutines (`_fast_rtp`): the ICE connection's `data_received` (aioice's
+  `Connection`, which queues every datagram for the DTLS transport's receive loop) is
+  replaced on that connection by a function that SRTP-unprotects an RTP packet at once,
+  parses its fixed header only (`rtp_forward.parse_rtp`), routes it with the DTLS
+  transport's `_rtp_router` and does for a tapped receiver what
+  `RTCRtpReceiver._handle_rtp_packet` does for it: the receiver's `__active_ssrc` (at most
+  once a second), `__remote_streams` statistics and `__nack_generator` (a NACK still goes
+  out through `_send_rtcp_nack`), then the callback. Everything else (DTLS, RTCP, RTX, an
+  untapped receiver) takes aiortc's own path.
 - Decoding as a browser does (the venues' agent): `guard_vp8_chain` wraps the receiver's
   jitter buffer in a `_ChainGuard`: every packet still goes to the real buffer (which
   waits for missing packets and keeps them in order), but a frame it assembles goes on to
@@ -43,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +61,7 @@ from typing import Any
 import aioice.ice
 import av
 import pylibsrtp
-from aiortc import RTCRtpReceiver, RTCRtpSender, clock
+from aiortc import RTCRtpReceiver, RTCRtpSender, clock, rtcdtlstransport, rtcrtpreceiver
 from aiortc.codecs import vpx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -59,19 +69,27 @@ from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtp import RtpPacket, is_rtcp
 
-from .rtp_forward import RtpRewriter
+from .rtp_forward import RtpHeader, RtpRewriter, parse_rtp
 from .vp8_chain import Vp8Chain
 
 _RECEIVER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _RECEIVER_THREAD = "_RTCRtpReceiver__decoder_thread"
 _RECEIVER_REMB = "_RTCRtpReceiver__remote_bitrate_estimator"
 _RECEIVER_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
+_RECEIVER_ACTIVE_SSRC = "_RTCRtpReceiver__active_ssrc"
+_RECEIVER_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
+_RECEIVER_NACK = "_RTCRtpReceiver__nack_generator"
+_RECEIVER_PACKET_STATE = (_RECEIVER_CODECS, _RECEIVER_ACTIVE_SSRC, _RECEIVER_REMOTE_STREAMS, _RECEIVER_NACK)
+_DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
+_DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
 _SENDER_ENCODER = "_RTCRtpSender__encoder"
 _SENDER_HEADER_EXTENSIONS = "_RTCRtpSender__rtp_header_extensions_map"
 _SENDER_REPORT_COUNTERS = ("__packet_count", "__octet_count", "__rtp_timestamp", "__ntp_timestamp")
 
 FrameCallback = Callable[[RTCRtpCodecParameters, JitterFrame], None]
-PacketCallback = Callable[[RtpPacket], None]
+PacketCallback = Callable[[RtpPacket | RtpHeader], None]  # both have marker, sequence_number, timestamp, payload
+ACTIVE_SOURCE_REFRESH_S = 1.0  # how often the fast path re-stamps a source as active (aiortc keeps 10 s)
 
 
 class InternalsChanged(RuntimeError):
@@ -104,21 +122,109 @@ def tap_receiver(receiver: RTCRtpReceiver, on_frame: FrameCallback) -> None:
 
 
 class _PacketTap:
-    """Stands in for the receiver's jitter buffer: hands every packet on, assembles nothing."""
+    """Stands in for the receiver's jitter buffer: hands every packet on, assembles nothing.
 
-    def __init__(self, on_packet: PacketCallback):
+    aiortc's own path calls `add`; the fast path (`_fast_rtp`), installed on the receiver's
+    ICE connection when the first packet comes that way, calls `handle`."""
+
+    def __init__(self, on_packet: PacketCallback, receiver: RTCRtpReceiver):
         self.on_packet = on_packet
+        self.receiver = receiver
+        missing = [name for name in _RECEIVER_PACKET_STATE if not hasattr(receiver, name)]
+        if missing:
+            raise InternalsChanged(f"RTCRtpReceiver has no {', '.join(missing)}")
+        self._codecs: dict[int, RTCRtpCodecParameters] = getattr(receiver, _RECEIVER_CODECS)
+        self._active: dict[int, Any] = getattr(receiver, _RECEIVER_ACTIVE_SSRC)
+        self._streams: dict[int, rtcrtpreceiver.StreamStatistics] = getattr(receiver, _RECEIVER_REMOTE_STREAMS)
+        self._nack: rtcrtpreceiver.NackGenerator | None = getattr(receiver, _RECEIVER_NACK)
+        self._active_until: dict[int, float] = {}  # by SSRC: when to stamp it active again
+        self._pending: set[asyncio.Task[None]] = set()
 
     def add(self, packet: RtpPacket) -> tuple[bool, None]:
+        transport = self.receiver.transport
+        if transport is not None:
+            _fast_rtp(transport)
         self.on_packet(packet)
         return False, None
+
+    def handle(self, packet: RtpHeader, dtls: RTCDtlsTransport, data: bytes) -> None:
+        """A packet the fast path routed to this receiver (unprotected `data`, parsed `packet`)."""
+        receiver = self.receiver
+        if not receiver._enabled:
+            return
+        ssrc = packet.ssrc
+        now = time.monotonic()
+        if now >= self._active_until.get(ssrc, 0.0):
+            self._active[ssrc] = clock.current_datetime()
+            self._active_until[ssrc] = now + ACTIVE_SOURCE_REFRESH_S
+        codec = self._codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        if codec.mimeType[-4:].lower() == "/rtx":  # a retransmission: aiortc unwraps it
+            self._spawn(dtls._handle_rtp_data(data, arrival_time_ms=clock.current_ms()))
+            return
+        stream = self._streams.get(ssrc)
+        if stream is None:
+            stream = self._streams[ssrc] = rtcrtpreceiver.StreamStatistics(codec.clockRate)
+        stream.add(packet)  # type: ignore[arg-type]  # reads sequence_number and timestamp
+        nack = self._nack
+        if nack is not None and nack.add(packet):  # type: ignore[arg-type]  # reads sequence_number
+            self._spawn(receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
+        self.on_packet(packet)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
 
 def tap_packets(receiver: RTCRtpReceiver, on_packet: PacketCallback) -> None:
     """Hand every RTP packet of `receiver` to `on_packet` (no jitter buffer, no frames, no
-    decoder); aiortc still keeps its statistics and NACKs lost packets. Call before `receive()`."""
+    decoder); aiortc's statistics are still kept and lost packets NACKed. Call before `receive()`."""
     tap_receiver(receiver, lambda codec, frame: None)
-    setattr(receiver, _RECEIVER_JITTER_BUFFER, _PacketTap(on_packet))
+    setattr(receiver, _RECEIVER_JITTER_BUFFER, _PacketTap(on_packet, receiver))
+
+
+def _fast_rtp(dtls: RTCDtlsTransport) -> None:
+    """Handle the RTP packets arriving on `dtls`'s ICE connection as they arrive (see the module
+    docstring); idempotent."""
+    connection = dtls.transport._connection
+    if getattr(connection, "_fast_rtp_dtls", None) is dtls:
+        return
+    queue_datagram = connection.data_received
+    router = dtls._rtp_router
+    rx = dtls._rx_srtp
+    connected = State.CONNECTED
+
+    def data_received(data: bytes, component: int) -> None:
+        if not 127 < data[0] < 192 or is_rtcp(data) or dtls._state is not connected:
+            queue_datagram(data, component)  # DTLS, RTCP, or the transport closing: aiortc's own path
+            return
+        try:
+            clear = rx.unprotect(data)
+        except pylibsrtp.Error:
+            return
+        setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + len(data))
+        setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
+        packet = parse_rtp(clear)
+        if packet is None:
+            return
+        receiver = router.route_rtp(packet)  # type: ignore[arg-type]  # reads ssrc and payload_type
+        if receiver is None:
+            return
+        tap = getattr(receiver, _RECEIVER_JITTER_BUFFER, None)
+        if type(tap) is _PacketTap:
+            tap.handle(packet, dtls, clear)
+        else:
+            task = asyncio.ensure_future(dtls._handle_rtp_data(clear, arrival_time_ms=clock.current_ms()))
+            _untapped.add(task)
+            task.add_done_callback(_untapped.discard)
+
+    connection.data_received = data_received
+    connection._fast_rtp_dtls = dtls
+
+
+_untapped: set[asyncio.Task[None]] = set()
 
 
 class _ChainGuard:
@@ -385,5 +491,56 @@ def check_internals() -> None:
         problems.append("RTCDtlsTransport._send_rtp is gone")
     if "get_host_addresses(" not in inspect.getsource(aioice.ice.Connection):
         problems.append("aioice.ice.Connection no longer gathers through get_host_addresses")
+    problems += _fast_path_problems(receiver_src, dtls_src)
     if problems:
         raise InternalsChanged("; ".join(problems))
+
+
+def _packet_fields(function: Any) -> set[str]:
+    """The attributes of `packet` that a function's source reads."""
+    return set(re.findall(r"\bpacket\.(\w+)", inspect.getsource(function)))
+
+
+def _fast_path_problems(receiver_src: str, dtls_src: str) -> list[str]:
+    """What the fast RTP path (`_fast_rtp`, `_PacketTap.handle`) relies on and no longer finds."""
+    problems = []
+    if "self.receiver.data_received(data, self.local_candidate.component)" not in inspect.getsource(
+            aioice.ice.StunProtocol.datagram_received):
+        problems.append("aioice.ice.StunProtocol no longer hands data to its Connection's data_received")
+    if "self._queue.put_nowait((data, component))" not in inspect.getsource(aioice.ice.Connection.data_received):
+        problems.append("aioice.ice.Connection.data_received no longer queues the datagram")
+    recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    for text in ("data = await self.transport._recv()", "first_byte > 127 and first_byte < 192 and self._rx_srtp",
+                 "if is_rtcp(data):", "data = self._rx_srtp.unprotect(data)", "self.__rx_bytes += len(data)",
+                 "self.__rx_packets += 1", "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)"):
+        if text not in recv_next:
+            problems.append(f"RTCDtlsTransport._recv_next no longer has: {text}")
+    if "receiver = self._rtp_router.route_rtp(packet)" not in inspect.getsource(RTCDtlsTransport._handle_rtp_data) \
+            or "self._rtp_router = RtpRouter()" not in dtls_src:
+        problems.append("RTCDtlsTransport._handle_rtp_data no longer routes with _rtp_router.route_rtp")
+    if _packet_fields(rtcdtlstransport.RtpRouter.route_rtp) - {"ssrc", "payload_type"}:
+        problems.append("RtpRouter.route_rtp reads more of a packet than its ssrc and payload_type")
+    for cls in (rtcrtpreceiver.StreamStatistics, rtcrtpreceiver.NackGenerator):
+        if _packet_fields(cls.add) - {"sequence_number", "timestamp"}:
+            problems.append(f"{cls.__name__}.add reads more of a packet than its sequence_number and timestamp")
+    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    steps = ("if not self._enabled:", "if self.__remote_bitrate_estimator is not None:",
+             "self.__active_ssrc[packet.ssrc] = clock.current_datetime()",
+             "codec = self.__codecs.get(packet.payload_type)",
+             "self.__remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)",
+             "self.__remote_streams[packet.ssrc].add(packet)", "if is_rtx(codec):",
+             "if self.__nack_generator is not None and self.__nack_generator.add(packet):",
+             "await self._send_rtcp_nack(", "packet._data = depayload(codec, packet.payload)",
+             "pli_flag, encoded_frame = self.__jitter_buffer.add(packet)", "if self.__decoder_error.is_set():",
+             "if pli_flag:", "if encoded_frame is not None and self.__decoder_thread:")
+    at = 0
+    for step in steps:
+        found = handle.find(step, at)
+        if found < 0:
+            problems.append(f"RTCRtpReceiver._handle_rtp_packet no longer does, in this order: {step}")
+        else:
+            at = found
+    for name in ("__active_ssrc: dict", "__codecs: dict", "__remote_streams: dict", "__nack_generator = NackGenerator()"):
+        if f"self.{name}" not in receiver_src:
+            problems.append(f"RTCRtpReceiver no longer keeps self.{name}")
+    return problems

@@ -80,6 +80,47 @@ def vp8_picture_id(payload: bytes) -> tuple[int, int] | None:
     return 7, payload[2]
 
 
+class RtpHeader:
+    """What forwarding needs of one unprotected RTP packet (attribute names as aiortc's `RtpPacket`)."""
+
+    __slots__ = ("marker", "payload", "payload_type", "sequence_number", "ssrc", "timestamp")
+
+    def __init__(self, marker: int, payload_type: int, sequence_number: int, timestamp: int, ssrc: int, payload: bytes):
+        self.marker = marker
+        self.payload_type = payload_type
+        self.sequence_number = sequence_number
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.payload = payload
+
+
+def parse_rtp(data: bytes) -> RtpHeader | None:
+    """The header fields and payload of an unprotected RTP packet (RFC 3550 section 5.1: CSRCs,
+    header extension and padding skipped, the extension not parsed); None if it is malformed
+    (as aiortc's `RtpPacket.parse` would refuse it)."""
+    size = len(data)
+    if size < 12:
+        return None
+    first, second, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
+    if first >> 6 != 2:
+        return None
+    start = 12 + 4 * (first & 0x0F)  # after the CSRCs
+    if first & 0x10:  # X: a header extension (profile, length in 32-bit words, elements)
+        if size < start + 4:
+            return None
+        start += 4 + 4 * (data[start + 2] << 8 | data[start + 3])
+    if size < start:
+        return None
+    if first & 0x20:  # P: the last byte says how many bytes of padding end the packet
+        padding = data[-1]
+        if not padding or padding > size - start:
+            return None
+        payload = data[start:size - padding]
+    else:
+        payload = data[start:]
+    return RtpHeader(second >> 7, second & 0x7F, sequence, timestamp, ssrc, payload)
+
+
 class InboundPacket:
     """One packet of a source, parsed once for every output that forwards it."""
 
