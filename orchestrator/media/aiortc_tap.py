@@ -16,7 +16,8 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
   callback and never assembles a frame. Once packets flow, the peer's RTP skips aiortc's
   per-packet coroutines (`_fast_rtp`): the ICE connection's `data_received` (aioice's
   `Connection`, which queues every datagram for the DTLS transport's receive loop) is
-  replaced on that connection by a function that SRTP-unprotects an RTP packet at once,
+  replaced on that connection (and its `StunProtocol`s' `datagram_received` no longer try
+  to parse RTP as STUN first) by a function that SRTP-unprotects an RTP packet at once,
   parses its fixed header only (`rtp_forward.parse_rtp`), routes it with the DTLS
   transport's `_rtp_router` and does for a tapped receiver what
   `RTCRtpReceiver._handle_rtp_packet` does for it: the receiver's `__active_ssrc` (at most
@@ -197,7 +198,7 @@ def _fast_rtp(dtls: RTCDtlsTransport) -> None:
     connected = State.CONNECTED
 
     def data_received(data: bytes, component: int) -> None:
-        if not 127 < data[0] < 192 or is_rtcp(data) or dtls._state is not connected:
+        if len(data) < 12 or not 127 < data[0] < 192 or is_rtcp(data) or dtls._state is not connected:
             queue_datagram(data, component)  # DTLS, RTCP, or the transport closing: aiortc's own path
             return
         try:
@@ -222,6 +223,25 @@ def _fast_rtp(dtls: RTCDtlsTransport) -> None:
 
     connection.data_received = data_received
     connection._fast_rtp_dtls = dtls
+    for protocol in connection._protocols:
+        if type(protocol) is aioice.ice.StunProtocol:
+            protocol.datagram_received = _skip_stun_parsing(protocol, data_received)
+
+
+def _skip_stun_parsing(protocol: aioice.ice.StunProtocol,
+                       data_received: Callable[[bytes, int], None]) -> Callable[[bytes, Any], None]:
+    """`protocol.datagram_received` that hands RTP and RTCP (first byte 128 to 191, never STUN's)
+    straight to `data_received` instead of trying to parse them as STUN first."""
+    stun_or_dtls = protocol.datagram_received
+    component = protocol.local_candidate.component
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        if data and 127 < data[0] < 192:
+            data_received(data, component)
+        else:
+            stun_or_dtls(data, addr)
+
+    return datagram_received
 
 
 _untapped: set[asyncio.Task[None]] = set()
@@ -509,6 +529,10 @@ def _fast_path_problems(receiver_src: str, dtls_src: str) -> list[str]:
         problems.append("aioice.ice.StunProtocol no longer hands data to its Connection's data_received")
     if "self._queue.put_nowait((data, component))" not in inspect.getsource(aioice.ice.Connection.data_received):
         problems.append("aioice.ice.Connection.data_received no longer queues the datagram")
+    if "self._protocols: list[StunProtocol] = []" not in inspect.getsource(aioice.ice.Connection):
+        problems.append("aioice.ice.Connection no longer keeps its protocols in _protocols")
+    if "message = stun.parse_message(data)" not in inspect.getsource(aioice.ice.StunProtocol.datagram_received):
+        problems.append("aioice.ice.StunProtocol.datagram_received no longer tries STUN first")
     recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
     for text in ("data = await self.transport._recv()", "first_byte > 127 and first_byte < 192 and self._rx_srtp",
                  "if is_rtcp(data):", "data = self._rx_srtp.unprotect(data)", "self.__rx_bytes += len(data)",

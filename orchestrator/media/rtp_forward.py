@@ -170,11 +170,20 @@ class RtpRewriter:
         self._history: list[bytes | None] = [None] * (VIDEO_HISTORY if self.video else 0)
         self._holes: dict[int, tuple[float, int]] = {}  # sequence numbers skipped: (since, timestamp before)
         self._max_jump = int(MAX_GAP_S * self.rate)
+        self._set_prefixes()
+
+    def _set_prefixes(self) -> None:
+        """The structs that pack a rewritten packet's start in one call: the fixed header and the
+        extension block, then (VP8 with a picture ID) the descriptor's first two bytes and the picture ID."""
+        extension = f"{len(self.extension)}s" if self.extension else ""
+        self._prefix = struct.Struct(f"!BBHII{extension}")
+        self._prefix_picture = {7: struct.Struct(f"!BBHII{extension}2sB"), 15: struct.Struct(f"!BBHII{extension}2sH")}
 
     def configure(self, ssrc: int, payload_type: int, extension: bytes = b"") -> None:
         """The output's negotiated SSRC, payload type and header extension block."""
         self.ssrc, self.payload_type, self.extension = ssrc, payload_type, extension
         self._first_byte = 0x90 if extension else 0x80
+        self._set_prefixes()
 
     def restart(self) -> None:
         """The next packet comes from another source (or after a gap): anchor the offsets on it."""
@@ -196,12 +205,22 @@ class RtpRewriter:
                 self._ts_offset = (self.last_timestamp + gap - timestamp) & 0xFFFFFFFF
         out_seq = (sequence + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        header = _HEADER.pack(self._first_byte, self.payload_type | 0x80 if packet.marker else self.payload_type,
-                              out_seq, out_ts, self.ssrc)
-        if packet.picture_bits and self.video:
-            data = b"".join((header, self.extension, packet.head, self._picture_id_bytes(packet), packet.tail))
+        second = self.payload_type | 0x80 if packet.marker else self.payload_type
+        bits = packet.picture_bits
+        if bits and self.video:
+            picture = self._next_picture_id(packet)
+            if bits == 15:
+                picture |= 0x8000
+            prefix = self._prefix_picture[bits]
+            if self.extension:
+                data = prefix.pack(self._first_byte, second, out_seq, out_ts, self.ssrc, self.extension, packet.head,
+                                   picture) + packet.tail
+            else:
+                data = prefix.pack(self._first_byte, second, out_seq, out_ts, self.ssrc, packet.head, picture) + packet.tail
+        elif self.extension:
+            data = self._prefix.pack(self._first_byte, second, out_seq, out_ts, self.ssrc, self.extension) + packet.payload
         else:
-            data = b"".join((header, self.extension, packet.payload))
+            data = self._prefix.pack(self._first_byte, second, out_seq, out_ts, self.ssrc) + packet.payload
         ahead = (out_seq - self._seq) & 0xFFFF
         if ahead < 0x8000:
             if 1 < ahead <= MAX_HOLES and self.packets:  # the source lost packets on the way here
@@ -269,13 +288,12 @@ class RtpRewriter:
         self._last_in_ts = timestamp
         self._picture_offset = None
 
-    def _picture_id_bytes(self, packet: InboundPacket) -> bytes:
-        """The packet's picture ID shifted to continue this output's, in the packet's own width."""
+    def _next_picture_id(self, packet: InboundPacket) -> int:
+        """The packet's picture ID shifted to continue this output's (15 bits; the packet's own width
+        keeps the low 7 when it has 7)."""
         if self._picture_offset is None:
             self._picture_offset = (self._picture_id + 1 - packet.picture_id) & 0x7FFF
         out = (packet.picture_id + self._picture_offset) & 0x7FFF
         if (out - self._picture_id) & 0x7FFF < 0x4000:
             self._picture_id = out
-        if packet.picture_bits == 15:
-            return bytes((0x80 | out >> 8, out & 0xFF))
-        return bytes((out & 0x7F,))
+        return out if packet.picture_bits == 15 else out & 0x7F

@@ -75,6 +75,12 @@ def test_packer_packetizes_vp8_and_passes_opus_through():
         (RTCRtpSender._run_rtcp, "self.__rtp_timestamp", r"no longer reports self\.__rtp_timestamp"),
         (RTCRtpSender, "await self._retransmit(seq)", "no longer answers NACK through _retransmit"),
         (aiortc_tap.RTCDtlsTransport, "self._tx_srtp.protect(data)", "no longer protects with _tx_srtp"),
+        (aiortc_tap.aioice.ice.Connection.data_received, "self._queue.put_nowait((data, component))",
+         "data_received no longer queues the datagram"),
+        (aiortc_tap.RTCDtlsTransport._recv_next, "data = self._rx_srtp.unprotect(data)",
+         "_recv_next no longer has: data = self._rx_srtp.unprotect"),
+        (RTCRtpReceiver._handle_rtp_packet, "self.__remote_streams[packet.ssrc].add(packet)",
+         r"no longer does, in this order: self\.__remote_streams\[packet\.ssrc\]\.add"),
     ],
 )
 def test_a_changed_packet_path_internal_is_reported(monkeypatch, owner, text, complaint):
@@ -86,6 +92,19 @@ def test_a_changed_packet_path_internal_is_reported(monkeypatch, owner, text, co
 
     monkeypatch.setattr(aiortc_tap.inspect, "getsource", source)
     with pytest.raises(InternalsChanged, match=complaint):
+        check_internals()
+
+
+def test_a_router_or_statistic_reading_more_of_a_packet_is_reported(monkeypatch):
+    """The fast path hands aiortc an `RtpHeader`, not an `RtpPacket`: only the fields it has may be read."""
+    real = aiortc_tap.inspect.getsource
+
+    def source(obj):
+        text = real(obj)
+        return text + "        packet.extensions\n" if obj is aiortc_tap.rtcrtpreceiver.NackGenerator.add else text
+
+    monkeypatch.setattr(aiortc_tap.inspect, "getsource", source)
+    with pytest.raises(InternalsChanged, match="NackGenerator.add reads more of a packet"):
         check_internals()
 
 

@@ -13,6 +13,7 @@ from orchestrator.media.rtp_forward import (
     VIDEO_HISTORY,
     InboundPacket,
     RtpRewriter,
+    parse_rtp,
     vp8_descriptor_length,
     vp8_picture_id,
     vp8_starts_frame,
@@ -246,3 +247,55 @@ def test_a_far_jump_is_no_loss():
     send(rewriter, 100, 0, True, descriptor() + KEY, now=0.0)
     send(rewriter, 100 + MAX_HOLES + 1, 3000, True, descriptor() + INTER, now=0.01)
     assert not rewriter.holes
+
+
+def _aiortc_packet(marker: int, sequence: int, timestamp: int, ssrc: int, payload: bytes, csrc: int = 0,
+                   padding: int = 0, extension: bool = False) -> bytes:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+    packet = RtpPacket(payload_type=96, marker=marker, sequence_number=sequence, timestamp=timestamp, ssrc=ssrc)
+    packet.csrc = list(range(1000, 1000 + csrc))
+    packet.payload = payload
+    packet.padding_size = padding
+    extensions = HeaderExtensionsMap()
+    if extension:
+        extensions.configure(RTCRtpParameters(headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+            RTCRtpHeaderExtensionParameters(id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")]))
+        packet.extensions.mid = "video-0"
+        packet.extensions.abs_send_time = 0x123456
+    return packet.serialize(extensions)
+
+
+@pytest.mark.parametrize("csrc,padding,extension", [(0, 0, False), (2, 0, False), (0, 7, False), (0, 0, True),
+                                                    (3, 1, True), (15, 255, True)])
+@pytest.mark.parametrize("payload", [b"", b"\x90\x80\x81\x23" + KEY, bytes(range(256)) * 4])
+def test_parse_rtp_reads_what_aiortc_reads(csrc, padding, extension, payload):
+    from aiortc.rtp import RtpPacket
+
+    data = _aiortc_packet(1, 65535, 0xFFFFFFF0, 0xDEADBEEF, payload, csrc, padding, extension)
+    theirs, ours = RtpPacket.parse(data), parse_rtp(data)
+    assert ours is not None
+    assert (ours.marker, ours.payload_type, ours.sequence_number, ours.timestamp, ours.ssrc, ours.payload) == \
+        (theirs.marker, theirs.payload_type, theirs.sequence_number, theirs.timestamp, theirs.ssrc, theirs.payload)
+    assert ours.payload == payload
+
+
+def test_parse_rtp_refuses_what_aiortc_refuses():
+    from aiortc.rtp import RtpPacket
+
+    good = _aiortc_packet(0, 1, 2, 3, b"payload", csrc=2, padding=4, extension=True)
+    bad = [
+        good[:11],  # shorter than the fixed header
+        bytes([good[0] & 0x3F | 0x40]) + good[1:],  # version 1
+        bytes([0x8F]) + good[1:12] + b"\x00" * 8,  # 15 CSRCs announced, 2 there
+        bytes([0x90]) + good[1:12] + b"\xbe\xde",  # the extension's profile and length cut
+        bytes([0x90]) + good[1:12] + b"\xbe\xde\x00\x09" + b"\x00" * 8,  # an extension longer than the packet
+        bytes([0xA0]) + good[1:12] + b"abc\x00",  # padding of 0 bytes
+        bytes([0xA0]) + good[1:12] + b"abc\x09",  # more padding than payload
+    ]
+    for data in bad:
+        with pytest.raises(ValueError):
+            RtpPacket.parse(data)
+        assert parse_rtp(data) is None, data.hex()
