@@ -36,6 +36,9 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
   `RtpRewriter`, a NACK is answered from the rewriter's history and a PLI/FIR goes to a
   callback. The returned `send` SRTP-protects a packet with the DTLS transport's
   `_tx_srtp` and writes it to the nominated ICE pair's socket at once.
+- SRTP on the packet paths (`SrtpCalls`): libsrtp's `srtp_protect`/`srtp_unprotect` called
+  on a pylibsrtp `Session`'s own context (`_srtp`) and buffer (`_cdata`, `_buffer`) as
+  `Session.protect`/`unprotect` do, without the `int *` they allocate on every call.
 - Keyframes: `_send_rtcp_pli(ssrc)` asks the remote sender for one.
 - Sending: `RTCRtpSender._next_encoded_frame` calls `encoder.pack(data)` for anything
   that is not an `av.Frame`. `install_packer` puts our own packer in the sender's
@@ -62,6 +65,8 @@ from typing import Any
 import aioice.ice
 import av
 import pylibsrtp
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 from aiortc import RTCRtpReceiver, RTCRtpSender, clock, rtcdtlstransport, rtcrtpreceiver
 from aiortc.codecs import vpx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
@@ -194,16 +199,15 @@ def _fast_rtp(dtls: RTCDtlsTransport) -> None:
         return
     queue_datagram = connection.data_received
     router = dtls._rtp_router
-    rx = dtls._rx_srtp
+    rx = SrtpCalls(dtls._rx_srtp)
     connected = State.CONNECTED
 
     def data_received(data: bytes, component: int) -> None:
         if len(data) < 12 or not 127 < data[0] < 192 or is_rtcp(data) or dtls._state is not connected:
             queue_datagram(data, component)  # DTLS, RTCP, or the transport closing: aiortc's own path
             return
-        try:
-            clear = rx.unprotect(data)
-        except pylibsrtp.Error:
+        clear = rx.unprotect(data)
+        if clear is None:
             return
         setattr(dtls, _DTLS_RX_BYTES, getattr(dtls, _DTLS_RX_BYTES) + len(data))
         setattr(dtls, _DTLS_RX_PACKETS, getattr(dtls, _DTLS_RX_PACKETS) + 1)
@@ -376,28 +380,64 @@ for _name in _SENDER_REPORT_COUNTERS:
     setattr(_ForwardingSender, "_RTCRtpSender" + _name, _report_counter(_name))
 
 
+class SrtpCalls:
+    """A pylibsrtp `Session`'s protect and unprotect for RTP, as `Session.protect`/`unprotect`
+    do them but with one length cell for every call; None instead of `pylibsrtp.Error`."""
+
+    def __init__(self, session: pylibsrtp.Session):
+        self.session = session  # keeps the libsrtp context alive
+        self._context = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._room = len(session._cdata)
+        self._length = srtp_ffi.new("int *")
+
+    def protect(self, data: bytes) -> bytes | None:
+        return self._process(data, srtp_lib.srtp_protect, pylibsrtp.SRTP_MAX_TRAILER_LEN)
+
+    def unprotect(self, data: bytes) -> bytes | None:
+        return self._process(data, srtp_lib.srtp_unprotect, 0)
+
+    def _process(self, data: bytes, function: Any, trailer: int) -> bytes | None:
+        size = len(data)
+        if size > self._room - trailer:
+            return None
+        length = self._length
+        length[0] = size
+        self._buffer[0:size] = data
+        if function(self._context, self._cdata, length) != srtp_lib.srtp_err_status_ok:
+            return None
+        return self._buffer[0:length[0]]
+
+
 def _socket_sender(sender: RTCRtpSender) -> Callable[[bytes], None]:
     """SRTP-protect an RTP packet and send it on the nominated ICE pair of `sender`'s transport
     (bundling may change it until negotiation ends), now; dropped when not connected."""
     pending: set[asyncio.Task[None]] = set()
+    srtp: SrtpCalls | None = None
+    route: tuple[Any, Any, tuple[str, int]] | None = None  # the nominated pair, its protocol, its remote address
 
     def send(data: bytes) -> None:
+        nonlocal srtp, route
         dtls = sender.transport
         if dtls._state is not State.CONNECTED:
-            return
-        try:
-            data = dtls._tx_srtp.protect(data)
-        except pylibsrtp.Error:
             return
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             return
-        protocol = pair.protocol
+        if srtp is None or srtp.session is not dtls._tx_srtp:
+            srtp = SrtpCalls(dtls._tx_srtp)
+        protected = srtp.protect(data)
+        if protected is None:
+            return
+        if route is None or route[0] is not pair:
+            route = (pair, pair.protocol, pair.remote_addr)
+        protocol = route[1]
         if type(protocol) is aioice.ice.StunProtocol:
             if protocol.transport is not None:
-                protocol.transport.sendto(data, pair.remote_addr)
+                protocol.transport.sendto(protected, route[2])
         else:  # a relayed (TURN) pair sends through a coroutine
-            task = asyncio.ensure_future(protocol.send_data(data, pair.remote_addr))
+            task = asyncio.ensure_future(protocol.send_data(protected, route[2]))
             pending.add(task)
             task.add_done_callback(pending.discard)
 
@@ -512,6 +552,14 @@ def check_internals() -> None:
     if "get_host_addresses(" not in inspect.getsource(aioice.ice.Connection):
         problems.append("aioice.ice.Connection no longer gathers through get_host_addresses")
     problems += _fast_path_problems(receiver_src, dtls_src)
+    process = inspect.getsource(pylibsrtp.Session._Session__process)  # type: ignore[attr-defined]
+    for text in ('len_p = ffi.new("int *")', "self._buffer[0 : len(data)] = data",
+                 "_srtp_assert(func(self._srtp[0], self._cdata, len_p))", "return self._buffer[0 : len_p[0]]"):
+        if text not in process:
+            problems.append(f"pylibsrtp's Session.__process no longer does: {text}")
+    if "return self.__process(packet, lib.srtp_protect, SRTP_MAX_TRAILER_LEN)" not in inspect.getsource(
+            pylibsrtp.Session.protect):
+        problems.append("pylibsrtp's Session.protect no longer calls srtp_protect with SRTP_MAX_TRAILER_LEN")
     if problems:
         raise InternalsChanged("; ".join(problems))
 

@@ -14,6 +14,7 @@ from orchestrator.media import aiortc_tap
 from orchestrator.media.aiortc_tap import (
     EncodedPacker,
     InternalsChanged,
+    SrtpCalls,
     check_internals,
     guard_vp8_chain,
     tap_packets,
@@ -157,3 +158,28 @@ def test_the_chain_guard_wants_aiortcs_own_jitter_buffer():
     tap_packets(video, lambda packet: None)
     with pytest.raises(InternalsChanged, match="not aiortc's JitterBuffer"):
         guard_vp8_chain(video, lambda first: None)
+
+
+def test_srtp_calls_protect_and_unprotect_as_pylibsrtp_does():
+    import struct
+
+    import pylibsrtp
+
+    key = bytes(range(30))
+
+    def session(direction: int) -> pylibsrtp.Session:
+        return pylibsrtp.Session(policy=pylibsrtp.Policy(key=key, ssrc_type=direction))
+
+    theirs, ours = session(pylibsrtp.Policy.SSRC_ANY_OUTBOUND), SrtpCalls(session(pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    inbound = SrtpCalls(session(pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    for sequence in range(5):
+        packet = struct.pack("!BBHII", 0x80, 96, sequence, 3000 * sequence, 1234) + bytes([sequence]) * 900
+        protected = ours.protect(packet)
+        assert protected == theirs.protect(packet) and protected != packet
+        assert inbound.unprotect(protected) == packet
+    packet = struct.pack("!BBHII", 0x80, 96, 5, 15000, 1234) + b"late"
+    protected = ours.protect(packet)
+    assert inbound.unprotect(protected[:-1] + bytes([protected[-1] ^ 1])) is None, "a forged packet is dropped"
+    assert inbound.unprotect(protected) == packet
+    assert inbound.unprotect(protected) is None, "a replayed packet is dropped"
+    assert ours.protect(bytes(1500)) is None, "no room for the trailer"
