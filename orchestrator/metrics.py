@@ -17,6 +17,7 @@ name and role, to join on in dashboards.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import (
@@ -58,13 +59,6 @@ class ServerMetrics:
                                         "forwarded to the venues", buckets=SWITCH_BUCKETS, registry=r)
         self.keyframe_requests = Counter("orchestrator_keyframe_requests", "Keyframe requests (RTCP PLI) sent to "
                                          "venues", ["venue"], registry=r)
-        self.forwarded_frames = Counter("orchestrator_forwarded_frames", "Encoded frames forwarded to receivers",
-                                        ["kind"], registry=r)
-        self.forwarded_bytes = Counter("orchestrator_forwarded_bytes", "Bytes of encoded frames forwarded to "
-                                       "receivers", ["kind"], registry=r)
-        for kind in ("video", "audio"):
-            self.forwarded_frames.labels(kind)
-            self.forwarded_bytes.labels(kind)
         self.log_appends = Counter("orchestrator_event_log_appends", "Commands whose events were appended to the "
                                    "event log", registry=r)
         self.log_events = Counter("orchestrator_event_log_events", "Events appended to the event log", registry=r)
@@ -77,6 +71,7 @@ class ServerMetrics:
         r.register(_Snapshot(self))
         self.media = _MediaCounts(self)
         """The program router's `MediaObserver`."""
+        r.register(self.media)
 
     # ------------------------------------------------------------ fed as things happen
 
@@ -107,14 +102,18 @@ class ServerMetrics:
         return generate_latest(self.registry)
 
 
-class _MediaCounts:
-    """The program router's `MediaObserver`: switch times, keyframe requests, forwarded frames."""
+class _MediaCounts(Collector):
+    """The program router's `MediaObserver`: switch times, keyframe requests, forwarded frames.
+
+    Forwarded frames and bytes are told for every packet forwarded: they are plain sums here,
+    read when Prometheus scrapes (a prometheus-client `Counter` takes a lock on every `inc`)."""
 
     def __init__(self, metrics: ServerMetrics):
         self._switch = metrics.switch_seconds
         self._keyframes = metrics.keyframe_requests
-        self._frames = {kind: metrics.forwarded_frames.labels(kind) for kind in ("video", "audio")}
-        self._bytes = {kind: metrics.forwarded_bytes.labels(kind) for kind in ("video", "audio")}
+        self.frames = {"video": 0, "audio": 0}
+        self.bytes = {"video": 0, "audio": 0}
+        self._created = time.time()
 
     def switched(self, venue: str, seconds: float) -> None:
         self._switch.observe(seconds)
@@ -123,8 +122,24 @@ class _MediaCounts:
         self._keyframes.labels(venue).inc()
 
     def forwarded(self, kind: str, frames: int, size: int) -> None:
-        self._frames[kind].inc(frames)
-        self._bytes[kind].inc(size)
+        self.frames[kind] += frames
+        self.bytes[kind] += size
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def _families(self) -> list[Metric]:
+        frames = CounterMetricFamily("orchestrator_forwarded_frames", "Encoded frames forwarded to receivers",
+                                     labels=["kind"])
+        sent = CounterMetricFamily("orchestrator_forwarded_bytes", "Bytes of encoded frames forwarded to receivers",
+                                   labels=["kind"])
+        for kind in ("video", "audio"):
+            frames.add_metric([kind], self.frames[kind], created=self._created)
+            sent.add_metric([kind], self.bytes[kind], created=self._created)
+        return [frames, sent]
 
 
 class _Snapshot(Collector):
