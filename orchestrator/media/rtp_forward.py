@@ -168,7 +168,8 @@ class RtpRewriter:
         self._picture_id = 0x7FFF  # the last picture ID sent
         self._picture_offset: int | None = None
         self._history: list[bytes | None] = [None] * (VIDEO_HISTORY if self.video else 0)
-        self._holes: dict[int, tuple[float, int]] = {}  # sequence numbers skipped: (since, timestamp before)
+        # sequence numbers skipped (lost before the server) and not filled yet: (since, timestamp before)
+        self.holes: dict[int, tuple[float, int]] = {}
         self._max_jump = int(MAX_GAP_S * self.rate)
         self._set_prefixes()
 
@@ -225,35 +226,30 @@ class RtpRewriter:
         if ahead < 0x8000:
             if 1 < ahead <= MAX_HOLES and self.packets:  # the source lost packets on the way here
                 for missing in range(self._seq + 1, self._seq + ahead):
-                    self._holes[missing & 0xFFFF] = (now, self.last_timestamp)
+                    self.holes[missing & 0xFFFF] = (now, self.last_timestamp)
             self._seq = out_seq
             self._last_in_ts = timestamp
             self.last_timestamp = out_ts
             self.last_sent_at = now
-        elif self._holes:
-            self._holes.pop(out_seq, None)  # a late packet (the source sent it again)
+        elif self.holes:
+            self.holes.pop(out_seq, None)  # a late packet (the source sent it again)
         self.packets += 1
         self.octets += len(packet.payload)
         if self.video:
             self._history[out_seq % VIDEO_HISTORY] = data
         return data
 
-    @property
-    def holes(self) -> bool:
-        """Whether sequence numbers were skipped (lost before the server) and not filled yet."""
-        return bool(self._holes)
-
     def fillers(self, now: float, everything: bool = False) -> list[bytes]:
         """Empty packets for the sequence numbers left unsent for `HOLE_TIMEOUT_S` (all of them
         with `everything`): a receiver that waits for every packet in order (aiortc's jitter
         buffer) would otherwise wait for them for good. Each carries the timestamp of the packet
         sent before it, so it adds nothing to any frame and makes no frame of its own."""
-        if not self._holes:
+        if not self.holes:
             return []
-        due = [seq for seq, (since, _ts) in self._holes.items() if everything or now - since >= HOLE_TIMEOUT_S]
+        due = [seq for seq, (since, _ts) in self.holes.items() if everything or now - since >= HOLE_TIMEOUT_S]
         fillers = []
         for seq in due:
-            _since, noted = self._holes.pop(seq)
+            _since, noted = self.holes.pop(seq)
             timestamp = self._timestamp_before(seq, noted)
             fillers.append(_HEADER.pack(self._first_byte, self.payload_type, seq, timestamp, self.ssrc) + self.extension)
         return fillers
