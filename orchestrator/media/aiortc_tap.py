@@ -65,8 +65,6 @@ from typing import Any
 import aioice.ice
 import av
 import pylibsrtp
-from pylibsrtp._binding import ffi as srtp_ffi
-from pylibsrtp._binding import lib as srtp_lib
 from aiortc import RTCRtpReceiver, RTCRtpSender, clock, rtcdtlstransport, rtcrtpreceiver
 from aiortc.codecs import vpx
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
@@ -74,6 +72,8 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcicetransport import RTCIceTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtp import RtpPacket, is_rtcp
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
 from .rtp_forward import RtpHeader, RtpRewriter, parse_rtp
 from .vp8_chain import Vp8Chain
@@ -89,6 +89,7 @@ _RECEIVER_NACK = "_RTCRtpReceiver__nack_generator"
 _RECEIVER_PACKET_STATE = (_RECEIVER_CODECS, _RECEIVER_ACTIVE_SSRC, _RECEIVER_REMOTE_STREAMS, _RECEIVER_NACK)
 _DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
 _DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
+_FAST_RTP_MARK = "_orchestrator_fast_rtp"  # on an aioice Connection: the DTLS transport its fast path serves
 _SENDER_ENCODER = "_RTCRtpSender__encoder"
 _SENDER_HEADER_EXTENSIONS = "_RTCRtpSender__rtp_header_extensions_map"
 _SENDER_REPORT_COUNTERS = ("__packet_count", "__octet_count", "__rtp_timestamp", "__ntp_timestamp")
@@ -195,7 +196,7 @@ def _fast_rtp(dtls: RTCDtlsTransport) -> None:
     """Handle the RTP packets arriving on `dtls`'s ICE connection as they arrive (see the module
     docstring); idempotent."""
     connection = dtls.transport._connection
-    if getattr(connection, "_fast_rtp_dtls", None) is dtls:
+    if getattr(connection, _FAST_RTP_MARK, None) is dtls:
         return
     queue_datagram = connection.data_received
     router = dtls._rtp_router
@@ -225,11 +226,11 @@ def _fast_rtp(dtls: RTCDtlsTransport) -> None:
             _untapped.add(task)
             task.add_done_callback(_untapped.discard)
 
-    connection.data_received = data_received
-    connection._fast_rtp_dtls = dtls
+    connection.data_received = data_received  # type: ignore[method-assign]
+    setattr(connection, _FAST_RTP_MARK, dtls)
     for protocol in connection._protocols:
         if type(protocol) is aioice.ice.StunProtocol:
-            protocol.datagram_received = _skip_stun_parsing(protocol, data_received)
+            protocol.datagram_received = _skip_stun_parsing(protocol, data_received)  # type: ignore[method-assign,assignment]
 
 
 def _skip_stun_parsing(protocol: aioice.ice.StunProtocol,
@@ -248,7 +249,7 @@ def _skip_stun_parsing(protocol: aioice.ice.StunProtocol,
     return datagram_received
 
 
-_untapped: set[asyncio.Task[None]] = set()
+_untapped: set[asyncio.Task[None]] = set()  # packets of untapped receivers, on aiortc's path
 
 
 class _ChainGuard:

@@ -52,6 +52,7 @@ from .plane import (
     VenuePeer,
 )
 from .router import Output, ProgramRouter, Role
+from .rtp_forward import RtpHeader
 from .rtp_stats import LinkMeter, inbound_rtp, round_trip_ms
 
 MAX_OFFER_BYTES = 64 * 1024
@@ -266,7 +267,7 @@ class MediaServer:
     def _packet_handler(self, venue: str, kind: str) -> PacketCallback:
         on_packet = self.router.on_packet
 
-        def handle(packet: RtpPacket) -> None:
+        def handle(packet: RtpPacket | RtpHeader) -> None:
             on_packet(venue, kind, packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload)
 
         return handle

@@ -10,6 +10,7 @@ and NACK what the camera lost on the way, whose retransmissions (RTX) still come
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ async def test_packets_take_the_fast_path_and_the_receiver_still_counts_them():
         assert counts.received >= len(tapped.fast) and counts.lost == 0
         assert [s.source for s in receiver.getSynchronizationSources()], "the source is known (PLIs go to it)"
         sequences = tapped.slow + tapped.fast
-        assert all((later - earlier) & 0xFFFF == 1 for earlier, later in zip(sequences, sequences[1:]))
+        assert all((later - earlier) & 0xFFFF == 1 for earlier, later in itertools.pairwise(sequences))
 
 
 async def test_a_packet_lost_on_the_way_is_nacked_and_its_retransmission_comes_through():

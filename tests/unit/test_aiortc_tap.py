@@ -105,7 +105,7 @@ def test_a_router_or_statistic_reading_more_of_a_packet_is_reported(monkeypatch)
         return text + "        packet.extensions\n" if obj is aiortc_tap.rtcrtpreceiver.NackGenerator.add else text
 
     monkeypatch.setattr(aiortc_tap.inspect, "getsource", source)
-    with pytest.raises(InternalsChanged, match="NackGenerator.add reads more of a packet"):
+    with pytest.raises(InternalsChanged, match=r"NackGenerator\.add reads more of a packet"):
         check_internals()
 
 
