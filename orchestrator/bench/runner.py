@@ -10,6 +10,12 @@ so the two are compared on one machine in one invocation; so is a run against Ja
 (K nodes the run starts, their CPU counted as the server's: on an address given, or in a
 network namespace made for the run, the server and the simulated venues in it too).
 
+With `full_venues` K, only the first K venues (the main venue first) are full venue agents,
+which decode the mark of the venue on air and so measure switch latency; the others are light
+venues (`venues.light`: pre-packetized media out, the program's frames and keyframes counted
+from its packets), cheap enough that the simulated venues do not limit a run of 200. Every
+venue counts the program's frame rate; the figures say how many of each kind ran.
+
 With a main wall (`main_wall` tiles: 4, 9 or 16), the steady state is held twice in the
 same run: first without the wall, then with the main venue's return set to a wall of
 that many branch venues (each tile forwarded as it is to the main venue's wall slots).
@@ -62,6 +68,12 @@ class BenchOptions:
     workers: int = 2
     soak_minutes: float = 0.0  # instead of the steady state: a long run with periodic takes
     main_wall: int = 0  # tiles of a wall at the main venue, measured against the same run without it (0: none)
+    full_venues: int | None = None  # venues run as full agents (the first ones, the main venue first); None: all
+
+    def light_venues(self, venues: Sequence[str]) -> frozenset[str]:
+        """The venues run as light venues: all but the first `full_venues`."""
+        full = len(venues) if self.full_venues is None else self.full_venues
+        return frozenset(venues[full:])
 
 
 WALL_LAYOUTS = {4: "2x2", 9: "3x3", 16: "4x4"}
@@ -193,9 +205,11 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
     count = max(1, min(options.workers, len(venues)))
     groups = [[(i, v, links[v]) for i, v in enumerate(venues) if i % count == w] for w in range(count)]
     readies = [ctx.Event() for _ in groups]
+    light = options.light_venues(venues)
     procs = [
         ctx.Process(target=worker.run, args=(
-            worker.WorkerConfig(group, options.width, options.height, options.fps, options.bitrate, address),
+            worker.WorkerConfig(group, options.width, options.height, options.fps, options.bitrate, address,
+                                light & {v for _, v, _ in group}),
             readies[w], go, stop, results,
         ), daemon=True)
         for w, group in enumerate(groups)
@@ -206,7 +220,8 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
         for r in readies:
             if not await _blocking(r.wait, 300):
                 raise RuntimeError("the venue workers did not get ready")
-        progress(f"[{media}] {len(venues)} venues ready in {count} workers; joining all at once")
+        progress(f"[{media}] {len(venues)} venues ({len(venues) - len(light)} full, {len(light)} light) ready in "
+                 f"{count} workers; joining all at once")
         go.set()
 
         async def all_joined() -> bool:
@@ -383,8 +398,9 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
     rates[first_branch] = fps(by_venue[first_branch])  # ...which itself receives the main venue
 
     latencies, missing, missed = [], 0, []
+    full = {v: r for v, r in by_venue.items() if not r.get("light")}  # light venues read no mark
     for venue, sent in takes:
-        for receiver, report in by_venue.items():
+        for receiver, report in full.items():
             expected = "main" if receiver == venue else venue
             before = [e for e in report["log"] if e["event"] == "on_air_seen" and e["ts"] < sent]
             if before and before[-1]["venue"] == expected:
@@ -410,9 +426,12 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
     cores = psutil.cpu_count() or 1
     agents_limited = bool(lagging) or agents_cores + server_cores > 0.95 * cores
     n = len(reports)
+    light = [r for r in reports if r.get("light")]
     return {
         "media": media,
         "venues": n,
+        "full_venues": n - len(light),  # full agents: they decode, and measure switch latency
+        "light_venues": len(light),  # pre-packetized media, the program counted from its packets
         "resolution": f"{options.width}x{options.height}",
         "bitrate_kbps": options.bitrate // 1000,
         "fps_sent": options.fps,
@@ -435,6 +454,8 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
         "join_all_s": round(join_all, 2) if join_all is not None else None,
         "broken_frames": sum(r["broken_frames"] for r in reports),
         "agents_cpu_cores": round(agents_cores, 3),
+        "agents_cpu_millicores_per_venue": round(1000 * agents_cores / n, 2),
+        "light_program_keyframes": sum(r.get("program_keyframes", 0) for r in light),
         "agents_limited": agents_limited,
         "agents_lagging": lagging[:10],
         "machine_cores": cores,

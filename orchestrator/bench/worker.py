@@ -5,7 +5,9 @@ all its venues at once, and at the stop reports what each venue received: its lo
 (joined, offer_sent, program_started, on_air_seen with timestamps), program frames per
 second, packet loss on the program video, how far its senders kept up, and the worker's
 own CPU time. Venues decode only the program's keyframes (every switch starts with one),
-so they measure the server rather than their own decoders.
+so they measure the server rather than their own decoders. The venues named `light` run as
+light venues (`venues.light`: pre-packetized media, the program counted from its packets, no
+picture decoded), all of the worker's light venues paced by one timer.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from multiprocessing.synchronize import Event
 from aiortc.mediastreams import MediaStreamTrack
 
 from venues.agent import LoopedTrack, Media, VenueAgent, synthetic_media
+from venues.light import LightVenueAgent, Pacers
 
 from ..media.rtp_stats import inbound_rtp
 
@@ -35,6 +38,7 @@ class WorkerConfig:
     fps: int
     bitrate: int
     ice_address: str = "127.0.0.1"  # where the venues offer their media
+    light: frozenset[str] = frozenset()  # the venues that run as light venues
 
 
 def run(config: WorkerConfig, ready: Event, go: Event, stop: Event, results: mp.Queue) -> None:
@@ -64,11 +68,16 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
         return Media(tracks_for, media[venue].check, preencoded=True)
 
     logs = {venue: io.StringIO() for venue in media}
-    agents = {
-        venue: VenueAgent(url, functools.partial(lambda v, _: recording(v), venue), log_file=logs[venue], decode_all=False,
-                          seed=index)
-        for index, venue, url in config.venues
-    }
+    pacers = Pacers.make(config.fps)
+
+    def make_agent(index: int, venue: str, url: str) -> VenueAgent:
+        if venue in config.light:
+            return LightVenueAgent(url, functools.partial(lambda v, _: media[v], venue), log_file=logs[venue],
+                                   seed=index, pacers=pacers)
+        return VenueAgent(url, functools.partial(lambda v, _: recording(v), venue), log_file=logs[venue],
+                          decode_all=False, seed=index)
+
+    agents = {venue: make_agent(index, venue, url) for index, venue, url in config.venues}
     ready.set()
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
     cpu_start = _cpu()
@@ -79,10 +88,14 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
     report = []
     for venue, agent in agents.items():
         loss = await _program_loss(agent)
-        sent = sum(t.sent for t in tracks[venue])
+        light = isinstance(agent, LightVenueAgent)
+        sent = agent.frames_sent if isinstance(agent, LightVenueAgent) else sum(t.sent for t in tracks[venue])
         report.append(
             {
                 "venue": venue,
+                "light": light,
+                "program_frames": agent.stats.program_frames,
+                "program_keyframes": agent.stats.program_keyframes,
                 "log": [json.loads(line) for line in logs[venue].getvalue().splitlines()],
                 "frames_per_second": agent.stats.frames_per_second,
                 "tile_frames_per_second": agent.stats.tile_frames_per_second,
@@ -94,7 +107,9 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
             }
         )
         agent.stop()
-    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    pacers.close()
+    for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
     cpu = _cpu() - cpu_start
