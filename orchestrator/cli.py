@@ -733,8 +733,8 @@ def _bitrate(value: str) -> int:
               help="Also hold the steady state with a wall of this many branch venues at the main venue "
                    "(9: 3x3), and report the wall's server CPU against the same run without it.")
 @click.option("--full-venues", "full_venues", default=None, type=click.IntRange(0, 200), metavar="K",
-              help="Run only the first K venues (the main venue first) as full venue agents, which decode the venue "
-                   "on air and measure switch latency; the others run as light venues (pre-packetized media, the "
+              help="Run only K venues (the main venue and the last K-1 branch venues) as full venue agents, which "
+                   "decode the venue on air and measure switch latency; the others run as light venues (pre-packetized media, the "
                    "program counted from its packets), so that the simulated venues do not limit a capacity run. "
                    "Default: every venue full.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the figures here.")

@@ -157,13 +157,14 @@ class PacedTrack(MediaStreamTrack):
         self.step = round(clock_rate / fps)
         self.sent = 0
         self._start: float | None = None
+        self.began: float | None = None  # when the first frame was handed out (monotonic clock)
 
     async def _wait_turn(self) -> int:
         """Wait for the next frame's time; returns its timestamp (in the clock rate's units)."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
-            self._start = time.monotonic()
+            self._start = self.began = time.monotonic()
         wait = self._start + self.sent * self.period - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)

@@ -155,7 +155,8 @@ class LoopSender:
     def __init__(self, loop: PacketLoop, transceiver: RTCRtpTransceiver):
         self.loop = loop
         self.rewriter = RtpRewriter(loop.kind)
-        self.frames_sent = 0
+        self.sent = 0  # frames
+        self.began: float | None = None  # when the first frame went out (monotonic clock)
         self.keyframe_requests = 0
         self.paused = False  # a muted microphone
         self._next = 0
@@ -185,6 +186,8 @@ class LoopSender:
     def tick(self, now: float) -> None:
         if not self._started or self.paused:
             return
+        if self.began is None:
+            self.began = now
         if self._next >= len(self.loop.frames):
             self._jump(0)
         rewrite, send = self.rewriter.rewrite, self._send
@@ -193,7 +196,7 @@ class LoopSender:
             if data is not None:
                 send(data)
         self._next += 1
-        self.frames_sent += 1
+        self.sent += 1
 
 
 @dataclass
@@ -226,8 +229,7 @@ class LightVenueAgent(VenueAgent):
         self.pacers = pacers
         self._loops: tuple[PacketLoop, PacketLoop] | None = None
         self._senders: list[LoopSender] = []  # this session's (video, audio)
-        self.video_frames_sent = 0  # over every session
-        self.keyframe_requests = 0
+        self.video_senders: list[LoopSender] = []  # every session's
 
     # ------------------------------------------------------------ sending
 
@@ -252,15 +254,13 @@ class LightVenueAgent(VenueAgent):
         audio_t = pc.addTransceiver(_SilentTrack("audio"), direction=direction)
         video, audio = LoopSender(video_loop, video_t), LoopSender(audio_loop, audio_t)
         self._senders = [video, audio]
+        self.video_senders.append(video)
         stops = [self.pacers.video.add(video.tick), self.pacers.audio.add(audio.tick)]
 
         def on_state() -> None:
             if pc.connectionState in ("closed", "failed"):
                 for stop in stops:
                     stop()
-                self.video_frames_sent += video.frames_sent
-                self.keyframe_requests += video.keyframe_requests
-                video.frames_sent = video.keyframe_requests = 0
 
         pc.on("connectionstatechange", on_state)
         return video_t, audio_t
@@ -274,9 +274,9 @@ class LightVenueAgent(VenueAgent):
                 microphone.resume()
 
     @property
-    def frames_sent(self) -> int:
-        """Video frames sent over every session, this one included."""
-        return self.video_frames_sent + (self._senders[0].frames_sent if self._senders else 0)
+    def keyframe_requests(self) -> int:
+        """Keyframe requests its camera answered, over every session."""
+        return sum(sender.keyframe_requests for sender in self.video_senders)
 
     # ------------------------------------------------------------ receiving
 

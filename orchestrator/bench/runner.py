@@ -10,8 +10,9 @@ so the two are compared on one machine in one invocation; so is a run against Ja
 (K nodes the run starts, their CPU counted as the server's: on an address given, or in a
 network namespace made for the run, the server and the simulated venues in it too).
 
-With `full_venues` K, only the first K venues (the main venue first) are full venue agents,
-which decode the mark of the venue on air and so measure switch latency; the others are light
+With `full_venues` K, only K venues (the main venue, and the last K - 1 branch venues) are full
+venue agents, which decode the mark of the venue on air and so measure switch latency (of takes
+of light venues: those are the first to be taken); the others are light
 venues (`venues.light`: pre-packetized media out, the program's frames and keyframes counted
 from its packets), cheap enough that the simulated venues do not limit a run of 200. Every
 venue counts the program's frame rate; the figures say how many of each kind ran.
@@ -68,12 +69,16 @@ class BenchOptions:
     workers: int = 2
     soak_minutes: float = 0.0  # instead of the steady state: a long run with periodic takes
     main_wall: int = 0  # tiles of a wall at the main venue, measured against the same run without it (0: none)
-    full_venues: int | None = None  # venues run as full agents (the first ones, the main venue first); None: all
+    full_venues: int | None = None  # venues run as full agents (the main venue and the last ones); None: all
 
     def light_venues(self, venues: Sequence[str]) -> frozenset[str]:
-        """The venues run as light venues: all but the first `full_venues`."""
-        full = len(venues) if self.full_venues is None else self.full_venues
-        return frozenset(venues[full:])
+        """The venues run as light venues: all but the main venue (the first) and the last `full_venues` - 1
+        (the first branch venues, on air in the steady state and taken first, are light: the simulated
+        venues' costly path does not set the program's frame rate)."""
+        if self.full_venues is None:
+            return frozenset()
+        full = {venues[0], *venues[len(venues) - self.full_venues + 1:]} if self.full_venues else set()
+        return frozenset(v for v in venues if v not in full)
 
 
 WALL_LAYOUTS = {4: "2x2", 9: "3x3", 16: "4x4"}

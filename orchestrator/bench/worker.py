@@ -89,7 +89,10 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
     for venue, agent in agents.items():
         loss = await _program_loss(agent)
         light = isinstance(agent, LightVenueAgent)
-        sent = agent.frames_sent if isinstance(agent, LightVenueAgent) else sum(t.sent for t in tracks[venue])
+        cameras = agent.video_senders if isinstance(agent, LightVenueAgent) else tracks[venue]
+        now = time.monotonic()
+        # due from when each camera began (after the venue joined), so joining takes no part in it
+        due = sum((now - c.began) * config.fps for c in cameras if c.began is not None)
         report.append(
             {
                 "venue": venue,
@@ -102,8 +105,8 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
                 "broken_frames": agent.stats.broken_frames,
                 "packets_lost": loss[0],
                 "packets_received": loss[1],
-                "video_frames_sent": sent,
-                "video_frames_due": int((ended - started) * config.fps),
+                "video_frames_sent": sum(c.sent for c in cameras),
+                "video_frames_due": int(due),
             }
         )
         agent.stop()

@@ -68,7 +68,7 @@ def test_bench_with_light_venues_says_how_many_ran_and_counts_their_program(tmp_
     # every venue, light ones included, counted the program: 30 frames a second sent
     assert 20 <= figures["program_fps_min"] <= figures["program_fps_median"] <= 32, figures
     assert figures["light_program_keyframes"] >= 4, "each light venue saw at least its program's first keyframe"
-    # the two full venues (the main venue and venue-001) measured the takes: each take changes what both see
+    # the two full venues (the main venue and venue-005) measured the takes: each take changes what both see
     latency = figures["switch_latency_ms"]
     assert latency["samples"] + latency["missing"] == 2 * 2 and latency["samples"] > 0, latency
     assert figures["agents_cpu_millicores_per_venue"] > 0
