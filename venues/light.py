@@ -13,10 +13,14 @@ A `LightVenueAgent` joins by the same link and speaks the same venue protocol as
   history. Audio goes out only while the venue is not muted, as a real venue's microphone.
   One `Pacer` per process sends every light venue's frames, its venues spread over a few
   phases of the frame period (one timer for all of them, and no burst of every venue at once).
-- Receiving: the program's RTP packets are tapped below aiortc's jitter buffer
-  (`tap_packets`): a frame is counted at its last packet (the marker bit), a keyframe at its
-  first packet (VP8 payload descriptor, then the frame tag); nothing is assembled or decoded.
-  aiortc still counts the packets and losses (its receiver statistics) and NACKs losses.
+- Receiving: a stream's first RTP packet is tapped below aiortc's jitter buffer
+  (`tap_packets`), which names its SSRC; from then on its packets are taken straight from the
+  ICE socket (`take_rtp_by_ssrc`: SRTP-unprotected, the header read here, no `RtpPacket`, no
+  queue, no receiver), since aiortc's receive path was most of a light venue's time. A frame
+  is counted at its last packet (the marker bit), a keyframe at its first packet (VP8 payload
+  descriptor, then the frame tag), losses from the sequence numbers; nothing is assembled or
+  decoded. So a light venue sends no NACKs nor receiver reports for the program (the server
+  sees no round-trip time for it); RTCP to its own senders (PLI, NACK) is handled as before.
 
 So a light venue measures the program's frame rate and keyframes, not what it shows: a full
 agent (which decodes the mark of the venue on air) measures switch latency.
@@ -35,7 +39,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from orchestrator.logs import get_logger
-from orchestrator.media.aiortc_tap import EncodedPacker, forward_packets, tap_packets
+from orchestrator.media.aiortc_tap import EncodedPacker, forward_packets, take_rtp_by_ssrc, tap_packets
 from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe, make_packet
 from orchestrator.media.rtp_forward import InboundPacket, RtpRewriter, vp8_starts_keyframe
 
@@ -230,6 +234,7 @@ class LightVenueAgent(VenueAgent):
         self._loops: tuple[PacketLoop, PacketLoop] | None = None
         self._senders: list[LoopSender] = []  # this session's (video, audio)
         self.video_senders: list[LoopSender] = []  # every session's
+        self.program_counts: list[SequenceCount] = []  # every session's program video
 
     # ------------------------------------------------------------ sending
 
@@ -281,30 +286,87 @@ class LightVenueAgent(VenueAgent):
     # ------------------------------------------------------------ receiving
 
     def _tap_program(self, receivers: list[RTCRtpReceiver]) -> None:
-        """Count the program's frames and keyframes, its audio and the wall slots' frames, packet by packet."""
+        """Count the program's frames, keyframes and losses, its audio and the wall slots' frames,
+        packet by packet; the receivers in the protocol's order (program video, program audio, the
+        main venue's audio, the wall slots). Done before the peer connects."""
         video, *audio_and_wall = receivers
         audio, wall = audio_and_wall[:2], audio_and_wall[2:]
-        tap_packets(video, self._program_packet)
+        program = SequenceCount()
+        self.program_counts.append(program)
+        self._count_rtp(video, functools.partial(self._program_packet, program))
         for receiver in audio:
-            tap_packets(receiver, self._audio_packet)
+            self._count_rtp(receiver, self._audio_packet)
         for slot, receiver in enumerate(wall):
-            tap_packets(receiver, functools.partial(self._tile_packet, slot))
+            self._count_rtp(receiver, functools.partial(self._tile_packet, slot))
+
+    def _count_rtp(self, receiver: RTCRtpReceiver, count: PacketCount) -> None:
+        """`count` every RTP packet of `receiver`: the first below aiortc's jitter buffer
+        (`tap_packets`, which also names the stream's SSRC), the others straight from the
+        socket (`take_rtp_by_ssrc`), their header read here."""
+
+        def direct(data: bytes) -> None:
+            first = data[0]
+            start = 12 + 4 * (first & 0x0F)  # after the CSRCs
+            if first & 0x10:  # a header extension: its length in 32-bit words
+                start += 4 + 4 * int.from_bytes(data[start + 2:start + 4], "big")
+            count(int.from_bytes(data[2:4], "big"), data[1] & 0x80 != 0, data[start:start + PAYLOAD_HEAD])
+
+        def first(packet: RtpPacket) -> None:
+            count(packet.sequence_number, bool(packet.marker), packet.payload[:PAYLOAD_HEAD])
+            take_rtp_by_ssrc(receiver.transport)[packet.ssrc] = direct
+
+        tap_packets(receiver, first)
 
     def _decode_program(self, receivers: list[RTCRtpReceiver]) -> None:
         """Nothing to decode."""
 
-    def _program_packet(self, packet: RtpPacket) -> None:
+    def _program_packet(self, program: SequenceCount, sequence: int, marker: bool, head: bytes) -> None:
         stats = self.stats
-        if vp8_starts_keyframe(packet.payload):
+        program.note(sequence)
+        if vp8_starts_keyframe(head):
             stats.program_keyframes += 1
-        if packet.marker:
+        if marker:
             if stats.program_frames == 0:
                 self.emit("program_started")
             stats.count_frame()
 
-    def _audio_packet(self, packet: RtpPacket) -> None:
+    def _audio_packet(self, sequence: int, marker: bool, head: bytes) -> None:
         self.stats.audio_frames += 1
 
-    def _tile_packet(self, slot: int, packet: RtpPacket) -> None:
-        if packet.marker:
+    def _tile_packet(self, slot: int, sequence: int, marker: bool, head: bytes) -> None:
+        if marker:
             self._count_tile(slot)
+
+    def program_loss(self) -> tuple[int, int]:
+        """(packets lost, packets received) of the program video, over every session."""
+        return sum(c.lost for c in self.program_counts), sum(c.received for c in self.program_counts)
+
+
+PacketCount = Callable[[int, bool, bytes], None]  # (sequence number, marker, the payload's first bytes)
+PAYLOAD_HEAD = 16  # bytes of a payload enough to read a VP8 payload descriptor and frame tag
+
+
+class SequenceCount:
+    """Packets received and lost on one stream, from its sequence numbers."""
+
+    __slots__ = ("_first", "_highest", "received")
+
+    def __init__(self) -> None:
+        self._first: int | None = None
+        self._highest = 0  # extended (counting wraps)
+        self.received = 0
+
+    def note(self, sequence: int) -> None:
+        self.received += 1
+        if self._first is None:
+            self._first = self._highest = sequence
+            return
+        ahead = (sequence - self._highest) & 0xFFFF
+        if 0 < ahead < 0x8000:
+            self._highest += ahead
+
+    @property
+    def lost(self) -> int:
+        if self._first is None:
+            return 0
+        return max(0, self._highest - self._first + 1 - self.received)

@@ -87,7 +87,7 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
     ended = time.time()
     report = []
     for venue, agent in agents.items():
-        loss = await _program_loss(agent)
+        loss = agent.program_loss() if isinstance(agent, LightVenueAgent) else await _program_loss(agent)
         light = isinstance(agent, LightVenueAgent)
         cameras = agent.video_senders if isinstance(agent, LightVenueAgent) else tracks[venue]
         now = time.monotonic()

@@ -36,6 +36,9 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
   limits them (tests and rehearsals stay on loopback).
 - Fault drills: `drop_outgoing_rtp` wraps a DTLS transport's `_send_rtp` to lose a
   fraction of outgoing RTP (never RTCP) packets, like a lossy uplink.
+- Light venues (benchmarks): `take_rtp_by_ssrc` hands the RTP packets of chosen SSRCs
+  straight from aioice's `Connection.data_received`, unprotected with the DTLS transport's
+  `_rx_srtp`, past aiortc's queue, parser and receivers.
 """
 
 from __future__ import annotations
@@ -385,5 +388,63 @@ def check_internals() -> None:
         problems.append("RTCDtlsTransport._send_rtp is gone")
     if "get_host_addresses(" not in inspect.getsource(aioice.ice.Connection):
         problems.append("aioice.ice.Connection no longer gathers through get_host_addresses")
+    problems += _direct_rtp_problems()
     if problems:
         raise InternalsChanged("; ".join(problems))
+
+
+# ------------------------------------------------------------------------------------------
+# Light venues (the benchmark's simulated venues): RTP taken straight from the ICE socket.
+#
+# aioice hands every datagram that is not STUN to its `Connection.data_received`, which
+# queues it for aiortc's DTLS transport; that transport unprotects it, parses an `RtpPacket`
+# and routes it to a receiver (statistics, NACKs, jitter buffer). `take_rtp_by_ssrc` puts a
+# function in front of that queue (an attribute of the `Connection` instance): an SRTP packet
+# whose SSRC is in the caller's table is unprotected with the transport's `_rx_srtp` and
+# handed over at once; anything else (RTCP, DTLS, other SSRCs) takes aiortc's path as before.
+
+DirectRtpTable = dict[int, Callable[[bytes], None]]
+_DIRECT_TABLE = "_orchestrator_direct_rtp"
+
+
+def take_rtp_by_ssrc(transport: RTCDtlsTransport) -> DirectRtpTable:
+    """The table (SSRC -> function) of the RTP streams `transport` hands straight from its ICE
+    socket, unprotected, to the functions the caller puts in it (one table per transport, made
+    at the first call). Those packets never reach aiortc's receivers: no receiver statistics,
+    NACKs or receiver reports for those streams. A packet that fails to unprotect is dropped."""
+    connection = transport.transport._connection
+    table: DirectRtpTable | None = getattr(connection, _DIRECT_TABLE, None)
+    if table is not None:
+        return table
+    table = {}
+    queue_datagram = connection.data_received
+
+    def data_received(data: bytes, component: int) -> None:
+        srtp = transport._rx_srtp
+        # RTP (RFC 5761 demultiplexing: version 2, and not an RTCP packet type)
+        if srtp is not None and len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 209:
+            handle = table.get(int.from_bytes(data[8:12], "big"))
+            if handle is not None:
+                try:
+                    handle(srtp.unprotect(data))
+                except pylibsrtp.Error:
+                    pass
+                return
+        queue_datagram(data, component)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    setattr(connection, _DIRECT_TABLE, table)
+    return table
+
+
+def _direct_rtp_problems() -> list[str]:
+    """What `take_rtp_by_ssrc` relies on and no longer finds."""
+    problems = []
+    if "self.receiver.data_received(data, self.local_candidate.component)" not in inspect.getsource(
+            aioice.ice.StunProtocol.datagram_received):
+        problems.append("aioice.ice.StunProtocol no longer hands non-STUN datagrams to receiver.data_received")
+    if "self._queue.put_nowait((data, component))" not in inspect.getsource(aioice.ice.Connection.data_received):
+        problems.append("aioice.ice.Connection.data_received no longer queues datagrams for recv()")
+    if "data = self._rx_srtp.unprotect(data)" not in inspect.getsource(RTCDtlsTransport):
+        problems.append("RTCDtlsTransport no longer unprotects RTP with _rx_srtp")
+    return problems

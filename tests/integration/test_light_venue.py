@@ -15,6 +15,7 @@ import io
 import time
 
 from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe
+from orchestrator.media.rtp_stats import inbound_rtp
 from tests.support.live import AgentHandle, wait_for
 from venues.agent import LoopedTrack, Media, synthetic_media
 from venues.light import AUDIO_FPS, LightVenueAgent, Pacers
@@ -91,6 +92,10 @@ async def test_a_light_venue_sends_a_decodable_picture_and_counts_the_program(li
         assert sent_keyframes >= 2
         assert abs((frames1 - frames0) - sent_frames) <= 2, (frames1 - frames0, sent_frames)
         assert abs((keyframes1 - keyframes0) - sent_keyframes) <= 1, (keyframes1 - keyframes0, sent_keyframes)
+        # past its first packet the program came straight from the socket, not through aiortc's receiver
+        (lost, received) = light.program_loss()
+        through_aiortc = await inbound_rtp(t.receiver for t in light.pc.getTransceivers()[:1])
+        assert lost == 0 and received > 5 * FPS and through_aiortc.received <= 2, (lost, received, through_aiortc)
         per_second = [stats.frames_per_second.get(s, 0) for s in range(int(time.time()) - 4, int(time.time()) - 1)]
         assert all(FPS - 2 <= n <= FPS + 2 for n in per_second), per_second
 
