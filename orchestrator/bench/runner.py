@@ -460,6 +460,7 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
         "broken_frames": sum(r["broken_frames"] for r in reports),
         "agents_cpu_cores": round(agents_cores, 3),
         "agents_cpu_millicores_per_venue": round(1000 * agents_cores / n, 2),
+        "agents_event_loop": reports[0].get("event_loop", "asyncio") if reports else None,
         "light_program_keyframes": sum(r.get("program_keyframes", 0) for r in light),
         "agents_limited": agents_limited,
         "agents_lagging": lagging[:10],

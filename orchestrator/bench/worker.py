@@ -7,7 +7,8 @@ second, packet loss on the program video, how far its senders kept up, and the w
 own CPU time. Venues decode only the program's keyframes (every switch starts with one),
 so they measure the server rather than their own decoders. The venues named `light` run as
 light venues (`venues.light`: pre-packetized media, the program counted from its packets, no
-picture decoded), all of the worker's light venues paced by one timer.
+picture decoded), all of the worker's light venues paced by one timer. A worker runs on
+uvloop's event loop where it can be imported.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import multiprocessing as mp
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 
@@ -48,7 +50,19 @@ def run(config: WorkerConfig, ready: Event, go: Event, stop: Event, results: mp.
 
     configure(level="warning")
     restrict_host_addresses([config.ice_address])
-    results.put(asyncio.run(_main(config, ready, go, stop)))
+    loop_factory, loop_name = _event_loop()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        results.put([{**r, "event_loop": loop_name} for r in runner.run(_main(config, ready, go, stop))])
+
+
+def _event_loop() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+    """uvloop's loop (its datagram reads and writes run in C: a tenth to a sixth less of the venues'
+    CPU measured here), or asyncio's own where uvloop cannot be imported."""
+    try:
+        import uvloop
+    except ImportError:
+        return None, "asyncio"
+    return uvloop.new_event_loop, "uvloop"
 
 
 async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> list[dict]:

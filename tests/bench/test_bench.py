@@ -71,7 +71,7 @@ def test_bench_with_light_venues_says_how_many_ran_and_counts_their_program(tmp_
     # the two full venues (the main venue and venue-005) measured the takes: each take changes what both see
     latency = figures["switch_latency_ms"]
     assert latency["samples"] + latency["missing"] == 2 * 2 and latency["samples"] > 0, latency
-    assert figures["agents_cpu_millicores_per_venue"] > 0
+    assert figures["agents_cpu_millicores_per_venue"] > 0 and figures["agents_event_loop"] in ("uvloop", "asyncio")
     assert "venues (full / light)" in run.stdout and "6 (2 / 4)" in run.stdout
 
 
