@@ -808,6 +808,7 @@ def _check_own_janus(address: str | None, needs: str) -> None:
 
 
 BENCH_MEDIA = ("embedded", "janus")  # --media; the baseline is --baseline
+OTHERS_NOTE_CORES = 0.2  # other processes using more than this during a run get a note
 
 
 def _bench_name(run: dict) -> str:
@@ -835,6 +836,9 @@ def bench_table(result: dict) -> str:
     for name, value in rows:
         lines.append(f"{name:{width}}  " + "  ".join(f"{value(r)!s:>24}" for _, r in runs))
     for name, r in runs:
+        if r.get("others_cpu_cores", 0) > OTHERS_NOTE_CORES:
+            lines.append(f"note: in the {name} run other processes on this machine used {r['others_cpu_cores']} cores "
+                         f"of its {r['machine_cores']}: not a clean measurement")
         if r["agents_limited"]:
             lagging = f" (venues sending late: {', '.join(r['agents_lagging'])})" if r["agents_lagging"] else ""
             lines.append(f"note: in the {name} run the simulated venues, not the server, limited the run{lagging}")

@@ -240,7 +240,7 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
         await server.take(first_branch)
         await asyncio.sleep(3.0)
         workers_ps = [psutil.Process(p.pid) for p in procs]
-        cpu0, agents0, t0 = server.cpu_s(), _cpu(workers_ps), time.time()
+        cpu0, agents0, t0, busy0 = server.cpu_s(), _cpu(workers_ps), time.time(), _machine_busy_s()
         if options.soak_minutes:
             progress(f"[{media}] soak for {options.soak_minutes:g} min, a take every {SOAK_TAKE_S:.0f} s")
             soak = await _soak(server, options.soak_minutes * 60, venues[1:] or venues, progress)
@@ -248,7 +248,7 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
             progress(f"[{media}] steady state for {options.duration:.0f} s")
             await asyncio.sleep(options.duration)
             soak = None
-        cpu1, agents1, t1 = server.cpu_s(), _cpu(workers_ps), time.time()
+        cpu1, agents1, t1, busy1 = server.cpu_s(), _cpu(workers_ps), time.time(), _machine_busy_s()
         wall = await _with_wall(server, options, progress, media) if options.main_wall and not options.soak_minutes else None
         takes = []
         branches = venues[1:] or venues
@@ -273,7 +273,8 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
             p.join(30)
             if p.is_alive():
                 p.kill()
-    figures = _figures(options, media, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch)
+    figures = _figures(options, media, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch,
+                       busy1 - busy0)
     figures["takes_refused"] = refused
     if soak is not None:
         figures["soak"] = soak
@@ -387,7 +388,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, first_branch) -> dict:
+def _machine_busy_s() -> float:
+    """CPU seconds every process of this machine has used (user, nice, system, interrupts)."""
+    times = psutil.cpu_times()
+    return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+
+
+def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, first_branch, machine_busy_s) -> dict:
     cpu0, cpu1, t0, t1 = window
     wall = t1 - t0
     server_cores = (cpu1 - cpu0) / wall
@@ -465,4 +472,6 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
         "agents_limited": agents_limited,
         "agents_lagging": lagging[:10],
         "machine_cores": cores,
+        # what other processes used meanwhile: on a shared machine, a run they starved is no clean measurement
+        "others_cpu_cores": round(max(0.0, machine_busy_s / wall - server_cores - agents_cores), 3),
     }

@@ -72,6 +72,7 @@ def test_bench_with_light_venues_says_how_many_ran_and_counts_their_program(tmp_
     latency = figures["switch_latency_ms"]
     assert latency["samples"] + latency["missing"] == 2 * 2 and latency["samples"] > 0, latency
     assert figures["agents_cpu_millicores_per_venue"] > 0 and figures["agents_event_loop"] in ("uvloop", "asyncio")
+    assert 0 <= figures["others_cpu_cores"] <= figures["machine_cores"]
     assert "venues (full / light)" in run.stdout and "6 (2 / 4)" in run.stdout
 
 
