@@ -739,9 +739,14 @@ def _bitrate(value: str) -> int:
                    "(9: 3x3), and report the wall's server CPU against the same run without it.")
 @click.option("--loop", "event_loop", type=click.Choice(["uvloop", "asyncio"]), default="uvloop", show_default=True,
               help="The server's event loop (serve --loop).")
+@click.option("--full-venues", "full_venues", default=None, type=click.IntRange(0, 200), metavar="K",
+              help="Run only K venues (the main venue and the last K-1 branch venues) as full venue agents, which "
+                   "decode the venue on air and measure switch latency; the others run as light venues (pre-packetized media, the "
+                   "program counted from its packets), so that the simulated venues do not limit a capacity run. "
+                   "Default: every venue full.")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Write the figures here.")
 def bench(venues, duration, switches, resolution, bitrate, fps, workers, medias, janus_nodes, janus_address, baseline,
-          soak_minutes, main_wall, event_loop, json_path) -> None:
+          soak_minutes, main_wall, event_loop, full_venues, json_path) -> None:
     """Measure capacity and switching: server CPU and memory, program frame rate, switch latency, join time."""
     import json
 
@@ -755,11 +760,17 @@ def bench(venues, duration, switches, resolution, bitrate, fps, workers, medias,
     if main_wall >= venues:
         raise click.BadParameter(f"a wall of {main_wall} needs at least {main_wall} branch venues "
                                  f"(--venues {main_wall + 1} or more)", param_hint="'--main-wall'")
+    if full_venues is not None and full_venues > venues:
+        raise click.BadParameter(f"{full_venues} full venues is more than the {venues} venues of the run",
+                                 param_hint="'--full-venues'")
+    if main_wall and full_venues == 0:
+        raise click.BadParameter("a wall needs the main venue to be a full venue, which reads the tiles "
+                                 "(--full-venues 1 or more)", param_hint="'--full-venues'")
     if "janus" in medias:
         _check_own_janus(janus_address, "the janus run needs --janus-address ADDRESS (an address of this machine that "
                                         "is not loopback), or root to run its Janus nodes in a network namespace")
     options = BenchOptions(venues, duration, switches, width, height, _bitrate(bitrate), fps, workers, soak_minutes,
-                           main_wall, event_loop)
+                           main_wall, event_loop, full_venues)
     progress = lambda line: click.echo(line, err=True)  # noqa: E731
     runs = [run_once(options, media, progress=progress, janus_address=janus_address, janus_nodes=janus_nodes)
             for media in medias]
@@ -804,6 +815,7 @@ def _check_own_janus(address: str | None, needs: str) -> None:
 
 
 BENCH_MEDIA = ("embedded", "janus")  # --media; the baseline is --baseline
+OTHERS_NOTE_CORES = 0.2  # other processes using more than this during a run get a note
 
 
 def _bench_name(run: dict) -> str:
@@ -815,7 +827,7 @@ def _bench_name(run: dict) -> str:
 def bench_table(result: dict) -> str:
     runs = [(_bench_name(r), r) for r in result["runs"]]
     rows = [
-        ("venues", lambda r: r["venues"]),
+        ("venues (full / light)", lambda r: f"{r['venues']} ({r['full_venues']} / {r['light_venues']})"),
         ("server CPU, cores", lambda r: r["server_cpu_cores"]),
         ("server CPU per venue, millicores", lambda r: r["server_cpu_millicores_per_venue"]),
         ("server peak RSS, MB", lambda r: r["server_peak_rss_mb"]),
@@ -824,12 +836,16 @@ def bench_table(result: dict) -> str:
         ("switch latency p50 / p95 / max, ms", lambda r: "{p50} / {p95} / {max} ({missing} missing)".format(**r["switch_latency_ms"])),
         ("all venues joined in, s", lambda r: r["join_all_s"]),
         ("simulated venues' CPU, cores", lambda r: r["agents_cpu_cores"]),
+        ("simulated venues' CPU per venue, millicores", lambda r: r["agents_cpu_millicores_per_venue"]),
     ]
     width = max(len(name) for name, _ in rows)
     lines = [f"{'':{width}}  " + "  ".join(f"{name:>24}" for name, _ in runs)]
     for name, value in rows:
         lines.append(f"{name:{width}}  " + "  ".join(f"{value(r)!s:>24}" for _, r in runs))
     for name, r in runs:
+        if r.get("others_cpu_cores", 0) > OTHERS_NOTE_CORES:
+            lines.append(f"note: in the {name} run other processes on this machine used {r['others_cpu_cores']} cores "
+                         f"of its {r['machine_cores']}: not a clean measurement")
         if r["agents_limited"]:
             lagging = f" (venues sending late: {', '.join(r['agents_lagging'])})" if r["agents_lagging"] else ""
             lines.append(f"note: in the {name} run the simulated venues, not the server, limited the run{lagging}")

@@ -48,6 +48,7 @@ from aiortc import (
     RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpReceiver,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -159,13 +160,14 @@ class PacedTrack(MediaStreamTrack):
         self.step = round(clock_rate / fps)
         self.sent = 0
         self._start: float | None = None
+        self.began: float | None = None  # when the first frame was handed out (monotonic clock)
 
     async def _wait_turn(self) -> int:
         """Wait for the next frame's time; returns its timestamp (in the clock rate's units)."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
-            self._start = time.monotonic()
+            self._start = self.began = time.monotonic()
         wait = self._start + self.sent * self.period - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -290,6 +292,7 @@ def device_media(camera: str, microphone: str) -> Media:  # pragma: no cover - n
 @dataclass
 class AgentStats:
     program_frames: int = 0
+    program_keyframes: int = 0  # counted by light venues only (they read no picture)
     broken_frames: int = 0
     frames_awaiting_keyframe: int = 0  # video frames not decoded: their VP8 reference chain was broken
     audio_frames: int = 0
@@ -481,17 +484,7 @@ class VenueAgent:
         self._configuration = RTCConfiguration(iceServers=ice, iceTransportPolicy=policy)
         separate = welcome.downlink == "server_offer"
         pc = RTCPeerConnection(self._configuration)
-        video, audio = self.media.tracks()
-        direction = "sendonly" if separate else "sendrecv"
-        video_t = pc.addTransceiver(video, direction=direction)
-        audio_t = pc.addTransceiver(audio, direction=direction)
-        if self.media.preencoded:
-            assert isinstance(video, LoopedTrack), "pre-encoded media loops its frames"
-        if isinstance(video, LoopedTrack):  # a pre-encoded track is packetized as it is
-            install_packer(video_t.sender, video.request_keyframe)
-        if isinstance(audio, LoopedTrack):
-            install_packer(audio_t.sender, lambda: None)
-        self._microphone = (audio_t.sender, audio)
+        video_t, audio_t = self._add_camera_and_microphone(pc, "sendonly" if separate else "sendrecv")
         self._mute_at_source(bool(self.view and self.view.muted))
         self.pc = pc
         self.stats.seen = None  # a new program: its first decoded frame is logged as on_air_seen
@@ -514,6 +507,21 @@ class VenueAgent:
         else:
             self._decode_program(receivers)
         return pc, answer.sdp
+
+    def _add_camera_and_microphone(self, pc: RTCPeerConnection, direction: str
+                                   ) -> tuple[RTCRtpTransceiver, RTCRtpTransceiver]:
+        """The venue's camera and microphone transceivers on `pc` (in the protocol's order: video, then audio)."""
+        video, audio = self.media.tracks()
+        video_t = pc.addTransceiver(video, direction=direction)
+        audio_t = pc.addTransceiver(audio, direction=direction)
+        if self.media.preencoded:
+            assert isinstance(video, LoopedTrack), "pre-encoded media loops its frames"
+        if isinstance(video, LoopedTrack):  # a pre-encoded track is packetized as it is
+            install_packer(video_t.sender, video.request_keyframe)
+        if isinstance(audio, LoopedTrack):
+            install_packer(audio_t.sender, lambda: None)
+        self._microphone = (audio_t.sender, audio)
+        return video_t, audio_t
 
     async def _expect(self, ws, kind: type[M], pc: RTCPeerConnection) -> M:
         """The next message of `kind` (others are handled meanwhile); a refusal ends the session."""

@@ -10,6 +10,13 @@ so the two are compared on one machine in one invocation; so is a run against Ja
 (K nodes the run starts, their CPU counted as the server's: on an address given, or in a
 network namespace made for the run, the server and the simulated venues in it too).
 
+With `full_venues` K, only K venues (the main venue, and the last K - 1 branch venues) are full
+venue agents, which decode the mark of the venue on air and so measure switch latency (of takes
+of light venues: those are the first to be taken); the others are light
+venues (`venues.light`: pre-packetized media out, the program's frames and keyframes counted
+from its packets), cheap enough that the simulated venues do not limit a run of 200. Every
+venue counts the program's frame rate; the figures say how many of each kind ran.
+
 With a main wall (`main_wall` tiles: 4, 9 or 16), the steady state is held twice in the
 same run: first without the wall, then with the main venue's return set to a wall of
 that many branch venues (each tile forwarded as it is to the main venue's wall slots).
@@ -63,6 +70,16 @@ class BenchOptions:
     soak_minutes: float = 0.0  # instead of the steady state: a long run with periodic takes
     main_wall: int = 0  # tiles of a wall at the main venue, measured against the same run without it (0: none)
     event_loop: EventLoopChoice = "uvloop"  # the server's (`serve --loop`)
+    full_venues: int | None = None  # venues run as full agents (the main venue and the last ones); None: all
+
+    def light_venues(self, venues: Sequence[str]) -> frozenset[str]:
+        """The venues run as light venues: all but the main venue (the first) and the last `full_venues` - 1
+        (the first branch venues, on air in the steady state and taken first, are light: the simulated
+        venues' costly path does not set the program's frame rate)."""
+        if self.full_venues is None:
+            return frozenset()
+        full = {venues[0], *venues[len(venues) - self.full_venues + 1:]} if self.full_venues else set()
+        return frozenset(v for v in venues if v not in full)
 
 
 WALL_LAYOUTS = {4: "2x2", 9: "3x3", 16: "4x4"}
@@ -195,9 +212,11 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
     count = max(1, min(options.workers, len(venues)))
     groups = [[(i, v, links[v]) for i, v in enumerate(venues) if i % count == w] for w in range(count)]
     readies = [ctx.Event() for _ in groups]
+    light = options.light_venues(venues)
     procs = [
         ctx.Process(target=worker.run, args=(
-            worker.WorkerConfig(group, options.width, options.height, options.fps, options.bitrate, address),
+            worker.WorkerConfig(group, options.width, options.height, options.fps, options.bitrate, address,
+                                light & {v for _, v, _ in group}),
             readies[w], go, stop, results,
         ), daemon=True)
         for w, group in enumerate(groups)
@@ -208,7 +227,8 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
         for r in readies:
             if not await _blocking(r.wait, 300):
                 raise RuntimeError("the venue workers did not get ready")
-        progress(f"[{media}] {len(venues)} venues ready in {count} workers; joining all at once")
+        progress(f"[{media}] {len(venues)} venues ({len(venues) - len(light)} full, {len(light)} light) ready in "
+                 f"{count} workers; joining all at once")
         go.set()
 
         async def all_joined() -> bool:
@@ -222,7 +242,7 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
         await server.take(first_branch)
         await asyncio.sleep(3.0)
         workers_ps = [psutil.Process(p.pid) for p in procs]
-        cpu0, agents0, t0 = server.cpu_s(), _cpu(workers_ps), time.time()
+        cpu0, agents0, t0, busy0 = server.cpu_s(), _cpu(workers_ps), time.time(), _machine_busy_s()
         if options.soak_minutes:
             progress(f"[{media}] soak for {options.soak_minutes:g} min, a take every {SOAK_TAKE_S:.0f} s")
             soak = await _soak(server, options.soak_minutes * 60, venues[1:] or venues, progress)
@@ -230,7 +250,7 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
             progress(f"[{media}] steady state for {options.duration:.0f} s")
             await asyncio.sleep(options.duration)
             soak = None
-        cpu1, agents1, t1 = server.cpu_s(), _cpu(workers_ps), time.time()
+        cpu1, agents1, t1, busy1 = server.cpu_s(), _cpu(workers_ps), time.time(), _machine_busy_s()
         wall = await _with_wall(server, options, progress, media) if options.main_wall and not options.soak_minutes else None
         takes = []
         branches = venues[1:] or venues
@@ -255,7 +275,8 @@ async def _run(server: _Server, options: BenchOptions, media: MediaChoice, progr
             p.join(30)
             if p.is_alive():
                 p.kill()
-    figures = _figures(options, media, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch)
+    figures = _figures(options, media, reports, takes, (cpu0, cpu1, t0, t1), agents1 - agents0, peak_rss, first_branch,
+                       busy1 - busy0)
     figures["takes_refused"] = refused
     if soak is not None:
         figures["soak"] = soak
@@ -369,7 +390,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, first_branch) -> dict:
+def _machine_busy_s() -> float:
+    """CPU seconds every process of this machine has used (user, nice, system, interrupts)."""
+    times = psutil.cpu_times()
+    return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+
+
+def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, first_branch, machine_busy_s) -> dict:
     cpu0, cpu1, t0, t1 = window
     wall = t1 - t0
     server_cores = (cpu1 - cpu0) / wall
@@ -385,8 +412,9 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
     rates[first_branch] = fps(by_venue[first_branch])  # ...which itself receives the main venue
 
     latencies, missing, missed = [], 0, []
+    full = {v: r for v, r in by_venue.items() if not r.get("light")}  # light venues read no mark
     for venue, sent in takes:
-        for receiver, report in by_venue.items():
+        for receiver, report in full.items():
             expected = "main" if receiver == venue else venue
             before = [e for e in report["log"] if e["event"] == "on_air_seen" and e["ts"] < sent]
             if before and before[-1]["venue"] == expected:
@@ -412,10 +440,13 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
     cores = psutil.cpu_count() or 1
     agents_limited = bool(lagging) or agents_cores + server_cores > 0.95 * cores
     n = len(reports)
+    light = [r for r in reports if r.get("light")]
     return {
         "media": media,
         "event_loop": options.event_loop,
         "venues": n,
+        "full_venues": n - len(light),  # full agents: they decode, and measure switch latency
+        "light_venues": len(light),  # pre-packetized media, the program counted from its packets
         "resolution": f"{options.width}x{options.height}",
         "bitrate_kbps": options.bitrate // 1000,
         "fps_sent": options.fps,
@@ -438,7 +469,12 @@ def _figures(options, media, reports, takes, window, agents_cpu_s, peak_rss, fir
         "join_all_s": round(join_all, 2) if join_all is not None else None,
         "broken_frames": sum(r["broken_frames"] for r in reports),
         "agents_cpu_cores": round(agents_cores, 3),
+        "agents_cpu_millicores_per_venue": round(1000 * agents_cores / n, 2),
+        "agents_event_loop": reports[0].get("event_loop", "asyncio") if reports else None,
+        "light_program_keyframes": sum(r.get("program_keyframes", 0) for r in light),
         "agents_limited": agents_limited,
         "agents_lagging": lagging[:10],
         "machine_cores": cores,
+        # what other processes used meanwhile: on a shared machine, a run they starved is no clean measurement
+        "others_cpu_cores": round(max(0.0, machine_busy_s / wall - server_cores - agents_cores), 3),
     }

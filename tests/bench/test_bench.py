@@ -53,12 +53,37 @@ def test_bench_with_a_main_wall_reports_its_cost_against_the_same_run(tmp_path):
     assert "a 3x3 wall at the main venue: server CPU" in run.stdout
 
 
+@pytest.mark.slow
+def test_bench_with_light_venues_says_how_many_ran_and_counts_their_program(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "bench", "--venues", "6", "--full-venues", "2", "--duration", "3",
+         "--switches", "2", "--resolution", "320x180", "--bitrate", "200k", "--json", str(out)],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    (figures,) = json.loads(out.read_text())["runs"]
+    assert FIELDS <= set(figures)
+    assert (figures["venues"], figures["full_venues"], figures["light_venues"]) == (6, 2, 4)
+    # every venue, light ones included, counted the program: 30 frames a second sent
+    assert 20 <= figures["program_fps_min"] <= figures["program_fps_median"] <= 32, figures
+    assert figures["light_program_keyframes"] >= 4, "each light venue saw at least its program's first keyframe"
+    # the two full venues (the main venue and venue-005) measured the takes: each take changes what both see
+    latency = figures["switch_latency_ms"]
+    assert latency["samples"] + latency["missing"] == 2 * 2 and latency["samples"] > 0, latency
+    assert figures["agents_cpu_millicores_per_venue"] > 0 and figures["agents_event_loop"] in ("uvloop", "asyncio")
+    assert 0 <= figures["others_cpu_cores"] <= figures["machine_cores"]
+    assert "venues (full / light)" in run.stdout and "6 (2 / 4)" in run.stdout
+
+
 @pytest.mark.parametrize("args,message", [
     (["--resolution", "640"], "is not WIDTHxHEIGHT"),
     (["--bitrate", "fast"], "is not a bitrate"),
     (["--venues", "1"], "1 is not in the range 2<=x<=200"),
     (["--main-wall", "9", "--venues", "6"], "a wall of 9 needs at least 9 branch venues"),
     (["--main-wall", "5"], "'5' is not one of '0', '4', '9', '16'"),
+    (["--venues", "4", "--full-venues", "5"], "5 full venues is more than the 4 venues of the run"),
+    (["--main-wall", "4", "--full-venues", "0"], "a wall needs the main venue to be a full venue"),
 ])
 def test_bench_usage_errors(args, message):
     run = subprocess.run([sys.executable, "-m", "orchestrator", "bench", *args], capture_output=True, text=True, timeout=60)
