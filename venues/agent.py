@@ -637,15 +637,19 @@ class VenueAgent:
                 for picture in decoder.decode(av.Packet(frame.data)):
                     saw(read_mark(picture))
             else:
-                (count or self.stats.count_frame)()
+                (count or self._program_frame)()
 
         return on_frame
 
-    def _saw(self, index: int | None) -> None:
-        """One decoded program frame showed the mark `index` (None: unreadable)."""
+    def _program_frame(self) -> None:
+        """One program frame came (the first: the program started, whether or not it is a keyframe)."""
         if self.stats.program_frames == 0:
             self.emit("program_started")
         self.stats.count_frame()
+
+    def _saw(self, index: int | None) -> None:
+        """One decoded program frame showed the mark `index` (None: unreadable)."""
+        self._program_frame()
         if index is None or index >= len(self.venues):
             self.stats.broken_frames += 1
             self.emit("broken_frame", seen=self.stats.seen)

@@ -40,7 +40,7 @@ from orchestrator.media.aiortc_tap import EncodedPacker, forward_packets, tap_pa
 from orchestrator.media.codec import AUDIO_CLOCK, VIDEO_CLOCK, is_vp8_keyframe, make_packet
 from orchestrator.media.rtp_forward import InboundPacket, RtpHeader, RtpRewriter, vp8_starts_keyframe
 
-from .agent import LoopedTrack, Media, VenueAgent, synthetic_media
+from .agent import KEYFRAME_INTERVAL_S, LoopedTrack, Media, VenueAgent, synthetic_media
 
 log = get_logger(component="light_venue")
 
@@ -162,17 +162,24 @@ class LoopSender:
         self.paused = False  # a muted microphone
         self._next = 0
         self._started = False
+        self._asked = False  # a keyframe request waits to be answered
+        self._quiet_until = float("-inf")  # no keyframe jump before this (monotonic clock)
         self._send = forward_packets(transceiver.sender, self.rewriter, self.request_keyframe, self._on_started)
 
     def _on_started(self) -> None:
         self._started = True
 
     def request_keyframe(self) -> None:
-        """A PLI/FIR: the next frame sent is the loop's next keyframe."""
+        """A PLI/FIR: the next frame sent is the loop's next keyframe, at most once per
+        `KEYFRAME_INTERVAL_S` (as a looped track: the requests within it are answered together)."""
         self.keyframe_requests += 1
-        if self.loop.keyframes:
+        self._asked = True
+
+    def _answer_keyframe_request(self, now: float) -> None:
+        if self._asked and now >= self._quiet_until and self.loop.keyframes:
             after = [k for k in self.loop.keyframes if k >= self._next]
             self._jump(after[0] if after else self.loop.keyframes[0])
+            self._asked, self._quiet_until = False, now + KEYFRAME_INTERVAL_S
 
     def _jump(self, index: int) -> None:
         # the loop's own numbering goes back: the rewriter anchors the next packet after the last one sent
@@ -189,6 +196,7 @@ class LoopSender:
             return
         if self.began is None:
             self.began = now
+        self._answer_keyframe_request(now)
         if self._next >= len(self.loop.frames):
             self._jump(0)
         rewrite, send = self.rewriter.rewrite, self._send

@@ -1,12 +1,15 @@
-"""The pure parts of a light venue: its loop packetized once, and losses counted from sequence numbers."""
+"""The pure parts of a light venue: its loop packetized once, keyframe requests answered at most
+every KEYFRAME_INTERVAL_S, and losses counted from sequence numbers."""
 
 from __future__ import annotations
 
 import itertools
 
+from aiortc import RTCPeerConnection
+
 from orchestrator.media.codec import is_vp8_keyframe
 from orchestrator.media.rtp_forward import vp8_picture_id, vp8_starts_frame, vp8_starts_keyframe
-from venues.light import PacketLoop, SequenceCount
+from venues.light import LoopSender, PacketLoop, SequenceCount
 from venues.synthetic import MarkedVideo
 
 
@@ -43,3 +46,30 @@ def test_losses_are_counted_from_sequence_numbers_across_a_wrap():
         count.note(sequence)
     assert (count.received, count.lost) == (6, 3)
     assert SequenceCount().lost == 0
+
+
+async def test_keyframe_requests_are_answered_once_per_interval():
+    """A burst of requests (Janus asks once for each receiver a take switches) makes one keyframe
+    jump, and one more when KEYFRAME_INTERVAL_S has passed, not one per request."""
+    pc = RTCPeerConnection()
+    sender = LoopSender(PacketLoop("video", [[] for _ in range(60)], keyframes=[0, 30]), pc.addTransceiver("video"))
+    sender._on_started()
+    sent: list[int] = []  # the frame each tick sent (a jump shows as the frame after the keyframe)
+
+    def tick(now: float) -> None:
+        sender.tick(now)
+        sent.append(sender._next - 1)
+
+    tick(100.0)
+    for _ in range(5):
+        sender.request_keyframe()
+    tick(100.033)  # the burst: the next keyframe (frame 30)
+    for _ in range(5):
+        sender.request_keyframe()
+    tick(100.066)  # within the interval: the loop goes on
+    tick(100.099)
+    tick(100.14)  # past it: the requests made meanwhile get one keyframe (the loop's next: frame 0)
+    tick(100.17)
+    assert sender.keyframe_requests == 10
+    assert sent == [0, 30, 31, 32, 0, 1], sent
+    await pc.close()
