@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from orchestrator import cli, netns
 from tests.rehearsal.conftest import REHEARSAL_YAML, SPEED
+from tests.support.processes import takes_ctrl_c
 
 from .conftest import REASON
 
@@ -80,7 +81,7 @@ def test_an_interrupted_janus_rehearsal_stops_its_nodes_and_deletes_its_namespac
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "rehearse", str(conf), "--speed", str(SPEED),
                              "--report", str(tmp_path / "report"), "--media", "janus", "--janus-nodes", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=takes_ctrl_c)
     assert proc.stdout is not None
     for line in proc.stdout:
         if "segment 2/6" in line:

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from tests.conftest import SAMPLE
+from tests.support.processes import takes_ctrl_c
 
 from .conftest import REHEARSAL_YAML, SPEED
 
@@ -102,7 +103,8 @@ def test_the_sample_conference_rehearses_clean_at_the_default_speed(tmp_path):
 
 def test_an_interrupted_rehearsal_stops_cleanly_without_a_report(rehearsal_yaml, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "rehearse", str(rehearsal_yaml), "--speed", str(SPEED),
-                             "--report", str(tmp_path / "report")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--report", str(tmp_path / "report")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=takes_ctrl_c)
     for line in proc.stdout:
         if "segment 2/6" in line:
             break
