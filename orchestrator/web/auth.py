@@ -120,7 +120,10 @@ class JoinTokens:
         except jwt.InvalidSignatureError:
             raise TokenRefused(N_("this link was not issued by this server")) from None
         except jwt.PyJWTError as exc:
-            raise TokenRefused(N_("this link is not valid ({problem})"), problem=exc) from None
+            # PyJWT's words may quote the token's own header (a lone surrogate in a `crit` name):
+            # escaped, so the answer stays valid UTF-8 JSON
+            problem = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+            raise TokenRefused(N_("this link is not valid ({problem})"), problem=problem) from None
         except (ValueError, TypeError):  # e.g. text that cannot be encoded
             raise TokenRefused(N_("this link is not valid")) from None
         venue = claims["sub"]

@@ -4,6 +4,7 @@ other venues keep receiving the program."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -84,6 +85,14 @@ def claims(**overrides) -> dict:
     return {"iss": "orchestrator", "aud": "jiaxing-2025-six-initiatives", "sub": "nanhu", "iat": now, "exp": now + 60, **overrides}
 
 
+def lone_surrogate_header() -> str:
+    """A token whose header names a critical extension that is a lone surrogate (PyJWT quotes it)."""
+    def part(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+    return part('{"alg": "HS256", "typ": "JWT", "crit": ["\\ud800"]}') + "." + part(json.dumps(claims())) + "."
+
+
 @pytest.mark.parametrize(
     "token,message",
     [
@@ -95,12 +104,15 @@ def claims(**overrides) -> dict:
         (lambda: jwt.encode(claims(), None, algorithm="none"), "this link is not signed the way this server signs links"),
         (lambda: "not-a-token", "this link is not valid (Not enough segments)"),
         (lambda: "", "this link has no valid token"),
+        (lambda: lone_surrogate_header(), "this link is not valid (Unsupported critical extension: \\ud800)"),
     ],
-    ids=["wrong-key", "expired", "wrong-conference", "wrong-venue", "other-algorithm", "none-algorithm", "garbage", "empty"],
+    ids=["wrong-key", "expired", "wrong-conference", "wrong-venue", "other-algorithm", "none-algorithm", "garbage", "empty",
+         "surrogate-in-header"],
 )
 async def test_bad_tokens_are_refused_with_a_readable_message(live, token, message):
     error, code = await refused(live, {"type": "hello", "token": token()})
     assert error == {"type": "error", "code": "refused", "message": message}
+    error["message"].encode("utf-8")  # valid Unicode: no lone surrogate
     assert code == 4001
 
 
