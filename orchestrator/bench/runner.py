@@ -14,7 +14,7 @@ With `full_venues` K, only K venues (the main venue, and the last K - 1 branch v
 venue agents, which decode the mark of the venue on air and so measure switch latency (of takes
 of light venues: those are the first to be taken); the others are light
 venues (`venues.light`: pre-packetized media out, the program's frames and keyframes counted
-from its packets), cheap enough that the simulated venues do not limit a run of 200. Every
+from its packets), about half the CPU of a full agent. Every
 venue counts the program's frame rate; the figures say how many of each kind ran.
 
 With a main wall (`main_wall` tiles: 4, 9 or 16), the steady state is held twice in the
