@@ -68,11 +68,15 @@ async def test_two_agents_on_one_link_do_not_flap(live, tmp_path):
     watcher = asyncio.ensure_future(socket_.watch())
     try:
         await live.wait_for_state(lambda s: s["venues"]["pinghu"]["connected"], 20, "the first agent to join")
+        before_second = len(socket_.events)
         second = agent_process(link, second_log, "--ice-address", "127.0.0.1")
         assert await exit_status(first, 20) == EXIT_REPLACED
         assert [e["message"] for e in events(first_log, "replaced")] == ["this venue connected again from elsewhere"]
         assert REPLACED_SENTENCE in first_log.with_suffix(".err").read_text()
         await wait_for(lambda: events(second_log, "joined"), 20, "the second agent to join")
+        # the console hears of the second agent's join after the agent logs it
+        await wait_for(lambda: any(e.type == "venue_joined" and getattr(e, "venue", None) == "pinghu"
+                                   for e in socket_.events[before_second:]), 10, "the console to see the second agent join")
         handed_over = len(socket_.events)
         await asyncio.sleep(6)  # flapping agents replaced each other about every second
         assert second.poll() is None, "the second agent keeps running"
