@@ -15,16 +15,21 @@ FIELDS = {
 }
 
 
+SMALL = ["--duration", "3", "--resolution", "320x180", "--bitrate", "200k"]  # a short run of small pictures
+
+
+def bench(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run `orchestrator bench` (a short run of small pictures, plus `args`); its output and its JSON."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "orchestrator", "bench", *SMALL, *args, "--json", str(out)],
+                         capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run, json.loads(out.read_text())
+
+
 @pytest.mark.slow
 def test_bench_with_baseline_reports_every_figure(tmp_path):
-    out = tmp_path / "bench.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "bench", "--venues", "3", "--duration", "3", "--switches", "2",
-         "--resolution", "320x180", "--bitrate", "200k", "--baseline", "transcode", "--json", str(out)],
-        capture_output=True, text=True, timeout=240,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    written = json.loads(out.read_text())
+    run, written = bench(tmp_path, "--venues", "3", "--switches", "2", "--baseline", "transcode")
     figures, baseline = written["runs"]
     assert FIELDS <= set(figures) and FIELDS <= set(baseline)
     assert figures["venues"] == 3 and figures["media"] == "embedded"
@@ -38,14 +43,8 @@ def test_bench_with_baseline_reports_every_figure(tmp_path):
 
 @pytest.mark.slow
 def test_bench_with_a_main_wall_reports_its_cost_against_the_same_run(tmp_path):
-    out = tmp_path / "bench.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "bench", "--venues", "10", "--duration", "3", "--switches", "1",
-         "--resolution", "320x180", "--bitrate", "200k", "--main-wall", "9", "--json", str(out)],
-        capture_output=True, text=True, timeout=240,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    wall = json.loads(out.read_text())["runs"][0]["main_wall"]
+    run, written = bench(tmp_path, "--venues", "10", "--switches", "1", "--main-wall", "9")
+    wall = written["runs"][0]["main_wall"]
     assert (wall["tiles"], wall["layout"]) == (9, "3x3")
     assert wall["tiles_shown"] == 9, "the main venue decoded every tile"
     assert wall["tile_fps"] > 0 and wall["server_cpu_cores_with"] > 0
@@ -55,14 +54,8 @@ def test_bench_with_a_main_wall_reports_its_cost_against_the_same_run(tmp_path):
 
 @pytest.mark.slow
 def test_bench_with_light_venues_says_how_many_ran_and_counts_their_program(tmp_path):
-    out = tmp_path / "bench.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "bench", "--venues", "6", "--full-venues", "2", "--duration", "3",
-         "--switches", "2", "--resolution", "320x180", "--bitrate", "200k", "--json", str(out)],
-        capture_output=True, text=True, timeout=240,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    (figures,) = json.loads(out.read_text())["runs"]
+    run, written = bench(tmp_path, "--venues", "6", "--full-venues", "2", "--switches", "2")
+    (figures,) = written["runs"]
     assert FIELDS <= set(figures)
     assert (figures["venues"], figures["full_venues"], figures["light_venues"]) == (6, 2, 4)
     # every venue, light ones included, counted the program: 30 frames a second sent
