@@ -69,6 +69,10 @@ SEGMENTS = ("opening", "roll-call", "award-announcement", "award-presentation", 
 WS_LIMIT = 64 * 1024  # VenueHub.max_message_bytes; aiohttp refuses a message of this size or more
 BODY_LIMIT = 64 * 1024  # operator.MAX_BODY_BYTES and the app's client_max_size
 CONNECT_TIMEOUT_S = 1.0  # monkeypatched into orchestrator.media.sfu
+# A fuzz socket is silent while the others take their turns, each example allowed 30 s
+# (`run_example`); with the production 3 s the server would rightly drop it as a frozen
+# venue (tested in test_sockets_with_fake_media), and the next example would be blamed.
+HEARTBEAT_TIMEOUT_S = 120.0
 
 # Hypothesis draws in its worker thread while the server's loop thread keeps using the
 # global `random` module (aiortc's RTCP intervals, for the live peers): hypothesis sees the
@@ -137,7 +141,7 @@ async def rig(sample_conf, tmp_path, monkeypatch):
     root.addHandler(recorder)
     try:
         with structlog.testing.capture_logs() as events:
-            async with running_live(sample_conf, tmp_path) as live:
+            async with running_live(sample_conf, tmp_path, heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S) as live:
                 yield Rig(live, recorder.records, events, monkeypatch)
     finally:
         root.removeHandler(recorder)
