@@ -383,64 +383,87 @@ for _name in _SENDER_REPORT_COUNTERS:
 
 class SrtpCalls:
     """A pylibsrtp `Session`'s protect and unprotect for RTP, as `Session.protect`/`unprotect`
-    do them but with one length cell for every call; None instead of `pylibsrtp.Error`."""
+    do them but with one length cell for every call; None instead of `pylibsrtp.Error`.
+    `protect` and `unprotect` are closures over the context (called per packet), which they keep alive."""
 
     def __init__(self, session: pylibsrtp.Session):
         self.session = session  # keeps the libsrtp context alive
-        self._context = session._srtp[0]
-        self._cdata = session._cdata
-        self._buffer = session._buffer
-        self._room = len(session._cdata)
-        self._length = srtp_ffi.new("int *")
+        self.protect = _srtp_call(session, srtp_lib.srtp_protect, pylibsrtp.SRTP_MAX_TRAILER_LEN)
+        self.unprotect = _srtp_call(session, srtp_lib.srtp_unprotect, 0)
 
-    def protect(self, data: bytes) -> bytes | None:
-        return self._process(data, srtp_lib.srtp_protect, pylibsrtp.SRTP_MAX_TRAILER_LEN)
 
-    def unprotect(self, data: bytes) -> bytes | None:
-        return self._process(data, srtp_lib.srtp_unprotect, 0)
+def _srtp_call(session: pylibsrtp.Session, function: Any, trailer: int) -> Callable[[bytes], bytes | None]:
+    srtp, cdata, buffer = session._srtp, session._cdata, session._buffer  # `srtp` owns the context
+    room = len(cdata) - trailer
+    length = srtp_ffi.new("int *")
+    ok = srtp_lib.srtp_err_status_ok
 
-    def _process(self, data: bytes, function: Any, trailer: int) -> bytes | None:
+    def call(data: bytes) -> bytes | None:
         size = len(data)
-        if size > self._room - trailer:
+        if size > room:
             return None
-        length = self._length
         length[0] = size
-        self._buffer[0:size] = data
-        if function(self._context, self._cdata, length) != srtp_lib.srtp_err_status_ok:
+        buffer[0:size] = data
+        if function(srtp[0], cdata, length) != ok:
             return None
-        return self._buffer[0:length[0]]
+        return buffer[0:length[0]]
+
+    return call
 
 
 def _socket_sender(sender: RTCRtpSender) -> Callable[[bytes], None]:
     """SRTP-protect an RTP packet and send it on the nominated ICE pair of `sender`'s transport
-    (bundling may change it until negotiation ends), now; dropped when not connected."""
-    pending: set[asyncio.Task[None]] = set()
-    srtp: SrtpCalls | None = None
-    route: tuple[Any, Any, tuple[str, int]] | None = None  # the nominated pair, its protocol, its remote address
+    (bundling may change it until negotiation ends), now; dropped when not connected.
 
-    def send(data: bytes) -> None:
-        nonlocal srtp, route
+    Called once per packet per receiver: the route (transport, pair, SRTP context, socket) is
+    looked up once, and kept while its transport stays connected on the same pair."""
+    pending: set[asyncio.Task[None]] = set()
+    connected = State.CONNECTED
+    # (DTLS transport, its ICE connection's nominated pairs, the pair, protect, send to the pair)
+    route: tuple[RTCDtlsTransport, dict[int, Any], Any, Callable[[bytes], bytes | None],
+                 Callable[[bytes], None]] | None = None
+
+    def find_route() -> None:
+        nonlocal route
+        route = None
         dtls = sender.transport
-        if dtls._state is not State.CONNECTED:
+        if dtls._state is not connected:
             return
-        pair = dtls.transport._connection._nominated.get(1)
+        nominated = dtls.transport._connection._nominated
+        pair = nominated.get(1)
         if pair is None:
             return
-        if srtp is None or srtp.session is not dtls._tx_srtp:
-            srtp = SrtpCalls(dtls._tx_srtp)
-        protected = srtp.protect(data)
-        if protected is None:
-            return
-        if route is None or route[0] is not pair:
-            route = (pair, pair.protocol, pair.remote_addr)
-        protocol = route[1]
+        protocol, address = pair.protocol, pair.remote_addr
         if type(protocol) is aioice.ice.StunProtocol:
-            if protocol.transport is not None:
-                protocol.transport.sendto(protected, route[2])
+            transport = protocol.transport
+            if transport is None:
+                return
+            sendto = transport.sendto
+
+            def write(protected: bytes) -> None:
+                if protocol.transport is transport:  # not lost since (ICE closes before DTLS notices)
+                    sendto(protected, address)
         else:  # a relayed (TURN) pair sends through a coroutine
-            task = asyncio.ensure_future(protocol.send_data(protected, route[2]))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
+
+            def write(protected: bytes) -> None:
+                task = asyncio.ensure_future(protocol.send_data(protected, address))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+
+        route = (dtls, nominated, pair, SrtpCalls(dtls._tx_srtp).protect, write)
+
+    def send(data: bytes) -> None:
+        known = route
+        # (bundling gives the sender another transport once, and stops the one it had: a
+        # route on a stopped transport is no longer connected)
+        if known is None or known[0]._state is not connected or known[1].get(1) is not known[2]:
+            find_route()
+            known = route
+            if known is None:
+                return
+        protected = known[3](data)
+        if protected is not None:
+            known[4](protected)
 
     return send
 
