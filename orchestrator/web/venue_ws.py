@@ -38,7 +38,7 @@ from .auth import REVOKED, JoinTokens, TokenRefused
 from .http_errors import frame_problem
 from .language import request_language
 from .outbox import Outbox
-from .views import main_return_message, venue_view
+from .views import VenueViews, main_return_message
 
 log = get_logger(component="venue_ws")
 
@@ -52,6 +52,7 @@ class VenueConnection:
     ws: web.WebSocketResponse
     last_seen: float = field(default_factory=time.monotonic)
     sent_view: p.VenueView | None = None
+    sent_key: tuple | None = None  # what `sent_view` was made of (`VenueViews.key`)
     sent_return: p.MainReturn | None = None  # the main venue's
     window_start: float = field(default_factory=time.monotonic)
     window_count: int = 0
@@ -90,6 +91,7 @@ class VenueHub:
         self.max_message_bytes = max_message_bytes
         self.connections: dict[str, VenueConnection] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._shared: tuple | None = None  # what every venue's view shared, last time (`VenueViews.shared`)
 
     # ------------------------------------------------------------ session -> venues
 
@@ -111,14 +113,24 @@ class VenueHub:
                     if venue in self.connections:
                         self._spawn(self.disconnect(venue, CLOSE_RESTART, p.Restarting(
                             message="the media server was lost; reconnecting")))
+        views = self._views()
         for conn in list(self.connections.values()):
-            self._send_view(conn)
+            self._send_view(conn, views)
 
-    def _send_view(self, conn: VenueConnection) -> None:
-        view = venue_view(self.host.session, conn.venue)
-        if view != conn.sent_view:
-            conn.sent_view = view
-            conn.send(view)
+    def _views(self) -> VenueViews:
+        """The venues' views of the session now (what they share kept from the last, if the same)."""
+        views = VenueViews(self.host.session, self._shared)
+        self._shared = views.shared
+        return views
+
+    def _send_view(self, conn: VenueConnection, views: VenueViews) -> None:
+        key = views.key(conn.venue)
+        if key != conn.sent_key:  # a view built only if what it is made of changed
+            conn.sent_key = key
+            view = views.view(conn.venue)
+            if view != conn.sent_view:
+                conn.sent_view = view
+                conn.send(view)
         if conn.venue == self.host.conference.main_venue.id:
             shown = main_return_message(self.host.session)
             if shown != conn.sent_return:
@@ -202,7 +214,7 @@ class VenueHub:
                 downlink=self.media.downlink,
             )
         )
-        self._send_view(conn)
+        self._send_view(conn, self._views())
         log.info("venue_socket_opened", venue=venue, client=hello.client)
         return conn
 

@@ -208,21 +208,41 @@ def award_panel(conf: Conference, segment_id: str, position) -> AwardPanel:
 
 def venue_view(session: Session, venue: str) -> VenueView:
     """What one venue's page or agent shows: no other venue's details."""
-    conf, st = session.conference, session.state
-    rc = st.roll_calls.get(st.current) if st.current else None
-    entry = rc.entries.get(venue) if rc else None
-    return VenueView(
-        phase=st.phase,
-        segment=SegmentInfo(**_segment_fields(conf, st.current)) if st.current else None,
-        on_air=st.on_air,
-        on_air_name=conf.venue_by_id[st.on_air].name,
-        you_are_on_air=st.on_air == venue,
-        caption=st.caption,
-        muted=st.venues[venue].muted,
-        hand_raised=any(r.venue == venue for r in st.floor_queue),
-        roll_call=entry.status if entry and rc and rc.phase.value == "running" else None,
-        roll_call_call=_call(conf, rc) if rc is not None else None,
-    )
+    return VenueViews(session).view(venue)
+
+
+class VenueViews:
+    """Every venue's view of one state. What the views share is read once; `key(venue)` is
+    what one venue's view is made of, so a caller that keeps the key it last sent from can
+    skip building the views that cannot have changed (after most events, all but a few)."""
+
+    def __init__(self, session: Session, shared_before: tuple | None = None):
+        """`shared_before`: the `shared` of an earlier state; kept (the same object) if equal."""
+        conf, st = session.conference, session.state
+        rc = st.roll_calls.get(st.current) if st.current else None
+        shared = (
+            st.phase,
+            SegmentInfo(**_segment_fields(conf, st.current)) if st.current else None,
+            st.on_air,
+            conf.venue_by_id[st.on_air].name,
+            st.caption,
+            _call(conf, rc) if rc is not None else None,
+        )
+        self.shared = shared_before if shared_before == shared else shared
+        self._venues = st.venues
+        self._hands = {r.venue for r in st.floor_queue}
+        self._running = rc if rc and rc.phase.value == "running" else None
+
+    def key(self, venue: str) -> tuple:
+        """What `venue`'s view is made of: equal keys, equal views."""
+        entry = self._running.entries.get(venue) if self._running else None
+        return (self.shared, self._venues[venue].muted, venue in self._hands, entry.status if entry else None)
+
+    def view(self, venue: str) -> VenueView:
+        (phase, segment, on_air, on_air_name, caption, call), muted, hand, roll_call = self.key(venue)
+        return VenueView(phase=phase, segment=segment, on_air=on_air, on_air_name=on_air_name,
+                         you_are_on_air=on_air == venue, caption=caption, muted=muted, hand_raised=hand,
+                         roll_call=roll_call, roll_call_call=call)
 
 
 def _call(conf: Conference, rc: RollCallState) -> RollCallCall | None:
