@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +32,9 @@ from .views import latest_roll_call, operator_state, roll_call_view, roll_call_v
 log = get_logger(component="operator")
 
 MAX_BODY_BYTES = 64 * 1024
+# The consoles get the whole state after a change, at most once per this; the changes within it
+# (hundreds of venues joining at once) are pushed together at its end. Their events go at once.
+STATE_PUSH_INTERVAL_S = 0.25
 
 
 @dataclass(eq=False)
@@ -62,6 +66,8 @@ class OperatorApi:
         self.base_url = base_url
         self.sockets: dict[MonitorPeer, OperatorConnection] = {}
         self._counter = 0
+        self._pushed_at = float("-inf")  # when the state last went to the consoles (monotonic clock)
+        self._push_due: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------ auth
 
@@ -90,12 +96,24 @@ class OperatorApi:
         if not self.sockets:
             return
         news = p.wire(p.EventsMessage(events=events))
-        snapshots = self._snapshots()
         for conn in list(self.sockets.values()):
             conn.outbox.send(news)
-            conn.outbox.send(snapshots[conn.lang])
+        self.push_state()
 
     def push_state(self) -> None:
+        """The state to every console: now, or if it went out less than STATE_PUSH_INTERVAL_S
+        ago, once at the end of that interval (with every change made meanwhile)."""
+        if not self.sockets or self._push_due is not None:
+            return
+        wait = self._pushed_at + STATE_PUSH_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            self._push_due = asyncio.get_running_loop().call_later(wait, self._push_now)
+        else:
+            self._push_now()
+
+    def _push_now(self) -> None:
+        self._push_due = None
+        self._pushed_at = time.monotonic()
         if self.sockets:
             snapshots = self._snapshots()
             for conn in list(self.sockets.values()):

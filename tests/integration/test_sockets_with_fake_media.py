@@ -24,6 +24,7 @@ import structlog
 
 from orchestrator import protocol as p
 from orchestrator.config import Conference, parse_conference
+from orchestrator.core import commands as c
 from orchestrator.media.plane import LinkStats, MediaPresence, MonitorPeer, VenuePeer
 from orchestrator.protocol import CLOSE_HEARTBEAT, CLOSE_RATE, CLOSE_REVOKED
 from orchestrator.web.app import RUNTIME
@@ -383,6 +384,33 @@ async def test_a_negative_round_trip_for_one_venue_does_not_stop_the_others_repo
     corrected = [e for e in logs if e["event"] == "link_sample_invalid"]
     assert corrected and corrected[0]["venue"] == "main" and corrected[0]["rtt_ms"] == -3.5
     assert not [e for e in logs if e["log_level"] in ("error", "critical")], logs
+
+
+# ------------------------------------------------------------------ the consoles' state
+
+
+async def test_a_burst_of_changes_reaches_the_console_as_every_event_and_one_state_at_the_end(rig):
+    """Hundreds of venues joining at once must not make hundreds of whole states (each one is
+    hundreds of kB at a thousand venues): the events go at once, the state at most every
+    STATE_PUSH_INTERVAL_S, the last one with every change."""
+    console = await rig.live.operator.socket()
+    live = rig.live.server_app[RUNTIME].live
+    texts = [f"caption {n}" for n in range(40)]
+    for text in texts:  # in one turn of the loop, as the core's events of a join storm
+        live.execute(c.SetCaption(text=text))
+    states, events = 0, 0
+    async with asyncio.timeout(5):
+        while states == 0 or console.state.caption.text != texts[-1]:
+            msg = await console.receive()
+            states += isinstance(msg, p.StateMessage)
+            events += isinstance(msg, p.EventsMessage)
+    assert events == len(texts), "every change's events, at once"
+    assert states == 2, f"{states} states for one burst: the first change's at once, then one with all the others"
+    live.execute(c.ResetCaption())
+    async with asyncio.timeout(5):  # a change after a quiet spell: its state comes as well
+        while console.state.caption is not None and console.state.caption.kind.value == "override":
+            await console.receive()
+    await console.close()
 
 
 # ------------------------------------------------------------------ listeners
