@@ -91,7 +91,7 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
     ended = time.time()
     report = []
     for venue, agent in agents.items():
-        loss = agent.program_loss() if isinstance(agent, LightVenueAgent) else await _program_loss(agent)
+        loss = agent.program_loss() if isinstance(agent, LightVenueAgent) else _program_loss(agent)
         light = isinstance(agent, LightVenueAgent)
         cameras = agent.video_senders if isinstance(agent, LightVenueAgent) else tracks[venue]
         now = time.monotonic()
@@ -123,12 +123,12 @@ async def _main(config: WorkerConfig, ready: Event, go: Event, stop: Event) -> l
     return [{**r, "worker_cpu_s": cpu, "worker_wall_s": ended - started} for r in report]
 
 
-async def _program_loss(agent: VenueAgent) -> tuple[int, int]:
+def _program_loss(agent: VenueAgent) -> tuple[int, int]:
     """(packets lost, packets received) of the program video."""
     pc = agent.pc
     if pc is None:
         return 0, 0
-    counts = await inbound_rtp(t.receiver for t in pc.getTransceivers() if t.kind == "video")
+    counts = inbound_rtp(t.receiver for t in pc.getTransceivers() if t.kind == "video")
     return counts.lost, counts.received
 
 

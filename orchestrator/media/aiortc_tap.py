@@ -40,6 +40,8 @@ expected; a test calls it, so an aiortc upgrade that moves them fails loudly.
   on a pylibsrtp `Session`'s own context (`_srtp`) and buffer (`_cdata`, `_buffer`) as
   `Session.protect`/`unprotect` do, without the `int *` they allocate on every call.
 - Keyframes: `_send_rtcp_pli(ssrc)` asks the remote sender for one.
+- Link statistics: `media_stream_counts` reads a receiver's `__remote_streams` without the
+  SSRCs in `__rtx_ssrc` (`getStats()` reports every stream under one id, the last one winning).
 - Sending: `RTCRtpSender._next_encoded_frame` calls `encoder.pack(data)` for anything
   that is not an `av.Frame`. `install_packer` puts our own packer in the sender's
   name-mangled `__encoder` slot, so aiortc never creates a codec context (its Opus
@@ -86,6 +88,7 @@ _RECEIVER_CODECS = "_RTCRtpReceiver__codecs"
 _RECEIVER_ACTIVE_SSRC = "_RTCRtpReceiver__active_ssrc"
 _RECEIVER_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 _RECEIVER_NACK = "_RTCRtpReceiver__nack_generator"
+_RECEIVER_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 _RECEIVER_PACKET_STATE = (_RECEIVER_CODECS, _RECEIVER_ACTIVE_SSRC, _RECEIVER_REMOTE_STREAMS, _RECEIVER_NACK)
 _DTLS_RX_BYTES = "_RTCDtlsTransport__rx_bytes"
 _DTLS_RX_PACKETS = "_RTCDtlsTransport__rx_packets"
@@ -183,6 +186,16 @@ class _PacketTap:
         task = asyncio.ensure_future(coroutine)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+
+def media_stream_counts(receiver: RTCRtpReceiver) -> list[tuple[int, int]]:
+    """(packets received, packets lost) of each media stream `receiver` gets, its retransmission
+    (RTX) streams left out. aiortc's `getStats()` gives every stream of a receiver the same id,
+    so its report keeps only the last one, which once a retransmission came is the RTX stream's."""
+    rtx: dict[int, int] = getattr(receiver, _RECEIVER_RTX_SSRC)
+    streams: dict[int, rtcrtpreceiver.StreamStatistics] = getattr(receiver, _RECEIVER_REMOTE_STREAMS)
+    return [(stream.packets_received, stream.packets_lost) for ssrc, stream in list(streams.items())
+            if ssrc not in rtx]
 
 
 def tap_packets(receiver: RTCRtpReceiver, on_packet: PacketCallback) -> None:
@@ -636,7 +649,8 @@ def _fast_path_problems(receiver_src: str, dtls_src: str) -> list[str]:
             problems.append(f"RTCRtpReceiver._handle_rtp_packet no longer does, in this order: {step}")
         else:
             at = found
-    for name in ("__active_ssrc: dict", "__codecs: dict", "__remote_streams: dict", "__nack_generator = NackGenerator()"):
+    for name in ("__active_ssrc: dict", "__codecs: dict", "__remote_streams: dict", "__nack_generator = NackGenerator()",
+                 "__rtx_ssrc: dict"):
         if f"self.{name}" not in receiver_src:
             problems.append(f"RTCRtpReceiver no longer keeps self.{name}")
     return problems

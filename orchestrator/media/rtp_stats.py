@@ -1,4 +1,4 @@
-"""RTP statistics read from aiortc (its public `getStats()`), and link figures made of them.
+"""RTP statistics read from aiortc, and link figures made of them.
 
 Both ends read them: the server measures each venue's uplink (`LinkMeter`, behind the
 link quality the session decides on), and the benchmark's venues count what they lost
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiortc import RTCRtpReceiver, RTCRtpSender
 
+from .aiortc_tap import media_stream_counts
 from .plane import LinkStats
 
 
@@ -23,15 +24,14 @@ class InboundCounts:
     lost: int = 0
 
 
-async def inbound_rtp(receivers: Iterable[RTCRtpReceiver]) -> InboundCounts:
-    """Sum the receivers' inbound-rtp statistics (a negative lost count, which RTCP allows
-    for duplicated packets, counts as none)."""
+def inbound_rtp(receivers: Iterable[RTCRtpReceiver]) -> InboundCounts:
+    """Sum the receivers' media streams' counts, retransmissions left out (a negative lost
+    count, which RTCP allows for duplicated packets, counts as none)."""
     received = lost = 0
     for receiver in receivers:
-        for stat in (await receiver.getStats()).values():
-            if stat.type == "inbound-rtp":
-                received += stat.packetsReceived
-                lost += max(stat.packetsLost, 0)
+        for stream_received, stream_lost in media_stream_counts(receiver):
+            received += stream_received
+            lost += max(stream_lost, 0)
     return InboundCounts(received, lost)
 
 

@@ -416,7 +416,7 @@ class MediaServer:
                 bytes_in=bytes_in,
                 bytes_out=sum(o.stats.bytes for o in peer.outputs),
                 frames_in=frames_in,
-                inbound=await inbound_rtp(t.receiver for t in uplinks),
+                inbound=inbound_rtp(t.receiver for t in uplinks),
                 rtt_ms=await round_trip_ms(t.sender for t in uplinks),
             )
         # the peers connected now (one may have gone while the statistics were read)

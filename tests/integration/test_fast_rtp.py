@@ -66,7 +66,7 @@ async def test_packets_take_the_fast_path_and_the_receiver_still_counts_them():
         assert tapped.uplink is not None
         receiver = tapped.uplink.receiver
         assert len(tapped.slow) <= 3, "only the first packets take aiortc's own path"
-        counts = await inbound_rtp([receiver])
+        counts = inbound_rtp([receiver])
         assert counts.received >= len(tapped.fast) and counts.lost == 0
         assert [s.source for s in receiver.getSynchronizationSources()], "the source is known (PLIs go to it)"
         sequences = tapped.slow + tapped.fast
@@ -86,3 +86,15 @@ async def test_a_packet_lost_on_the_way_is_nacked_and_its_retransmission_comes_t
         lost = len({(tapped.fast[0] + i) & 0xFFFF for i in range(len(tapped.fast))} - set(tapped.fast))
         assert lost > 0, "the camera lost packets on the way"
         await wait_for(filled, 5, "every lost packet sent again (RTX, after a NACK) and tapped")
+
+
+async def test_the_counts_are_the_media_stream_s_after_retransmissions():
+    """aiortc's getStats gives every stream of a receiver one id, so the retransmission (RTX)
+    stream's counts would stand for the media stream's once a retransmission came: the link
+    guard would read a few packets received and none lost. They are the media stream's."""
+    async with camera_to_tap(loss=0.2) as tapped:
+        await wait_for(lambda: len(tapped.fast) > 200 and len(tapped.slow) > 10, 15, "packets, and retransmissions")
+        assert tapped.uplink is not None
+        counts = inbound_rtp([tapped.uplink.receiver])
+        assert counts.received >= len(tapped.fast), (counts, len(tapped.fast), len(tapped.slow))
+        assert 0.1 < counts.lost / (counts.received + counts.lost) < 0.3, counts
