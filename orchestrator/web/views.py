@@ -206,13 +206,9 @@ def award_panel(conf: Conference, segment_id: str, position) -> AwardPanel:
     )
 
 
-def venue_view(session: Session, venue: str) -> VenueView:
-    """What one venue's page or agent shows: no other venue's details."""
-    return VenueViews(session).view(venue)
-
-
 class VenueViews:
-    """Every venue's view of one state. What the views share is read once; `key(venue)` is
+    """Every venue's view of one state: what its page or agent shows, no other venue's
+    details. What the views share is read once; `key(venue)` is
     what one venue's view is made of, so a caller that keeps the key it last sent from can
     skip building the views that cannot have changed (after most events, all but a few)."""
 
