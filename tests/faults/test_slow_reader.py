@@ -57,23 +57,25 @@ async def test_a_console_that_stops_reading_is_closed_and_others_are_unaffected(
     frozen_id = next(cid for cid in operators.sockets if cid != healthy_id)
 
     commands = 0
+    padding = " " + "x" * 180  # the longest captions: each command's events fill the socket's buffers sooner
     try:
-        while frozen_id in operators.sockets and commands < 5000:
+        while frozen_id in operators.sockets and commands < 20000:
             async with live.http.post(live.base_url + "/api/commands", headers=live.auth,
-                                      json={"type": "set_caption", "text": f"caption {commands}"}) as r:
+                                      json={"type": "set_caption", "text": f"caption {commands}{padding}"}) as r:
                 assert r.status == 200, await r.text()
             commands += 1
             pending = max(c.outbox.pending for c in operators.sockets.values())
             assert pending <= MAX_PENDING, f"{pending} messages queued for one socket"
         assert frozen_id not in operators.sockets, f"the frozen console was still open after {commands} commands"
         print(f"\nfrozen console closed after {commands} commands")
-        # the healthy console saw every command: its events, each followed by the state (the link
-        # sampler also pushes the state every 2 s, so only the events are counted)
+        # the healthy console saw every command's events, and the state after the last of them (the
+        # state goes at most every STATE_PUSH_INTERVAL_S, and the link sampler pushes it too, so
+        # only the events are counted)
         await wait_for(lambda: sum(m["type"] == "events" for m in received) == commands, 10,
                        "every command's events at the healthy console")
         await wait_for(lambda: received[-1]["type"] == "state", 5, "the state after the last events")
         captions = [m["state"]["caption"]["text"] for m in received if m["type"] == "state" and m["state"]["caption"]]
-        assert captions[-1] == f"caption {commands - 1}", captions[-1]
+        assert captions[-1] == f"caption {commands - 1}{padding}", captions[-1]
         assert not healthy.closed
     finally:
         frozen.close()
