@@ -20,6 +20,7 @@ beside the sentence for people. Senders send `wire(model)`; receivers parse text
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -137,9 +138,22 @@ def bad_message(exc: ValidationError) -> BadMessage:
     return BadMessage(describe_validation_error(exc), "bad_message", {"field": _where(first["loc"]) or None})
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if math.isinf(value):
+        raise ValueError(f"{number[:20]} is too large a number")
+    return value
+
+
 def parse_json_object(text: str | bytes) -> dict:
     try:
-        data = json.loads(text)
+        # NaN and Infinity are not JSON (Python reads them), and 1e999 is read as infinity: no
+        # number can be sent back as it came (a `ref` of Infinity would come back as null)
+        data = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadMessage(phrase(N_("not valid JSON: {error}"), error=str(exc)), "bad_json") from None
     except RecursionError:

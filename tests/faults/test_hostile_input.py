@@ -1601,6 +1601,32 @@ async def test_a_command_id_with_a_lone_surrogate_is_refused(rig):
     rig.assert_no_server_errors()
 
 
+async def test_numbers_json_does_not_have_are_refused_as_bad_json(rig):
+    """Found by the operator-socket fuzz: Python's reader takes NaN and Infinity (not JSON) and
+    reads 1e999 as infinity, so a command's `ref` of Infinity came back as null and the console
+    could not match the answer to its command. Such numbers are now bad JSON, on both sockets
+    and the HTTP API."""
+    live = rig.live
+    operator = HostileConsole(live)
+    await operator.connect()
+    for number, said in (("Infinity", "Infinity is not a JSON value"), ("-Infinity", "-Infinity is not a JSON value"),
+                         ("NaN", "NaN is not a JSON value"), ("1e999", "1e999 is too large a number")):
+        command = f'{{"type": "command", "command": {{"type": "dismiss_hand", "venue": "main"}}, "ref": {number}}}'
+        result = await operator.exchange(command)
+        assert not result.closed and len(result.replies) == 1 and is_error(result.replies[0], "bad_json"), result
+        assert result.replies[0].message == f"not valid JSON: {said}", result.replies[0]
+        async with live.http.post(live.base_url + "/api/commands", headers=live.auth,
+                                  data=f'{{"type": "set_caption", "text": "x", "n": {number}}}') as r:
+            assert r.status == 422 and (await r.json())["code"] == "bad_json", await r.text()
+    venue = VenueClient(live, FUZZ_VENUES[0])
+    await venue.connect()
+    result = await venue.exchange('{"type": "roll_call_answer", "picture_ok": true, "sound_ok": true, "x": 1e999}')
+    assert len(result.replies) == 1 and is_error(result.replies[0], "bad_json"), result
+    result = await operator.exchange('{"type": "command", "command": {"type": "reset_caption"}, "ref": 1.5e300}')
+    assert [r.type for r in result.replies] == ["command_result"] and result.replies[0].ref == 1.5e300, result
+    rig.assert_no_server_errors()
+
+
 async def test_an_operator_monitor_with_a_list_as_venue_gets_an_error(rig):
     operator = HostileConsole(rig.live)
     await operator.connect()
