@@ -400,7 +400,6 @@ class SrtpCalls:
     `protect` and `unprotect` are closures over the context (called per packet), which they keep alive."""
 
     def __init__(self, session: pylibsrtp.Session):
-        self.session = session  # keeps the libsrtp context alive
         self.protect = _srtp_call(session, srtp_lib.srtp_protect, pylibsrtp.SRTP_MAX_TRAILER_LEN)
         self.unprotect = _srtp_call(session, srtp_lib.srtp_unprotect, 0)
 
@@ -432,25 +431,22 @@ def _socket_sender(sender: RTCRtpSender) -> Callable[[bytes], None]:
     looked up once, and kept while its transport stays connected on the same pair."""
     pending: set[asyncio.Task[None]] = set()
     connected = State.CONNECTED
-    # (DTLS transport, its ICE connection's nominated pairs, the pair, protect, send to the pair)
-    route: tuple[RTCDtlsTransport, dict[int, Any], Any, Callable[[bytes], bytes | None],
-                 Callable[[bytes], None]] | None = None
+    Route = tuple[RTCDtlsTransport, dict[int, Any], Any, Callable[[bytes], bytes | None], Callable[[bytes], None]]
+    route: Route | None = None  # (DTLS transport, its ICE connection's nominated pairs, the pair, protect, write)
 
-    def find_route() -> None:
-        nonlocal route
-        route = None
+    def find_route() -> Route | None:
         dtls = sender.transport
         if dtls._state is not connected:
-            return
+            return None
         nominated = dtls.transport._connection._nominated
         pair = nominated.get(1)
         if pair is None:
-            return
+            return None
         protocol, address = pair.protocol, pair.remote_addr
         if type(protocol) is aioice.ice.StunProtocol:
             transport = protocol.transport
             if transport is None:
-                return
+                return None
             sendto = transport.sendto
 
             def write(protected: bytes) -> None:
@@ -463,15 +459,15 @@ def _socket_sender(sender: RTCRtpSender) -> Callable[[bytes], None]:
                 pending.add(task)
                 task.add_done_callback(pending.discard)
 
-        route = (dtls, nominated, pair, SrtpCalls(dtls._tx_srtp).protect, write)
+        return dtls, nominated, pair, SrtpCalls(dtls._tx_srtp).protect, write
 
     def send(data: bytes) -> None:
+        nonlocal route
         known = route
         # (bundling gives the sender another transport once, and stops the one it had: a
         # route on a stopped transport is no longer connected)
         if known is None or known[0]._state is not connected or known[1].get(1) is not known[2]:
-            find_route()
-            known = route
+            known = route = find_route()
             if known is None:
                 return
         protected = known[3](data)

@@ -405,7 +405,8 @@ async def test_a_burst_of_changes_reaches_the_console_as_every_event_and_one_sta
             states += isinstance(msg, p.StateMessage)
             events += isinstance(msg, p.EventsMessage)
     assert events == len(texts), "every change's events, at once"
-    assert states == 2, f"{states} states for one burst: the first change's at once, then one with all the others"
+    # the first change's state at once (unless the link sampler pushed one just before), then one with all the others
+    assert 1 <= states <= 2, f"{states} states for one burst of {len(texts)} changes"
     live.execute(c.ResetCaption())
     async with asyncio.timeout(5):  # a change after a quiet spell: its state comes as well
         while console.state.caption is not None and console.state.caption.kind.value == "override":
